@@ -1,0 +1,51 @@
+"""Okta's error responses: every error carries errorCode, errorSummary, errorLink, errorId and
+errorCauses, as the recordings show."""
+
+from __future__ import annotations
+
+import secrets
+
+
+class OktaError(Exception):
+    def __init__(self, status: int, code: str, summary: str, causes: list[str] | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(f"{status} {code} {summary}")
+        self.status = status
+        self.code = code
+        self.summary = summary
+        self.causes = causes or []
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        return {
+            "errorCode": self.code,
+            "errorSummary": self.summary,
+            "errorLink": self.code,
+            "errorId": "oae" + secrets.token_urlsafe(16)[:22],
+            "errorCauses": [{"errorSummary": c} for c in self.causes],
+        }
+
+
+def not_found(what: str = "") -> OktaError:
+    return OktaError(404, "E0000007", f"Not found: Resource not found: {what} (Resource)" if what
+                     else "Not found: Resource not found")
+
+
+def invalid(summary: str = "Api validation failed", causes: list[str] | None = None) -> OktaError:
+    return OktaError(400, "E0000001", summary, causes)
+
+
+def malformed_body() -> OktaError:
+    return OktaError(400, "E0000003", "The request body was not well-formed.")
+
+
+def forbidden() -> OktaError:
+    return OktaError(403, "E0000006", "You do not have permission to perform the requested action")
+
+
+def unauthorized() -> OktaError:
+    return OktaError(401, "E0000011", "Invalid token provided")
+
+
+def rate_limited() -> OktaError:
+    return OktaError(429, "E0000047", "API call exceeded rate limit due to too many requests.")

@@ -1,0 +1,130 @@
+"""Real Redis and PostgreSQL for the tests.
+
+Order of preference: the URL in REDIS_URL / DATABASE_URL; otherwise a throwaway server started
+from the binaries on PATH (or PostgreSQL's usual bin folders); otherwise the test session fails
+with a message that says what to install. Nothing is ever skipped silently.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+
+class ServiceUnavailable(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise ServiceUnavailable(f"server on port {port} did not start within {timeout}s")
+
+
+@dataclass
+class Service:
+    url: str
+    owned: bool = False
+    _cleanup: list = field(default_factory=list)
+
+    def stop(self) -> None:
+        for fn in reversed(self._cleanup):
+            try:
+                fn()
+            except Exception:
+                pass
+
+
+def redis_service() -> Service:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return Service(url=url)
+    binary = shutil.which("redis-server")
+    if not binary:
+        raise ServiceUnavailable(
+            "Redis is needed by the tests: set REDIS_URL=redis://host:port/0, or install "
+            "redis-server (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis)."
+        )
+    workdir = tempfile.mkdtemp(prefix="oktasync-redis-")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", workdir],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    svc = Service(url=f"redis://127.0.0.1:{port}/0", owned=True)
+    svc._cleanup += [lambda: shutil.rmtree(workdir, ignore_errors=True), proc.wait, proc.kill]
+    try:
+        _wait_port(port)
+    except ServiceUnavailable:
+        svc.stop()
+        raise
+    return svc
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) + sorted(
+        glob.glob(f"/usr/local/opt/postgresql*/bin/{name}")
+    )
+    return candidates[-1] if candidates else None
+
+
+def postgres_service() -> Service:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return Service(url=url)
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not (initdb and pg_ctl):
+        raise ServiceUnavailable(
+            "PostgreSQL is needed by the tests: set DATABASE_URL=postgresql://user@host/db, or "
+            "install the server (Debian/Ubuntu: apt-get install postgresql; macOS: brew install "
+            "postgresql) so that initdb and pg_ctl can be found."
+        )
+    workdir = tempfile.mkdtemp(prefix="oktasync-pg-")
+    datadir = os.path.join(workdir, "data")
+    port = free_port()
+    # PostgreSQL refuses to run as root: run it as the 'postgres' (or 'nobody') user then.
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        user = "postgres"
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            user = "nobody"
+        shutil.chown(workdir, user=user)
+        prefix = ["runuser", "-u", user, "--"]
+    subprocess.run(prefix + [initdb, "-D", datadir, "-A", "trust", "-U", "postgres", "--no-sync"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        prefix + [pg_ctl, "-D", datadir, "-l", os.path.join(workdir, "log"), "-w", "-o",
+                  f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    svc = Service(url=f"postgresql://postgres@127.0.0.1:{port}/postgres", owned=True)
+    svc._cleanup += [
+        lambda: shutil.rmtree(workdir, ignore_errors=True),
+        lambda: subprocess.run(prefix + [pg_ctl, "-D", datadir, "-m", "immediate", "stop"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+    ]
+    return svc

@@ -1,0 +1,146 @@
+"""The access model shared by the connector, the grant store and provisioning.
+
+Ids follow baton-okta so that exports line up with what baton users know:
+resource `<type>:<id>`, entitlement `<type>:<resource id>:<slug>`, grant
+`<entitlement id>:<principal type>:<principal id>`. A resourceset-binding's resource id is
+`<resourceSetId>:<roleId>`, so resource ids may hold ':'; principal ids and slugs never do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+RESOURCE_TYPES = (
+    "user", "group", "app", "role", "custom-role", "resource-set", "resourceset-binding", "api-token",
+)
+
+# slug and the principal types an entitlement of each resource type may be granted to.
+ENTITLEMENT_SLUGS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "group": ("member", ("user",)),
+    "app": ("access", ("user", "group")),
+    "role": ("assigned", ("user", "group")),
+    "custom-role": ("assigned", ("user", "group")),
+    "resource-set": ("bindings", ("custom-role",)),
+    "resourceset-binding": ("member", ("user", "group")),
+}
+
+PRINCIPAL_TYPES = ("user", "group", "custom-role")
+
+
+class InvalidId(ValueError):
+    """An entitlement, grant or principal id that does not parse; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    type: str
+    id: str
+    display_name: str
+    profile: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    parent: str | None = None  # "<type>:<id>" of the owner, e.g. an api-token's user
+
+    @property
+    def key(self) -> str:
+        return f"{self.type}:{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Entitlement:
+    resource_type: str
+    resource_id: str
+    slug: str
+    display_name: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.resource_type}:{self.resource_id}:{self.slug}"
+
+    @property
+    def resource(self) -> str:
+        return f"{self.resource_type}:{self.resource_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    entitlement_id: str
+    principal_type: str
+    principal_id: str
+    # True when oktasync derived it by expanding a group's grant to a member (Okta did not list it
+    # for this principal); sources then names the grants it came from.
+    expanded: bool = False
+    sources: tuple[str, ...] = ()
+    # What Okta said about how it holds, e.g. {"scope": "GROUP"} for an app user.
+    annotations: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.entitlement_id}:{self.principal_type}:{self.principal_id}"
+
+    @property
+    def principal(self) -> str:
+        return f"{self.principal_type}:{self.principal_id}"
+
+
+def _check_part(kind: str, value: str, part: str, text: str) -> None:
+    if not part or any(c.isspace() for c in part):
+        raise InvalidId(f"{kind} {text!r}: empty or blank {value}")
+
+
+def parse_entitlement_id(text: str) -> Entitlement:
+    """`group:00g1:member` -> Entitlement; raises InvalidId naming what is wrong."""
+    if not isinstance(text, str):
+        raise InvalidId(f"entitlement id must be a string, not {type(text).__name__}")
+    parts = text.split(":")
+    if len(parts) < 3:
+        raise InvalidId(f"entitlement id {text!r}: expected '<resource type>:<resource id>:<slug>'")
+    rtype, slug, rid = parts[0], parts[-1], ":".join(parts[1:-1])
+    if rtype not in ENTITLEMENT_SLUGS:
+        raise InvalidId(
+            f"entitlement id {text!r}: resource type {rtype!r} has no entitlements "
+            f"(one of {', '.join(ENTITLEMENT_SLUGS)})")
+    want = ENTITLEMENT_SLUGS[rtype][0]
+    if slug != want:
+        raise InvalidId(f"entitlement id {text!r}: a {rtype} entitlement's slug is {want!r}, not {slug!r}")
+    _check_part("entitlement id", "resource id", rid, text)
+    if rtype == "resourceset-binding" and rid.count(":") != 1:
+        raise InvalidId(f"entitlement id {text!r}: a resourceset-binding id is '<resourceSetId>:<roleId>'")
+    if rtype != "resourceset-binding" and ":" in rid:
+        raise InvalidId(f"entitlement id {text!r}: resource id {rid!r} must not contain ':'")
+    return Entitlement(rtype, rid, slug)
+
+
+def parse_principal(text: str) -> tuple[str, str]:
+    """`user:00u1` -> ("user", "00u1")."""
+    if not isinstance(text, str):
+        raise InvalidId(f"principal must be a string, not {type(text).__name__}")
+    ptype, sep, pid = text.partition(":")
+    if not sep:
+        raise InvalidId(f"principal {text!r}: expected '<type>:<id>', e.g. 'user:00u1'")
+    if ptype not in PRINCIPAL_TYPES:
+        raise InvalidId(f"principal {text!r}: type {ptype!r} is not one of {', '.join(PRINCIPAL_TYPES)}")
+    _check_part("principal", "id", pid, text)
+    if ":" in pid:
+        raise InvalidId(f"principal {text!r}: id must not contain ':'")
+    return ptype, pid
+
+
+def parse_grant_id(text: str) -> Grant:
+    """`group:00g1:member:user:00u7` -> Grant."""
+    if not isinstance(text, str):
+        raise InvalidId(f"grant id must be a string, not {type(text).__name__}")
+    parts = text.split(":")
+    if len(parts) < 5:
+        raise InvalidId(f"grant id {text!r}: expected '<entitlement id>:<principal type>:<principal id>'")
+    ent = parse_entitlement_id(":".join(parts[:-2]))
+    ptype, pid = parse_principal(":".join(parts[-2:]))
+    check_grantable(ent, ptype)
+    return Grant(ent.id, ptype, pid)
+
+
+def check_grantable(ent: Entitlement, principal_type: str) -> None:
+    allowed = ENTITLEMENT_SLUGS[ent.resource_type][1]
+    if principal_type not in allowed:
+        raise InvalidId(
+            f"entitlement {ent.id!r} cannot be granted to a {principal_type}; "
+            f"it takes {' or '.join(allowed)}")
