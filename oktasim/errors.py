@@ -7,6 +7,8 @@ import secrets
 
 
 class OktaError(Exception):
+    empty_body = False  # True only for HeaderOnlyError (WWW-Authenticate, no JSON body)
+
     def __init__(self, status: int, code: str, summary: str, causes: list[str] | None = None,
                  headers: dict[str, str] | None = None):
         super().__init__(f"{status} {code} {summary}")
@@ -49,3 +51,18 @@ def unauthorized() -> OktaError:
 
 def rate_limited() -> OktaError:
     return OktaError(429, "E0000047", "API call exceeded rate limit due to too many requests.")
+
+
+class HeaderOnlyError(OktaError):
+    """An OAuth/DPoP failure on /api/v1/*: Okta answers with an EMPTY body and only a
+    `WWW-Authenticate` header (insufficient_scope 403, invalid_dpop_proof 400). The server must
+    check `empty_body` and send no JSON for these."""
+
+    empty_body = True
+
+    def __init__(self, status: int, www_authenticate: str):
+        super().__init__(status, "", "", headers={"WWW-Authenticate": www_authenticate})
+
+    def body(self) -> dict:
+        return {}
+
