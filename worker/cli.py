@@ -13,6 +13,7 @@ import click
 
 # (module, attribute) of each command added to the `oktasync` group.
 COMMANDS: list[tuple[str, str]] = [
+    ("worker.commands.db", "db"),
 ]
 
 

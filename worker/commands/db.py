@@ -1,0 +1,51 @@
+"""`oktasync db`: manage the grant store's schema."""
+
+from __future__ import annotations
+
+import click
+
+from worker.store.db import ENV_VAR, DatabaseURLError, database_url, make_engine, normalize_url
+
+DB_OPTION_HELP = f"Database URL (sqlite:///PATH or postgresql://user@host/db); default ${ENV_VAR} or sqlite:///oktasync.db."
+
+
+@click.group("db")
+def db() -> None:
+    """Manage the grant store database (schema migrations)."""
+
+
+def _shown(url: str) -> str:
+    return normalize_url(url).render_as_string(hide_password=True)
+
+
+@db.command("upgrade")
+@click.option("--db", "url", metavar="URL", help=DB_OPTION_HELP)
+@click.option("--revision", default="head", show_default=True, help="Alembic revision to upgrade to.")
+def upgrade(url: str | None, revision: str) -> None:
+    """Create or upgrade the grant store's tables (idempotent)."""
+    from worker.store.migrate import migrate
+
+    url = database_url(url)
+    try:
+        rev = migrate(url, revision=revision)
+    except DatabaseURLError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"{_shown(url)}: at revision {rev}")
+
+
+@db.command("current")
+@click.option("--db", "url", metavar="URL", help=DB_OPTION_HELP)
+def current(url: str | None) -> None:
+    """Show the schema revision of the database and the newest one shipped."""
+    from worker.store.migrate import current_revision, head_revision
+
+    url = database_url(url)
+    try:
+        engine = make_engine(url)
+    except DatabaseURLError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        rev = current_revision(engine)
+    finally:
+        engine.dispose()
+    click.echo(f"{_shown(url)}: at revision {rev or '(empty: run `oktasync db upgrade`)'}; newest {head_revision()}")
