@@ -1,0 +1,388 @@
+"""The org authorization server's token endpoint (/oauth2/v1/token) for one OAuth service app:
+client_credentials with a private_key_jwt client assertion, optionally DPoP-bound tokens
+(okta-api.md §2.2, §2.3). Also the DPoP proof checks shared with the resource side (oktasim.auth).
+
+Error bodies are Okta's OAuth shape {"error", "error_description"}. Descriptions quote Okta where the
+reference gives the text (missing proof, use_dpop_nonce, already used, htu, ath, five minutes);
+the others are worded in the same style. Secrets (assertions, proofs, tokens) never go into
+messages or reprs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+if TYPE_CHECKING:
+    from oktasim.auth import Authenticator
+
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# Asymmetric algorithms Okta accepts for client assertions and DPoP proofs (§2.2, §2.3).
+ALGS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
+ALGS_HEADER = " ".join(ALGS)
+TOKEN_LIFETIME = 3600          # fixed for client credentials (§2.2)
+ASSERTION_MAX_AHEAD = 3600     # exp at most one hour in the future (§2.2)
+PROOF_MAX_AGE = 300            # a DPoP proof older than five minutes is refused (§2.3)
+SKEW = 30                      # clock skew tolerated on iat/exp
+NONCE_ROTATE = 24 * 3600       # Okta renews the DPoP nonce daily; the previous one keeps working
+
+# The Okta API scopes an app can be granted (okta-api.md §2.5): the default grant of the simulated app.
+ALL_SCOPES = frozenset({
+    "okta.users.read", "okta.users.manage", "okta.groups.read", "okta.groups.manage",
+    "okta.apps.read", "okta.apps.manage", "okta.roles.read", "okta.roles.manage",
+    "okta.apiTokens.read", "okta.apiTokens.manage", "okta.logs.read",
+    "okta.rateLimits.read", "okta.principalRateLimits.read",
+})
+
+_NO_STORE = {"Cache-Control": "no-cache, no-store", "Pragma": "no-cache", "Expires": "0"}
+
+
+@dataclass
+class OAuthApp:
+    client_id: str
+    public_key_pem: bytes = field(repr=False)
+    key_id: str
+    scopes: frozenset[str]
+    require_dpop: bool
+
+
+def load_public_key(pem: bytes):
+    """The app's registered public key; a clear ValueError for anything else (never echoing the file)."""
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except ValueError:
+        if b"PRIVATE KEY" in pem:
+            raise ValueError("--oauth-public-key must be a PEM public key, got a private key") from None
+        raise ValueError("--oauth-public-key is not a PEM public key (expected '-----BEGIN PUBLIC KEY-----')") \
+            from None
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < 2048:
+            raise ValueError(f"--oauth-public-key: RSA keys must be at least 2048 bits, got {key.key_size}")
+    elif not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError("--oauth-public-key must be an RSA or EC public key")
+    return key
+
+
+# -- small helpers ------------------------------------------------------------------------------
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def access_token_hash(token: str) -> str:
+    """DPoP `ath`: base64url(SHA-256(ASCII token)), no padding (§2.3)."""
+    return b64url(hashlib.sha256(token.encode("ascii")).digest())
+
+
+def jwk_thumbprint(jwk: dict) -> str:
+    """RFC 7638 thumbprint of a public JWK (what cnf.jkt holds)."""
+    if jwk.get("kty") == "RSA":
+        members = {"e": jwk["e"], "kty": "RSA", "n": jwk["n"]}
+    elif jwk.get("kty") == "EC":
+        members = {"crv": jwk["crv"], "kty": "EC", "x": jwk["x"], "y": jwk["y"]}
+    else:
+        raise ValueError("unsupported kty")
+    canon = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
+    return b64url(hashlib.sha256(canon).digest())
+
+
+def normalize_htu(url: str) -> str:
+    """Scheme and host lower-cased, default port dropped, query and fragment removed (§2.3 htu)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
+        host = f"{host}:{port}"
+    return urlunsplit((scheme, host, parts.path or "/", "", ""))
+
+
+class JtiCache:
+    """Single-use ids remembered until they could no longer be accepted anyway."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, float] = {}
+        self._order: deque[tuple[float, str]] = deque()
+
+    def use(self, jti: str, until: float, now: float) -> bool:
+        """Record `jti`; False if it was already used."""
+        order, seen = self._order, self._seen
+        while order and order[0][0] < now:
+            seen.pop(order.popleft()[1], None)
+        if jti in seen:
+            return False
+        seen[jti] = until
+        order.append((until, jti))
+        return True
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+# -- DPoP proofs ----------------------------------------------------------------------------------
+
+class DPoPError(Exception):
+    """A refused DPoP proof; `use_nonce` means 'retry with the server's nonce' (use_dpop_nonce)."""
+
+    def __init__(self, description: str, use_nonce: bool = False):
+        super().__init__(description)
+        self.description = description
+        self.use_nonce = use_nonce
+
+
+_PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+
+
+class DPoPVerifier:
+    """Checks DPoP proofs (RFC 9449 as Okta applies it, §2.3) and remembers their jti."""
+
+    def __init__(self, clock: Callable[[], float]):
+        self._clock = clock
+        self._jtis = JtiCache()
+        self._keys: dict[str, object] = {}  # jkt -> public key object (parsing a JWK is not free)
+
+    def verify(self, proof: str, method: str, url: str, *, nonces: tuple[str, ...] | None = None,
+               access_token: str | None = None) -> str:
+        """Validate `proof` for `method url`; returns the thumbprint (jkt) of its key.
+        `nonces`: accepted server nonces (token endpoint); `access_token`: check `ath` against it."""
+        try:
+            header = jwt.get_unverified_header(proof)
+        except jwt.PyJWTError:
+            raise DPoPError("The DPoP proof JWT is malformed.") from None
+        if header.get("typ") != "dpop+jwt":
+            raise DPoPError("The DPoP proof JWT header 'typ' is invalid.")
+        alg = header.get("alg")
+        if alg not in ALGS:
+            raise DPoPError("The DPoP proof JWT header 'alg' is invalid.")
+        jwk = header.get("jwk")
+        if not isinstance(jwk, dict) or _PRIVATE_JWK_MEMBERS & jwk.keys():
+            raise DPoPError("The DPoP proof JWT header 'jwk' is invalid.")
+        try:
+            jkt = jwk_thumbprint(jwk)
+            key = self._keys.get(jkt)
+            if key is None:
+                key = jwt.PyJWK(jwk, alg).key
+                if len(self._keys) > 10_000:
+                    self._keys.clear()
+                self._keys[jkt] = key
+        except (KeyError, TypeError, ValueError, jwt.PyJWTError):
+            raise DPoPError("The DPoP proof JWT header 'jwk' is invalid.") from None
+        now = self._clock()
+        try:
+            claims = jwt.decode(proof, key, algorithms=[alg], leeway=SKEW,
+                                options={"verify_aud": False, "verify_iat": False})
+        except jwt.ExpiredSignatureError:
+            raise DPoPError("The DPoP proof JWT has expired.") from None
+        except jwt.ImmatureSignatureError:
+            raise DPoPError("The DPoP proof JWT was issued in the future.") from None
+        except jwt.PyJWTError:
+            raise DPoPError("The DPoP proof JWT signature is invalid.") from None
+        if claims.get("htm") != method.upper():
+            raise DPoPError("'htm' claim in the DPoP proof JWT is invalid.")
+        htu = claims.get("htu")
+        if not isinstance(htu, str) or normalize_htu(htu) != normalize_htu(url):
+            raise DPoPError("'htu' claim in the DPoP proof JWT is invalid.")
+        iat = claims.get("iat")
+        if not isinstance(iat, int | float) or isinstance(iat, bool):
+            raise DPoPError("'iat' claim in the DPoP proof JWT is invalid.")
+        if iat > now + SKEW:
+            raise DPoPError("The DPoP proof JWT was issued in the future.")
+        if iat < now - PROOF_MAX_AGE - SKEW:
+            raise DPoPError("The DPoP proof JWT is issued more than five minutes in the past.")
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not jti:
+            raise DPoPError("'jti' claim in the DPoP proof JWT is invalid.")
+        if access_token is not None and claims.get("ath") != access_token_hash(access_token):
+            raise DPoPError("'ath' claim in the DPoP proof does not match the presented access_token.")
+        if nonces is not None and claims.get("nonce") not in nonces:
+            raise DPoPError("Authorization server requires nonce in DPoP proof.", use_nonce=True)
+        if not self._jtis.use(jti, iat + PROOF_MAX_AGE + 2 * SKEW, now):
+            raise DPoPError("The DPoP proof JWT has already been used.")
+        return jkt
+
+
+# -- the token endpoint -----------------------------------------------------------------------------
+
+class _OAuthFailure(Exception):
+    def __init__(self, status: int, error: str, description: str, headers: dict[str, str] | None = None):
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.description = description
+        self.headers = headers or {}
+
+
+def _client_error(description: str) -> _OAuthFailure:
+    return _OAuthFailure(401, "invalid_client", description)
+
+
+class TokenEndpoint:
+    """POST /oauth2/v1/token for one service app. `handle` never raises: it returns the status,
+    the headers to add (Cache-Control, DPoP-Nonce) and the JSON body."""
+
+    def __init__(self, app: OAuthApp | None, authenticator: Authenticator,
+                 clock: Callable[[], float] | None = None):
+        self.app = app
+        self.authenticator = authenticator
+        self._clock = clock or authenticator.clock
+        self._key = load_public_key(app.public_key_pem) if app else None
+        self._assertion_jtis = JtiCache()
+        self._dpop = DPoPVerifier(self._clock)
+        self._nonces: tuple[str, ...] = ()
+        self._nonce_at = float("-inf")
+
+    def handle(self, url: str, headers, form: dict[str, str]) -> tuple[int, dict[str, str], dict]:
+        try:
+            return self._handle(url, headers, form)
+        except _OAuthFailure as f:
+            return f.status, {**_NO_STORE, **f.headers}, {"error": f.error, "error_description": f.description}
+
+    # The order follows what the recordings imply: the client assertion is checked (and its jti
+    # spent) before the DPoP proof, so a use_dpop_nonce answer needs a fresh assertion (§2.3).
+    def _handle(self, url: str, headers, form: dict[str, str]) -> tuple[int, dict[str, str], dict]:
+        grant = form.get("grant_type")
+        if not grant:
+            raise _OAuthFailure(400, "invalid_request", "The token request must specify a 'grant_type'.")
+        if grant != "client_credentials":
+            raise _OAuthFailure(400, "unsupported_grant_type", "The grant type in the request isn't supported.")
+        app = self._check_client(url, headers, form)
+        token_url = normalize_htu(url)
+        now = self._clock()
+        jkt = None
+        proofs = _header_values(headers, "DPoP")
+        if app.require_dpop or proofs:
+            if not proofs:
+                raise _OAuthFailure(400, "invalid_dpop_proof", "The DPoP proof JWT header is missing.")
+            if len(proofs) > 1:
+                raise _OAuthFailure(400, "invalid_dpop_proof", "Multiple DPoP proof JWT headers were provided.")
+            try:
+                jkt = self._dpop.verify(proofs[0], "POST", token_url, nonces=self._current_nonces(now))
+            except DPoPError as e:
+                if e.use_nonce:
+                    raise _OAuthFailure(400, "use_dpop_nonce", e.description,
+                                        {"DPoP-Nonce": self._nonces[0]}) from None
+                raise _OAuthFailure(400, "invalid_dpop_proof", e.description) from None
+        scopes = self._check_scopes(app, form.get("scope"))
+        token = self.authenticator.issue_access_token(
+            client_id=app.client_id, scopes=scopes, jkt=jkt, origin=_origin(url), lifetime=TOKEN_LIFETIME)
+        out_headers = dict(_NO_STORE)
+        if jkt:
+            out_headers["DPoP-Nonce"] = self._nonces[0]
+        return 200, out_headers, {
+            "token_type": "DPoP" if jkt else "Bearer",
+            "expires_in": TOKEN_LIFETIME,
+            "access_token": token,
+            "scope": " ".join(sorted(scopes)),
+        }
+
+    def _current_nonces(self, now: float) -> tuple[str, ...]:
+        if now - self._nonce_at >= NONCE_ROTATE:
+            self._nonces = (secrets.token_urlsafe(24), *self._nonces[:1])
+            self._nonce_at = now
+        return self._nonces
+
+    def _check_client(self, url: str, headers, form: dict[str, str]) -> OAuthApp:
+        assertion = form.get("client_assertion")
+        atype = form.get("client_assertion_type")
+        if not assertion and not atype:
+            if form.get("client_secret") or (_header_values(headers, "Authorization") or [""])[0][:6] == "Basic ":
+                raise _client_error("Client Credentials requests to the Org Authorization Server must use the "
+                                    "private_key_jwt token_endpoint_auth_method.")
+            raise _client_error("No client credentials found.")
+        if atype != JWT_BEARER:
+            raise _OAuthFailure(400, "invalid_request", "The client_assertion_type is invalid.")
+        if not assertion:
+            raise _client_error("No client credentials found.")
+        app = self.app
+        try:
+            header = jwt.get_unverified_header(assertion)
+            claims = jwt.decode(assertion, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise _client_error("The client_assertion token is malformed.") from None
+        if app is None or (form.get("client_id") not in (None, app.client_id)) or \
+                app.client_id not in (claims.get("iss"), claims.get("sub")):
+            raise _client_error("Invalid value for 'client_id' parameter.")
+        if header.get("alg") not in ALGS:
+            raise _client_error("The client_assertion token has an invalid 'alg'.")
+        if "kid" in header and header["kid"] != app.key_id:
+            raise _client_error("The client_assertion token has an invalid 'kid'.")
+        if claims.get("iss") != app.client_id:
+            raise _client_error("The 'iss' claim in the client_assertion token is invalid.")
+        if claims.get("sub") != app.client_id:
+            raise _client_error("The 'sub' claim in the client_assertion token is invalid.")
+        try:
+            jwt.decode(assertion, self._key, algorithms=[header["alg"]],
+                       options={"verify_aud": False, "verify_exp": False, "verify_iat": False,
+                                "verify_nbf": False})
+        except jwt.PyJWTError:
+            raise _client_error("The client_assertion signature is invalid.") from None
+        aud = claims.get("aud")
+        auds = aud if isinstance(aud, list) else [aud]
+        want = normalize_htu(url)
+        if not any(isinstance(a, str) and normalize_htu(a) == want and "?" not in a for a in auds):
+            raise _client_error("The audience claim in the client_assertion token is invalid; it must be "
+                                "the token endpoint URL.")
+        now = self._clock()
+        exp = claims.get("exp")
+        if exp is None:
+            raise _client_error("The client_assertion token must have an expiration claim (exp).")
+        if not isinstance(exp, int | float) or isinstance(exp, bool):
+            raise _client_error("The client_assertion token has an invalid expiration claim (exp).")
+        if exp < now - SKEW:
+            raise _client_error("The client_assertion token is expired.")
+        if exp > now + ASSERTION_MAX_AHEAD + SKEW:
+            raise _client_error("The client_assertion token has an expiration too far in the future "
+                                "(at most one hour).")
+        iat = claims.get("iat")
+        if iat is not None and (not isinstance(iat, int | float) or iat > now + SKEW):
+            raise _client_error("The client_assertion token was issued in the future.")
+        jti = claims.get("jti")
+        if jti is not None:
+            if not self._assertion_jtis.use(str(jti), float(exp) + SKEW, now):
+                raise _client_error("The client_assertion token has already been used.")
+        return app
+
+    @staticmethod
+    def _check_scopes(app: OAuthApp, scope: str | None) -> frozenset[str]:
+        requested = [s for s in (scope or "").split(" ") if s]
+        if not requested:
+            raise _OAuthFailure(400, "invalid_scope", "No scopes were requested.")
+        if "openid" in requested:
+            raise _OAuthFailure(400, "invalid_scope", "Cannot request 'openid' scopes using client credentials.")
+        refused = [s for s in requested if s not in app.scopes]
+        if refused:
+            raise _OAuthFailure(400, "invalid_scope", "The following scopes are not allowed for this request: "
+                                + ", ".join(refused))
+        return frozenset(requested)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _header_values(headers, name: str) -> list[str]:
+    """All values of header `name` (tornado HTTPHeaders, httpx Headers or a plain dict)."""
+    get_list = getattr(headers, "get_list", None)
+    if get_list is not None:
+        return list(get_list(name))
+    value = headers.get(name)
+    if value is None and isinstance(headers, dict):
+        low = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == low), None)
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
