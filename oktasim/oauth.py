@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import secrets
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -386,3 +387,36 @@ def _header_values(headers, name: str) -> list[str]:
     if value is None:
         return []
     return list(value) if isinstance(value, list | tuple) else [value]
+
+
+# -- client side (tests, demos, operators trying the simulator by hand) ------------------------------
+
+def client_assertion(private_key, client_id: str, token_url: str, key_id: str | None = None, *,
+                     lifetime: int = 300, alg: str = "RS256", now: float | None = None, jti: str | None = None,
+                     **overrides) -> str:
+    """A private_key_jwt client assertion as the SDKs build it (§2.2); `overrides` replace claims
+    (e.g. aud=..., exp=...; a value of None removes the claim)."""
+    now = time.time() if now is None else now
+    claims = {"iss": client_id, "sub": client_id, "aud": token_url, "iat": int(now),
+              "exp": int(now) + lifetime, "jti": jti or secrets.token_urlsafe(16)}
+    claims.update(overrides)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    headers = {"kid": key_id} if key_id else None
+    return jwt.encode(claims, private_key, algorithm=alg, headers=headers)
+
+
+def dpop_proof(private_key, method: str, url: str, *, nonce: str | None = None, access_token: str | None = None,
+               now: float | None = None, jti: str | None = None, alg: str = "RS256", typ: str = "dpop+jwt",
+               **overrides) -> str:
+    """A DPoP proof (§2.3) signed with `private_key`, its public JWK embedded in the header."""
+    now = time.time() if now is None else now
+    public_jwk = json.loads(jwt.algorithms.get_default_algorithms()[alg].to_jwk(private_key.public_key()))
+    claims = {"htm": method.upper(), "htu": url.split("?", 1)[0].split("#", 1)[0], "iat": int(now),
+              "jti": jti or secrets.token_urlsafe(16)}
+    if nonce:
+        claims["nonce"] = nonce
+    if access_token:
+        claims["ath"] = access_token_hash(access_token)
+    claims.update(overrides)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    return jwt.encode(claims, private_key, algorithm=alg, headers={"typ": typ, "jwk": public_jwk})
