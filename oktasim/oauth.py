@@ -194,7 +194,8 @@ class DPoPVerifier:
         if claims.get("htm") != method.upper():
             raise DPoPError("'htm' claim in the DPoP proof JWT is invalid.")
         htu = claims.get("htu")
-        if not isinstance(htu, str) or normalize_htu(htu) != normalize_htu(url):
+        # htu is the URL without query or fragment (§2.3); one carrying them is refused.
+        if not isinstance(htu, str) or "?" in htu or "#" in htu or normalize_htu(htu) != normalize_htu(url):
             raise DPoPError("'htu' claim in the DPoP proof JWT is invalid.")
         iat = claims.get("iat")
         if not isinstance(iat, int | float) or isinstance(iat, bool):
