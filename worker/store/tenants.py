@@ -1,0 +1,161 @@
+"""Tenants (Okta orgs): create, read, update, list, remove, with credentials encrypted at rest.
+
+Credentials are a dict: {"api_token": ...} (SSWS) or {"client_id", "private_key", "key_id"?}
+(OAuth service app, private_key_jwt). They are stored only as a Fernet token in
+tenants.credentials; use `tenant_credentials(tenant)` to get them back when calling Okta.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from cryptography.fernet import MultiFernet
+from sqlalchemy.orm import Session
+
+from worker.store.models import SyncRun, Tenant
+from worker.store.secrets import Credentials, decrypt_credentials, encrypt_credentials, reencrypt
+
+REQUIRED = {"api_token": ("api_token",), "private_key_jwt": ("client_id", "private_key")}
+OPTIONAL = {"api_token": (), "private_key_jwt": ("key_id",)}
+
+
+class TenantError(ValueError):
+    """Bad tenant input or a tenant that does not exist; the message says which."""
+
+
+class TenantNotFound(TenantError, LookupError):
+    pass
+
+
+def auth_method_for(credentials: Mapping[str, Any]) -> str:
+    """Which auth method a credentials dict is for; raises TenantError naming missing/unknown keys."""
+    keys = set(credentials)
+    method = "api_token" if "api_token" in keys else "private_key_jwt" if "client_id" in keys or "private_key" in keys else None
+    if method is None:
+        raise TenantError("credentials need either 'api_token', or 'client_id' and 'private_key' (and optionally 'key_id')")
+    missing = [k for k in REQUIRED[method] if not credentials.get(k)]
+    if missing:
+        raise TenantError(f"{method} credentials are missing {', '.join(missing)}")
+    unknown = keys - set(REQUIRED[method]) - set(OPTIONAL[method])
+    if unknown:
+        raise TenantError(f"{method} credentials have unknown keys: {', '.join(sorted(unknown))}")
+    for k, v in credentials.items():
+        if not isinstance(v, str):
+            raise TenantError(f"credential {k!r} must be a string")
+    return method
+
+
+def _check_name(name: str) -> None:
+    if not name or not isinstance(name, str) or name.strip() != name or len(name) > 200:
+        raise TenantError(f"tenant name must be 1-200 characters without surrounding spaces, got {name!r}")
+
+
+def _check_domain(domain: str) -> None:
+    if not domain or any(c.isspace() for c in domain) or "/" in domain.removeprefix("https://").rstrip("/"):
+        raise TenantError(f"domain must be an Okta host like example.okta.com, got {domain!r}")
+
+
+def create_tenant(session: Session, name: str, domain: str, credentials: Mapping[str, Any], *,
+                  options: Mapping[str, Any] | None = None, sync_interval: int = 3600,
+                  enabled: bool = True, next_sync_at: datetime | None = None,
+                  keys: MultiFernet | None = None) -> Tenant:
+    """Add a tenant (flushes; the caller commits). Raises TenantError if the name is taken."""
+    _check_name(name)
+    _check_domain(domain)
+    if sync_interval < 0:
+        raise TenantError(f"sync_interval must be >= 0 seconds, got {sync_interval}")
+    if session.execute(sa.select(Tenant.id).where(Tenant.name == name)).first():
+        raise TenantError(f"tenant {name!r} already exists")
+    tenant = Tenant(name=name, domain=domain, auth_method=auth_method_for(credentials),
+                    credentials=encrypt_credentials(credentials, keys), options=dict(options or {}),
+                    sync_interval=sync_interval, enabled=enabled, next_sync_at=next_sync_at)
+    session.add(tenant)
+    session.flush()
+    return tenant
+
+
+def get_tenant(session: Session, tenant: str | int) -> Tenant:
+    """A tenant by name (str) or id (int)."""
+    col = Tenant.id if isinstance(tenant, int) else Tenant.name
+    row = session.execute(sa.select(Tenant).where(col == tenant)).scalar_one_or_none()
+    if row is None:
+        names = list_tenant_names(session)
+        raise TenantNotFound(f"no tenant {tenant!r}; tenants: {', '.join(names) if names else '(none)'}")
+    return row
+
+
+def list_tenant_names(session: Session) -> list[str]:
+    return list(session.execute(sa.select(Tenant.name).order_by(Tenant.name)).scalars())
+
+
+def list_tenants(session: Session, *, enabled: bool | None = None) -> list[Tenant]:
+    stmt = sa.select(Tenant).order_by(Tenant.name)
+    if enabled is not None:
+        stmt = stmt.where(Tenant.enabled == enabled)
+    return list(session.execute(stmt).scalars())
+
+
+_UNSET: Any = object()
+
+
+def update_tenant(session: Session, tenant: str | int, *, name: str = _UNSET, domain: str = _UNSET,
+                  credentials: Mapping[str, Any] = _UNSET, options: Mapping[str, Any] = _UNSET,
+                  sync_interval: int = _UNSET, enabled: bool = _UNSET,
+                  next_sync_at: datetime | None = _UNSET, keys: MultiFernet | None = None) -> Tenant:
+    """Change the given fields (flushes; the caller commits)."""
+    row = get_tenant(session, tenant)
+    if name is not _UNSET:
+        _check_name(name)
+        row.name = name
+    if domain is not _UNSET:
+        _check_domain(domain)
+        row.domain = domain
+    if credentials is not _UNSET:
+        row.auth_method = auth_method_for(credentials)
+        row.credentials = encrypt_credentials(credentials, keys)
+    if options is not _UNSET:
+        row.options = dict(options)
+    if sync_interval is not _UNSET:
+        if sync_interval < 0:
+            raise TenantError(f"sync_interval must be >= 0 seconds, got {sync_interval}")
+        row.sync_interval = sync_interval
+    if enabled is not _UNSET:
+        row.enabled = enabled
+    if next_sync_at is not _UNSET:
+        row.next_sync_at = next_sync_at
+    session.flush()
+    return row
+
+
+def tenant_credentials(tenant: Tenant, keys: MultiFernet | None = None) -> Credentials:
+    """The tenant's decrypted credentials (repr shows only the key names)."""
+    return decrypt_credentials(tenant.credentials, keys, what=f"credentials of tenant {tenant.name!r}")
+
+
+def rotate_credentials(session: Session, keys: MultiFernet | None = None) -> int:
+    """Re-encrypt every tenant's credentials with the newest key; the caller commits."""
+    n = 0
+    for tenant in session.execute(sa.select(Tenant)).scalars():
+        tenant.credentials = reencrypt(tenant.credentials, keys, what=f"credentials of tenant {tenant.name!r}")
+        n += 1
+    session.flush()
+    return n
+
+
+def remove_tenant(session: Session, tenant: str | int) -> int:
+    """Delete a tenant and everything it owns; run data goes in batches first. Commits."""
+    from worker.store.generations import remove_generation
+
+    row = get_tenant(session, tenant)
+    tenant_id = row.id
+    row.current_run_id = None
+    session.commit()
+    run_ids = session.execute(sa.select(SyncRun.id).where(SyncRun.tenant_id == tenant_id)).scalars().all()
+    session.commit()
+    removed = sum(remove_generation(session, r) for r in run_ids)
+    session.execute(sa.delete(Tenant).where(Tenant.id == tenant_id))
+    session.commit()
+    return removed

@@ -1,0 +1,144 @@
+"""Bulk, idempotent page writes into a run's generation.
+
+Each page task calls `write_page` with what it fetched; rows are upserted under the run's id
+(INSERT ... ON CONFLICT DO UPDATE ... WHERE something changed), so a redelivered page writes
+nothing new. Keys are de-duplicated inside a batch (PostgreSQL refuses to touch one row twice
+in a statement) and statements are chunked under each dialect's bind-parameter limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from worker.model import PRINCIPAL_TYPES, RESOURCE_TYPES, Entitlement, Grant, Resource
+from worker.store.models import EntitlementRow, GrantRow, ResourceRow, SyncRun
+
+# Bind-parameter limits per statement: SQLite >= 3.32 allows 32766, PostgreSQL's protocol 65535.
+PARAM_LIMITS = {"sqlite": 32766, "postgresql": 65535}
+# Past ~1000 rows a statement, bigger VALUES lists stop paying off and cost compile time.
+MAX_ROWS_PER_STATEMENT = 1000
+WRITABLE_RUN_STATES = ("queued", "running")
+
+
+class RunNotWritable(RuntimeError):
+    """The run does not exist, belongs to another tenant, or is no longer collecting pages."""
+
+
+def rows_per_statement(dialect: str, ncols: int) -> int:
+    return max(1, min(MAX_ROWS_PER_STATEMENT, PARAM_LIMITS.get(dialect, 999) // ncols))
+
+
+def _insert(dialect: str, table: sa.Table) -> Any:
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise RuntimeError(f"grant store does not support the {dialect!r} dialect")
+
+
+def upsert_rows(conn: Session | sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]],
+                key: Sequence[str] = ("run_id", "id"), *, update: bool = True) -> int:
+    """Upsert `rows` (de-duplicated on `key`, last one wins) in chunks; returns rows sent.
+
+    With update=True a conflicting row is rewritten only when a column differs, so writing the
+    same rows twice changes nothing; update=False keeps the first version (DO NOTHING).
+    """
+    if not rows:
+        return 0
+    dedup: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        dedup[tuple(row[k] for k in key)] = row
+    unique = list(dedup.values())
+    dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
+    columns = list(unique[0])
+    size = rows_per_statement(dialect, len(columns))
+    for start in range(0, len(unique), size):
+        chunk = unique[start:start + size]
+        stmt = _insert(dialect, table).values(chunk)
+        if update:
+            others = [c for c in columns if c not in key]
+            stmt = stmt.on_conflict_do_update(
+                index_elements=list(key),
+                set_={c: stmt.excluded[c] for c in others},
+                where=sa.or_(*[table.c[c].is_distinct_from(stmt.excluded[c]) for c in others]),
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
+        conn.execute(stmt)
+    return len(unique)
+
+
+def resource_row(run_id: int, r: Resource) -> dict[str, Any]:
+    if r.type not in RESOURCE_TYPES:
+        raise ValueError(f"resource {r.key!r}: unknown resource type {r.type!r} (one of {', '.join(RESOURCE_TYPES)})")
+    return {"run_id": run_id, "id": r.key, "resource_type": r.type, "resource_id": r.id,
+            "display_name": r.display_name or "", "profile": dict(r.profile), "parent": r.parent}
+
+
+def entitlement_row(run_id: int, e: Entitlement) -> dict[str, Any]:
+    return {"run_id": run_id, "id": e.id, "resource": e.resource, "resource_type": e.resource_type,
+            "resource_id": e.resource_id, "slug": e.slug, "display_name": e.display_name or ""}
+
+
+def grant_row(run_id: int, g: Grant) -> dict[str, Any]:
+    if g.principal_type not in PRINCIPAL_TYPES:
+        raise ValueError(f"grant {g.id!r}: principal type {g.principal_type!r} is not one of {', '.join(PRINCIPAL_TYPES)}")
+    return {"run_id": run_id, "id": g.id, "entitlement_id": g.entitlement_id,
+            "principal_type": g.principal_type, "principal_id": g.principal_id,
+            "expanded": bool(g.expanded), "sources": list(g.sources), "annotations": dict(g.annotations)}
+
+
+def check_run_writable(conn: Session | sa.Connection, tenant_id: int, run_id: int) -> None:
+    row = conn.execute(sa.select(SyncRun.tenant_id, SyncRun.state).where(SyncRun.id == run_id)).first()
+    if row is None:
+        raise RunNotWritable(f"sync run {run_id} does not exist")
+    if row.tenant_id != tenant_id:
+        raise RunNotWritable(f"sync run {run_id} belongs to tenant {row.tenant_id}, not {tenant_id}")
+    if row.state not in WRITABLE_RUN_STATES:
+        raise RunNotWritable(f"sync run {run_id} is {row.state}; pages are accepted only while queued or running")
+
+
+def write_page(conn: Session | sa.Connection, tenant_id: int, run_id: int,
+               resources: Iterable[Resource] = (), entitlements: Iterable[Entitlement] = (),
+               grants: Iterable[Grant] = (), *, check_run: bool = True) -> dict[str, int]:
+    """Upsert one page of results into run `run_id`'s generation; the caller commits.
+
+    The run id is the fencing token: pages for a run that is not queued/running (finalized,
+    failed, another tenant's) raise RunNotWritable instead of leaking into a dead generation.
+    Returns the number of distinct rows written per kind.
+    """
+    if check_run:
+        check_run_writable(conn, tenant_id, run_id)
+    return {
+        "resources": upsert_rows(conn, ResourceRow.__table__, [resource_row(run_id, r) for r in resources]),
+        "entitlements": upsert_rows(conn, EntitlementRow.__table__, [entitlement_row(run_id, e) for e in entitlements]),
+        "grants": upsert_rows(conn, GrantRow.__table__, [grant_row(run_id, g) for g in grants]),
+    }
+
+
+def apply_grant_change(session: Session, tenant_id: int, grant: Grant, present: bool) -> list[int]:
+    """Write a provisioning result through to the store so it shows before the next sync.
+
+    Adds (present=True) or removes the listed grant in the tenant's current generation and in
+    its active run's generation, if any (that run may already have crawled the list). Expanded
+    grants derived from it are left to the next sync. Returns the run ids touched; the caller
+    commits.
+    """
+    from worker.store.models import ACTIVE_RUN_STATES, Tenant
+
+    current = session.execute(sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id)).scalar_one_or_none()
+    active = session.execute(sa.select(SyncRun.id).where(
+        SyncRun.tenant_id == tenant_id, SyncRun.state.in_(ACTIVE_RUN_STATES))).scalars().all()
+    runs = [r for r in [current, *active] if r is not None]
+    table = GrantRow.__table__
+    for run_id in runs:
+        if present:
+            upsert_rows(session, table, [grant_row(run_id, grant)])
+        else:
+            session.execute(sa.delete(table).where(table.c.run_id == run_id, table.c.id == grant.id))
+    return runs
