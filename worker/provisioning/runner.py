@@ -1,0 +1,196 @@
+"""Run one request end to end: claim the row, execute, classify the outcome, write through.
+
+Shared by the Celery task (worker.tasks.provisioning) and the one-shot CLI (oneshot.py, which
+uses only `execute` and `classify`). `run_request` never sleeps: it returns a Step saying
+"done" or "come back in N seconds", and the task turns that into `self.retry(countdown=N)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.okta.auth import InvalidCredentials
+from worker.okta.domain import InvalidDomain
+from worker.okta.errors import (
+    OktaAuthenticationError,
+    OktaError,
+    OktaPermissionDenied,
+    OktaRateLimited,
+    OktaTransientError,
+    RateLimitWait,
+)
+from worker.provisioning import actions, executors, requests, writethrough
+from worker.provisioning.actions import PartialFailure
+from worker.provisioning.context import ExecContext, Outcome
+from worker.provisioning.errors import ProvisionError, RetryLater
+from worker.store.models import Tenant
+from worker.store.secrets import SecretKeyError
+from worker.store.tenants import tenant_credentials
+
+log = logging.getLogger("oktasync.provisioning")
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, "") or default)
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Transient failures allowed per request, and the backoff between them (seconds)."""
+
+    max_retries: int = 5
+    base: float = 2.0
+    cap: float = 60.0
+
+    @classmethod
+    def from_env(cls) -> RetryPolicy:
+        return cls(int(_env_float("OKTASYNC_PROVISION_MAX_RETRIES", cls.max_retries)),
+                   _env_float("OKTASYNC_PROVISION_RETRY_BASE", cls.base),
+                   _env_float("OKTASYNC_PROVISION_RETRY_CAP", cls.cap))
+
+    def countdown(self, failures: int) -> float:
+        raw = min(self.cap, self.base * 2 ** max(0, failures - 1))
+        return round(raw * random.uniform(0.5, 1.0), 3)  # jitter: retries of many requests spread
+
+
+def execute(ctx: ExecContext, kind: str, payload: dict[str, Any]) -> Outcome:
+    if kind == "grant":
+        return executors.run_grant(ctx, True, payload)
+    if kind == "revoke":
+        return executors.run_grant(ctx, False, payload)
+    if kind == "action":
+        return actions.run_action(ctx, payload)
+    if kind == "delete":
+        return actions.run_delete(ctx, payload)
+    raise ProvisionError(f"unknown kind {kind!r}")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How an exception ends an attempt: 'failed' now, 'retry' (counts against the budget) or
+    'wait' (rate limit pacing: does not count)."""
+
+    kind: str
+    message: str
+    countdown: float | None = None
+
+
+def classify(exc: BaseException) -> Verdict:
+    if isinstance(exc, ProvisionError):
+        return Verdict("failed", str(exc))
+    if isinstance(exc, (InvalidCredentials, SecretKeyError, InvalidDomain)):
+        return Verdict("failed", f"the tenant's configuration is unusable: {exc}")
+    if isinstance(exc, RateLimitWait):
+        return Verdict("wait", f"waiting for the rate limit: {exc.reason}", exc.seconds)
+    if isinstance(exc, RetryLater):
+        return Verdict("retry", str(exc), exc.countdown)
+    if isinstance(exc, OktaRateLimited):
+        return Verdict("wait", f"rate limited by Okta: {exc}", exc.retry_after or None)
+    if isinstance(exc, (OktaTransientError, httpx.TransportError)):
+        return Verdict("retry", f"transient error: {exc}")
+    if isinstance(exc, OktaPermissionDenied):
+        return Verdict("failed", f"permission denied: {exc}")
+    if isinstance(exc, OktaAuthenticationError):
+        return Verdict("failed", f"authentication failed (check the tenant's credentials): {exc}")
+    if isinstance(exc, OktaError):
+        if exc.retryable:
+            return Verdict("retry", f"Okta asked to retry later: {exc}")
+        return Verdict("failed", str(exc))
+    # A bug or an unexpected failure: retry within the budget, then dead with this error.
+    return Verdict("retry", f"unexpected error: {type(exc).__name__}: {exc}")
+
+
+@dataclass(frozen=True)
+class Step:
+    done: bool
+    countdown: float = 0.0
+    state: str | None = None
+
+
+ClientFactory = Callable[[Tenant], Any]
+
+
+def default_client_factory(limiter: Any = None) -> ClientFactory:
+    from worker.provisioning.clients import make_client
+
+    def build(tenant: Tenant) -> Any:
+        return make_client(tenant.domain, tenant_credentials(tenant), tenant=tenant.name, limiter=limiter)
+    return build
+
+
+def run_request(sessions: sessionmaker[Session], request_id: int, client_for: ClientFactory,
+                policy: RetryPolicy | None = None) -> Step:
+    """One attempt at request `request_id`."""
+    policy = policy or RetryPolicy.from_env()
+    with sessions() as session:
+        row, wait = requests.claim(session, request_id)
+        if row is None:
+            return Step(done=wait == 0, countdown=wait)
+        attempts, kind, payload = row.attempts, row.kind, dict(row.payload)
+        progress = dict((row.result or {}).get("progress") or {})
+        tenant = session.get(Tenant, row.tenant_id)
+        assert tenant is not None  # FK, cascade on delete
+        tenant_id = tenant.id
+        log.info("provisioning request %s (%s) attempt %s for tenant %s", request_id, kind, attempts, tenant.name)
+
+        def save(p: dict[str, Any]) -> None:
+            with sessions() as s2:
+                requests.checkpoint(s2, request_id, attempts, p)
+
+        try:
+            client = client_for(tenant)
+            session.rollback()  # hold no transaction while Okta answers
+            ctx = ExecContext(okta=client, base_url=client.base_url, progress=progress, checkpoint=save,
+                              attempt=attempts, created_at=row.created_at)
+            outcome = execute(ctx, kind, payload)
+        except requests.LostLease:
+            return Step(done=True)
+        except PartialFailure as exc:
+            return _finish(session, request_id, attempts, tenant_id, "failed", exc.outcome, str(exc), progress)
+        except Exception as exc:  # noqa: BLE001 - every outcome is classified and recorded
+            verdict = classify(exc)
+            if verdict.kind == "failed":
+                return _finish(session, request_id, attempts, tenant_id, "failed", None, verdict.message, progress)
+            if verdict.kind == "retry":
+                failures = int(progress.get("_transient", 0)) + 1
+                progress["_transient"] = failures
+                if failures > policy.max_retries:
+                    msg = f"gave up after {failures} transient failures; last: {verdict.message}"
+                    return _finish(session, request_id, attempts, tenant_id, "dead", None, msg, progress)
+                countdown = verdict.countdown or policy.countdown(failures)
+            else:
+                countdown = min(policy.cap, max(0.05, verdict.countdown or policy.base))
+            log.info("provisioning request %s: %s; again in %.2fs", request_id, verdict.message, countdown)
+            if not requests.requeue(session, request_id, attempts, verdict.message, progress):
+                return Step(done=True)
+            return Step(done=False, countdown=countdown)
+        return _finish(session, request_id, attempts, tenant_id, "succeeded", outcome, None, progress)
+
+
+def _finish(session: Session, request_id: int, attempts: int, tenant_id: int, state: str,
+            outcome: Outcome | None, error: str | None, progress: dict[str, Any]) -> Step:
+    result: dict[str, Any] = {}
+    if outcome is not None:
+        result.update(message=outcome.message, **({"details": outcome.details} if outcome.details else {}))
+    if progress:
+        result["progress"] = progress
+    session.rollback()  # end the claim's read transaction; the finish is one new transaction
+    if not requests.finish(session, request_id, attempts, state, result=result or None, error=error):
+        session.rollback()
+        return Step(done=True)
+    if outcome is not None and outcome.changes:
+        writethrough.apply(session, tenant_id, outcome.changes)
+    session.commit()
+    log.info("provisioning request %s %s: %s", request_id, state, error or (outcome.message if outcome else ""))
+    return Step(done=True, state=state)
