@@ -14,6 +14,7 @@ import click
 # (module, attribute) of each command added to the `oktasync` group.
 COMMANDS: list[tuple[str, str]] = [
     ("worker.commands.db", "db"),
+    ("worker.commands.check", "check"),
 ]
 
 
