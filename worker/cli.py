@@ -11,6 +11,8 @@ import importlib
 
 import click
 
+from worker.engine.cliopts import credential_options, sync_options
+
 # (module, attribute) of each command added to the `oktasync` group.
 COMMANDS: list[tuple[str, str]] = [
     ("worker.commands.db", "db"),
@@ -19,14 +21,40 @@ COMMANDS: list[tuple[str, str]] = [
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--domain", envvar="OKTASYNC_DOMAIN", default=None,
+              help="Okta org to sync in embedded mode, e.g. acme.okta.com. [env OKTASYNC_DOMAIN]")
+@credential_options
+@sync_options
+@click.option("--file", "file", envvar="OKTASYNC_FILE", default="sync.db", show_default=True,
+              help="SQLite file to sync into (created and migrated as needed). [env OKTASYNC_FILE]")
+@click.option("--concurrency", envvar="OKTASYNC_CONCURRENCY", type=click.IntRange(1, 256), default=8,
+              show_default=True, help="Requests in flight at once; 1 crawls one request at a time. "
+              "[env OKTASYNC_CONCURRENCY]")
+@click.option("--rate-limit-share", envvar="OKTASYNC_RATE_LIMIT_SHARE", type=click.FloatRange(0.01, 1.0),
+              default=0.5, show_default=True,
+              help="Share of each Okta rate limit the sync may use. [env OKTASYNC_RATE_LIMIT_SHARE]")
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, domain: str | None, file: str, concurrency: int, rate_limit_share: float,
+         **flags: object) -> None:
     """oktasync: sync who has access to what in Okta, and change it.
+
+    With --domain and credentials (and no command) it syncs that org once, in this process,
+    into a SQLite file (embedded mode, like baton-okta's one-shot mode):
+
+      oktasync --domain acme.okta.com --api-token $TOKEN --file acme.db
 
     Run `oktasync demo` to sync a simulated org, or see `oktasync COMMAND --help`.
     """
-    if ctx.invoked_subcommand is None:
+    if ctx.invoked_subcommand is not None:
+        return
+    if not domain:
+        if any(v for v in flags.values()):
+            raise click.UsageError("--domain is required to sync (or set OKTASYNC_DOMAIN)")
         click.echo(ctx.get_help())
+        return
+    from worker.engine.embedded_cli import run_from_cli
+
+    ctx.exit(run_from_cli(domain, file=file, concurrency=concurrency, rate_limit_share=rate_limit_share, **flags))
 
 
 for module_name, attr in COMMANDS:

@@ -1,0 +1,20 @@
+"""The Beat-ticked dispatcher task: claim due tenants, release pending streams, reap.
+
+Tenants' schedules are rows (tenants.sync_interval, next_sync_at, enabled), so adding, changing,
+pausing or removing a tenant needs no Beat restart. A claim is a compare-and-set on next_sync_at
+plus the insert of a sync_run that the partial unique index refuses while a run is active, so a
+second Beat (or a duplicated tick) cannot start a second run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from worker.app import app
+from worker.engine import steps
+from worker.tasks.runtime import get_runtime
+
+
+@app.task(name=steps.DISPATCH)
+def dispatch() -> dict[str, Any]:
+    return steps.dispatch(get_runtime(app))

@@ -1,0 +1,84 @@
+"""The Celery application: `celery -A worker worker -Q sync` (and `-Q provisioning`).
+
+Everything is configured from the environment (worker/config.py). The settings follow
+reference/celery-patterns.md §2.6: late acks with rejection on worker loss (a delivery counter in
+worker/tasks/base.py caps redeliveries), prefetch 1, time limits below the visibility timeout, the
+visibility timeout set in both transport-option dicts, no results stored (no chords), task events
+on for Flower. Tasks take ids only; credentials are read from the store inside the task.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from celery import Celery
+from kombu import Queue
+
+from worker import config
+
+SYNC_QUEUE = "sync"
+PROVISIONING_QUEUE = "provisioning"
+
+# Task modules; provisioning is another helper's module and is included when present.
+_TASK_MODULES = ["worker.tasks.sync", "scheduler.dispatch", "worker.tasks.provisioning"]
+
+
+def _present(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def make_app(settings: config.Settings | None = None) -> Celery:
+    settings = settings or config.load()
+    vt = settings.visibility_timeout
+    transport = {
+        "visibility_timeout": vt,
+        # kombu scans for unacked messages every interval*throttle seconds (default ~100 s);
+        # scan at least four times per visibility timeout so lost work comes back on time.
+        "unacked_restore_interval": max(1, min(10, int(vt / 4))),
+        "unacked_restore_throttle": 1,
+    }
+    celery = Celery("oktasync", broker=settings.broker_url,
+                    include=[m for m in _TASK_MODULES if _present(m)])
+    celery.conf.update(
+        broker_transport_options=transport,
+        result_backend_transport_options={"visibility_timeout": vt},
+        visibility_timeout=vt,
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=settings.task_time_limit,
+        task_soft_time_limit=settings.task_soft_time_limit,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_soft_shutdown_timeout=min(30.0, vt / 4),
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        task_default_queue=SYNC_QUEUE,
+        task_queues=[Queue(SYNC_QUEUE), Queue(PROVISIONING_QUEUE)],
+        task_routes={
+            "oktasync.provision.*": {"queue": PROVISIONING_QUEUE},
+            "oktasync.sync.*": {"queue": SYNC_QUEUE},
+        },
+        beat_schedule={
+            # One entry ticks the dispatcher; tenants' own schedules live in the database.
+            "oktasync-dispatch": {
+                "task": "oktasync.sync.dispatch",
+                "schedule": settings.dispatch_interval,
+                # A tick that waited longer than one interval is stale: the next one does its job.
+                "options": {"expires": max(1.0, settings.dispatch_interval)},
+            },
+        },
+        beat_max_loop_interval=min(5.0, settings.dispatch_interval),
+    )
+    celery.conf.oktasync_settings = settings
+    return celery
+
+
+app = make_app()
+celery = app

@@ -1,0 +1,114 @@
+"""Settings for the distributed mode, read from the environment (OKTASYNC_*).
+
+One frozen dataclass so every process (worker, beat, CLI) derives the same values, and a
+`check()` that refuses orderings that would duplicate work: a task's hard time limit must stay
+below the broker's visibility timeout (or Redis hands a still-running task to another worker),
+and any countdown we schedule must stay well below it too.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names the variable."""
+
+
+def _env_str(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be at least {minimum:g}")
+    return value
+
+
+def _env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    value = _env_float(name, default, minimum=minimum)
+    if value != int(value):
+        raise ConfigError(f"{name}={value!r} must be a whole number")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    # Rate limiter and delivery counters; a separate DB from the broker is advisable in production.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    database_url: str = "sqlite:///oktasync.db"
+    # Seconds before Redis re-delivers a message a worker took but did not acknowledge.
+    visibility_timeout: float = 900.0
+    # Seconds without a heartbeat after which the reaper re-enqueues an active stream, and after
+    # `stall_timeout * run_stall_factor` without any progress it fails the run.
+    stall_timeout: float = 300.0
+    run_stall_factor: float = 4.0
+    # Beat tick of the dispatcher (claims due tenants, releases pending streams, reaps).
+    dispatch_interval: float = 5.0
+    # Fairness: at most this many streams of one tenant active at once, and across all tenants.
+    tenant_max_streams: int = 8
+    global_max_streams: int = 256
+    # Deliveries of one task message (redeliveries after a worker died) before it is given up.
+    max_redeliveries: int = 5
+    # Share of each Okta rate-limit bucket a sync may use, and requests in flight per tenant.
+    rate_limit_share: float = 0.5
+    max_in_flight: int = 8
+    # Page tasks wait for the limiter by re-enqueueing with at most this countdown (seconds).
+    max_countdown: float = field(default=60.0)
+
+    @property
+    def task_time_limit(self) -> float:
+        # Hard limit: well under the visibility timeout, so a running task is never re-delivered.
+        return max(10.0, min(300.0, self.visibility_timeout * 0.5))
+
+    @property
+    def task_soft_time_limit(self) -> float:
+        return self.task_time_limit * 0.8
+
+    @property
+    def countdown_cap(self) -> float:
+        # Countdown messages sit unacked in a worker; keep them far below the visibility timeout.
+        return max(0.5, min(self.max_countdown, self.visibility_timeout / 4))
+
+    def check(self) -> Settings:
+        if self.task_time_limit >= self.visibility_timeout:
+            raise ConfigError(
+                f"OKTASYNC_VISIBILITY_TIMEOUT={self.visibility_timeout:g} is too small: it must exceed "
+                f"the task time limit ({self.task_time_limit:g}s); use at least 20")
+        if self.stall_timeout <= 0:
+            raise ConfigError("OKTASYNC_STALL_TIMEOUT must be positive")
+        if not 0 < self.rate_limit_share <= 1:
+            raise ConfigError(f"OKTASYNC_RATE_LIMIT_SHARE={self.rate_limit_share:g} must be in (0, 1]")
+        if self.tenant_max_streams < 1 or self.global_max_streams < 1:
+            raise ConfigError("OKTASYNC_TENANT_MAX_STREAMS and OKTASYNC_GLOBAL_MAX_STREAMS must be >= 1")
+        return self
+
+
+def load() -> Settings:
+    """Settings from the environment, checked."""
+    broker = _env_str("OKTASYNC_BROKER_URL", Settings.broker_url)
+    return Settings(
+        broker_url=broker,
+        redis_url=_env_str("OKTASYNC_REDIS_URL", broker),
+        database_url=_env_str("OKTASYNC_DATABASE_URL", Settings.database_url),
+        visibility_timeout=_env_float("OKTASYNC_VISIBILITY_TIMEOUT", Settings.visibility_timeout, minimum=1),
+        stall_timeout=_env_float("OKTASYNC_STALL_TIMEOUT", Settings.stall_timeout, minimum=0.1),
+        run_stall_factor=_env_float("OKTASYNC_RUN_STALL_FACTOR", Settings.run_stall_factor, minimum=1),
+        dispatch_interval=_env_float("OKTASYNC_DISPATCH_INTERVAL", Settings.dispatch_interval, minimum=0.2),
+        tenant_max_streams=_env_int("OKTASYNC_TENANT_MAX_STREAMS", Settings.tenant_max_streams, minimum=1),
+        global_max_streams=_env_int("OKTASYNC_GLOBAL_MAX_STREAMS", Settings.global_max_streams, minimum=1),
+        max_redeliveries=_env_int("OKTASYNC_MAX_REDELIVERIES", Settings.max_redeliveries, minimum=1),
+        rate_limit_share=_env_float("OKTASYNC_RATE_LIMIT_SHARE", Settings.rate_limit_share),
+        max_in_flight=_env_int("OKTASYNC_MAX_IN_FLIGHT", Settings.max_in_flight, minimum=1),
+        max_countdown=_env_float("OKTASYNC_MAX_COUNTDOWN", Settings.max_countdown, minimum=0.1),
+    ).check()

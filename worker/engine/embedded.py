@@ -1,0 +1,228 @@
+"""Embedded mode: sync one org in this process into a SQLite file, on the engine's own steps.
+
+The broker is an in-process thread pool with a timer heap (InProcessDispatcher), the limiter is
+the in-process backend, the store is SQLite with migrations applied on open, and the credentials
+are stored encrypted with a key kept next to the file (`<file>.key`, mode 0600).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+
+from worker.connector import SyncOptions
+from worker.engine import state, steps
+from worker.engine.dispatch import InProcessDispatcher
+from worker.engine.runtime import Runtime
+from worker.engine.tenant_client import tenant_factory
+from worker.store.db import make_engine, make_session_factory
+from worker.store.migrate import migrate
+from worker.store.models import SyncRun, Tenant
+from worker.store.secrets import load_keys, local_key_file
+from worker.store.tenants import create_tenant, list_tenants, update_tenant
+
+TERMINAL = ("succeeded", "failed")
+
+
+class EmbeddedError(RuntimeError):
+    """The embedded sync could not run or did not succeed; the message says what to do."""
+
+
+@dataclass
+class Progress:
+    """Counters fed by the engine's events (thread-safe), read by the terminal display."""
+
+    lists_opened: int = 0
+    lists_done: int = 0
+    pages: int = 0
+    items: int = 0
+    waits: int = 0
+    wait_seconds: float = 0.0
+    retries: int = 0
+    warnings: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on_event(self, kind: str, data: dict[str, Any]) -> None:
+        with self._lock:
+            if kind == "run_started":
+                self.lists_opened += int(data.get("streams", 0))
+            elif kind == "page":
+                self.pages += 1
+                self.items += int(data.get("items", 0))
+                self.lists_opened += int(data.get("opened", 0))
+                if data.get("done"):
+                    self.lists_done += 1
+                for w in data.get("warnings") or ():
+                    if w not in self.warnings:
+                        self.warnings.append(w)
+            elif kind == "wait":
+                self.waits += 1
+                self.wait_seconds += float(data.get("seconds", 0))
+            elif kind == "retry":
+                self.retries += 1
+
+    def line(self) -> str:
+        with self._lock:
+            return (f"lists {self.lists_done}/{self.lists_opened}  pages {self.pages}  items {self.items}  "
+                    f"rate-limit waits {self.waits} ({self.wait_seconds:.1f}s)  "
+                    f"{time.monotonic() - self.started:.0f}s")
+
+
+@dataclass
+class EmbeddedResult:
+    run_id: int
+    state: str
+    error: str | None
+    counts: dict[str, Any]
+    warnings: list[str]
+    elapsed: float
+    progress: Progress
+    file: str
+    limiter_stats: dict[str, Any] = field(default_factory=dict)
+
+
+def tenant_name(domain: str) -> str:
+    host = urlsplit(domain if "://" in domain else f"https://{domain}").hostname or domain
+    return host
+
+
+def _memory_limiter(concurrency: int, share: float) -> Any:
+    try:
+        from worker.okta.ratelimit import LimiterConfig, MemoryLimiter
+    except ImportError:
+        return None
+    return MemoryLimiter(LimiterConfig(shares={"sync": share}, max_in_flight=concurrency))
+
+
+def _prepare(file: Path, domain: str, credentials: dict[str, str], options: SyncOptions) -> tuple[Any, Any, int]:
+    """Migrate the file, store the tenant (encrypted credentials), return (engine, keys, tenant id)."""
+    if not file.parent.is_dir():
+        raise EmbeddedError(f"directory {file.parent} does not exist (for --file {file})")
+    url = f"sqlite:///{file}"
+    migrate(url)
+    keys = load_keys(local_key_file(str(file) + ".key"))
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    name = tenant_name(domain)
+    with sessions() as s:
+        others = [t for t in list_tenants(s) if t.name != name]
+        if others:
+            raise EmbeddedError(
+                f"{file} holds a sync of {others[0].name}, not {name}; use another --file for this org")
+        existing = [t for t in list_tenants(s) if t.name == name]
+        if existing:
+            tenant = update_tenant(s, name, domain=domain, credentials=credentials, options=options.to_dict(),
+                                   keys=keys)
+        else:
+            # Interval 0 and no due time: the embedded file is never picked up by a dispatcher.
+            tenant = create_tenant(s, name, domain, credentials, options=options.to_dict(), sync_interval=0,
+                                   keys=keys)
+        s.commit()
+        return engine, keys, tenant.id
+
+
+def run_embedded(domain: str, credentials: dict[str, str], options: SyncOptions, *, file: str = "sync.db",
+                 concurrency: int = 8, rate_limit_share: float = 0.5,
+                 on_progress: Callable[[Progress], None] | None = None, progress_every: float = 1.0,
+                 stall_timeout: float = 120.0) -> EmbeddedResult:
+    """Run one full sync of `domain`; returns the result (state succeeded or failed)."""
+    if concurrency < 1:
+        raise EmbeddedError("--concurrency must be at least 1")
+    if not 0 < rate_limit_share <= 1:
+        raise EmbeddedError("--rate-limit-share must be in (0, 1]")
+    path = Path(file).expanduser().resolve()
+    engine, keys, tenant_id = _prepare(path, domain, credentials, options)
+    sessions = make_session_factory(engine)
+    progress = Progress()
+    limiter = _memory_limiter(concurrency, rate_limit_share)
+    handlers: dict[str, Callable[..., Any]] = {}
+    dispatcher = InProcessDispatcher(handlers, concurrency)
+    rt = Runtime(sessions=sessions, dispatcher=dispatcher, make_tenant=tenant_factory(limiter, keys=keys),
+                 tenant_max_streams=max(2, concurrency * 2), global_max_streams=max(2, concurrency * 2),
+                 countdown_cap=30.0, stall_timeout=stall_timeout, events=progress.on_event)
+    handlers.update({steps.START: lambda run_id: steps.start_run(rt, run_id),
+                     steps.PAGE: lambda sid, cursor: steps.page(rt, sid, cursor),
+                     steps.FINALIZE: lambda run_id: steps.finalize(rt, run_id)})
+    with sessions() as s:
+        old = state.active_run(s, tenant_id)
+        old_id = old.id if old else None
+    if old_id is not None:  # a previous process died mid-sync: its partial data is discarded
+        steps.fail_run(rt, old_id, "interrupted (the process that ran it stopped)")
+    with sessions() as s:
+        state.begin_write(s)
+        run_id = state.create_run(s, tenant_id)
+        s.commit()
+    if run_id is None:
+        raise EmbeddedError(f"another sync of {tenant_name(domain)} is running on {path}")
+    started = time.monotonic()
+    dispatcher.enqueue(steps.START, [run_id])
+    try:
+        _wait(rt, dispatcher, run_id, progress, on_progress, progress_every)
+    except KeyboardInterrupt:
+        dispatcher.close()
+        steps.fail_run(rt, run_id, "interrupted (Ctrl-C)")
+        raise
+    finally:
+        dispatcher.close()
+    with sessions() as s:
+        run = s.get(SyncRun, run_id, populate_existing=True)
+        assert run is not None
+        result = EmbeddedResult(run_id, run.state, run.error, dict(run.counts or {}), list(run.warnings or []),
+                                time.monotonic() - started, progress, str(path))
+    if limiter is not None and hasattr(limiter, "stats"):
+        try:
+            result.limiter_stats = dict(limiter.stats())
+        except Exception:  # noqa: BLE001 - stats are decoration
+            pass
+    engine.dispose()
+    return result
+
+
+def _wait(rt: Runtime, dispatcher: InProcessDispatcher, run_id: int, progress: Progress,
+          on_progress: Callable[[Progress], None] | None, every: float) -> str:
+    last_shown = 0.0
+    idle_checks = 0
+    while True:
+        dispatcher.wait_idle(timeout=min(every, 0.5))
+        with rt.sessions() as s:
+            run_state = s.execute(sa.select(SyncRun.state).where(SyncRun.id == run_id)).scalar_one()
+        if run_state in TERMINAL:
+            if on_progress:
+                on_progress(progress)
+            return run_state
+        if dispatcher.errors:
+            task, exc = dispatcher.errors[0]
+            steps.fail_run(rt, run_id, f"internal error in {task}: {type(exc).__name__}: {exc}")
+            continue
+        if dispatcher.idle:
+            # Nothing queued, scheduled or running, yet the run is open: a lost step. Let the
+            # reaper's logic re-drive it; if that finds nothing to do twice, the run is stuck.
+            idle_checks += 1
+            steps.release(rt)
+            steps.complete(rt, run_id)
+            if idle_checks > 3 and dispatcher.idle:
+                steps.fail_run(rt, run_id, "the sync stopped making progress (no work left, run still open)")
+        else:
+            idle_checks = 0
+        now = time.monotonic()
+        if on_progress and now - last_shown >= every:
+            last_shown = now
+            on_progress(progress)
+
+
+def tenant_of_file(file: str) -> Tenant | None:
+    engine = make_engine(f"sqlite:///{Path(file).resolve()}")
+    try:
+        with make_session_factory(engine)() as s:
+            rows = list_tenants(s)
+            return rows[0] if rows else None
+    finally:
+        engine.dispose()

@@ -1,0 +1,83 @@
+"""What the engine's steps need from their surroundings, in one object.
+
+The Celery tasks build a `Runtime` once per worker process (PostgreSQL/SQLite engine, Redis
+limiter, Celery dispatcher); the embedded mode builds one with an in-process dispatcher and
+limiter. The steps are the same code either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.engine.dispatch import Dispatcher
+
+log = logging.getLogger("oktasync.engine")
+
+EventSink = Callable[[str, dict[str, Any]], None]
+
+
+def log_events(kind: str, data: dict[str, Any]) -> None:
+    log.info("%s %s", kind, " ".join(f"{k}={v}" for k, v in data.items()))
+
+
+@dataclass
+class TenantContext:
+    """A tenant's Okta client and sync options, cached per process until the tenant row changes."""
+
+    tenant_id: int
+    name: str
+    client: Any  # worker.okta.client.OktaClient
+    options: Any  # worker.connector.SyncOptions
+    version: datetime | None
+
+
+@dataclass
+class Runtime:
+    sessions: sessionmaker[Session]
+    dispatcher: Dispatcher
+    # Builds a TenantContext from a Tenant row (decrypts credentials, makes the client).
+    make_tenant: Callable[[Any], TenantContext]
+    tenant_max_streams: int = 8
+    global_max_streams: int = 256
+    countdown_cap: float = 60.0
+    stall_timeout: float = 300.0
+    run_stall_factor: float = 4.0
+    max_page_attempts: int = 5
+    max_redeliveries: int = 5
+    events: EventSink = log_events
+    _tenants: dict[int, TenantContext] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def tenant(self, session: Session, tenant_id: int) -> TenantContext | None:
+        """The cached context, rebuilt when the tenant row was updated (new credentials/options)."""
+        from worker.store.models import Tenant
+
+        version = session.execute(sa.select(Tenant.updated_at).where(Tenant.id == tenant_id)).scalar()
+        if version is None:
+            return None
+        with self._lock:
+            ctx = self._tenants.get(tenant_id)
+            if ctx is not None and ctx.version == version:
+                return ctx
+        row = session.get(Tenant, tenant_id, populate_existing=True)
+        if row is None:
+            return None
+        ctx = self.make_tenant(row)
+        ctx.version = version
+        with self._lock:
+            self._tenants[tenant_id] = ctx
+        return ctx
+
+    def emit(self, kind: str, **data: Any) -> None:
+        try:
+            self.events(kind, data)
+        except Exception:  # noqa: BLE001 - progress display must never break a sync
+            log.exception("event sink failed")
