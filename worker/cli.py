@@ -17,6 +17,8 @@ from worker.engine.cliopts import credential_options, sync_options
 COMMANDS: list[tuple[str, str]] = [
     ("worker.commands.db", "db"),
     ("worker.commands.check", "check"),
+    ("worker.commands.provision", "provision"),
+    ("worker.commands.provision", "action"),
 ]
 
 
