@@ -107,7 +107,15 @@ def create_group(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
         group = _find_own_group(ctx, name)
     if group is None:
         profile = {"name": name} | ({"description": description} if description is not None else {})
-        group = call(ctx, "POST", "/api/v1/groups", PERM_GROUPS, json={"profile": profile})
+        try:
+            group = call(ctx, "POST", "/api/v1/groups", PERM_GROUPS, json={"profile": profile})
+        except OktaInvalidRequest as exc:
+            if not any("already exists" in c for c in exc.error_causes):
+                raise ProvisionError(f"Okta refused the group: {exc.error_summary or exc}"
+                                     + (f" ({'; '.join(exc.error_causes)})" if exc.error_causes else "")) from None
+            group = _find_own_group(ctx, name) if ctx.attempt > 1 else None
+            if group is None:
+                raise ProvisionError(f"a group named {name!r} already exists in Okta") from None
     gid = group["id"]
     ctx.save(group_id=gid)
     changes = [_group_resource(group)]
