@@ -65,6 +65,11 @@ class FinalizeResult:
 G = GrantRow.__table__
 
 
+def _rows(session: Session, stmt: Any) -> int:
+    # SQLAlchemy 2.1 reports INSERT ... SELECT rowcount only when asked to keep it.
+    return session.execute(stmt.execution_options(preserve_rowcount=True)).rowcount or 0
+
+
 def _locked(session: Session, model: Any, key: int) -> Any:
     """Load a row fresh (sessions keep attributes after commit) and lock it on PostgreSQL."""
     stmt = sa.select(model).where(model.id == key).with_for_update().execution_options(populate_existing=True)
@@ -80,7 +85,7 @@ def prune_grants(session: Session, run_id: int) -> int:
         G.c.principal_type.in_(PRUNED_PRINCIPAL_TYPES),
         ~sa.exists().where(r.c.run_id == run_id, r.c.id == principal_key),
     )
-    return session.execute(stmt).rowcount or 0
+    return _rows(session, stmt)
 
 
 def expand_group_grants(session: Session, run_id: int, expand_types: tuple[str, ...] = DEFAULT_EXPAND_TYPES) -> int:
@@ -120,7 +125,7 @@ def expand_group_grants(session: Session, run_id: int, expand_types: tuple[str, 
     stmt = sa.insert(G).from_select(
         ["run_id", "id", "entitlement_id", "principal_type", "principal_id", "expanded", "sources", "annotations"],
         select)
-    return session.execute(stmt).rowcount or 0
+    return _rows(session, stmt)
 
 
 def record_changes(session: Session, tenant_id: int, run_id: int, previous_run_id: int) -> tuple[int, int]:
@@ -135,7 +140,7 @@ def record_changes(session: Session, tenant_id: int, run_id: int, previous_run_i
             sa.literal(tenant_id), sa.literal(run_id), n.c.id, sa.literal(change), n.c.entitlement_id,
             n.c.principal_type, n.c.principal_id, n.c.expanded, now,
         ).where(n.c.run_id == have, ~sa.exists().where(o.c.run_id == other, o.c.id == n.c.id))
-        counts.append(session.execute(sa.insert(AccessChange.__table__).from_select(cols, select)).rowcount or 0)
+        counts.append(_rows(session, sa.insert(AccessChange.__table__).from_select(cols, select)))
     return counts[0], counts[1]
 
 
@@ -212,7 +217,7 @@ def remove_generation(session: Session, run_id: int, *, batch_size: int = DELETE
     for table in (G, EntitlementRow.__table__, ResourceRow.__table__, SyncStream.__table__):
         while True:
             batch = sa.select(table.c.id).where(table.c.run_id == run_id).limit(batch_size)
-            n = session.execute(sa.delete(table).where(table.c.run_id == run_id, table.c.id.in_(batch))).rowcount or 0
+            n = _rows(session, sa.delete(table).where(table.c.run_id == run_id, table.c.id.in_(batch)))
             session.commit()
             total += n
             if n < batch_size:

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from worker.model import PRINCIPAL_TYPES, RESOURCE_TYPES, Entitlement, Grant, Resource
+from worker.store.db import SQLITE_BEGIN_OPTION, immediate
 from worker.store.models import EntitlementRow, GrantRow, ResourceRow, SyncRun
 
 # Bind-parameter limits per statement: SQLite >= 3.32 allows 32766, PostgreSQL's protocol 65535.
@@ -103,6 +104,20 @@ def check_run_writable(conn: Session | sa.Connection, tenant_id: int, run_id: in
         raise RunNotWritable(f"sync run {run_id} is {row.state}; pages are accepted only while queued or running")
 
 
+def _begin_as_writer(conn: Session | sa.Connection) -> None:
+    """On SQLite, start the transaction with BEGIN IMMEDIATE when none is open yet: a deferred
+    transaction that reads first fails with "database is locked" instead of waiting when another
+    process commits in between. A caller that reads before writing should call
+    worker.store.db.immediate(session) itself at the start of its transaction."""
+    if conn.in_transaction():
+        return
+    if isinstance(conn, Session):
+        if conn.get_bind().dialect.name == "sqlite":
+            immediate(conn)
+    elif conn.dialect.name == "sqlite":
+        conn.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+
+
 def write_page(conn: Session | sa.Connection, tenant_id: int, run_id: int,
                resources: Iterable[Resource] = (), entitlements: Iterable[Entitlement] = (),
                grants: Iterable[Grant] = (), *, check_run: bool = True) -> dict[str, int]:
@@ -112,6 +127,7 @@ def write_page(conn: Session | sa.Connection, tenant_id: int, run_id: int,
     failed, another tenant's) raise RunNotWritable instead of leaking into a dead generation.
     Returns the number of distinct rows written per kind.
     """
+    _begin_as_writer(conn)
     if check_run:
         check_run_writable(conn, tenant_id, run_id)
     return {

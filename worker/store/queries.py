@@ -1,0 +1,151 @@
+"""Read the tenant's current view: always through tenants.current_run_id.
+
+Each query is one SQL statement whose run id comes from a subquery on tenants, so it reads one
+snapshot: the old complete run or the new one, never a mix. Multi-statement readers (export)
+open a snapshot transaction with `snapshot(engine)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from worker.model import Entitlement, Grant, Resource, parse_principal
+from worker.store.models import AccessChange, EntitlementRow, GrantRow, ResourceRow, SyncRun, Tenant
+from worker.store.tenants import TenantNotFound, get_tenant
+
+
+class NoCurrentRun(LookupError):
+    """The tenant has no finished sync yet."""
+
+
+def _current(tenant_id: int) -> sa.ScalarSelect[Any]:
+    return sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id).scalar_subquery()
+
+
+def _tenant_id(session: Session, tenant: str | int) -> int:
+    return get_tenant(session, tenant).id
+
+
+def current_run_id(session: Session, tenant: str | int) -> int | None:
+    return get_tenant(session, tenant).current_run_id
+
+
+def _resource(row: ResourceRow) -> Resource:
+    return Resource(row.resource_type, row.resource_id, row.display_name, row.profile or {}, row.parent)
+
+
+def _grant(row: GrantRow) -> Grant:
+    return Grant(row.entitlement_id, row.principal_type, row.principal_id, bool(row.expanded),
+                 tuple(row.sources or ()), row.annotations or {})
+
+
+def resources(session: Session, tenant: str | int, resource_type: str | None = None) -> list[Resource]:
+    """Resources of the current view, optionally of one type, ordered by id."""
+    tid = _tenant_id(session, tenant)
+    stmt = sa.select(ResourceRow).where(ResourceRow.run_id == _current(tid)).order_by(ResourceRow.id)
+    if resource_type:
+        stmt = stmt.where(ResourceRow.resource_type == resource_type)
+    return [_resource(r) for r in session.execute(stmt).scalars()]
+
+
+def entitlements(session: Session, tenant: str | int, resource: str | None = None) -> list[Entitlement]:
+    tid = _tenant_id(session, tenant)
+    stmt = sa.select(EntitlementRow).where(EntitlementRow.run_id == _current(tid)).order_by(EntitlementRow.id)
+    if resource:
+        stmt = stmt.where(EntitlementRow.resource == resource)
+    return [Entitlement(e.resource_type, e.resource_id, e.slug, e.display_name)
+            for e in session.execute(stmt).scalars()]
+
+
+def grants(session: Session, tenant: str | int, *, entitlement: str | None = None,
+           principal: str | None = None, include_expanded: bool = True) -> list[Grant]:
+    """Grants of the current view, filtered by entitlement id and/or principal ("user:00u1")."""
+    tid = _tenant_id(session, tenant)
+    stmt = sa.select(GrantRow).where(GrantRow.run_id == _current(tid)).order_by(GrantRow.id)
+    if entitlement:
+        stmt = stmt.where(GrantRow.entitlement_id == entitlement)
+    if principal:
+        ptype, pid = parse_principal(principal)
+        stmt = stmt.where(GrantRow.principal_type == ptype, GrantRow.principal_id == pid)
+    if not include_expanded:
+        stmt = stmt.where(GrantRow.expanded.is_(False))
+    return [_grant(g) for g in session.execute(stmt).scalars()]
+
+
+def grants_for_entitlement(session: Session, tenant: str | int, entitlement_id: str,
+                           include_expanded: bool = True) -> list[Grant]:
+    return grants(session, tenant, entitlement=entitlement_id, include_expanded=include_expanded)
+
+
+def grants_for_principal(session: Session, tenant: str | int, principal: str,
+                         include_expanded: bool = True) -> list[Grant]:
+    return grants(session, tenant, principal=principal, include_expanded=include_expanded)
+
+
+def effective_access(session: Session, tenant: str | int, user_id: str) -> list[Grant]:
+    """Everything a user holds in effect: grants listed for them plus those expanded from
+    their groups' grants (expanded=True, sources = the group grants)."""
+    return grants(session, tenant, principal=f"user:{user_id}")
+
+
+def app_access(session: Session, tenant: str | int, app_id: str) -> list[Grant]:
+    """Who can access an app: users assigned directly or through a group (one grant per user)."""
+    tid = _tenant_id(session, tenant)
+    stmt = (sa.select(GrantRow).where(GrantRow.run_id == _current(tid), GrantRow.entitlement_id == f"app:{app_id}:access",
+                                      GrantRow.principal_type == "user").order_by(GrantRow.id))
+    return [_grant(g) for g in session.execute(stmt).scalars()]
+
+
+def changes(session: Session, tenant: str | int, run_id: int | None = None) -> tuple[int | None, list[AccessChange]]:
+    """Grants added/removed by `run_id` (default: the current run). Returns (run id, changes)."""
+    t = get_tenant(session, tenant)
+    run_id = run_id if run_id is not None else t.current_run_id
+    if run_id is None:
+        return None, []
+    run = session.get(SyncRun, run_id)
+    if run is None or run.tenant_id != t.id:
+        raise LookupError(f"sync run {run_id} is not a run of tenant {t.name!r}")
+    stmt = (sa.select(AccessChange).where(AccessChange.run_id == run_id)
+            .order_by(AccessChange.change, AccessChange.grant_id))
+    return run_id, list(session.execute(stmt).scalars())
+
+
+@contextmanager
+def snapshot(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A read-only connection on one snapshot for multi-statement reads (REPEATABLE READ on
+    PostgreSQL; on SQLite our explicit BEGIN keeps one WAL snapshot until the end)."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        with conn.begin():
+            yield conn
+
+
+def iter_export(conn: sa.Connection, tenant_id: int, batch: int = 2000) -> Iterator[dict[str, Any]]:
+    """Stream the tenant's current view as export records (resource, entitlement, grant dicts),
+    in id order, without holding it all in memory. Use inside `snapshot(engine)`."""
+    run_id = conn.execute(sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id)).scalar_one_or_none()
+    if run_id is None:
+        raise NoCurrentRun(f"tenant {tenant_id} has no finished sync yet")
+    stream = conn.execution_options(stream_results=True, yield_per=batch)
+    r, e, g = ResourceRow.__table__, EntitlementRow.__table__, GrantRow.__table__
+    for row in stream.execute(sa.select(r).where(r.c.run_id == run_id).order_by(r.c.id)):
+        yield {"kind": "resource", "id": row.id, "resource_type": row.resource_type, "resource_id": row.resource_id,
+               "display_name": row.display_name, "profile": row.profile or {}}
+    for row in stream.execute(sa.select(e).where(e.c.run_id == run_id).order_by(e.c.id)):
+        yield {"kind": "entitlement", "id": row.id, "resource": row.resource, "slug": row.slug,
+               "display_name": row.display_name}
+    for row in stream.execute(sa.select(g).where(g.c.run_id == run_id).order_by(g.c.id)):
+        yield {"kind": "grant", "id": row.id, "entitlement": row.entitlement_id,
+               "principal": f"{row.principal_type}:{row.principal_id}", "expanded": bool(row.expanded),
+               "sources": list(row.sources or [])}
+
+
+__all__ = ["NoCurrentRun", "TenantNotFound", "app_access", "changes", "current_run_id", "effective_access",
+           "entitlements", "grants", "grants_for_entitlement", "grants_for_principal", "iter_export",
+           "resources", "snapshot"]
