@@ -67,7 +67,9 @@ class LocalServer:
                 if result is None:  # the handler wrote the response itself
                     return
                 status, headers, payload = result
-                self.send_response(status)
+                self.send_response_only(status)
+                if "Date" not in headers:
+                    self.send_header("Date", self.date_time_string())
                 for name, value in headers.items():
                     for v in (value if isinstance(value, list) else [value]):
                         self.send_header(name, v)
@@ -85,7 +87,8 @@ class LocalServer:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
+                                       daemon=True)
         self.thread.start()
 
     def stop(self) -> None:

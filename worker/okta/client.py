@@ -184,6 +184,19 @@ def reset_wait(headers: Mapping[str, str], now: float | None = None) -> float | 
     return max(0.0, reset - server_now) + 1.0
 
 
+_RESERVED_HEADERS = frozenset({"authorization", "dpop", "x-okta-retry-for", "x-okta-retry-count", "host",
+                               "content-length", "cookie"})
+
+
+def _extra_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    if not headers:
+        return {}
+    bad = sorted(k for k in headers if k.lower() in _RESERVED_HEADERS)
+    if bad:
+        raise ValueError(f"request headers {', '.join(bad)} are set by the client and cannot be passed in")
+    return {str(k): str(v) for k, v in headers.items()}
+
+
 # -- the client -----------------------------------------------------------------------------------
 
 
@@ -296,16 +309,22 @@ class OktaClient:
         status: int | None = None
         headers: Mapping[str, str] = {}
         try:
+            http = http_client()
+            resp = None
             try:
-                resp = http_client().request(method, url, timeout=self.timeout, **kw)
-            except httpx.TimeoutException as exc:
-                raise OktaTransientError(f"Okta request timed out ({type(exc).__name__}) [{method} {path}]",
-                                         method=method, url=url) from None
-            except httpx.TransportError as exc:
+                # Streamed, so that the headers (request id, rate limit) survive a body cut short.
+                resp = http.send(http.build_request(method, url, timeout=self.timeout, **kw), stream=True)
+                status, headers = resp.status_code, resp.headers
+                resp.read()
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                if resp is not None:
+                    resp.close()
+                what = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
+                stage = "reading the body" if resp is not None else "sending"
                 raise OktaTransientError(
-                    f"Okta connection failed ({type(exc).__name__}: {exc}) [{method} {path}]",
-                    method=method, url=url) from None
-            status, headers = resp.status_code, resp.headers
+                    f"Okta request {what} while {stage} ({type(exc).__name__}: {exc}) [{method} {path}]",
+                    status=status, method=method, url=url,
+                    request_id=headers.get("X-Okta-Request-Id") if headers else None) from None
             return resp
         finally:
             self._release(permit, status, headers)
@@ -326,9 +345,12 @@ class OktaClient:
     # -- public API --
 
     def request(self, method: str, path_or_url: str, *, params: Mapping[str, Any] | None = None,
-                json: Any = None) -> Response:
-        """One logical request: retried while transient, raises a typed OktaError otherwise."""
+                json: Any = None, headers: Mapping[str, str] | None = None) -> Response:
+        """One logical request: retried while transient, raises a typed OktaError otherwise.
+        `headers`: extra request headers (e.g. Okta's `okta-response=omitCredentials` content type);
+        they cannot replace the auth or retry headers."""
         method = method.upper()
+        extra = _extra_headers(headers)
         url = self._resolve(path_or_url)
         if params:
             # Fold params into the URL once, so retries and the DPoP htu see the same URL.
@@ -336,10 +358,10 @@ class OktaClient:
             url = url + sep + urlencode([(k, str(v).lower() if isinstance(v, bool) else v)
                                          for k, v in params.items() if v is not None])
         content: bytes | None = None
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", **extra}
         if json is not None:
             content = orjson.dumps(json)
-            headers["Content-Type"] = "application/json"
+            headers.setdefault("Content-Type", "application/json")
         elif method in ("POST", "PUT", "PATCH"):
             content = b""  # Okta answers 411 to a bodiless PUT/POST without Content-Length: 0
         retries = auth_retries = 0
@@ -392,9 +414,10 @@ class OktaClient:
     def get(self, path_or_url: str, params: Mapping[str, Any] | None = None) -> Any:
         return self.request("GET", path_or_url, params=params).data
 
-    def get_page(self, path_or_url: str, params: Mapping[str, Any] | None = None) -> Page:
+    def get_page(self, path_or_url: str, params: Mapping[str, Any] | None = None, *,
+                 headers: Mapping[str, str] | None = None) -> Page:
         """Fetch one page; `next_url` is the checked next link (same origin, new cursor) or None."""
-        resp = self.request("GET", path_or_url, params=params)
+        resp = self.request("GET", path_or_url, params=params, headers=headers)
         data = resp.data if resp.data is not None else []
         if not isinstance(data, (list, dict)):
             raise OktaTransientError(f"Okta list body is a {type(data).__name__}, not an array or object "
@@ -421,10 +444,11 @@ class OktaClient:
         self._check_same_origin(nxt, "next link")
         return nxt
 
-    def paginate(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[Any]:
+    def paginate(self, path: str, params: Mapping[str, Any] | None = None, *,
+                 headers: Mapping[str, str] | None = None) -> Iterator[Any]:
         """Every object of a list, following next links; RepeatedCursor if a cursor comes back."""
         seen: set[tuple] = set()
-        page = self.get_page(path, params)
+        page = self.get_page(path, params, headers=headers)
         seen.add(_cursor_key(page.response.url))
         while True:
             yield from page.records
@@ -435,7 +459,7 @@ class OktaClient:
                 raise RepeatedCursor(f"Okta returned an already followed cursor [GET {urlsplit(page.next_url).path}]",
                                      url=page.next_url, request_id=page.response.request_id)
             seen.add(key)
-            page = self.get_page(page.next_url)
+            page = self.get_page(page.next_url, headers=headers)
 
     def close(self) -> None:
         """Nothing to close per client: the connection pool belongs to the process."""
