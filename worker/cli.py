@@ -19,6 +19,10 @@ COMMANDS: list[tuple[str, str]] = [
     ("worker.commands.check", "check"),
     ("worker.commands.provision", "provision"),
     ("worker.commands.provision", "action"),
+    ("worker.commands.tenant", "tenant"),
+    ("worker.commands.sync", "sync"),
+    ("worker.commands.sync", "runs"),
+    ("worker.commands.demo", "demo"),
 ]
 
 
@@ -33,7 +37,7 @@ COMMANDS: list[tuple[str, str]] = [
               show_default=True, help="Requests in flight at once; 1 crawls one request at a time. "
               "[env OKTASYNC_CONCURRENCY]")
 @click.option("--rate-limit-share", envvar="OKTASYNC_RATE_LIMIT_SHARE", type=click.FloatRange(0.01, 1.0),
-              default=0.5, show_default=True,
+              default=0.8, show_default=True,
               help="Share of each Okta rate limit the sync may use. [env OKTASYNC_RATE_LIMIT_SHARE]")
 @click.pass_context
 def main(ctx: click.Context, domain: str | None, file: str, concurrency: int, rate_limit_share: float,

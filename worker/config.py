@@ -61,7 +61,7 @@ class Settings:
     # Deliveries of one task message (redeliveries after a worker died) before it is given up.
     max_redeliveries: int = 5
     # Share of each Okta rate-limit bucket a sync may use, and requests in flight per tenant.
-    rate_limit_share: float = 0.5
+    rate_limit_share: float = 0.8
     max_in_flight: int = 8
     # Page tasks wait for the limiter by re-enqueueing with at most this countdown (seconds).
     max_countdown: float = field(default=60.0)

@@ -99,7 +99,9 @@ def _memory_limiter(concurrency: int, share: float) -> Any:
         from worker.okta.ratelimit import LimiterConfig, MemoryLimiter
     except ImportError:
         return None
-    return MemoryLimiter(LimiterConfig(shares={"sync": share}, max_in_flight=concurrency))
+    from worker.tasks.runtime import limiter_shares
+
+    return MemoryLimiter(LimiterConfig(shares=limiter_shares(share), max_in_flight=concurrency))
 
 
 def _prepare(file: Path, domain: str, credentials: dict[str, str], options: SyncOptions) -> tuple[Any, Any, int]:
@@ -130,7 +132,7 @@ def _prepare(file: Path, domain: str, credentials: dict[str, str], options: Sync
 
 
 def run_embedded(domain: str, credentials: dict[str, str], options: SyncOptions, *, file: str = "sync.db",
-                 concurrency: int = 8, rate_limit_share: float = 0.5,
+                 concurrency: int = 8, rate_limit_share: float = 0.8,
                  on_progress: Callable[[Progress], None] | None = None, progress_every: float = 1.0,
                  stall_timeout: float = 120.0) -> EmbeddedResult:
     """Run one full sync of `domain`; returns the result (state succeeded or failed)."""

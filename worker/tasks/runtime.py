@@ -17,6 +17,12 @@ _lock = threading.Lock()
 _state: dict[str, Any] = {}
 
 
+def limiter_shares(sync_share: float) -> dict[str, float]:
+    """The sync's share of each bucket; provisioning keeps the rest."""
+    rest = round(1.0 - sync_share, 6)
+    return {"sync": sync_share, "provisioning": rest} if rest > 0 else {"sync": sync_share}
+
+
 def make_limiter(settings: Settings, redis_client: Any) -> Any:
     """The shared Redis limiter (worker/okta/ratelimit), or None if that module is not there yet."""
     try:
@@ -24,7 +30,7 @@ def make_limiter(settings: Settings, redis_client: Any) -> Any:
     except ImportError:
         log.warning("worker.okta.ratelimit has no RedisLimiter: syncing without the shared rate limiter")
         return None
-    config = LimiterConfig(shares={"sync": settings.rate_limit_share}, max_in_flight=settings.max_in_flight)
+    config = LimiterConfig(shares=limiter_shares(settings.rate_limit_share), max_in_flight=settings.max_in_flight)
     return RedisLimiter(redis_client, config)
 
 

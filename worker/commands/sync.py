@@ -1,0 +1,142 @@
+"""`oktasync sync NAME [--wait]` and `oktasync runs NAME [--json]` (distributed mode).
+
+`sync` creates a run now (the same claim the dispatcher makes: refused while one is active) and
+enqueues its start on the broker; with --wait it follows the run in the database.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime
+from typing import Any
+
+import click
+import sqlalchemy as sa
+
+from worker.commands.tenant import _get, open_sessions
+
+
+def _when(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None
+
+
+def run_info(run: Any) -> dict[str, Any]:
+    duration = None
+    if run.started_at and run.finished_at:
+        duration = round((run.finished_at - run.started_at).total_seconds(), 3)
+    return {"id": run.id, "state": run.state, "created_at": _when(run.created_at),
+            "started_at": _when(run.started_at), "finished_at": _when(run.finished_at),
+            "duration_seconds": duration, "counts": run.counts or {}, "warnings": run.warnings or [],
+            "error": run.error}
+
+
+def stream_progress(s: Any, run_id: int) -> dict[str, int]:
+    from worker.store.models import SyncStream
+
+    t = SyncStream.__table__
+    rows = s.execute(sa.select(t.c.state, sa.func.count(), sa.func.coalesce(sa.func.sum(t.c.pages), 0),
+                               sa.func.coalesce(sa.func.sum(t.c.items), 0))
+                     .where(t.c.run_id == run_id).group_by(t.c.state)).all()
+    out = {"lists": 0, "done": 0, "pages": 0, "items": 0}
+    for st, n, pages, items in rows:
+        out["lists"] += n
+        out["pages"] += int(pages)
+        out["items"] += int(items)
+        if st in ("done", "skipped", "failed"):
+            out["done"] += n
+    return out
+
+
+def wait_for_run(sessions: Any, run_id: int, *, timeout: float | None, out: Any = None) -> Any:
+    """Follow a run until it ends, printing progress; returns the final SyncRun row."""
+    from worker.store.models import SyncRun
+
+    out = out or sys.stderr
+    tty = out.isatty()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    last_line = ""
+    while True:
+        with sessions() as s:
+            run = s.get(SyncRun, run_id, populate_existing=True)
+            if run is None:
+                raise click.ClickException(f"run {run_id} disappeared (tenant removed?)")
+            prog = stream_progress(s, run_id)
+        line = (f"run {run_id} {run.state}: lists {prog['done']}/{prog['lists']}  pages {prog['pages']}  "
+                f"items {prog['items']}")
+        if line != last_line:
+            out.write(("\r\033[K" + line) if tty else (line + "\n"))
+            out.flush()
+            last_line = line
+        if run.state in ("succeeded", "failed"):
+            if tty:
+                out.write("\n")
+            return run
+        if deadline is not None and time.monotonic() > deadline:
+            raise click.ClickException(f"run {run_id} still {run.state} after {timeout:g}s (it goes on; "
+                                       f"see `oktasync runs`)")
+        time.sleep(1.0)
+
+
+@click.command("sync")
+@click.argument("name")
+@click.option("--wait", is_flag=True, help="Follow the run until it ends; exit 1 if it fails.")
+@click.option("--timeout", type=float, default=None, help="With --wait: give up waiting after this many seconds.")
+def sync(name: str, wait: bool, timeout: float | None) -> None:
+    """Start a sync of tenant NAME now (workers on the `sync` queue run it)."""
+    from worker.engine import state, steps
+    from worker.engine.dispatch import CeleryDispatcher
+    from worker.engine.report import hint_for, summary_lines
+
+    sessions = open_sessions()
+    with sessions() as s:
+        tenant = _get(s, name)
+        state.begin_write(s)
+        run_id = state.create_run(s, tenant.id)
+        s.commit()
+        if run_id is None:
+            active = state.active_run(s, tenant.id)
+            run_id = active.id if active else None
+            click.echo(f"tenant {name} already has run {run_id} in progress" + ("; following it" if wait else ""))
+        else:
+            from worker.app import app
+
+            CeleryDispatcher(app).enqueue(steps.START, [run_id])
+            click.echo(f"started run {run_id} of tenant {name}")
+    if not wait or run_id is None:
+        return
+    run = wait_for_run(sessions, run_id, timeout=timeout)
+    if run.state != "succeeded":
+        click.echo(f"run {run.id} failed: {run.error}", err=True)
+        click.echo(f"what to do: {hint_for(run.error)}", err=True)
+        sys.exit(1)
+    for line in summary_lines(run.counts or {}, run.warnings or []):
+        click.echo(line)
+
+
+@click.command("runs")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array, newest first.")
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+def runs(name: str, as_json: bool, limit: int) -> None:
+    """List the runs of tenant NAME: id, state, timings, counts, warnings."""
+    from worker.store.models import SyncRun
+
+    with open_sessions()() as s:
+        tenant = _get(s, name)
+        rows = [run_info(r) for r in s.execute(sa.select(SyncRun).where(SyncRun.tenant_id == tenant.id)
+                                               .order_by(SyncRun.id.desc()).limit(limit)).scalars()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"no runs of {name} yet")
+        return
+    click.echo(f"{'RUN':>6} {'STATE':11} {'STARTED':20} {'SECONDS':>8} {'RESOURCES':>9} {'GRANTS':>8}  NOTES")
+    for r in rows:
+        c = r["counts"]
+        notes = r["error"] or (f"{len(r['warnings'])} warnings" if r["warnings"] else "")
+        secs = f"{r['duration_seconds']:.1f}" if r["duration_seconds"] is not None else "-"
+        click.echo(f"{r['id']:>6} {r['state']:11} {r['started_at'] or '-':20} {secs:>8} "
+                   f"{c.get('resources', '-'):>9} {c.get('grants', '-'):>8}  {notes}")

@@ -1,0 +1,211 @@
+"""`oktasync tenant ...`: the orgs the distributed mode syncs (rows in the grant store).
+
+The database is $OKTASYNC_DATABASE_URL; credentials are encrypted with $OKTASYNC_SECRET_KEY.
+Beat's dispatcher reads these rows on every tick, so changes apply without restarting anything.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import click
+import sqlalchemy as sa
+
+from worker.engine.cliopts import credential_options, credentials_from, options_from, sync_options
+
+
+def open_sessions(migrate_first: bool = False) -> Any:
+    from worker.store.db import database_url, make_engine, make_session_factory
+
+    url = database_url()
+    if migrate_first:
+        from worker.store.migrate import migrate
+
+        migrate(url)
+    return make_session_factory(make_engine(url))
+
+
+def _when(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None
+
+
+def tenant_info(s: Any, t: Any) -> dict[str, Any]:
+    from worker.store.models import SyncRun
+
+    last = s.execute(sa.select(SyncRun).where(SyncRun.tenant_id == t.id).order_by(SyncRun.id.desc()).limit(1)
+                     ).scalar_one_or_none()
+    return {"name": t.name, "domain": t.domain, "auth_method": t.auth_method, "enabled": t.enabled,
+            "interval": t.sync_interval, "next_sync_at": _when(t.next_sync_at), "options": t.options,
+            "current_run": t.current_run_id, "last_run": last.id if last else None,
+            "last_run_state": last.state if last else None}
+
+
+def _store_errors() -> tuple[type[BaseException], ...]:
+    from worker.store.secrets import SecretKeyError
+    from worker.store.tenants import TenantError
+
+    return (TenantError, SecretKeyError)
+
+
+@click.group()
+def tenant() -> None:
+    """Manage the Okta orgs (tenants) the distributed mode syncs on a schedule."""
+
+
+@tenant.command("add")
+@click.argument("name")
+@click.option("--domain", required=True, help="The org's Okta domain, e.g. acme.okta.com.")
+@credential_options
+@sync_options
+@click.option("--interval", type=click.IntRange(1), default=3600, show_default=True,
+              help="Seconds between the starts of two syncs.")
+@click.option("--paused", is_flag=True, help="Add it paused (no scheduled syncs until resumed).")
+def add(name: str, domain: str, interval: int, paused: bool, **flags: Any) -> None:
+    """Add a tenant; its first sync is due at once (unless --paused)."""
+    from worker.store.tenants import create_tenant
+
+    creds = credentials_from(flags.pop("api_token"), flags.pop("okta_client_id"), flags.pop("okta_private_key"),
+                             flags.pop("okta_private_key_id"))
+    options = options_from(**flags)
+    sessions = open_sessions(migrate_first=True)
+    with sessions() as s:
+        try:
+            create_tenant(s, name, domain, creds or {}, options=options.to_dict(), sync_interval=interval,
+                          enabled=not paused)
+            s.commit()
+        except _store_errors() as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"added tenant {name} ({domain}), every {interval}s{', paused' if paused else ''}")
+
+
+@tenant.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array.")
+def list_(as_json: bool) -> None:
+    """List tenants with their schedule and last run."""
+    from worker.store.tenants import list_tenants
+
+    with open_sessions()() as s:
+        rows = [tenant_info(s, t) for t in list_tenants(s)]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no tenants; add one with `oktasync tenant add NAME --domain ... --api-token ...`")
+        return
+    click.echo(f"{'NAME':20} {'DOMAIN':32} {'STATE':7} {'INTERVAL':>8} {'NEXT SYNC':20} LAST RUN")
+    for r in rows:
+        last = f"{r['last_run']} {r['last_run_state']}" if r["last_run"] else "-"
+        click.echo(f"{r['name']:20} {r['domain']:32} {'active' if r['enabled'] else 'paused':7} "
+                   f"{r['interval']:>8} {r['next_sync_at'] or 'due':20} {last}")
+
+
+def _get(s: Any, name: str) -> Any:
+    from worker.store.tenants import TenantNotFound, get_tenant
+
+    try:
+        return get_tenant(s, name)
+    except TenantNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@tenant.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+def show(name: str, as_json: bool) -> None:
+    """Show one tenant (credentials are never shown, only their kind)."""
+    with open_sessions()() as s:
+        info = tenant_info(s, _get(s, name))
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    for key, value in info.items():
+        click.echo(f"{key:15} {json.dumps(value) if isinstance(value, dict) else value}")
+
+
+@tenant.command("update")
+@click.argument("name")
+@click.option("--domain", default=None)
+@credential_options
+@sync_options
+@click.option("--interval", type=click.IntRange(1), default=None, help="Seconds between syncs.")
+@click.option("--rename", default=None, help="New name.")
+def update(name: str, domain: str | None, interval: int | None, rename: str | None, **flags: Any) -> None:
+    """Change a tenant's domain, credentials, options or interval (applies from its next run)."""
+    from worker.store.tenants import update_tenant
+
+    creds = credentials_from(flags.pop("api_token"), flags.pop("okta_client_id"), flags.pop("okta_private_key"),
+                             flags.pop("okta_private_key_id"), required=False)
+    with open_sessions()() as s:
+        row = _get(s, name)
+        changes: dict[str, Any] = {}
+        if any(v is not None for v in flags.values()):
+            changes["options"] = options_from(**flags, base=row.options).to_dict()
+        if domain is not None:
+            changes["domain"] = domain
+        if creds is not None:
+            changes["credentials"] = creds
+        if interval is not None:
+            changes["sync_interval"] = interval
+        if rename is not None:
+            changes["name"] = rename
+        if not changes:
+            raise click.UsageError("nothing to change; give --domain, credentials, options, --interval or --rename")
+        try:
+            update_tenant(s, name, **changes)
+            s.commit()
+        except _store_errors() as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"updated tenant {name}: {', '.join(sorted(changes))}")
+
+
+def _set_enabled(name: str, enabled: bool) -> None:
+    from worker.store.tenants import update_tenant
+
+    with open_sessions()() as s:
+        _get(s, name)
+        update_tenant(s, name, enabled=enabled)
+        s.commit()
+
+
+@tenant.command("pause")
+@click.argument("name")
+def pause(name: str) -> None:
+    """Stop scheduling syncs of a tenant (a run in progress finishes)."""
+    _set_enabled(name, False)
+    click.echo(f"paused tenant {name}")
+
+
+@tenant.command("resume")
+@click.argument("name")
+def resume(name: str) -> None:
+    """Schedule a paused tenant again (a sync that fell due meanwhile starts at once)."""
+    _set_enabled(name, True)
+    click.echo(f"resumed tenant {name}")
+
+
+def remove_tenant_cleanly(sessions: Any, name: str) -> int:
+    """Stop the tenant's active run (its page tasks then find nothing to do), then delete it all."""
+    from worker.engine import state
+    from worker.store.tenants import remove_tenant
+
+    with sessions() as s:
+        row = _get(s, name)
+        state.begin_write(s)
+        run = state.active_run(s, row.id)
+        if run is not None:
+            state.fail(s, run.id, "tenant removed")
+        s.commit()
+        return remove_tenant(s, name)
+
+
+@tenant.command("remove")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def remove(name: str, yes: bool) -> None:
+    """Delete a tenant and all its data (an active run is stopped first)."""
+    if not yes:
+        click.confirm(f"remove tenant {name} and everything synced for it?", abort=True)
+    rows = remove_tenant_cleanly(open_sessions(), name)
+    click.echo(f"removed tenant {name} ({rows} rows deleted)")
