@@ -16,6 +16,11 @@ from worker.engine.cliopts import credential_options, sync_options
 # (module, attribute) of each command added to the `oktasync` group.
 COMMANDS: list[tuple[str, str]] = [
     ("worker.commands.db", "db"),
+    ("worker.commands.keygen", "keygen"),
+    ("worker.commands.grants", "grants"),
+    ("worker.commands.grants", "resources"),
+    ("worker.commands.changes", "changes"),
+    ("worker.commands.export", "export"),
     ("worker.commands.check", "check"),
     ("worker.commands.provision", "provision"),
     ("worker.commands.provision", "action"),
