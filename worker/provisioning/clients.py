@@ -7,15 +7,12 @@ its row, decides. The one-shot CLI is not a worker and lets the client sleep and
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from worker.okta.auth import PrivateKeyJWTAuth, Secret, SSWSAuth
 from worker.okta.client import OktaClient
 from worker.provisioning.errors import ProvisionError
-
-log = logging.getLogger(__name__)
 
 
 def make_auth(credentials: Mapping[str, Any]) -> Any:
@@ -27,26 +24,17 @@ def make_auth(credentials: Mapping[str, Any]) -> Any:
     raise ProvisionError("the tenant's credentials hold neither an api_token nor client_id + private_key")
 
 
-def provisioning_limiter(redis_url: str | None) -> Any:
-    """The shared Redis limiter's provisioning share, when the limiter package provides one."""
-    try:
-        from worker.okta import ratelimit
-    except ImportError:  # pragma: no cover - the limiter is part of the product
-        return None
-    factory = getattr(ratelimit, "redis_limiter", None) or getattr(ratelimit, "make_limiter", None)
-    if factory is None or not redis_url:
-        return None
-    try:
-        return factory(redis_url)
-    except Exception as exc:  # noqa: BLE001 - run without pacing rather than not at all; say so
-        log.warning("provisioning runs without the shared rate limiter: %s", exc)
-        return None
+# Limiter waits up to this long are slept in the task (as the sync's page tasks do); longer ones
+# re-enqueue the request with a countdown.
+INLINE_WAIT = 0.25
 
 
 def make_client(domain: str, credentials: Mapping[str, Any], *, tenant: str, limiter: Any = None,
                 worker: bool = True) -> OktaClient:
+    """`tenant` keys the limiter's buckets: pass str(tenant id), as the sync does, so both uses
+    share the tenant's buckets and each keeps its share."""
     auth = make_auth(credentials)
     if worker:
         return OktaClient(domain, auth, tenant=tenant, limiter=limiter, use="provisioning",
-                          on_wait="raise", max_retries=0)
+                          on_wait="raise", max_retries=0, inline_wait=INLINE_WAIT)
     return OktaClient(domain, auth, tenant=tenant, limiter=limiter, use="provisioning", on_wait="sleep")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from worker.connector.mapping import principal_from_member
 from worker.model import parse_entitlement_id, parse_principal
 from worker.okta.errors import OktaConflict, OktaPermissionDenied
 from worker.provisioning.context import (
@@ -182,11 +183,8 @@ def _binding_members(ctx: ExecContext, rs: str, role_id: str) -> list[dict[str, 
 
 
 def _find_member(members: list[dict[str, Any]], ptype: str, pid: str) -> dict[str, Any] | None:
-    seg = "users" if ptype == "user" else "groups"
     for m in members:
-        href = (((m.get("_links") or {}).get("self") or {}).get("href") or "").rstrip("/")
-        parts = href.split("/")
-        if len(parts) >= 2 and parts[-2] == seg and parts[-1] == pid:
+        if principal_from_member(m) == (ptype, pid):
             return m
     return None
 
@@ -204,9 +202,14 @@ def binding_member(ctx: ExecContext, grant: bool, rs: str, role_id: str, ptype: 
         call(ctx, "GET", f"/api/v1/{'users' if ptype == 'user' else 'groups'}/{pid}", PERM_ROLES,
              what=f"{ptype} {pid}")
         href = _member_href(ctx, ptype, pid)
-        if members is None:  # no binding of this role yet: create it with the member
-            call(ctx, "POST", f"/api/v1/iam/resource-sets/{rs}/bindings", PERM_ROLES,
-                 json={"role": role_id, "members": [href]}, what=f"resource set {rs}")
+        if members is None:  # no binding of this role yet: a CUSTOM role assignment creates it
+            try:
+                call(ctx, "POST", f"/api/v1/{'users' if ptype == 'user' else 'groups'}/{pid}/roles", PERM_ROLES,
+                     json={"type": "CUSTOM", "role": role_id, "resource-set": rs}, what=f"custom role {role_id}")
+            except OktaConflict as exc:
+                if exc.error_code not in ("E0000090", "E0000263"):
+                    raise
+                return _already("granted", ent_id, principal)
         else:
             call(ctx, "PATCH", f"/api/v1/iam/resource-sets/{rs}/bindings/{role_id}/members", PERM_ROLES,
                  json={"additions": [href]}, what=f"binding {rs}/{role_id}")

@@ -9,6 +9,7 @@ the redelivered message may take it over.
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,8 @@ from worker.provisioning.errors import IdempotencyConflict, InvalidRequest
 from worker.store.models import ProvisioningRequest, Tenant
 
 TERMINAL = ("succeeded", "failed", "dead")
-LEASE_SECONDS = 60.0  # longer than any single attempt (a few Okta calls, the client's time limits)
+# Longer than any single attempt (a few Okta calls under the client's timeouts); checkpoints renew it.
+LEASE_SECONDS = float(os.environ.get("OKTASYNC_PROVISION_LEASE", "") or 60.0)
 
 
 class UnknownTenant(InvalidRequest):

@@ -121,11 +121,11 @@ class Step:
 ClientFactory = Callable[[Tenant], Any]
 
 
-def default_client_factory(limiter: Any = None) -> ClientFactory:
+def default_client_factory(limiter: Any = None, keys: Any = None) -> ClientFactory:
     from worker.provisioning.clients import make_client
 
     def build(tenant: Tenant) -> Any:
-        return make_client(tenant.domain, tenant_credentials(tenant), tenant=tenant.name, limiter=limiter)
+        return make_client(tenant.domain, tenant_credentials(tenant, keys), tenant=str(tenant.id), limiter=limiter)
     return build
 
 
