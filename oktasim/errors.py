@@ -66,3 +66,46 @@ class HeaderOnlyError(OktaError):
     def body(self) -> dict:
         return {}
 
+
+
+# ---- added for the simulator's API (H1): Okta's other management errors (okta-api.md §7)
+
+def not_found_typed(what: str, kind: str) -> OktaError:
+    """404 E0000007 naming the id and Okta's resource type, e.g. `(User)`, `(UserGroup)`."""
+    return OktaError(404, "E0000007", f"Not found: Resource not found: {what} ({kind})")
+
+
+def path_not_found() -> OktaError:
+    return OktaError(404, "E0000008", "The requested path was not found")
+
+
+def method_not_allowed() -> OktaError:
+    return OktaError(405, "E0000022", "The endpoint does not support the provided HTTP method")
+
+
+def length_required() -> OktaError:
+    return OktaError(411, "E0000003", "The request body was not well-formed.")
+
+
+def bad_cursor() -> OktaError:
+    return OktaError(400, "E0000029", "Invalid paging request.")
+
+
+def bad_search() -> OktaError:
+    return OktaError(400, "E0000031", "Invalid search criteria.")
+
+
+def bad_filter() -> OktaError:
+    return OktaError(400, "E0000094", "The provided filter is unsupported.")
+
+
+def search_and_filter() -> OktaError:
+    return OktaError(400, "E0000033", "Can't specify a search query and filter in the same request.")
+
+
+def internal_error() -> OktaError:
+    return OktaError(500, "E0000009", "Internal Server Error")
+
+
+def service_unavailable() -> OktaError:
+    return OktaError(503, "E0000010", "Service is in read only mode")

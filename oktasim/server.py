@@ -1,0 +1,339 @@
+"""`oktasim [flags]`: the Okta org simulator's HTTP server (tornado on asyncio).
+
+Per /api or /oauth2 request: concurrency gate -> authenticate (not for the token endpoint) ->
+rate-limit check -> latency -> fault -> route (authorize, handler) -> response. Every response
+carries Date, X-Okta-Request-Id, the three X-Rate-Limit headers and Content-Type application/json."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import traceback
+from urllib.parse import parse_qs
+
+import orjson
+import tornado.httpserver
+import tornado.iostream
+import tornado.netutil
+import tornado.web
+
+from oktasim import api, errors
+from oktasim.errors import OktaError
+from oktasim.generate import generate
+from oktasim.org import Org
+
+DEFAULT_TOKEN = "00sim-super-admin-token-0000000000000000000"
+ITEM_LATENCY_SHARE = 0.005   # each returned item costs this fraction of --latency-ms
+
+
+class Simulator:
+    def __init__(self, org: Org, *, seed: int = 0, latency_ms: float = 0.0, fault_rate: float = 0.0,
+                 window_seconds: float = 60.0, rate_limit_scale: float = 1.0, concurrency_limit: int = 75,
+                 api_tokens: dict[str, str] | None = None, oauth_app=None):
+        from oktasim.auth import Authenticator
+        from oktasim.oauth import TokenEndpoint
+        from oktasim.ratelimits import RateLimits
+
+        if not 0.0 <= fault_rate <= 1.0:
+            raise ValueError(f"--fault-rate must be between 0 and 1, got {fault_rate}")
+        if latency_ms < 0:
+            raise ValueError(f"--latency-ms must be >= 0, got {latency_ms}")
+        self.org = org
+        self.latency_ms = latency_ms
+        self.fault_rate = fault_rate
+        self._faults = random.Random(f"faults:{seed}")
+        self.rl = RateLimits(window_seconds, rate_limit_scale, concurrency_limit)
+        self.auth = Authenticator(api_tokens if api_tokens is not None else {DEFAULT_TOKEN: "super-admin"},
+                                  oauth_app)
+        self.token_endpoint = TokenEndpoint(oauth_app, self.auth)
+        self.base = ""                 # set once listening: http://host:port
+        self.requests_total = 0
+        self._logged = 0
+
+    # ------------------------------------------------------------------ admin endpoints
+    def state(self) -> dict:
+        org = self.org
+        users = [{"id": u.id, "status": u.status, "profile": u.profile} for u in
+                 (org.users[i] for i in org.user_order)]
+        groups = [{"id": g.id, "type": g.type, "profile": g.profile, "members": list(org.group_members(g))}
+                  for g in (org.groups[i] for i in org.group_order)]
+        apps = [{"id": a.id, "label": a.label, "status": a.status, "signOnMode": a.sign_on_mode,
+                 "users": [{"id": uid, "scope": "USER" if uid in a.direct else "GROUP"} for uid in a.users],
+                 "groups": list(a.groups)} for a in (org.apps[i] for i in org.app_order)]
+        roles = [{"principal_type": ra.principal_type, "principal_id": ra.principal_id, "type": ra.type,
+                  "role": None, "resource_set": None, "status": ra.status}
+                 for ras in org.roles.values() for ra in ras.values()]
+        sets = []
+        for rs in (org.resource_sets[i] for i in org.resource_set_order):
+            bindings = []
+            for rid in rs.binding_ids:
+                b = rs.bindings[rid]
+                members = [{"type": m.principal_type, "id": m.principal_id} for m in b.members.values()]
+                bindings.append({"role": rid, "members": members})
+                roles.extend({"principal_type": m.principal_type, "principal_id": m.principal_id,
+                              "type": "CUSTOM", "role": rid, "resource_set": rs.id, "status": "ACTIVE"}
+                             for m in b.members.values())
+            sets.append({"id": rs.id, "label": rs.label, "bindings": bindings})
+        return {
+            "users": users, "groups": groups, "apps": apps, "role_assignments": roles,
+            "custom_roles": [{"id": c.id, "label": c.label, "type": c.iam_type or "CUSTOM"}
+                             for c in (org.custom_roles[i] for i in org.custom_role_order)],
+            "resource_sets": sets,
+            "api_tokens": [{"id": t.id, "name": t.name, "userId": t.user_id}
+                           for t in (org.api_tokens[i] for i in org.api_token_order)],
+        }
+
+    def stats(self) -> dict:
+        return {"requests_total": self.requests_total, **self.rl.stats(), "latency_ms": self.latency_ms}
+
+    def reset_stats(self) -> None:
+        self.requests_total = 0
+        self.rl.reset_stats()
+
+    async def admin(self, h: tornado.web.RequestHandler) -> None:
+        path, method = h.request.path.rstrip("/"), h.request.method
+        h.set_header("Content-Type", "application/json")
+        h.set_header("X-Okta-Request-Id", os.urandom(16).hex())
+        if path == "/__sim/state" and method == "GET":
+            h.finish(orjson.dumps(self.state()))
+        elif path == "/__sim/stats" and method == "GET":
+            h.finish(orjson.dumps(self.stats()))
+        elif path == "/__sim/reset-stats" and method == "POST":
+            self.reset_stats()
+            h.finish(b"{}")
+        else:
+            known = path in ("/__sim/state", "/__sim/stats", "/__sim/reset-stats")
+            err = errors.method_not_allowed() if known else errors.path_not_found()
+            h.set_status(err.status)
+            h.finish(orjson.dumps(err.body()))
+
+    # ------------------------------------------------------------------ the API pipeline
+    async def handle(self, h: tornado.web.RequestHandler) -> None:
+        if h.request.path.startswith("/__sim/"):
+            await self.admin(h)
+            return
+        self.requests_total += 1
+        if not self.rl.begin():
+            err = errors.rate_limited()
+            await self._send(h, err.status, orjson.dumps(err.body()), self.rl.concurrency_headers(), [])
+            return
+        try:
+            await self._pipeline(h)
+        finally:
+            self.rl.end()
+
+    async def _pipeline(self, h: tornado.web.RequestHandler) -> None:
+        r = h.request
+        method, path = r.method, r.path
+        origin = f"{r.protocol}://{r.host}"
+        rate_headers: dict[str, str] = {}
+        extra: list[tuple[str, str]] = []
+        cut = False
+        principal_id, principal, early_error = "anonymous", None, None
+        if method in ("POST", "PUT") and "Content-Length" not in r.headers \
+                and "Transfer-Encoding" not in r.headers:
+            early_error = errors.length_required()
+        elif path.startswith("/api/"):
+            try:
+                principal = self.auth.authenticate(method, origin + r.uri, r.headers)
+                principal_id = principal.id
+            except OktaError as exc:
+                early_error = exc
+        elif path == "/oauth2/v1/token":
+            principal_id = (r.body_arguments.get("client_id") or [b"anonymous"])[0].decode("utf-8", "replace")
+        try:
+            decision = self.rl.check(method, path, principal_id)
+            rate_headers = decision.headers
+            if not decision.allowed:
+                raise errors.rate_limited()
+            if early_error is not None:
+                raise early_error
+            if self.latency_ms:
+                await asyncio.sleep(self.latency_ms / 1000)
+            fault = self._fault()
+            if fault == 500:
+                raise errors.internal_error()
+            if fault == 503:
+                raise errors.service_unavailable()
+            cut = fault == "cut"
+            if path == "/oauth2/v1/token":
+                if method != "POST":
+                    raise errors.method_not_allowed()
+                form = {k: v[-1].decode("utf-8", "replace") for k, v in r.body_arguments.items()}
+                status, headers, body = self.token_endpoint.handle(origin + r.uri, r.headers, form)
+                resp = api.Response(status, orjson.dumps(body), list(headers.items()))
+            else:
+                route, params = api.match(method, path)
+                self.auth.authorize(principal, route.scope, route.operation)
+                req = api.Request(method, path, _query(r.query), self.base, r.headers, r.body,
+                                  True, self.org)
+                resp = route.handler(req, **params)
+                if self.latency_ms and resp.items:
+                    await asyncio.sleep(self.latency_ms * ITEM_LATENCY_SHARE * resp.items / 1000)
+            status, body, extra = resp.status, resp.body, resp.headers
+        except OktaError as exc:
+            status = exc.status
+            body = b"" if getattr(exc, "empty_body", False) else orjson.dumps(exc.body())
+            extra = list(exc.headers.items())
+        except Exception:  # never a stack trace to the client
+            self._log_exception()
+            err = errors.internal_error()
+            status, body, extra = err.status, orjson.dumps(err.body()), []
+        if origin != self.base and body:
+            body = body.replace(self.base.encode(), origin.encode())
+            extra = [(k, v.replace(self.base, origin)) for k, v in extra]
+        await self._send(h, status, body, rate_headers, extra, cut=cut)
+
+    def _fault(self) -> int | str | None:
+        if not self.fault_rate:
+            return None
+        if self._faults.random() >= self.fault_rate:
+            return None
+        return self._faults.choice((500, 503, "cut"))
+
+    async def _send(self, h: tornado.web.RequestHandler, status: int, body: bytes | None,
+                    rate_headers: dict[str, str], extra: list[tuple[str, str]], cut: bool = False) -> None:
+        h.set_status(status)
+        h.set_header("Content-Type", "application/json")
+        h.set_header("X-Okta-Request-Id", os.urandom(16).hex())
+        for k, v in rate_headers.items():
+            h.set_header(k, v)
+        for k, v in extra:
+            if k == "Link":
+                h.add_header(k, v)
+            else:
+                h.set_header(k, v)
+        try:
+            if cut and body and status < 300:
+                # A response cut off mid-body: chunked framing, half the bytes, then the connection drops.
+                h._auto_finish = False
+                h.write(body[: max(1, len(body) // 2)])
+                await h.flush()
+                h.request.connection.stream.close()
+                return
+            if status == 204 or not body:
+                if status != 204:
+                    h.set_header("Content-Length", "0")
+                h.finish()
+            else:
+                h.finish(body)
+        except tornado.iostream.StreamClosedError:
+            pass
+
+    def _log_exception(self) -> None:
+        # stderr may be a pipe nobody reads (the test fixture): keep it short and bounded.
+        if self._logged < 20:
+            self._logged += 1
+            print("oktasim: internal error:\n" + traceback.format_exc(limit=6), file=sys.stderr, flush=True)
+
+
+def _query(raw: str) -> dict[str, list[str]]:
+    return parse_qs(raw, keep_blank_values=True) if raw else {}
+
+
+class Handler(tornado.web.RequestHandler):
+    SUPPORTED_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
+
+    def initialize(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    def compute_etag(self) -> None:   # no sha1 over 200-user pages
+        return None
+
+    async def get(self, *args) -> None:
+        await self.sim.handle(self)
+
+    post = put = delete = patch = head = options = get
+
+
+def make_app(sim: Simulator) -> tornado.web.Application:
+    return tornado.web.Application([(r"/.*", Handler, {"sim": sim})], log_function=lambda _h: None,
+                                   default_handler_class=None, compress_response=False)
+
+
+# ---------------------------------------------------------------------- command line
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="oktasim", description=(
+        "A simulated Okta org over HTTP: generated users, groups, apps, roles; Okta's pagination, "
+        "errors, rate limits, SSWS and OAuth (private_key_jwt, DPoP). Prints "
+        "'oktasim listening on http://HOST:PORT' when ready."))
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the generated org and faults (default 0)")
+    p.add_argument("--users", type=int, default=200, help="users to generate (default 200)")
+    p.add_argument("--groups", type=int, default=30, help="groups to generate, Everyone included (default 30)")
+    p.add_argument("--apps", type=int, default=12, help="apps to generate (default 12)")
+    p.add_argument("--latency-ms", type=float, default=0.0,
+                   help="added latency per API request, plus 0.5%% of it per returned item (default 0)")
+    p.add_argument("--fault-rate", type=float, default=0.0,
+                   help="fraction of API requests answered 500, 503 or cut off mid-body (default 0)")
+    p.add_argument("--window-seconds", type=float, default=60.0,
+                   help="length of every rate-limit window; limits per window stay Okta's (default 60)")
+    p.add_argument("--rate-limit-scale", type=float, default=1.0, help="multiply every rate limit (default 1)")
+    p.add_argument("--concurrency-limit", type=int, default=75,
+                   help="requests in flight before 429 with Limit=0 (default 75)")
+    p.add_argument("--api-token", action="append", default=[], metavar="TOKEN[=LEVEL]",
+                   help="accept this SSWS token; LEVEL read-only, app-group-admin or super-admin (default). "
+                        f"Repeatable. Without any, the token {DEFAULT_TOKEN} (super-admin) is accepted")
+    p.add_argument("--oauth-client-id", help="client id of the one OAuth service app")
+    p.add_argument("--oauth-public-key", metavar="PEM_FILE", help="the app's public key (PEM)")
+    p.add_argument("--oauth-key-id", help="the key id (kid) client assertions must carry")
+    p.add_argument("--oauth-scopes", help="space-separated scopes granted to the app (default: all)")
+    p.add_argument("--oauth-require-dpop", action="store_true", help="the app must use DPoP-bound tokens")
+    return p.parse_args(argv)
+
+
+def build(ns: argparse.Namespace) -> Simulator:
+    from oktasim.auth import parse_api_token
+    from oktasim.oauth import ALL_SCOPES, OAuthApp, load_public_key
+
+    tokens: dict[str, str] | None = None
+    if ns.api_token:
+        tokens = dict(parse_api_token(spec) for spec in ns.api_token)
+    oauth_app = None
+    if ns.oauth_client_id or ns.oauth_public_key or ns.oauth_key_id:
+        if not (ns.oauth_client_id and ns.oauth_public_key and ns.oauth_key_id):
+            raise ValueError("--oauth-client-id, --oauth-public-key and --oauth-key-id go together")
+        try:
+            with open(ns.oauth_public_key, "rb") as f:
+                pem = f.read()
+        except OSError as exc:
+            raise ValueError(f"--oauth-public-key: cannot read {ns.oauth_public_key}: {exc.strerror}") from None
+        load_public_key(pem)
+        scopes = frozenset(ns.oauth_scopes.split()) if ns.oauth_scopes else ALL_SCOPES
+        oauth_app = OAuthApp(ns.oauth_client_id, pem, ns.oauth_key_id, scopes, bool(ns.oauth_require_dpop))
+    org = generate(ns.seed, ns.users, ns.groups, ns.apps)
+    return Simulator(org, seed=ns.seed, latency_ms=ns.latency_ms, fault_rate=ns.fault_rate,
+                     window_seconds=ns.window_seconds, rate_limit_scale=ns.rate_limit_scale,
+                     concurrency_limit=ns.concurrency_limit, api_tokens=tokens, oauth_app=oauth_app)
+
+
+async def serve(sim: Simulator, host: str, port: int) -> None:
+    sockets = tornado.netutil.bind_sockets(port, address=host)
+    server = tornado.httpserver.HTTPServer(make_app(sim), xheaders=False, idle_connection_timeout=300)
+    server.add_sockets(sockets)
+    bound = sockets[0].getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    sim.base = f"http://{shown}:{bound}"
+    print(f"oktasim listening on {sim.base}", flush=True)
+    await asyncio.Event().wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    ns = parse_args(argv)
+    try:
+        sim = build(ns)
+    except ValueError as exc:
+        print(f"oktasim: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        asyncio.run(serve(sim, ns.host, ns.port))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"oktasim: cannot listen on {ns.host}:{ns.port}: {exc.strerror}", file=sys.stderr)
+        raise SystemExit(1) from None
