@@ -54,7 +54,7 @@ def _check_name(name: str) -> None:
 
 
 def _check_domain(domain: str) -> None:
-    if not domain or any(c.isspace() for c in domain) or "/" in domain.removeprefix("https://").rstrip("/"):
+    if not domain or any(c.isspace() for c in domain) or "/" in domain.split("://", 1)[-1].rstrip("/"):
         raise TenantError(f"domain must be an Okta host like example.okta.com, got {domain!r}")
 
 
