@@ -37,7 +37,7 @@ def stream_progress(s: Any, run_id: int) -> dict[str, int]:
 
     t = SyncStream.__table__
     rows = s.execute(sa.select(t.c.state, sa.func.count(), sa.func.coalesce(sa.func.sum(t.c.pages), 0),
-                               sa.func.coalesce(sa.func.sum(t.c.items), 0))
+                               sa.func.coalesce(sa.func.sum(t.c["items"]), 0))
                      .where(t.c.run_id == run_id).group_by(t.c.state)).all()
     out = {"lists": 0, "done": 0, "pages": 0, "items": 0}
     for st, n, pages, items in rows:

@@ -178,7 +178,7 @@ def advance(session: Session, stream_id: int, given: str, next_cursor: str | Non
     redelivered task whose page was already taken finds 0 rows and must roll back."""
     now = utcnow()
     values: dict[str, Any] = {
-        "cursor": next_cursor, "pages": STREAMS.c.pages + 1, "items": STREAMS.c.items + items,
+        "cursor": next_cursor, "pages": STREAMS.c.pages + 1, "items": STREAMS.c["items"] + items,
         "heartbeat_at": now, "deferred_until": None, "attempts": 0, "updated_at": now,
     }
     if next_cursor is None:

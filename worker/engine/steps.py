@@ -111,7 +111,7 @@ def page(rt: Runtime, stream_id: int, cursor: str) -> None:
     items = 0
     next_url: str | None = None
     try:
-        got = ctx.client.get_page(cursor)
+        got = ctx.client.get_page(cursor, headers=spec.header_dict or None)
         items = len(got.records)
         result = handle_page(spec, got.items, ctx.options)
         next_url = got.next_url or result.next_url
@@ -227,7 +227,7 @@ def run_counts(s: Any, run_id: int) -> dict[str, Any]:
     etype = sa.func.substr(g.c.entitlement_id, 1, sa.func.instr(g.c.entitlement_id, ":") - 1) \
         if s.get_bind().dialect.name == "sqlite" else sa.func.split_part(g.c.entitlement_id, ":", 1)
     pages, items, streams = s.execute(sa.select(sa.func.coalesce(sa.func.sum(st.c.pages), 0),
-                                                sa.func.coalesce(sa.func.sum(st.c.items), 0), sa.func.count())
+                                                sa.func.coalesce(sa.func.sum(st.c["items"]), 0), sa.func.count())
                                       .where(st.c.run_id == run_id)).one()
     return {"resources_by_type": by(r.c.resource_type, r), "entitlements_by_type": by(e.c.resource_type, e),
             "grants_by_type": by(etype, g), "pages": int(pages), "items": int(items), "streams": int(streams)}
