@@ -301,14 +301,15 @@ class BindingMember:
     """A member of a binding (`.../bindings/{role}/members` -> `value[]`): a user or a group."""
 
     id: str  # the binding-member id (irb...)
-    principal: tuple[str, str] | None  # ("user"|"group", id) from _links.self.href
+    principal: tuple[str, str] | None  # ("user"|"group", id) from _links.member or _links.self
     raw: dict = field(repr=False)
 
 
 def parse_binding_member(data: Any) -> BindingMember:
     d = _obj(data, "BindingMember")
-    return BindingMember(id=_req_str(d, "id", "BindingMember"), principal=principal_from_href(_href(d, "self")),
-                         raw=d)
+    # Okta's examples link the principal as `self`; others use `member` (and `self` for the member row).
+    principal = principal_from_href(_href(d, "member")) or principal_from_href(_href(d, "self"))
+    return BindingMember(id=_req_str(d, "id", "BindingMember"), principal=principal, raw=d)
 
 
 @dataclass(frozen=True, slots=True)
