@@ -16,10 +16,12 @@ SIM_TOKEN = "00sim-super-admin-token-0000000000000000000"
 LISTEN = re.compile(r"oktasim listening on (http://\S+)")
 
 
-def start_oktasim(users: int, groups: int, apps: int, seed: int, latency_ms: int) -> tuple[subprocess.Popen, str]:
+def start_oktasim(users: int, groups: int, apps: int, seed: int, latency_ms: int,
+                  window_seconds: float = 60.0) -> tuple[subprocess.Popen, str]:
     """Run `python -m oktasim --port 0 ...` on loopback; returns the process and its URL."""
     cmd = [sys.executable, "-m", "oktasim", "--port", "0", "--users", str(users), "--groups", str(groups),
-           "--apps", str(apps), "--seed", str(seed), "--latency-ms", str(latency_ms)]
+           "--apps", str(apps), "--seed", str(seed), "--latency-ms", str(latency_ms),
+           "--window-seconds", f"{window_seconds:g}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -67,9 +69,13 @@ def examples(file: str, limit: int = 5) -> list[str]:
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--latency-ms", type=click.IntRange(0), default=20, show_default=True,
               help="Simulated Okta latency per request.")
+@click.option("--window-seconds", type=click.FloatRange(1), default=10, show_default=True,
+              help="Length of the simulated rate-limit windows (Okta's are 60 s; per-window limits stay "
+                   "Okta's, so a short window lets the demo finish quickly).")
 @click.option("--file", default=None, help="SQLite file to sync into (default: a temporary file).")
 @click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True)
-def demo(users: int, groups: int, apps: int, seed: int, latency_ms: int, file: str | None, concurrency: int) -> None:
+def demo(users: int, groups: int, apps: int, seed: int, latency_ms: int, window_seconds: float,
+         file: str | None, concurrency: int) -> None:
     """Sync a simulated Okta org (oktasim on a free loopback port) and show what was found."""
     from worker.connector import SyncOptions
     from worker.engine.embedded import run_embedded
@@ -80,8 +86,9 @@ def demo(users: int, groups: int, apps: int, seed: int, latency_ms: int, file: s
     if file is None:
         tmp = tempfile.TemporaryDirectory(prefix="oktasync-demo-")
         file = str(Path(tmp.name) / "demo.db")
-    click.echo(f"starting a simulated Okta org: {users} users, {groups} groups, {apps} apps ...")
-    proc, url = start_oktasim(users, groups, apps, seed, latency_ms)
+    click.echo(f"starting a simulated Okta org: {users} users, {groups} groups, {apps} apps, "
+               f"{latency_ms} ms latency, {window_seconds:g} s rate-limit windows ...")
+    proc, url = start_oktasim(users, groups, apps, seed, latency_ms, window_seconds)
     try:
         click.echo(f"oktasim at {url}; syncing it embedded into {file}")
         show, tty = progress_printer()
