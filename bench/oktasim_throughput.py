@@ -1,0 +1,115 @@
+"""Benchmark the simulator: org generation time and memory at scale, and list throughput.
+
+    .venv/bin/python bench/oktasim_throughput.py [--users 100000 --groups 10000 --apps 2000]
+        [--clients 3 --seconds 10]
+
+1. Generates the org in this process and reports seconds and peak RSS (the issue's bounds:
+   < 30 s, < 1 GiB).
+2. Starts `python -m oktasim` with the same sizes (no latency, rate limits scaled out of the way),
+   then runs N client processes that each walk `GET /api/v1/users?limit=200` pages over keep-alive
+   connections (following the `next` Link) for S seconds, and reports pages/s (bound: >= 1,000).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import multiprocessing as mp
+import os
+import re
+import subprocess
+import sys
+import time
+
+TOKEN = "00sim-super-admin-token-0000000000000000000"
+NEXT = re.compile(r'<([^>]+)>; rel="next"')
+
+
+def generation(users: int, groups: int, apps: int) -> tuple[float, int]:
+    """Run in a child process so RSS is the generator's alone."""
+    code = ("import time,resource;t=time.perf_counter();from oktasim.generate import generate;"
+            f"o=generate(0,{users},{groups},{apps});"
+            "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    secs, rss_kib = out.split()
+    return float(secs), int(rss_kib) * 1024
+
+
+def client(host: str, port: int, seconds: float, out: mp.Queue) -> None:
+    conn = http.client.HTTPConnection(host, port)
+    headers = {"Authorization": f"SSWS {TOKEN}", "Accept": "application/json"}
+    path = "/api/v1/users?limit=200"
+    pages = 0
+    nbytes = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        conn.request("GET", path, headers=headers)
+        resp = conn.getresponse()
+        body = resp.read()
+        if resp.status != 200:
+            raise SystemExit(f"unexpected {resp.status}: {body[:200]!r}")
+        pages += 1
+        nbytes += len(body)
+        m = None
+        for value in resp.headers.get_all("Link") or []:
+            m = NEXT.match(value) or m
+        path = m.group(1).split(f":{port}", 1)[1] if m else "/api/v1/users?limit=200"
+    out.put((pages, nbytes))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--users", type=int, default=100_000)
+    p.add_argument("--groups", type=int, default=10_000)
+    p.add_argument("--apps", type=int, default=2_000)
+    p.add_argument("--clients", type=int, default=3)
+    p.add_argument("--seconds", type=float, default=10.0)
+    a = p.parse_args()
+
+    secs, rss = generation(a.users, a.groups, a.apps)
+    print(f"generation {a.users} users / {a.groups} groups / {a.apps} apps: {secs:.1f} s, "
+          f"peak RSS {rss / 2**20:.0f} MiB  (bounds: < 30 s, < 1024 MiB)")
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oktasim", "--port", "0", "--users", str(a.users), "--groups", str(a.groups),
+         "--apps", str(a.apps), "--rate-limit-scale", "100000"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        m = re.match(r"oktasim listening on http://([^:]+):(\d+)$", line)
+        if not m:
+            raise SystemExit(f"oktasim did not start: {line!r}")
+        host, port = m.group(1), int(m.group(2))
+        q: mp.Queue = mp.Queue()
+        # warm the per-user JSON caches once, as a long-running server would have them
+        warm = mp.Process(target=client, args=(host, port, 3.0, q))
+        warm.start()
+        warm.join()
+        q.get()
+        procs = [mp.Process(target=client, args=(host, port, a.seconds, q)) for _ in range(a.clients)]
+        t0 = time.perf_counter()
+        for pr in procs:
+            pr.start()
+        for pr in procs:
+            pr.join()
+        elapsed = time.perf_counter() - t0
+        results = [q.get() for _ in procs]
+        pages = sum(r[0] for r in results)
+        nbytes = sum(r[1] for r in results)
+        server_rss = 0
+        try:
+            with open(f"/proc/{proc.pid}/status") as f:
+                server_rss = next(int(x.split()[1]) for x in f if x.startswith("VmHWM")) * 1024
+        except OSError:
+            pass
+        print(f"GET /api/v1/users?limit=200 with {a.clients} client processes for {a.seconds:.0f} s: "
+              f"{pages / elapsed:.0f} pages/s ({pages} pages, {nbytes / pages / 1024:.0f} KiB/page), "
+              f"server peak RSS {server_rss / 2**20:.0f} MiB  (bound: >= 1000 pages/s)")
+        print(f"machine: {os.cpu_count()} CPUs; client and server share them")
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+if __name__ == "__main__":
+    main()
