@@ -43,7 +43,7 @@ ALL_SCOPES = frozenset({
     "okta.users.read", "okta.users.manage", "okta.groups.read", "okta.groups.manage",
     "okta.apps.read", "okta.apps.manage", "okta.roles.read", "okta.roles.manage",
     "okta.apiTokens.read", "okta.apiTokens.manage", "okta.logs.read",
-    "okta.rateLimits.read", "okta.principalRateLimits.read",
+    "okta.rateLimits.read", "okta.principalRateLimits.read", "okta.orgs.read",
 })
 
 _NO_STORE = {"Cache-Control": "no-cache, no-store", "Pragma": "no-cache", "Expires": "0"}
