@@ -270,3 +270,32 @@ def test_limiter_wait_raises_in_raise_mode(local_server):
     limiter = RecordingLimiter(waits=2)
     _client(srv.url, limiter=limiter, on_wait="raise", inline_wait=0.05).request("GET", "/api/v1/users")
     assert len(srv.requests) == 1
+
+
+def _child(url: str, inherited, queue) -> None:
+    from worker.okta.client import http_client as child_pool
+    try:
+        fresh = child_pool()
+        status = _client(url).request("GET", "/api/v1/users").status
+        queue.put((fresh is not inherited, child_pool() is fresh, status))
+    except Exception as exc:  # report, don't hang the parent
+        queue.put(repr(exc))
+
+
+def test_connection_pool_is_recreated_after_fork(local_server):
+    import multiprocessing
+
+    from worker.okta.client import http_client
+
+    srv = local_server(lambda req: _json(200, []))
+    parent = http_client()
+    _client(srv.url).request("GET", "/api/v1/users")  # the parent's pool holds a live connection
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(srv.url, parent, queue))
+    proc.start()
+    result = queue.get(timeout=20)
+    proc.join(10)
+    assert result == (True, True, 200)
+    assert http_client() is parent  # the parent keeps its own pool
+    assert _client(srv.url).request("GET", "/api/v1/users").status == 200

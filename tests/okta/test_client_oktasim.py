@@ -270,6 +270,22 @@ def test_with_the_in_process_limiter_no_429(oktasim):
 
     sim = oktasim(["--users", "5", "--apps", "3", "--window-seconds", "2"])
     client = _client(sim, limiter=MemoryLimiter(), tenant="t1")
-    for _ in range(30):
+    for _ in range(15):
         client.request("GET", "/api/v1/apps", params={"limit": 1})
     assert sim.stats()["throttled_total"] == 0
+
+
+def test_with_the_redis_limiter_through_token_requests(oauth_sim, pkcs8_pem, redis_url):
+    import redis
+
+    from worker.okta.ratelimit import RedisLimiter
+
+    sim = oauth_sim("--oauth-require-dpop", "--window-seconds", "2")
+    conn = redis.Redis.from_url(redis_url)
+    client = _client(sim, PrivateKeyJWTAuth(CLIENT_ID, pkcs8_pem, KID), limiter=RedisLimiter(conn), tenant="t-redis")
+    for _ in range(12):
+        client.request("GET", "/api/v1/apps", params={"limit": 1})
+    assert sim.stats()["throttled_total"] == 0
+    keys = [k.decode() for k in conn.keys("*")]
+    assert any("t-redis" in k for k in keys)  # the limiter saw this tenant's traffic
+    conn.close()

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from worker.okta.errors import (
     OktaAuthenticationError,
     OktaError,
+    OktaTransientError,
     error_from_response,
     parse_www_authenticate,
 )
@@ -406,7 +407,8 @@ class PrivateKeyJWTAuth:
     def headers(self, base_url: str, method: str, url: str) -> dict[str, str]:
         tok = self.current_token(base_url)
         if tok is None:
-            raise OktaAuthenticationError("no access token: prepare() was not called or the token was dropped")
+            # Dropped by another thread (invalid_token) between prepare() and now: try again.
+            raise OktaTransientError("the access token was dropped before use; fetching a new one")
         if tok.token_type.lower() == "dpop":
             nonce = _STATE.nonces.get(_origin(url))
             return {"Authorization": f"DPoP {tok.value}",
