@@ -1,0 +1,178 @@
+"""The distributed mode end to end: real Celery workers and Beat on Redis, PostgreSQL, oktasim."""
+
+from __future__ import annotations
+
+import time
+
+import sqlalchemy as sa
+
+from worker.engine import state, steps
+from worker.engine.dispatch import CeleryDispatcher
+from worker.engine.runtime import Runtime
+from worker.store.models import GrantRow, ResourceRow, SyncRun, SyncStream, Tenant
+
+SMALL = ["--users", "60", "--groups", "12", "--apps", "6", "--window-seconds", "5"]
+
+
+class Collect:
+    """A dispatcher that only records what a step enqueued (the test then delivers it itself)."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, list, float | None]] = []
+
+    def enqueue(self, task, args, countdown=None):
+        self.sent.append((task, list(args), countdown))
+
+
+def test_two_workers_three_tenants_match_their_orgs(cluster, oktasim):
+    sims = [oktasim([*SMALL, "--seed", str(seed)]) for seed in (1, 2, 3)]
+    tenants = [cluster.add_tenant(f"org{i}", sim.url, due=True) for i, sim in enumerate(sims)]
+    cluster.worker("w1")
+    cluster.worker("w2")
+    cluster.beat()
+    for tid in tenants:
+        cluster.wait_runs(lambda tid=tid: any(r.state == "succeeded" for r in cluster.runs(tid)), 120,
+                          f"tenant {tid} synced")
+    for tid, sim in zip(tenants, sims, strict=True):
+        cluster.assert_matches(tid, sim)
+    # Both workers did pages (fan-out across processes, not one worker doing everything).
+    assert "oktasync.sync.page" in cluster.log("w1") and "oktasync.sync.page" in cluster.log("w2")
+
+
+def test_redelivered_pages_change_nothing(cluster, oktasim):
+    from worker.app import app
+
+    sim = oktasim(["--users", "450", "--groups", "5", "--apps", "3", "--seed", "4", "--window-seconds", "5"])
+    tid = cluster.add_tenant("dup", sim.url)
+    collect = Collect()
+    rt = Runtime(sessions=cluster.sessions, dispatcher=collect, make_tenant=lambda row: None)
+    with cluster.sessions() as s:
+        state.begin_write(s)
+        run_id = state.create_run(s, tid)
+        s.commit()
+    # Start the run in the test with a recording dispatcher, then deliver every first page TWICE.
+    from worker.engine.tenant_client import tenant_factory
+
+    rt.make_tenant = tenant_factory(None)
+    steps.start_run(rt, run_id)
+    pages = [(t, a) for t, a, _ in collect.sent if t == steps.PAGE]
+    assert pages, collect.sent
+    celery = CeleryDispatcher(app)
+    for task, args in pages:
+        celery.enqueue(task, args)
+        celery.enqueue(task, args)
+    cluster.worker("w1")
+    cluster.worker("w2")
+    run = cluster.wait_state(run_id, ("succeeded", "failed"), timeout=120)
+    assert run.state == "succeeded", run.error
+    cluster.assert_matches(tid, sim)
+    # Each page was taken once: 450 users at 200 a page = 3 pages and 450 items, not 6 and 900.
+    assert run.counts["resources_by_type"]["user"] == 450
+    with cluster.sessions() as s:
+        pages, items = s.execute(sa.select(SyncStream.pages, SyncStream.items).where(
+            SyncStream.run_id == run_id, SyncStream.kind == "users")).one()
+    assert (pages, items) == (3, 450)
+    log = cluster.log("w1") + cluster.log("w2")
+    assert log.count("oktasync.sync.page") >= len(pages) * 2  # the duplicates were delivered
+
+
+def test_failed_run_leaves_the_previous_view(cluster, oktasim):
+    sim = oktasim([*SMALL, "--seed", "5"])
+    tid = cluster.add_tenant("keep", sim.url)
+    cluster.worker("w1")
+    from worker.app import app
+
+    def sync_now() -> int:
+        with cluster.sessions() as s:
+            state.begin_write(s)
+            run_id = state.create_run(s, tid)
+            s.commit()
+        CeleryDispatcher(app).enqueue(steps.START, [run_id])
+        return run_id
+
+    first = cluster.wait_state(sync_now(), ("succeeded", "failed"))
+    assert first.state == "succeeded", first.error
+    before = cluster.picture(tid)
+    # Break the credentials: the next run fails at its first page.
+    from worker.store.tenants import update_tenant
+
+    with cluster.sessions() as s:
+        update_tenant(s, tid, credentials={"api_token": "00wrong-token-000000000000000000000000000"})
+        s.commit()
+    second = cluster.wait_state(sync_now(), ("succeeded", "failed"))
+    assert second.state == "failed"
+    assert "401" in second.error or "uthentic" in second.error, second.error
+    with cluster.sessions() as s:
+        assert s.execute(sa.select(Tenant.current_run_id).where(Tenant.id == tid)).scalar() == first.id
+        left = s.execute(sa.select(sa.func.count()).select_from(ResourceRow).where(
+            ResourceRow.run_id == second.id)).scalar()
+        assert left == 0
+    assert cluster.picture(tid) == before
+    cluster.assert_matches(tid, sim)
+
+
+def test_beat_schedules_by_interval_and_never_overlaps(cluster, oktasim):
+    fast_sim = oktasim([*SMALL, "--seed", "6"])
+    slow_sim = oktasim([*SMALL, "--seed", "7"])
+    fast = cluster.add_tenant("fast", fast_sim.url, interval=3, due=True)
+    slow = cluster.add_tenant("slow", slow_sim.url, interval=3600, due=True)
+    paused = cluster.add_tenant("paused", slow_sim.url, interval=1, due=True, enabled=False)
+    cluster.worker("w1")
+    cluster.worker("w2")
+    cluster.beat("beat1")
+    cluster.beat("beat2")  # a second Beat must be harmless
+    cluster.wait_runs(lambda: sum(r.state == "succeeded" for r in cluster.runs(fast)) >= 3, 90,
+                      "three runs of the fast tenant")
+    time.sleep(1)
+    slow_runs, fast_runs = cluster.runs(slow), cluster.runs(fast)
+    assert len([r for r in slow_runs if r.state != "failed"]) == 1
+    assert cluster.runs(paused) == []
+    for runs in (fast_runs, slow_runs):
+        done = [r for r in runs if r.started_at]
+        for a, b in zip(done, done[1:], strict=False):
+            assert a.finished_at is not None and b.started_at >= a.finished_at, (a, b)
+    assert all(r.state != "failed" for r in fast_runs), [r.error for r in fast_runs]
+    # A tenant resumed is picked up without restarting Beat.
+    from worker.store.tenants import update_tenant
+
+    with cluster.sessions() as s:
+        update_tenant(s, paused, enabled=True)
+        s.commit()
+    cluster.wait_runs(lambda: any(r.state == "succeeded" for r in cluster.runs(paused)), 60, "resumed tenant")
+
+
+def test_removed_tenant_stops_cleanly(cluster, oktasim):
+    from worker.commands.tenant import remove_tenant_cleanly
+
+    sim = oktasim(["--users", "2000", "--groups", "60", "--apps", "20", "--seed", "8", "--latency-ms", "50", "--window-seconds", "5"])
+    other_sim = oktasim([*SMALL, "--seed", "9"])
+    tid = cluster.add_tenant("gone", sim.url, due=True)
+    other = cluster.add_tenant("stays", other_sim.url)
+    cluster.worker("w1")
+    cluster.beat()
+
+    def some_pages() -> bool:
+        with cluster.sessions() as s:
+            return (s.execute(sa.select(sa.func.coalesce(sa.func.sum(SyncStream.pages), 0))
+                              .join(SyncRun, SyncRun.id == SyncStream.run_id)
+                              .where(SyncRun.tenant_id == tid, SyncRun.state == "running")).scalar() or 0) >= 3
+
+    cluster.wait_runs(some_pages, 60, "the run to be under way")
+    run_id = cluster.runs(tid)[0].id
+    remove_tenant_cleanly(cluster.sessions, "gone")
+    time.sleep(3)  # page tasks already queued run now and must find nothing to do
+    with cluster.sessions() as s:
+        assert s.get(Tenant, tid) is None
+        for model in (ResourceRow, GrantRow, SyncStream):
+            n = s.execute(sa.select(sa.func.count()).select_from(model).where(model.run_id == run_id)).scalar()
+            assert n == 0, model
+    # The workers are healthy: another tenant still syncs.
+    with cluster.sessions() as s:
+        state.begin_write(s)
+        other_run = state.create_run(s, other)
+        s.commit()
+    from worker.app import app
+
+    CeleryDispatcher(app).enqueue(steps.START, [other_run])
+    assert cluster.wait_state(other_run, ("succeeded", "failed")).state == "succeeded"
+    assert "Traceback" not in cluster.log("w1"), cluster.log("w1")[-3000:]

@@ -1,0 +1,69 @@
+"""The embedded mode end to end: one process, in-process broker and limiter, SQLite, real oktasim."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from tests.conftest import SIM_TOKEN
+from tests.connector.expected import expected
+from worker.connector import SyncOptions
+from worker.engine.embedded import run_embedded
+from worker.store.db import make_engine
+from worker.store.models import EntitlementRow, GrantRow, ResourceRow, Tenant
+
+OKTASYNC = str(Path(sys.executable).with_name("oktasync"))
+
+
+def picture(file):
+    engine = make_engine(f"sqlite:///{file}")
+    with engine.connect() as c:
+        run_id = c.execute(sa.select(Tenant.current_run_id)).scalar()
+        res = set(c.execute(sa.select(ResourceRow.id).where(ResourceRow.run_id == run_id)).scalars())
+        ents = set(c.execute(sa.select(EntitlementRow.id).where(EntitlementRow.run_id == run_id)).scalars())
+        grants = set(c.execute(sa.select(GrantRow.id).where(GrantRow.run_id == run_id,
+                                                             GrantRow.expanded.is_(False))).scalars())
+        creds = c.execute(sa.select(Tenant.credentials)).scalar()
+    engine.dispose()
+    return res, ents, grants, creds
+
+
+def test_embedded_sync_matches_the_org_and_resyncs(oktasim, tmp_path):
+    sim = oktasim(["--users", "120", "--groups", "15", "--apps", "6", "--seed", "11", "--window-seconds", "5"])
+    file = tmp_path / "sync.db"
+    opts = SyncOptions(sync_custom_roles=True)
+    first = run_embedded(sim.url, {"api_token": SIM_TOKEN}, opts, file=str(file), concurrency=4)
+    assert first.state == "succeeded", first.error
+    want = expected(sim.state(), sync_custom_roles=True)
+    res, ents, grants, creds = picture(file)
+    assert res == want.resources
+    assert ents == want.entitlements
+    assert grants == want.grants
+    assert SIM_TOKEN.encode() not in bytes(creds)  # encrypted at rest
+    assert (file.parent / "sync.db.key").stat().st_mode & 0o077 == 0
+    # A second run into the same file replaces the view (one generation) and records no changes.
+    second = run_embedded(sim.url, {"api_token": SIM_TOKEN}, opts, file=str(file), concurrency=1)
+    assert second.state == "succeeded", second.error
+    assert picture(file)[:3] == (res, ents, grants)
+    assert second.counts.get("added", 0) == 0 and second.counts.get("removed", 0) == 0
+
+
+def test_embedded_cli_success_and_failure(oktasim, tmp_path):
+    sim = oktasim(["--users", "30", "--groups", "4", "--apps", "3", "--seed", "12", "--window-seconds", "5"])
+    ok = subprocess.run([OKTASYNC, "--domain", sim.url, "--file", str(tmp_path / "a.db"),
+                         "--concurrency", "2"], env={"OKTASYNC_API_TOKEN": SIM_TOKEN, "PATH": "/usr/bin:/bin"},
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert "resources:" in ok.stdout and "user 30" in ok.stdout
+    bad = subprocess.run([OKTASYNC, "--domain", sim.url, "--api-token",
+                          "00bad-token-00000000000000000000000000000", "--file", str(tmp_path / "b.db")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1
+    assert "failed" in bad.stderr and "credentials" in bad.stderr
+    assert "00bad-token" not in bad.stderr + bad.stdout
+    missing = subprocess.run([OKTASYNC, "--domain", sim.url],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "credentials are missing" in missing.stderr
