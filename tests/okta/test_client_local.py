@@ -130,10 +130,11 @@ def test_truncated_body_is_retried_with_okta_retry_headers(local_server):
     assert second["headers"]["X-Okta-Retry-For"] == "req-first"
 
 
-def test_non_json_body_retried_then_gives_up(local_server):
+def test_non_json_body_retried_then_gives_up(local_server, caplog):
     srv = local_server(lambda req: (200, {"Content-Type": "text/html"}, b"<html>proxy error</html>"))
-    with pytest.raises(OktaTransientError) as exc:
+    with caplog.at_level("DEBUG"), pytest.raises(OktaTransientError) as exc:
         _client(srv.url, max_retries=2).request("GET", "/api/v1/users")
+    assert "retry 2/2" in caplog.text and TOKEN not in caplog.text
     assert "not JSON" in str(exc.value) and "gave up after 3 attempts" in str(exc.value)
     assert len(srv.requests) == 3
     assert [r["headers"].get("X-Okta-Retry-Count") for r in srv.requests] == [None, "1", "2"]

@@ -14,6 +14,7 @@ Requests and next links only ever go to the tenant's own scheme, host and port.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import re
@@ -42,6 +43,8 @@ from worker.okta.errors import (
 )
 
 __all__ = ["OktaClient", "Response", "Page", "http_client", "parse_link_header", "USER_AGENT"]
+
+log = logging.getLogger(__name__)
 
 USER_AGENT = "oktasync/0.1 (+httpx)"
 AUTH_RETRIES = 2  # extra attempts for auth problems one retry can fix (DPoP nonce, expired token)
@@ -396,6 +399,9 @@ class OktaClient:
                     raise
                 delay = self._retry_delay(err, retries)
                 retries += 1
+                # Messages carry Okta's texts, method and path only: safe to log.
+                log.info("okta tenant=%s retry %d/%d in %.2fs: %s", self.tenant, retries, self.max_retries,
+                         delay, err)
                 self._wait(delay, f"retry {retries}/{self.max_retries} after: {err}", cause=err)
 
     def _parse(self, method: str, resp: httpx.Response) -> Response:
