@@ -11,16 +11,20 @@ import re
 import pytest
 
 RECORDINGS = os.environ.get("OKTA_RECORDINGS", "/work/shared/okta-recordings")
+SKIP = {"test_org_it", "test_principal_rate_limits_it"}  # nothing the connector lists
 
 
 @functools.cache
 def _interactions() -> list[tuple[str, str, int, str]]:
     import yaml
 
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     out = []
     for path in sorted(glob.glob(os.path.join(RECORDINGS, "*", "*.yaml"))):
+        if os.path.basename(os.path.dirname(path)) in SKIP:
+            continue
         with open(path) as fh:
-            data = yaml.safe_load(fh)
+            data = yaml.load(fh, Loader=loader)
         for it in data.get("interactions", []):
             req, resp = it["request"], it["response"]
             uri = re.sub(r"^https?://[^/]+", "", req["uri"])
