@@ -298,7 +298,8 @@ class OktaClient:
             got = self.limiter.acquire(self.tenant, method, path, self.use)
             if hasattr(got, "lease"):  # a Permit
                 return got
-            self._wait(float(got.seconds), f"rate limiter: {got.reason}")
+            # At least a few ms, so a limiter answering "wait 0" cannot make this spin.
+            self._wait(max(float(got.seconds), 0.005), f"rate limiter: {got.reason}")
 
     def _release(self, permit: Any, status: int | None, headers: Mapping[str, str]) -> None:
         if permit is not None:
