@@ -246,6 +246,21 @@ class TokenEndpoint:
         self._nonces: tuple[str, ...] = ()
         self._nonce_at = float("-inf")
 
+    def principal_id(self, form: dict[str, str]) -> str:
+        """The rate-limit principal of a token request: the app's client id when the request names it
+        (form client_id, or the assertion's iss/sub, unverified), else "anonymous"."""
+        app = self.app
+        if app is None:
+            return "anonymous"
+        named = form.get("client_id")
+        if named is None and form.get("client_assertion"):
+            try:
+                claims = jwt.decode(form["client_assertion"], options={"verify_signature": False})
+                named = claims.get("iss") or claims.get("sub")
+            except jwt.PyJWTError:
+                named = None
+        return app.client_id if named == app.client_id else "anonymous"
+
     def handle(self, url: str, headers, form: dict[str, str]) -> tuple[int, dict[str, str], dict]:
         try:
             return self._handle(url, headers, form)

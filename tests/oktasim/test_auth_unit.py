@@ -85,6 +85,15 @@ def test_dpop_proof_older_than_five_minutes_is_refused(client_key, proof_key):
         frozenset({"okta.users.read"})
 
 
+def test_token_request_principal_is_the_client_id(client_key):
+    clock, auth, endpoint = _setup(client_key, dpop=False)
+    assertion = client_assertion(client_key, "0oaUNIT", TOKEN_URL, "k1", now=clock.t)
+    assert endpoint.principal_id({"client_assertion": assertion}) == "0oaUNIT"
+    assert endpoint.principal_id({"client_id": "0oaUNIT"}) == "0oaUNIT"
+    assert endpoint.principal_id({"client_id": "0oaOTHER"}) == "anonymous"
+    assert endpoint.principal_id({"client_assertion": "not.a.jwt"}) == "anonymous"
+
+
 def test_parse_api_token():
     assert parse_api_token("abc") == ("abc", "super-admin")
     assert parse_api_token("abc=read-only") == ("abc", "read-only")
