@@ -127,3 +127,32 @@ def test_child_list_deleted_mid_sync_is_skipped(oktasim):
     got, warnings, _ = observed(results)
     assert any(f"group:{deleted}" in w and "deleted" in w for w in warnings), warnings
     assert not any(g.startswith(f"group:{deleted}:member:") for g in got.grants)
+
+
+@pytest.mark.parametrize("name", ["defaults", "everything"])
+def test_request_count_is_one_per_needed_page(sim, state, name):
+    """Every list fits one page at Okta's maxima here, so a sync makes exactly one request per list it
+    needs: no member list for empty groups, role lists only for groups holding a role, the admin list
+    once per run (not once per role), one role list per admin."""
+    opts = OPTION_SETS[name]
+    domains = opts.get("filter_email_domains", ())
+    groups = [g for g in state["groups"] if not (opts.get("skip_app_groups") and g["type"] == "APP_GROUP")]
+    apps = [a for a in state["apps"] if opts.get("sync_inactive_apps") or a["status"] == "ACTIVE"]
+    role_groups = {ra["principal_id"] for ra in state["role_assignments"] if ra["principal_type"] == "group"}
+    admins = {ra["principal_id"] for ra in state["role_assignments"] if ra["principal_type"] == "user"}
+    for rs in state["resource_sets"]:
+        for b in rs["bindings"]:
+            role_groups |= {m["id"] for m in b["members"] if m["type"] == "group"}
+            admins |= {m["id"] for m in b["members"] if m["type"] == "user"}
+    want = 4  # users, groups, apps, role assignees
+    want += sum(1 for g in groups if g["members"]) + sum(1 for g in groups if g["id"] in role_groups)
+    want += 2 * len(apps) + len(admins)
+    if opts.get("sync_custom_roles"):
+        want += 2 + len(state["resource_sets"]) + sum(len(rs["bindings"]) for rs in state["resource_sets"])
+    if opts.get("sync_secrets"):
+        want += 1
+    assert len(state["users"]) <= 200 and all(len(g["members"]) <= 1000 for g in groups)
+    assert domains or want > 20
+    sim.reset_stats()
+    run(client_for(sim), SyncOptions(**opts))
+    assert sim.stats()["requests_total"] == want

@@ -8,14 +8,19 @@ the input do not work at all.
 from __future__ import annotations
 
 import json
+import re
 import sys
+from typing import Any
 
 import click
 
 MARK = {True: "yes", False: "no", None: "?"}
+OAUTH_FLAGS = ("--okta-client-id", "--okta-private-key", "--okta-private-key-id")
+_REFUSED = re.compile(r"scopes are not allowed[^:]*:\s*(.+)$")
 
 
-def _read_key(value: str) -> str:
+def read_key(value: str) -> str:
+    """A PEM given inline or as @path."""
     if value.startswith("@"):
         path = value[1:]
         try:
@@ -26,25 +31,60 @@ def _read_key(value: str) -> str:
     return value
 
 
-def build_auth(api_token: str | None, client_id: str | None, private_key: str | None, key_id: str | None,
-               *, use: str = "provisioning", sync_secrets: bool = True):
-    """SSWS or private_key_jwt auth from baton-okta-style flags; UsageError naming what is missing."""
-    from worker.okta.auth import PrivateKeyJWTAuth, SSWSAuth
-
-    oauth = [client_id, private_key, key_id]
+def check_credential_flags(api_token: str | None, client_id: str | None, private_key: str | None,
+                           key_id: str | None) -> str:
+    """'ssws' or 'oauth'; a UsageError naming what is missing or conflicting."""
+    oauth = (client_id, private_key, key_id)
     if api_token and any(oauth):
         raise click.UsageError("give either --api-token or the --okta-client-id/--okta-private-key/"
                                "--okta-private-key-id trio, not both")
     if api_token:
-        return SSWSAuth(api_token)
+        return "ssws"
     if not any(oauth):
         raise click.UsageError("missing credentials: --api-token, or --okta-client-id, --okta-private-key "
                                "and --okta-private-key-id (or OKTASYNC_API_TOKEN / OKTASYNC_OKTA_* variables)")
-    missing = [flag for flag, v in zip(("--okta-client-id", "--okta-private-key", "--okta-private-key-id"),
-                                       oauth, strict=True) if not v]
+    missing = [flag for flag, v in zip(OAUTH_FLAGS, oauth, strict=True) if not v]
     if missing:
         raise click.UsageError(f"OAuth needs {', '.join(missing)} too")
-    return PrivateKeyJWTAuth(client_id, _read_key(private_key), key_id, use=use, sync_secrets=sync_secrets)
+    return "oauth"
+
+
+def _refused_scopes(exc: Any) -> set[str]:
+    """Scopes Okta names in an invalid_scope refusal of the token request."""
+    if getattr(exc, "error_code", None) != "invalid_scope":
+        return set()
+    match = _REFUSED.search(getattr(exc, "error_summary", None) or "")
+    return {x for x in re.split(r"[,\s]+", match.group(1)) if x} if match else set()
+
+
+def run_probe(domain: str, api_token: str | None, client_id: str | None, pem: str | None,
+              key_id: str | None) -> tuple[str, str, list, list[str]]:
+    """(base url, auth kind, capabilities, notes). Raises CredentialsRejected, InvalidDomain, InvalidCredentials.
+
+    Okta refuses a whole token request that names a scope the app was not granted (invalid_scope), so
+    for OAuth every scope is asked for first and, if Okta names refused ones, again without them; their
+    capabilities then show as denied."""
+    from worker.connector.capabilities import CredentialsRejected, probe
+    from worker.okta.auth import MANAGE_SCOPES, READ_SCOPES, PrivateKeyJWTAuth, SSWSAuth
+    from worker.okta.client import OktaClient
+
+    scopes = READ_SCOPES + MANAGE_SCOPES + ("okta.apiTokens.read",)
+    notes: list[str] = []
+    for _ in range(2):
+        auth = SSWSAuth(api_token) if api_token else PrivateKeyJWTAuth(client_id, pem, key_id, scopes=scopes)
+        client = OktaClient(domain, auth, use="provisioning", max_retries=2)
+        try:
+            caps, more = probe(client)
+            return client.base_url, auth.kind, caps, notes + more
+        except CredentialsRejected as exc:
+            refused = _refused_scopes(exc.error) if not api_token else set()
+            if not refused or not set(scopes) - refused:
+                raise
+            scopes = tuple(s for s in scopes if s not in refused)
+            notes.append(f"scopes not granted to this OAuth app: {', '.join(sorted(refused))}")
+        finally:
+            client.close()
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @click.command("check")
@@ -63,34 +103,30 @@ def check(domain: str, api_token: str | None, okta_client_id: str | None, okta_p
     """Report which capabilities the credentials allow (review/provision group membership and app
     assignment, review admin roles, create/modify/delete group, sync secrets), without changing anything."""
     # Imported here so `oktasync --help` does not load the HTTP stack.
-    from worker.connector.capabilities import CredentialsRejected, probe
+    from worker.connector.capabilities import CredentialsRejected
     from worker.okta.auth import InvalidCredentials
-    from worker.okta.client import OktaClient
-    from worker.okta.domain import InvalidDomain
+    from worker.okta.domain import InvalidDomain, normalize_domain
     from worker.okta.errors import OktaError
 
+    check_credential_flags(api_token, okta_client_id, okta_private_key, okta_private_key_id)
+    pem = read_key(okta_private_key) if okta_private_key else None
     try:
-        auth = build_auth(api_token, okta_client_id, okta_private_key, okta_private_key_id)
-        client = OktaClient(domain, auth, use="provisioning", max_retries=2)
+        base, kind, caps, notes = run_probe(domain, api_token, okta_client_id, pem, okta_private_key_id)
     except (InvalidDomain, InvalidCredentials) as exc:
         raise click.UsageError(str(exc)) from None
-    try:
-        caps, notes = probe(client)
     except CredentialsRejected as exc:
-        click.echo(f"error: the credentials do not work with {client.base_url}: {exc}", err=True)
+        click.echo(f"error: the credentials do not work with {normalize_domain(domain)}: {exc}", err=True)
         sys.exit(2)
     except OktaError as exc:
-        click.echo(f"error: could not probe {client.base_url}: {exc}", err=True)
+        click.echo(f"error: could not probe {normalize_domain(domain)}: {exc}", err=True)
         sys.exit(2)
-    finally:
-        client.close()
     if as_json:
-        click.echo(json.dumps({"domain": client.base_url, "notes": notes,
+        click.echo(json.dumps({"domain": base, "credentials": kind, "notes": notes,
                                "capabilities": [{"name": c.name, "allowed": c.allowed, "probe": c.how,
                                                  "detail": c.detail} for c in caps]}, indent=2))
     else:
         width = max(len(c.name) for c in caps)
-        click.echo(f"Okta org {client.base_url}, {auth.kind} credentials:")
+        click.echo(f"Okta org {base}, {kind} credentials:")
         click.echo(f"  {'capability'.ljust(width)}  allowed  detail")
         for c in caps:
             click.echo(f"  {c.name.ljust(width)}  {MARK[c.allowed].ljust(7)}  {c.detail}")

@@ -53,6 +53,10 @@ class Capability:
 class CredentialsRejected(Exception):
     """The credentials do not work at all (401, token endpoint refusal): nothing can be probed."""
 
+    def __init__(self, error: OktaError):
+        super().__init__(str(error))
+        self.error = error
+
 
 def _outcome(call: Callable[[], Any], ok_errors: tuple[type[OktaError], ...] = ()) -> tuple[bool | None, str]:
     """Run one probe request: (allowed, detail)."""
@@ -60,7 +64,7 @@ def _outcome(call: Callable[[], Any], ok_errors: tuple[type[OktaError], ...] = (
         call()
         return True, "allowed"
     except OktaAuthenticationError as exc:
-        raise CredentialsRejected(str(exc)) from None
+        raise CredentialsRejected(exc) from None
     except OktaPermissionDenied as exc:
         return False, f"denied: {exc.error_code or ''} {exc.error_summary or ''}".strip()
     except ok_errors as exc:
@@ -148,7 +152,7 @@ def users_readable(client: Any) -> tuple[bool | None, str]:
     try:
         users = client.get("/api/v1/users", {"limit": 1})
     except OktaAuthenticationError as exc:
-        raise CredentialsRejected(str(exc)) from None
+        raise CredentialsRejected(exc) from None
     except OktaPermissionDenied as exc:
         return False, f"denied: {exc.error_code or ''}".strip()
     except OktaError as exc:
