@@ -156,3 +156,15 @@ def test_request_count_is_one_per_needed_page(sim, state, name):
     sim.reset_stats()
     run(client_for(sim), SyncOptions(**opts))
     assert sim.stats()["requests_total"] == want
+
+
+def test_multi_page_lists(oktasim):
+    """400 users = two full pages at limit 200: every page is followed, nothing is warned about."""
+    s = oktasim(["--users", "400", "--groups", "6", "--apps", "4", "--seed", "3", "--rate-limit-scale", "50",
+                 "--api-token", f"{TOKENS['super-admin']}=super-admin"])
+    opts = OPTION_SETS["everything"]
+    got, warnings, _ = run(client_for(s), SyncOptions(**opts))
+    want = expected(s.state(), **{**opts, "filter_email_domains": ("corp.example.com", "acme.io")})
+    assert_same(got, want)
+    assert warnings == []
+    assert sum(1 for r in got.resources if r.startswith("user:")) > 100

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from worker.connector.options import SyncOptions
@@ -57,7 +58,7 @@ def crawl(client: Any, options: SyncOptions, *, max_pages: int | None = None) ->
             except Exception as exc:  # noqa: BLE001 - handle_error decides: warning or re-raise
                 yield handle_error(spec, exc, options)
                 break
-            result = handle_page(spec, page.items, options)
+            result = handle_page(replace(spec, url=url), page.items, options)
             queue.extend(result.children)
             yield result
             pages += 1

@@ -203,7 +203,9 @@ def _each(out: PageResult, what: str, items: list[Any], fn: Callable[[Any], None
 def _users(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
     out = PageResult()
     items = _items(body)
-    if not items:
+    # Only the first page can tell: a later page may be empty when the user count is a multiple of
+    # the page size. The engine should pass the spec with url = the page's URL (a cursor has after=).
+    if not items and "after=" not in spec.url:
         # An org always has at least one user (its admin). An OAuth service app without an admin role
         # gets 200 and an empty list instead of 403 (baton-okta reports that as a successful sync).
         out.warnings.append(
@@ -434,7 +436,10 @@ class UnknownStream(ValueError):
 
 
 def handle_page(spec: StreamSpec, body: list | dict, options: SyncOptions) -> PageResult:
-    """One page's JSON body -> rows and child streams. Pure."""
+    """One page's JSON body -> rows and child streams. Pure.
+
+    Pass the stream's spec; with `url` set to the URL of this page (dataclasses.replace) when it is not
+    the first, so first-page-only checks (the empty user list) stay exact."""
     handler = HANDLERS.get(spec.kind)
     if handler is None:
         raise UnknownStream(f"unknown stream kind {spec.kind!r}; known: {', '.join(HANDLERS)}")
