@@ -7,6 +7,7 @@ its row, decides. The one-shot CLI is not a worker and lets the client sleep and
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,9 +25,11 @@ def make_auth(credentials: Mapping[str, Any]) -> Any:
     raise ProvisionError("the tenant's credentials hold neither an api_token nor client_id + private_key")
 
 
-# Limiter waits up to this long are slept in the task (as the sync's page tasks do); longer ones
-# re-enqueue the request with a countdown.
-INLINE_WAIT = 0.25
+# Limiter waits up to this long are slept in the task; longer ones re-enqueue the request with a
+# countdown. Larger than the sync's 0.25 s on purpose: a deferred request starts over with its
+# read-before-write checks, which spend the same bucket again, and under steady pacing (one slot
+# per ~1 s) that can defer it forever; waiting one pacing interval in the slot costs far less.
+INLINE_WAIT = float(os.environ.get("OKTASYNC_PROVISION_INLINE_WAIT", "") or 3.0)
 
 
 def make_client(domain: str, credentials: Mapping[str, Any], *, tenant: str, limiter: Any = None,

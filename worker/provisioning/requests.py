@@ -195,11 +195,13 @@ def finish(session: Session, request_id: int, attempts: int, state: str, *, resu
     return res.rowcount == 1
 
 
-def requeue(session: Session, request_id: int, attempts: int, error: str, progress: dict[str, Any]) -> bool:
-    """Back to queued while a retry waits, keeping the last error and the progress."""
+def requeue(session: Session, request_id: int, attempts: int, error: str, progress: dict[str, Any], *,
+            count: bool = True) -> bool:
+    """Back to queued while a retry waits, keeping the last error and the progress. count=False
+    (a rate-limit deferral) takes the attempt back, so `attempts` counts real tries."""
     res = session.execute(sa.update(ProvisioningRequest).where(_owned(request_id, attempts))
                           .values(state="queued", error=error, result={"progress": progress} if progress else None,
-                                  updated_at=now()))
+                                  attempts=attempts if count else attempts - 1, updated_at=now()))
     session.commit()
     return res.rowcount == 1
 

@@ -172,7 +172,8 @@ def run_request(sessions: sessionmaker[Session], request_id: int, client_for: Cl
             else:
                 countdown = min(policy.cap, max(0.05, verdict.countdown or policy.base))
             log.info("provisioning request %s: %s; again in %.2fs", request_id, verdict.message, countdown)
-            if not requests.requeue(session, request_id, attempts, verdict.message, progress):
+            if not requests.requeue(session, request_id, attempts, verdict.message, progress,
+                                    count=verdict.kind == "retry"):
                 return Step(done=True)
             return Step(done=False, countdown=countdown)
         return _finish(session, request_id, attempts, tenant_id, "succeeded", outcome, None, progress)

@@ -1,0 +1,156 @@
+"""Real provisioning workers (`celery -A worker worker -Q provisioning`) on Redis + PostgreSQL,
+against oktasim: the Python API, the documented raw JSON message, the CLI, retries to dead, and a
+kill -9 of the worker in the middle of a request."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+import redis
+
+from tests.provisioning.conftest import ROOT, make_store, sim_args, wait_done
+from worker import client
+
+
+def raw_message(task: str, kwargs: dict) -> str:
+    """The Celery protocol-2 message as docs/provisioning.md documents it, built by hand (no Celery)."""
+    tid = str(uuid.uuid4())
+    body = json.dumps([[], kwargs, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}])
+    return json.dumps({
+        "body": base64.b64encode(body.encode()).decode(),
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": {"lang": "py", "task": task, "id": tid, "root_id": tid, "parent_id": None, "group": None,
+                    "retries": 0, "eta": None, "expires": None},
+        "properties": {"correlation_id": tid, "reply_to": "", "delivery_mode": 2,
+                       "delivery_info": {"exchange": "", "routing_key": "provisioning"}, "priority": 0,
+                       "body_encoding": "base64", "delivery_tag": str(uuid.uuid4())},
+    })
+
+
+def test_python_api_json_message_and_rejects(oktasim, pg_url, redis_url, secret_key, workers, celery_app):
+    sim = oktasim(sim_args())
+    store = make_store(pg_url, sim.url)
+    workers()
+    st = sim.state()
+    g = next(x for x in st["groups"] if x["type"] == "OKTA_GROUP")
+    uid = next(u["id"] for u in st["users"] if u["status"] == "ACTIVE" and u["id"] not in g["members"])
+    ent = f"group:{g['id']}:member"
+
+    ref = client.grant("super", ent, f"user:{uid}", "api-1", database_url=pg_url, app=celery_app)
+    assert ref.state == "queued" and ref.created
+    row = wait_done(store, ref.id)
+    assert row.state == "succeeded", row.error
+    assert uid in next(x for x in sim.state()["groups"] if x["id"] == g["id"])["members"]
+    assert f"{ent}:user:{uid}" in store.view()
+    assert client.wait("super", "api-1", database_url=pg_url).state == "succeeded"
+    again = client.grant("super", ent, f"user:{uid}", "api-1", database_url=pg_url, app=celery_app)
+    assert again.id == ref.id and not again.created and again.state == "succeeded"
+
+    # Any language: LPUSH the documented JSON to the `provisioning` list.
+    r = redis.Redis.from_url(redis_url)
+    r.lpush("provisioning", raw_message("oktasync.provision.submit", {
+        "tenant": "super", "kind": "revoke", "idempotency_key": "json-1",
+        "payload": {"grant": f"{ent}:user:{uid}"}}))
+    r.lpush("provisioning", raw_message("oktasync.provision.submit", {
+        "tenant": "super", "kind": "grant", "idempotency_key": "json-bad",
+        "payload": {"entitlement": ent, "principal": "group:00gx"}}))
+    r.lpush("provisioning", raw_message("oktasync.provision.submit", {
+        "tenant": "no-such-tenant", "kind": "grant", "idempotency_key": "json-lost", "payload": {}}))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ok = client.status("super", "json-1", database_url=pg_url)
+        bad = client.status("super", "json-bad", database_url=pg_url)
+        if ok and ok.done and bad and r.llen("oktasync:provision:rejected"):
+            break
+        time.sleep(0.2)
+    assert ok.state == "succeeded", ok.error
+    assert uid not in next(x for x in sim.state()["groups"] if x["id"] == g["id"])["members"]
+    assert bad.state == "failed" and "cannot be granted to a group" in bad.error
+    (lost,) = [json.loads(x) for x in r.lrange("oktasync:provision:rejected", 0, -1)]
+    assert lost["tenant"] == "no-such-tenant" and "unknown tenant" in lost["error"]
+
+
+def test_worker_retries_transient_errors_then_dead(oktasim, pg_url, secret_key, workers, celery_app):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    store = make_store(pg_url, dead_url)
+    workers()
+    ref = client.grant("super", "role:USER_ADMIN:assigned", "user:00u1", "t-1", database_url=pg_url, app=celery_app)
+    row = wait_done(store, ref.id)
+    assert row.state == "dead" and "gave up after 3 transient failures" in row.error
+    assert row.attempts == 3
+
+
+def test_cli_grant_status_list_and_action(oktasim, pg_url, secret_key, workers, worker_env):
+    sim = oktasim(sim_args())
+    make_store(pg_url, sim.url)
+    workers()
+    st = sim.state()
+    uid = next(u["id"] for u in st["users"] if u["status"] == "ACTIVE")
+
+    exe = os.path.join(os.path.dirname(sys.executable), "oktasync")
+
+    def oktasync(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([exe, *args], cwd=ROOT, env=worker_env, capture_output=True, text=True, timeout=120)
+
+    done = oktasync("provision", "grant", "--tenant", "super", "--entitlement", "role:READ_ONLY_ADMIN:assigned",
+                    "--principal", f"user:{uid}", "--idempotency-key", "cli-1", "--wait")
+    assert done.returncode == 0, done.stderr
+    assert "state=succeeded" in done.stdout and "granted" in done.stdout
+    clash = oktasync("provision", "revoke", "--tenant", "super", "--entitlement", "role:READ_ONLY_ADMIN:assigned",
+                     "--principal", f"user:{uid}", "--idempotency-key", "cli-1")
+    assert clash.returncode == 2 and "different payload" in clash.stderr
+    act = oktasync("action", "--tenant", "super", "disable_user", f"user_id={uid}", "--idempotency-key", "cli-2",
+                   "--wait", "--json")
+    assert act.returncode == 0, act.stderr
+    assert json.loads(act.stdout)["state"] == "succeeded"
+    status = oktasync("provision", "status", "cli-2", "--tenant", "super")
+    assert status.returncode == 0 and "suspended" in status.stdout
+    listing = oktasync("provision", "list", "--tenant", "super", "--state", "succeeded")
+    assert "cli-1" in listing.stdout and "cli-2" in listing.stdout
+    bad = oktasync("action", "--tenant", "super", "enable_user", "--idempotency-key", "cli-3", "--wait")
+    assert bad.returncode == 1 and "missing required argument(s) user_id" in bad.stdout
+    unknown = oktasync("provision", "status", "x", "--tenant", "nobody")
+    assert unknown.returncode == 2 and "unknown tenant" in unknown.stderr
+
+
+@pytest.mark.slow
+def test_kill9_mid_request_applies_it_once(oktasim, pg_url, secret_key, workers, celery_app):
+    sim = oktasim(sim_args("--latency-ms", "700"))
+    store = make_store(pg_url, sim.url)
+    st = sim.state()
+    members = [u["id"] for u in st["users"] if u["status"] == "ACTIVE"][:4]
+    first = workers(concurrency=1)
+    ref = client.action("super", "create", {"name": "Killed Midway", "userMembers": members}, "kill-1",
+                        database_url=pg_url, app=celery_app)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the group exists and its id is recorded; members not all added
+        row = store.request(ref.id)
+        if row.state == "running" and (row.result or {}).get("progress", {}).get("group_id"):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"request never reached the checkpoint: {row.state} {row.result} {row.error}")
+    first.kill9()
+    groups = [x for x in sim.state()["groups"] if x["profile"]["name"] == "Killed Midway"]
+    assert len(groups) == 1 and set(groups[0]["members"]) != set(members)  # really cut in the middle
+    assert store.request(ref.id).state == "running"
+    workers(concurrency=1)  # the message comes back after the visibility timeout
+    row = wait_done(store, ref.id, timeout=90)
+    assert row.state == "succeeded", row.error
+    assert row.attempts == 2
+    groups = [x for x in sim.state()["groups"] if x["profile"]["name"] == "Killed Midway"]
+    assert len(groups) == 1 and set(groups[0]["members"]) == set(members)
+    assert row.result["details"]["group_id"] == groups[0]["id"]
+    assert {f"group:{groups[0]['id']}:member:user:{u}" for u in members} <= store.view()
