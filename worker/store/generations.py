@@ -173,6 +173,11 @@ def finalize_generation(session: Session, tenant_id: int, run_id: int,
     if run.state not in FINALIZABLE_STATES:
         raise RunStateError(f"sync run {run_id} is {run.state}; only a running or finalizing run can be finalized")
     previous = tenant.current_run_id
+    if session.get_bind().dialect.name == "postgresql":
+        # Fresh statistics for the rows this run just loaded: without them the planner picks
+        # nested loops over seq scans for the anti-joins below. ANALYZE samples a bounded number
+        # of rows and does not block readers or writers.
+        session.execute(sa.text("ANALYZE grants, resources"))
     pruned = prune_grants(session, run_id)
     expanded = expand_group_grants(session, run_id, tuple(expand_types))
     added = removed = 0

@@ -2,12 +2,15 @@
 
 Each page task calls `write_page` with what it fetched; rows are upserted under the run's id
 (INSERT ... ON CONFLICT DO UPDATE ... WHERE something changed), so a redelivered page writes
-nothing new. Keys are de-duplicated inside a batch (PostgreSQL refuses to touch one row twice
-in a statement) and statements are chunked under each dialect's bind-parameter limit.
+nothing new. Keys are de-duplicated inside a batch (last version wins; PostgreSQL refuses to
+touch one row twice in one statement). Rows go to one cached single-row upsert statement as
+executemany batches of at most `rows_per_statement` rows, which also keeps any multi-row
+rendering a driver may do under the dialect's bind-parameter limit.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -42,6 +45,24 @@ def _insert(dialect: str, table: sa.Table) -> Any:
     raise RuntimeError(f"grant store does not support the {dialect!r} dialect")
 
 
+@functools.lru_cache(maxsize=64)
+def _upsert_statement(dialect: str, table: sa.Table, columns: tuple[str, ...], key: tuple[str, ...],
+                      update: bool) -> Any:
+    """One single-row upsert statement per (table, columns), built once and run with a list of
+    rows (executemany): SQLAlchemy compiles it once and caches it, the driver batches the rows
+    (sqlite3's executemany loop; psycopg 3 pipelines them in one round trip). A multi-row
+    VALUES statement had to be compiled per page and ran at ~2,000 grants/s."""
+    stmt = _insert(dialect, table)
+    if not update:
+        return stmt.on_conflict_do_nothing(index_elements=list(key))
+    others = [c for c in columns if c not in key]
+    return stmt.on_conflict_do_update(
+        index_elements=list(key),
+        set_={c: stmt.excluded[c] for c in others},
+        where=sa.or_(*[table.c[c].is_distinct_from(stmt.excluded[c]) for c in others]),
+    )
+
+
 def upsert_rows(conn: Session | sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]],
                 key: Sequence[str] = ("run_id", "id"), *, update: bool = True) -> int:
     """Upsert `rows` (de-duplicated on `key`, last one wins) in chunks; returns rows sent.
@@ -57,20 +78,10 @@ def upsert_rows(conn: Session | sa.Connection, table: sa.Table, rows: Sequence[d
     unique = list(dedup.values())
     dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
     columns = list(unique[0])
+    stmt = _upsert_statement(dialect, table, tuple(columns), tuple(key), update)
     size = rows_per_statement(dialect, len(columns))
     for start in range(0, len(unique), size):
-        chunk = unique[start:start + size]
-        stmt = _insert(dialect, table).values(chunk)
-        if update:
-            others = [c for c in columns if c not in key]
-            stmt = stmt.on_conflict_do_update(
-                index_elements=list(key),
-                set_={c: stmt.excluded[c] for c in others},
-                where=sa.or_(*[table.c[c].is_distinct_from(stmt.excluded[c]) for c in others]),
-            )
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
-        conn.execute(stmt)
+        conn.execute(stmt, unique[start:start + size])
     return len(unique)
 
 
