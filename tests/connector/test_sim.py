@@ -77,6 +77,10 @@ def test_sync_matches_org(sim, state, name):
         if res is not None:
             assert (res.display_name, res.profile["status"], res.profile["signOnMode"]) == (
                 a["label"], a["status"], a["signOnMode"])
+    for r in state["custom_roles"]:
+        res = objects["resources"].get(f"custom-role:{r['id']}")
+        if res is not None:  # the IAM-based standard roles (Workflows, ...) come here, as Okta lists them
+            assert res.display_name == r["label"]
     for t in state["api_tokens"]:
         res = objects["resources"].get(f"api-token:{t['id']}")
         if res is not None:
@@ -92,6 +96,9 @@ def test_org_exercises_every_case(state):
     assert {ra["principal_type"] for ra in state["role_assignments"]} == {"user", "group"}
     assert any(b["members"] for rs in state["resource_sets"] for b in rs["bindings"])
     assert state["api_tokens"] and state["custom_roles"]
+    labels = {r["label"] for r in state["custom_roles"]}
+    assert {"Workflows Administrator", "Access Certifications Administrator",
+            "Access Requests Administrator"} <= labels
     domains = {u["profile"]["email"].split("@")[1] for u in state["users"]}
     assert {"acme.io", "example.com", "corp.example.com"} <= domains
 
