@@ -216,8 +216,8 @@ def delete_user(req: Request, uid: str) -> Response:
 def user_groups(req: Request, uid: str) -> Response:
     org = req.org
     u = org.user(uid)
-    gs = org.user_groups(u.id)
-    return _list(req, [render.group_bytes(org, g, req.base) for g in gs], None, None, links=False)
+    ids, limit, nxt = _page(req, OrderedIds([g.id for g in org.user_groups(u.id)]), 200, 200)
+    return _list(req, [render.group_bytes(org, org.groups[g], req.base) for g in ids], limit, nxt)
 
 
 def user_roles(req: Request, uid: str) -> Response:
@@ -467,8 +467,15 @@ def list_custom_roles(req: Request) -> Response:
                      limit, nxt)
 
 
+def _iam_object(req: Request, obj: dict) -> Response:
+    """IAM objects come with a self Link header too (recorded)."""
+    resp = json_response(obj)
+    resp.headers.append(("Link", f'<{req.base}{req.path}>; rel="self"'))
+    return resp
+
+
 def get_custom_role(req: Request, rid: str) -> Response:
-    return json_response(render.custom_role_dict(req.org.custom_role(rid), req.base, single=True))
+    return _iam_object(req, render.custom_role_dict(req.org.custom_role(rid), req.base, single=True))
 
 
 def role_permissions(req: Request, rid: str) -> Response:
@@ -489,7 +496,7 @@ def list_resource_sets(req: Request) -> Response:
 
 
 def get_resource_set(req: Request, rsid: str) -> Response:
-    return json_response(render.resource_set_dict(req.org.resource_set(rsid), req.base))
+    return _iam_object(req, render.resource_set_dict(req.org.resource_set(rsid), req.base))
 
 
 def list_bindings(req: Request, rsid: str) -> Response:
@@ -514,7 +521,7 @@ def get_binding(req: Request, rsid: str, role: str) -> Response:
     d = render.binding_dict(rs, cr.id, req.base)
     d["_links"]["resource-set"] = {"href": f"{req.base}/api/v1/iam/resource-sets/{rs.id}"}
     d["_links"]["role"] = {"href": f"{req.base}/api/v1/iam/roles/{cr.id}"}
-    return json_response(d)
+    return _iam_object(req, d)
 
 
 def list_binding_members(req: Request, rsid: str, role: str) -> Response:
@@ -530,7 +537,7 @@ def get_binding_member(req: Request, rsid: str, role: str, mid: str) -> Response
     m = b.members.get(mid)
     if m is None:
         raise errors.not_found_typed(mid, "ResourceSetBindingMember")
-    return json_response(render.binding_member_dict(rs, b, m, req.base))
+    return _iam_object(req, render.binding_member_dict(rs, b, m, req.base))
 
 
 _MEMBER_HREF = re.compile(r"/api/v1/(users|groups)/([^/?#]+)/?$")
