@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import Sim
 from tests.connector.conftest import SIZES, TOKENS
 from tests.connector.expected import expected, observed
-from worker.connector import SyncOptions
+from worker.connector import SyncOptions, initial_streams
 from worker.connector.crawl import crawl
 from worker.okta.auth import SSWSAuth
 from worker.okta.client import OktaClient
@@ -175,3 +175,16 @@ def test_multi_page_lists(oktasim):
     assert_same(got, want)
     assert warnings == []
     assert sum(1 for r in got.resources if r.startswith("user:")) > 100
+
+
+def test_user_lists_ask_okta_to_omit_credentials(sim):
+    from worker.connector.crawl import fetch_page
+
+    client = client_for(sim)
+    try:
+        for spec in initial_streams(SyncOptions())[:1]:
+            page = fetch_page(client, spec, spec.url)
+            assert page.items and not any("credentials" in u for u in page.items)
+        assert any("credentials" in u for u in client.get_page(spec.url).items)  # the header is what does it
+    finally:
+        client.close()
