@@ -11,6 +11,7 @@ rendering a driver may do under the dialect's bind-parameter limit.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -26,6 +27,8 @@ from worker.store.models import EntitlementRow, GrantRow, ResourceRow, SyncRun
 PARAM_LIMITS = {"sqlite": 32766, "postgresql": 65535}
 # Past ~1000 rows a statement, bigger VALUES lists stop paying off and cost compile time.
 MAX_ROWS_PER_STATEMENT = 1000
+# PostgreSQL unnest upserts: rows per statement (bounds one statement's memory, not parameters).
+PG_UNNEST_ROWS = 5000
 WRITABLE_RUN_STATES = ("queued", "running")
 
 
@@ -63,6 +66,39 @@ def _upsert_statement(dialect: str, table: sa.Table, columns: tuple[str, ...], k
     )
 
 
+def _pg_array_type(column: sa.Column[Any]) -> str:
+    t = column.type
+    if isinstance(t, sa.JSON):
+        return "jsonb[]"
+    if isinstance(t, sa.Boolean):
+        return "boolean[]"
+    if isinstance(t, sa.Integer):
+        return "bigint[]"
+    return "text[]"
+
+
+@functools.lru_cache(maxsize=64)
+def _pg_unnest_upsert(table: sa.Table, columns: tuple[str, ...], key: tuple[str, ...], update: bool) -> Any:
+    """PostgreSQL: INSERT ... SELECT FROM unnest(col1[], col2[], ...) ON CONFLICT ...
+
+    A page becomes one statement with one array parameter per column: nothing to compile per
+    page and nothing per row on the client, and far below the 65535-parameter limit however
+    many rows a chunk holds. (executemany ran at ~5,000 grants/s, bound by per-row work in the
+    driver.)
+    """
+    cols = ", ".join(columns)
+    arrays = ", ".join(f"CAST(:{c} AS {_pg_array_type(table.c[c])})" for c in columns)
+    sql = f"INSERT INTO {table.name} ({cols}) SELECT * FROM unnest({arrays}) ON CONFLICT ({', '.join(key)}) "
+    others = [c for c in columns if c not in key]
+    if update and others:
+        sets = ", ".join(f"{c} = excluded.{c}" for c in others)
+        changed = " OR ".join(f"{table.name}.{c} IS DISTINCT FROM excluded.{c}" for c in others)
+        sql += f"DO UPDATE SET {sets} WHERE {changed}"
+    else:
+        sql += "DO NOTHING"
+    return sa.text(sql)
+
+
 def upsert_rows(conn: Session | sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]],
                 key: Sequence[str] = ("run_id", "id"), *, update: bool = True) -> int:
     """Upsert `rows` (de-duplicated on `key`, last one wins) in chunks; returns rows sent.
@@ -78,6 +114,15 @@ def upsert_rows(conn: Session | sa.Connection, table: sa.Table, rows: Sequence[d
     unique = list(dedup.values())
     dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
     columns = list(unique[0])
+    if dialect == "postgresql":
+        # One statement per chunk, one array parameter per column (see _pg_unnest_upsert).
+        stmt = _pg_unnest_upsert(table, tuple(columns), tuple(key), update)
+        json_cols = {c for c in columns if isinstance(table.c[c].type, sa.JSON)}
+        for start in range(0, len(unique), PG_UNNEST_ROWS):
+            chunk = unique[start:start + PG_UNNEST_ROWS]
+            conn.execute(stmt, {c: [json.dumps(r[c]) if c in json_cols and r[c] is not None else r[c] for r in chunk]
+                                for c in columns})
+        return len(unique)
     stmt = _upsert_statement(dialect, table, tuple(columns), tuple(key), update)
     size = rows_per_statement(dialect, len(columns))
     for start in range(0, len(unique), size):
