@@ -73,3 +73,8 @@ def test_bad_input(sim, args, message):
 def test_bad_domain():
     res = invoke("--domain", "https://acme.okta.com/some/path", "--api-token", "x")
     assert res.exit_code == 2 and "path" in res.output
+
+
+def test_unreachable_org_exits_2():
+    res = invoke("--domain", "http://127.0.0.1:1", "--api-token", "00whatever")
+    assert res.exit_code == 2 and "could not probe" in res.stderr

@@ -103,7 +103,7 @@ def check(domain: str, api_token: str | None, okta_client_id: str | None, okta_p
     """Report which capabilities the credentials allow (review/provision group membership and app
     assignment, review admin roles, create/modify/delete group, sync secrets), without changing anything."""
     # Imported here so `oktasync --help` does not load the HTTP stack.
-    from worker.connector.capabilities import CredentialsRejected
+    from worker.connector.capabilities import CredentialsRejected, ProbeFailed
     from worker.okta.auth import InvalidCredentials
     from worker.okta.domain import InvalidDomain, normalize_domain
     from worker.okta.errors import OktaError
@@ -117,7 +117,7 @@ def check(domain: str, api_token: str | None, okta_client_id: str | None, okta_p
     except CredentialsRejected as exc:
         click.echo(f"error: the credentials do not work with {normalize_domain(domain)}: {exc}", err=True)
         sys.exit(2)
-    except OktaError as exc:
+    except (ProbeFailed, OktaError) as exc:
         click.echo(f"error: could not probe {normalize_domain(domain)}: {exc}", err=True)
         sys.exit(2)
     if as_json:

@@ -58,6 +58,14 @@ class CredentialsRejected(Exception):
         self.error = error
 
 
+class ProbeFailed(Exception):
+    """The org could not be asked at all (unreachable, 5xx, rate limited after retries)."""
+
+    def __init__(self, error: OktaError):
+        super().__init__(str(error))
+        self.error = error
+
+
 def _outcome(call: Callable[[], Any], ok_errors: tuple[type[OktaError], ...] = ()) -> tuple[bool | None, str]:
     """Run one probe request: (allowed, detail)."""
     try:
@@ -156,7 +164,8 @@ def users_readable(client: Any) -> tuple[bool | None, str]:
     except OktaPermissionDenied as exc:
         return False, f"denied: {exc.error_code or ''}".strip()
     except OktaError as exc:
-        return None, str(exc)
+        # Unreachable, 5xx, rate limited after retries: nothing else would answer either.
+        raise ProbeFailed(exc) from None
     if not users:
         return False, ("Okta returned no users: the credentials probably lack an admin role "
                        "(an OAuth service app needs one besides its scopes)")
