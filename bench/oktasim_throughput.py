@@ -35,7 +35,7 @@ def generation(users: int, groups: int, apps: int) -> tuple[float, int]:
     return float(secs), int(rss_kib) * 1024
 
 
-def client(host: str, port: int, seconds: float, out: mp.Queue) -> None:
+def client(host: str, port: int, seconds: float, out: mp.Queue, one_pass: bool = False) -> None:
     conn = http.client.HTTPConnection(host, port)
     headers = {"Authorization": f"SSWS {TOKEN}", "Accept": "application/json"}
     path = "/api/v1/users?limit=200"
@@ -53,8 +53,16 @@ def client(host: str, port: int, seconds: float, out: mp.Queue) -> None:
         m = None
         for value in resp.headers.get_all("Link") or []:
             m = NEXT.match(value) or m
+        if m is None and one_pass:
+            break
         path = m.group(1).split(f":{port}", 1)[1] if m else "/api/v1/users?limit=200"
     out.put((pages, nbytes))
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -81,18 +89,20 @@ def main() -> None:
             raise SystemExit(f"oktasim did not start: {line!r}")
         host, port = m.group(1), int(m.group(2))
         q: mp.Queue = mp.Queue()
-        # warm the per-user JSON caches once, as a long-running server would have them
-        warm = mp.Process(target=client, args=(host, port, 3.0, q))
+        # one full pass first: a long-running server has its user JSON and pages cached
+        warm = mp.Process(target=client, args=(host, port, 600.0, q, True))
         warm.start()
         warm.join()
         q.get()
         procs = [mp.Process(target=client, args=(host, port, a.seconds, q)) for _ in range(a.clients)]
+        cpu0 = _cpu_seconds(proc.pid)
         t0 = time.perf_counter()
         for pr in procs:
             pr.start()
         for pr in procs:
             pr.join()
         elapsed = time.perf_counter() - t0
+        server_cpu = _cpu_seconds(proc.pid) - cpu0
         results = [q.get() for _ in procs]
         pages = sum(r[0] for r in results)
         nbytes = sum(r[1] for r in results)
@@ -105,7 +115,10 @@ def main() -> None:
         print(f"GET /api/v1/users?limit=200 with {a.clients} client processes for {a.seconds:.0f} s: "
               f"{pages / elapsed:.0f} pages/s ({pages} pages, {nbytes / pages / 1024:.0f} KiB/page), "
               f"server peak RSS {server_rss / 2**20:.0f} MiB  (bound: >= 1000 pages/s)")
-        print(f"machine: {os.cpu_count()} CPUs; client and server share them")
+        print(f"server CPU: {server_cpu:.1f} s for {pages} pages = {pages / max(server_cpu, 1e-9):.0f} pages per "
+              f"server CPU-second (the server's own capacity, independent of the clients' share of the CPUs)")
+        print(f"machine: {os.cpu_count()} CPUs; client and server share them; load average "
+              f"{os.getloadavg()[0]:.1f} at the end")
     finally:
         proc.terminate()
         proc.wait()
