@@ -234,3 +234,43 @@ def test_changes_of_unknown_run_is_an_error(store):
         with pytest.raises(LookupError, match="not a run of tenant 'acme'"):
             queries.changes(s, "acme", other_run)
         assert s.execute(sa.select(sa.func.count()).select_from(AccessChange)).scalar() == 0
+
+
+def test_finalize_inside_the_callers_transaction_commits_with_it(store):
+    from datetime import UTC, datetime
+
+    from worker.store.db import immediate
+
+    t = store.tenant()
+    run = store.start_run(t)
+    with store.Session() as s:
+        write_page(s, t, run, ORG1["resources"], ORG1["entitlements"], ORG1["grants"])
+        s.commit()
+        immediate(s)
+        s.execute(sa.update(SyncRun).where(SyncRun.id == run).values(warnings=["partial: x"]))
+        finalize_generation(s, t, run, next_sync_at=datetime(2030, 1, 1, tzinfo=UTC))
+    with store.Session() as s:
+        r = s.get(SyncRun, run)
+        assert (r.state, r.warnings, r.counts["grants"]) == ("succeeded", ["partial: x"], len(ORG1["grants"]) + 2)
+        assert s.get(Tenant, t).next_sync_at == datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def test_apply_grant_change_writes_through_current_and_active_runs(store):
+    from worker.store.writes import apply_grant_change
+
+    t = store.tenant()
+    run1, _ = _sync(store, t, **ORG1)
+    run2 = store.start_run(t)
+    new = app_grant("a1", "user", "u1")  # u1 had it only through g1 so far (expanded)
+    with store.Session() as s:
+        assert apply_grant_change(s, t, Grant("app:a9:access", "user", "u3"), True) == [run1, run2]
+        assert apply_grant_change(s, t, new, True) == [run1, run2]
+        s.commit()
+        [g] = [g for g in queries.app_access(s, "acme", "a1") if g.principal_id == "u1"]
+        assert (g.expanded, g.sources) == (False, ())
+        assert "app:a9:access:user:u3" in {g.id for g in queries.effective_access(s, "acme", "u3")}
+        apply_grant_change(s, t, Grant("app:a9:access", "user", "u3"), False)
+        s.commit()
+        assert "app:a9:access:user:u3" not in {g.id for g in queries.effective_access(s, "acme", "u3")}
+        in_run2 = set(s.execute(sa.select(GrantRow.id).where(GrantRow.run_id == run2)).scalars())
+        assert in_run2 == {"app:a1:access:user:u1"}

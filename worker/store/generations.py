@@ -157,13 +157,15 @@ def finalize_generation(session: Session, tenant_id: int, run_id: int,
     In one transaction: prune grants to principals that are not resources of the run, expand
     group grants (see expand_group_grants), record access_changes vs the previous current run
     (none on the first run: there is no baseline), set tenants.current_run_id (and
-    next_sync_at if given), and mark the run succeeded with its counts. Anything the caller
-    changed in `session` beforehand commits with it. The run must be running or finalizing.
-    Then, unless cleanup=False, the previous generation is removed in batches.
+    next_sync_at if given), and mark the run succeeded with its counts. If `session` already
+    has a transaction open, finalize runs inside it, so changes the caller made beforehand
+    commit atomically with the switch (on SQLite, begin that transaction with
+    `worker.store.db.immediate(session)`); otherwise it begins one as a writer. The run must be
+    running or finalizing. Then, unless cleanup=False, the previous generation is removed in
+    batches, each batch its own transaction.
     """
-    if session.in_transaction():
-        session.commit()  # start our own transaction, so SQLite can take the write lock first
-    immediate(session)
+    if not session.in_transaction():
+        immediate(session)  # SQLite: take the write lock up front (no read-then-write upgrade)
     tenant = _locked(session, Tenant, tenant_id)
     if tenant is None:
         raise RunStateError(f"tenant {tenant_id} does not exist")
