@@ -251,3 +251,22 @@ def run_oneshot_cli(domain: str, credentials: dict[str, Any], params: dict[str, 
     else:
         click.echo(f"{result.state}: {result.message}", err=result.exit_code != 0)
     return result.exit_code
+
+
+def maybe_run_oneshot(ctx: click.Context, domain: str | None, flags: dict[str, Any]) -> None:
+    """For the `main` group: pop the one-shot flags from `flags` (so they never reach the sync);
+    if one was given and no subcommand, run that request and exit with its code.
+
+    Wiring in worker/cli.py: decorate `main` with `@oneshot_options` and call
+    `maybe_run_oneshot(ctx, domain, flags)` first thing in its body."""
+    params = {p: flags.pop(p, None) for p in ONESHOT_PARAMS}
+    if ctx.invoked_subcommand is not None or not oneshot_requested(params):
+        return
+    if not domain:
+        raise click.UsageError("--domain is required with --grant-entitlement, --revoke-grant, "
+                               "--invoke-action or --delete-resource")
+    from worker.engine.cliopts import credentials_from
+
+    credentials = credentials_from(flags.get("api_token"), flags.get("okta_client_id"),  # type: ignore[arg-type]
+                                   flags.get("okta_private_key"), flags.get("okta_private_key_id"))
+    ctx.exit(run_oneshot_cli(domain, credentials or {}, params))
