@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import random
 import time
@@ -61,9 +63,15 @@ class _Clock:
 
     def __init__(self, rng: random.Random):
         self.rng = rng
+        self._days: dict[int, str] = {}
 
     def at(self, epoch: float) -> str:
-        return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(epoch))
+        day, sec = divmod(int(epoch), 86400)
+        prefix = self._days.get(day)
+        if prefix is None:
+            prefix = self._days[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86400))
+        h, rest = divmod(sec, 3600)
+        return f"{prefix}{h:02d}:{rest // 60:02d}:{rest % 60:02d}.000Z"
 
     def between(self, lo: float, hi: float) -> float:
         return lo + self.rng.random() * max(0.0, hi - lo)
@@ -85,11 +93,11 @@ def generate(seed: int = 0, users: int = 200, groups: int = 30, apps: int = 12) 
 
     # -- users
     statuses = [s for s, _ in STATUS_WEIGHTS]
-    weights = [w for _, w in STATUS_WEIGHTS]
+    cum = list(itertools.accumulate(w for _, w in STATUS_WEIGHTS))
     forced = {i * users // len(USER_STATUSES): s for i, s in enumerate(USER_STATUSES)} if users >= 8 else {}
     user_ids: list[str] = []
     for i in range(users):
-        status = forced.get(i) or rng.choices(statuses, weights)[0]
+        status = forced.get(i) or statuses[bisect.bisect(cum, rng.random() * cum[-1])]
         first, last = rng.choice(FIRST), rng.choice(LAST)
         domain = DOMAINS[min(int(rng.expovariate(0.9)), len(DOMAINS) - 1)]
         local = f"{first}.{last}{i}".lower()

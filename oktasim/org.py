@@ -40,8 +40,12 @@ class IdMaker:
 
     def new(self, prefix: str) -> str:
         while True:
-            i = prefix + "".join(self._rng.choices(_B62, k=14)) + "5d7"[: 20 - len(prefix) - 14]
-            i = i[:20]
+            n = self._rng.getrandbits(84)
+            chars = []
+            for _ in range(14):
+                n, r = divmod(n, 62)
+                chars.append(_B62[r])
+            i = (prefix + "".join(chars) + "5d7")[:20]
             if i not in self._seen:
                 self._seen.add(i)
                 return i
