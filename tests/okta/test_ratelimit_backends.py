@@ -93,7 +93,7 @@ def test_first_request_goes_then_only_short_waits_until_a_response(make):
 
 def test_pacing_spreads_the_budget_until_reset(make):
     clock = Clock()
-    cfg = LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0)
+    cfg = LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0)
     lim = make(cfg, clock)
     learn(lim, clock, limit=61, remaining=60, window=60)  # 60 left, 60 s to go
     start, reset = clock(), math.floor(T0) + 60
@@ -115,9 +115,29 @@ def test_pacing_spreads_the_budget_until_reset(make):
     assert times[29] - start == pytest.approx(30.0, abs=1e-6)  # half the budget, half the window
 
 
+def test_the_last_permits_are_spread_over_the_last_uncertain_second(make):
+    """Reset has 1 s resolution: the budget is spent by pace_ahead before it, except end_probes
+    permits spread over that last second (one landing after Okta's real reset opens the next window)."""
+    clock = Clock()
+    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=1.0, end_probes=2), clock)
+    learn(lim, clock, limit=61, remaining=60, window=60)
+    times = []
+    while len(times) < 60:
+        got = lim.acquire("t1", *USERS)
+        if isinstance(got, Wait):
+            assert got.reason == "rate"
+            clock.advance(got.seconds)
+        else:
+            times.append(clock() - T0)
+            lim.release(got, 200, {})
+    assert times[57] == pytest.approx(59.0)           # 58 over the first 59 s
+    assert times[58:] == pytest.approx([59 + 1 / 3, 59 + 2 / 3])  # 2 within the last second
+    assert max(b - a for a, b in zip(times, times[1:], strict=False)) < 1.1
+
+
 def test_pacing_speeds_up_when_fewer_requests_were_made_than_possible(make):
     clock = Clock()
-    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0), clock)
+    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0), clock)
     learn(lim, clock, limit=61, remaining=60, window=60)
     clock.advance(30)  # idle for half the window: 60 left for 30 s
     assert isinstance(lim.acquire("t1", *USERS), Permit)
@@ -162,7 +182,7 @@ def test_each_use_is_capped_at_its_share(make):
 
 def test_remaining_is_never_raised_within_a_window(make):
     clock = Clock()
-    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0), clock)
+    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0), clock)
     learn(lim, clock, limit=100, remaining=2, window=60)  # someone else spent most of the bucket
     assert lim.acquire("t1", *USERS) == Wait(30.0, "rate")  # 2 left over 60 s
     # A slower response from earlier in the same window reports more remaining: ignored.
@@ -200,7 +220,7 @@ def test_reset_is_read_against_the_responses_date(make, skew):
 
 def test_okta_rolling_its_window_before_our_estimate_is_adopted(make):
     clock = Clock()
-    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0), clock)
+    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0), clock)
     learn(lim, clock, limit=10, remaining=0, window=10)
     assert lim.acquire("t1", *USERS).reason == "rate"
     # A request still in flight comes back from Okta's next window with plenty left.

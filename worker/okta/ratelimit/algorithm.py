@@ -65,9 +65,14 @@ def acquire(B: State, T: State, L: dict[str, float], now: float, use: str, share
         return ("wait", reset_at - now, "share")
     if remaining < 1:
         return ("wait", reset_at - now, "rate")
-    # Pacing: spread what this use may still spend evenly until (just before) the reset.
+    # Pacing: spread what this use may still spend evenly until pace_ahead before the reset, and
+    # its last `end_probes` over that final uncertain stretch (Reset has 1 s resolution): one that
+    # lands after Okta's real reset opens the next window early instead of idling until Reset.
     avail = min(cap - used, remaining)
-    interval = max(reset_at - cfg.pace_ahead_seconds - now, 0.0) / avail
+    if avail > cfg.end_probes:
+        interval = max(reset_at - cfg.pace_ahead_seconds - now, 0.0) / (avail - cfg.end_probes)
+    else:
+        interval = max(reset_at - now, 0.0) / (avail + 1)
     last = B.get("last:" + use)
     if last is not None and now < last + interval:
         seconds = last + interval - now

@@ -27,6 +27,7 @@ if op == 'acquire' then
   local initial_limit, initial_window = tonumber(ARGV[8]), tonumber(ARGV[9])
   local pace_ahead, unknown_wait = tonumber(ARGV[10]), tonumber(ARGV[11])
   local in_flight_wait, recovery = tonumber(ARGV[12]), tonumber(ARGV[13])
+  local end_probes = tonumber(ARGV[14])
 
   redis.call('ZREMRANGEBYSCORE', I_KEY, '-inf', fmt(now))  -- leases of killed workers
   local f = redis.call('HMGET', B_KEY, 'paused_until', 'limit', 'reset_at', 'wlen', 'gen', 'remaining',
@@ -49,7 +50,12 @@ if op == 'acquire' then
   if used >= cap then return {'wait', fmt(reset_at - now), 'share'} end
   if remaining < 1 then return {'wait', fmt(reset_at - now), 'rate'} end
   local avail = math.min(cap - used, remaining)
-  local interval = math.max(reset_at - pace_ahead - now, 0.0) / avail
+  local interval
+  if avail > end_probes then
+    interval = math.max(reset_at - pace_ahead - now, 0.0) / (avail - end_probes)
+  else
+    interval = math.max(reset_at - now, 0.0) / (avail + 1)
+  end
   local last = num(f[9])
   if last and now < last + interval then
     local seconds = last + interval - now
