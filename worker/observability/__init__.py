@@ -1,0 +1,11 @@
+"""Operations: redacted (text or JSON) logs, one line per task, Prometheus metrics, Flower wrapper.
+
+- redact.py: `redact(text)` masks tokens, keys, JWTs and PEM blocks.
+- logs.py: the formatters; `install(logger)`, `configure()`.
+- celery_hooks.py: Celery signal handlers (logging setup, the per-task line, counters); imported
+  by worker/app.py.
+- taskinfo.py: tenant/run/stream/request ids of a task from its id-only arguments.
+- counters.py: Redis counters for Okta 429s and engine deferrals.
+- metrics.py + serve.py: `oktasync metrics` (Prometheus, computed at scrape time).
+- flower.py: `oktasync flower` (refuses to start without authentication).
+"""

@@ -1,0 +1,85 @@
+"""Celery signal handlers that give every oktasync process its logs and counters.
+
+Imported once by worker/app.py. On logging setup (worker, Beat) every handler gets the redacting
+formatter (text, or JSON with OKTASYNC_LOG_FORMAT=json). Around each task we log ONE line:
+
+    task oktasync.sync.page SUCCESS 0.084s id=... tenant_id=3 run_id=12 stream_id=45
+
+(Celery's own "received"/"succeeded" lines are quieted to WARNING to keep it one line; set
+OKTASYNC_LOG_CELERY_TASK_LINES=1 to keep them.) While a task runs, JSON lines carry the same ids.
+It also counts, in Redis, the 429s Okta answered and the times the engine deferred a page for the
+limiter: worker/observability/counters.py, read by the metrics endpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from celery import signals
+
+from worker.observability import counters, logs
+from worker.observability.taskinfo import describe
+
+log = logging.getLogger("oktasync.task")
+
+# Celery loggers that write one line each when a task is received and when it ends.
+CELERY_TASK_LOGGERS = ("celery.app.trace", "celery.worker.strategy")
+
+_started: dict[str, float] = {}
+
+
+def _install_logging(logger: logging.Logger | None = None, **_: Any) -> None:
+    logs.install(logging.getLogger())
+    if logger is not None:
+        logs.install(logger)
+    if os.environ.get("OKTASYNC_LOG_CELERY_TASK_LINES", "").strip() not in ("1", "true", "yes"):
+        for name in CELERY_TASK_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    counters.install_log_counters()
+
+
+def _app_settings(task: Any) -> Any:
+    return getattr(getattr(task, "app", None) and task.app.conf, "oktasync_settings", None)
+
+
+def _prerun(task_id: str | None = None, task: Any = None, args: Any = None, kwargs: Any = None, **_: Any) -> None:
+    try:
+        if task_id:
+            _started[task_id] = time.monotonic()
+        settings = _app_settings(task)
+        ctx = describe(getattr(task, "name", "?"), list(args or []), dict(kwargs or {}), settings)
+        ctx = {"task": getattr(task, "name", "?"), "task_id": task_id, **ctx}
+        logs.task_context.set(ctx)
+        if settings is not None:
+            counters.watch_http(settings.redis_url)
+    except Exception:  # noqa: BLE001 - observability must never stop a task
+        logging.getLogger(__name__).debug("task context failed", exc_info=True)
+
+
+def _postrun(task_id: str | None = None, task: Any = None, state: str | None = None, **_: Any) -> None:
+    try:
+        started = _started.pop(task_id, None) if task_id else None
+        ctx = logs.task_context.get() or {}
+        runtime = time.monotonic() - started if started is not None else None
+        ids = " ".join(f"{k}={v}" for k, v in ctx.items() if k not in ("task", "task_id") and v is not None)
+        log.info("task %s %s %s id=%s %s", getattr(task, "name", "?"), state or "?",
+                 f"{runtime:.3f}s" if runtime is not None else "-", task_id, ids,
+                 extra={"task_state": state, "runtime": round(runtime, 6) if runtime is not None else None})
+    except Exception:  # noqa: BLE001
+        logging.getLogger(__name__).debug("task line failed", exc_info=True)
+    finally:
+        logs.task_context.set(None)
+
+
+def connect() -> None:
+    """Connect the handlers (idempotent: Celery's signals dedupe by dispatch_uid)."""
+    signals.after_setup_logger.connect(_install_logging, weak=False, dispatch_uid="oktasync-logs")
+    signals.after_setup_task_logger.connect(_install_logging, weak=False, dispatch_uid="oktasync-task-logs")
+    signals.task_prerun.connect(_prerun, weak=False, dispatch_uid="oktasync-prerun")
+    signals.task_postrun.connect(_postrun, weak=False, dispatch_uid="oktasync-postrun")
+
+
+connect()
