@@ -131,6 +131,14 @@ class Cluster:
         assert ents == want.entitlements, (sorted(ents - want.entitlements)[:5], sorted(want.entitlements - ents)[:5])
         assert grants == want.grants, (sorted(grants - want.grants)[:5], sorted(want.grants - grants)[:5])
 
+    def dispatcher(self):
+        """A Celery dispatcher publishing to this cluster's broker (env read now, not at import)."""
+        from worker import config
+        from worker.app import make_app
+        from worker.engine.dispatch import CeleryDispatcher
+
+        return CeleryDispatcher(make_app(config.load()))
+
     def stop(self) -> None:
         for p in self.procs:
             if p.poll() is None:
@@ -147,6 +155,8 @@ class Cluster:
 @pytest.fixture
 def cluster(pg_url, redis_url, tmp_path, monkeypatch):
     c = Cluster(pg_url, redis_url, tmp_path)
-    monkeypatch.setenv("OKTASYNC_SECRET_KEY", c.env["OKTASYNC_SECRET_KEY"])
+    for key, value in c.env.items():
+        if key.startswith("OKTASYNC_"):
+            monkeypatch.setenv(key, value)
     yield c
     c.stop()

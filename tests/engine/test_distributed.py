@@ -7,7 +7,6 @@ import time
 import sqlalchemy as sa
 
 from worker.engine import state, steps
-from worker.engine.dispatch import CeleryDispatcher
 from worker.engine.runtime import Runtime
 from worker.store.models import GrantRow, ResourceRow, SyncRun, SyncStream, Tenant
 
@@ -40,8 +39,6 @@ def test_two_workers_three_tenants_match_their_orgs(cluster, oktasim):
 
 
 def test_redelivered_pages_change_nothing(cluster, oktasim):
-    from worker.app import app
-
     sim = oktasim(["--users", "450", "--groups", "5", "--apps", "3", "--seed", "4", "--window-seconds", "5"])
     tid = cluster.add_tenant("dup", sim.url)
     collect = Collect()
@@ -55,10 +52,10 @@ def test_redelivered_pages_change_nothing(cluster, oktasim):
 
     rt.make_tenant = tenant_factory(None)
     steps.start_run(rt, run_id)
-    pages = [(t, a) for t, a, _ in collect.sent if t == steps.PAGE]
-    assert pages, collect.sent
-    celery = CeleryDispatcher(app)
-    for task, args in pages:
+    first_pages = [(t, a) for t, a, _ in collect.sent if t == steps.PAGE]
+    assert first_pages, collect.sent
+    celery = cluster.dispatcher()
+    for task, args in first_pages:
         celery.enqueue(task, args)
         celery.enqueue(task, args)
     cluster.worker("w1")
@@ -73,21 +70,21 @@ def test_redelivered_pages_change_nothing(cluster, oktasim):
             SyncStream.run_id == run_id, SyncStream.kind == "users")).one()
     assert (pages, items) == (3, 450)
     log = cluster.log("w1") + cluster.log("w2")
-    assert log.count("oktasync.sync.page") >= len(pages) * 2  # the duplicates were delivered
+    assert log.count("oktasync.sync.page") >= len(first_pages) * 2  # the duplicates were delivered
 
 
 def test_failed_run_leaves_the_previous_view(cluster, oktasim):
     sim = oktasim([*SMALL, "--seed", "5"])
     tid = cluster.add_tenant("keep", sim.url)
     cluster.worker("w1")
-    from worker.app import app
+    celery = cluster.dispatcher()
 
     def sync_now() -> int:
         with cluster.sessions() as s:
             state.begin_write(s)
             run_id = state.create_run(s, tid)
             s.commit()
-        CeleryDispatcher(app).enqueue(steps.START, [run_id])
+        celery.enqueue(steps.START, [run_id])
         return run_id
 
     first = cluster.wait_state(sync_now(), ("succeeded", "failed"))
@@ -171,8 +168,6 @@ def test_removed_tenant_stops_cleanly(cluster, oktasim):
         state.begin_write(s)
         other_run = state.create_run(s, other)
         s.commit()
-    from worker.app import app
-
-    CeleryDispatcher(app).enqueue(steps.START, [other_run])
+    cluster.dispatcher().enqueue(steps.START, [other_run])
     assert cluster.wait_state(other_run, ("succeeded", "failed")).state == "succeeded"
     assert "Traceback" not in cluster.log("w1"), cluster.log("w1")[-3000:]
