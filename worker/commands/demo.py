@@ -127,7 +127,7 @@ def _sim_429s(url: str) -> str:
         stats: dict[str, Any] = httpx.get(f"{url}/__sim/stats", timeout=5).json()
     except Exception:  # noqa: BLE001 - decoration only
         return ""
-    n = stats.get("rate_limited") or stats.get("429") or stats.get("responses_429")
+    n = stats.get("throttled_total")
     return f", {n} answered 429 by the simulator" if n is not None else ""
 
 

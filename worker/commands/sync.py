@@ -92,6 +92,7 @@ def sync(name: str, wait: bool, timeout: float | None) -> None:
     sessions = open_sessions()
     with sessions() as s:
         tenant = _get(s, name)
+        s.commit()
         state.begin_write(s)
         run_id = state.create_run(s, tenant.id)
         s.commit()

@@ -191,9 +191,10 @@ def remove_tenant_cleanly(sessions: Any, name: str) -> int:
     from worker.store.tenants import remove_tenant
 
     with sessions() as s:
-        row = _get(s, name)
+        tenant_id = _get(s, name).id
+        s.commit()
         state.begin_write(s)
-        run = state.active_run(s, row.id)
+        run = state.active_run(s, tenant_id)
         if run is not None:
             state.fail(s, run.id, "tenant removed")
         s.commit()

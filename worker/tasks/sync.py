@@ -41,7 +41,13 @@ def page(self: Any, stream_id: int, cursor: str) -> None:
         steps.page(get_runtime(app), stream_id, cursor)
 
 
-@app.task(name=steps.FINALIZE, bind=True)
+# The finalizer merges a whole run in one transaction: give it most of the visibility timeout
+# (never all of it, or Redis would hand it to a second worker while it still runs).
+_settings = app.conf.oktasync_settings
+
+
+@app.task(name=steps.FINALIZE, bind=True, time_limit=_settings.visibility_timeout * 0.9,
+          soft_time_limit=_settings.visibility_timeout * 0.85)
 def finalize(self: Any, run_id: int) -> None:
     if _guarded(self, steps.FINALIZE, [run_id]):
         steps.finalize(get_runtime(app), run_id)
