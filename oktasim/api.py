@@ -43,6 +43,16 @@ class Request:
         v = self.args.get(name)
         return v[-1] if v else None
 
+    def flag(self, name: str, default: bool) -> bool:
+        """A boolean query parameter; anything but true/false is Okta's validation error."""
+        raw = self.arg(name)
+        if raw is None or raw == "":
+            return default
+        if raw.lower() not in ("true", "false"):
+            raise errors.invalid(f"Api validation failed: {name}",
+                                 [f"{name}: '{raw}' is not a valid boolean (true or false)"])
+        return raw.lower() == "true"
+
     def json(self) -> dict:
         if not self.body.strip():
             return {}
@@ -194,14 +204,15 @@ def get_user(req: Request, uid: str) -> Response:
 
 def create_user(req: Request) -> Response:
     body = req.json()
-    activate = (req.arg("activate") or "true").lower() != "false"
+    activate = req.flag("activate", True)
     u = req.org.create_user(body, activate)
     return json_response(render.user_dict(req.org, u, req.base, full=True))
 
 
 def lifecycle(req: Request, uid: str, op: str) -> Response:
+    send_email = req.flag("sendEmail", True)
     result = req.org.lifecycle(uid, op)
-    if op in ("activate", "reactivate") and (req.arg("sendEmail") or "true").lower() != "false":
+    if op in ("activate", "reactivate") and send_email:
         result = {}
     if result:
         result = {k: (req.base + v if k == "activationUrl" else v) for k, v in result.items()}
@@ -386,8 +397,11 @@ def app_users(req: Request, aid: str) -> Response:
             names = [p.get("firstName"), p.get("lastName"), p.get("email"),
                      d.user_name if d else p.get("login")]
             return any(isinstance(n, str) and n.lower().startswith(ql) for n in names)
+    expand = req.arg("expand")
+    if expand not in (None, "", "user"):
+        raise errors.invalid("Api validation failed: RequestParams", [f"expand: '{expand}' is not supported"])
     ids, limit, nxt = _page(req, a.users, 50, 500, keep)
-    expand_user = req.arg("expand") == "user"
+    expand_user = expand == "user"
     items = []
     for uid in ids:
         d = render.app_user_dict(org, a, uid, req.base)

@@ -268,6 +268,15 @@ class Handler(tornado.web.RequestHandler):
     def compute_etag(self) -> None:   # no sha1 over 200-user pages
         return None
 
+    def write_error(self, status_code: int, **kwargs) -> None:
+        """Errors raised by tornado itself (e.g. an unknown HTTP method) still answer Okta's JSON."""
+        err = errors.method_not_allowed() if status_code == 405 else (
+            errors.internal_error() if status_code >= 500 else
+            OktaError(status_code, "E0000001", "Api validation failed: request"))
+        self.set_header("Content-Type", "application/json")
+        self.set_header("X-Okta-Request-Id", os.urandom(16).hex())
+        self.finish(orjson.dumps(err.body()))
+
     async def get(self, *args) -> None:
         await self.sim.handle(self)
 

@@ -76,6 +76,21 @@ def test_no_faults_by_default_and_admin_is_never_faulted(oktasim):
         assert {_outcome(c, "/api/v1/groups") for _ in range(12)} == {"ok"}
 
 
+def test_latency_overlaps_requests_in_flight(oktasim):
+    """--latency-ms is an asyncio sleep: concurrent requests are in flight together."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sim = oktasim([*SMALL, "--latency-ms", "300"])
+
+    def one(_):
+        with client(sim) as c:
+            return c.get("/api/v1/users", params={"limit": 2}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(one, range(8))) == {200}
+    assert sim.stats()["max_in_flight"] >= 2
+
+
 def test_stats_and_reset(oktasim):
     sim = oktasim([*SMALL, "--latency-ms", "3", "--window-seconds", "6", "--concurrency-limit", "9"])
     with client(sim) as c:

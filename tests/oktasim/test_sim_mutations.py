@@ -309,6 +309,13 @@ def test_unknown_paths_and_methods(sim):
             assert "x-rate-limit-limit" in r.headers and "x-okta-request-id" in r.headers
         _err(c.delete("/api/v1/users"), 405, "E0000022")
         _err(c.patch("/api/v1/groups", json={}), 405, "E0000022")
+        _err(c.request("TRACE", "/api/v1/users"), 405, "E0000022")
+        _err(c.request("BREW", "/api/v1/users"), 405, "E0000022")
+        _err(c.post("/api/v1/users", params={"activate": "maybe"}, json={}), 400, "E0000001")
+        uid = sim.state()["users"][0]["id"]
+        _err(c.post(f"/api/v1/users/{uid}/lifecycle/activate", params={"sendEmail": "yes"}), 400, "E0000001")
+        app = sim.state()["apps"][0]["id"]
+        _err(c.get(f"/api/v1/apps/{app}/users", params={"expand": "everything"}), 400, "E0000001")
         _err(c.post("/api/v1/groups", content=b"[1,2]"), 400, "E0000003")
         _err(c.post("/api/v1/groups", content=b"\xff\xfe"), 400, "E0000003")
 
