@@ -580,6 +580,38 @@ def add_binding_members(req: Request, rsid: str, role: str) -> Response:
                                                    "bindings": {"href": href.rsplit("/", 1)[0]}}})
 
 
+def _member_targets(req: Request, hrefs: object) -> list[tuple[str, str]]:
+    if not isinstance(hrefs, list) or not hrefs:
+        raise errors.invalid("Api validation failed: members", ["members: The field cannot be left blank"])
+    targets = []
+    for href in hrefs:
+        m = _MEMBER_HREF.search(href) if isinstance(href, str) else None
+        if m is None:
+            raise errors.invalid("Api validation failed: members", [f"members: '{href}' is not a user or group URL"])
+        kind = "user" if m.group(1) == "users" else "group"
+        targets.append((kind, req.org.user(m.group(2)).id if kind == "user" else req.org.group(m.group(2)).id))
+    return targets
+
+
+def create_binding(req: Request, rsid: str) -> Response:
+    """POST /iam/resource-sets/{id}/bindings {"role": id, "members": [user or group URLs]}."""
+    org = req.org
+    rs = org.resource_set(rsid)
+    body = req.json()
+    cr = org.custom_role(str(body.get("role") or ""))
+    targets = _member_targets(req, body.get("members"))
+    for ptype, pid in targets:
+        org.add_binding_member(rs, cr, ptype, pid)
+    href = f"{req.base}/api/v1/iam/resource-sets/{rs.id}/bindings/{cr.id}"
+    return json_response({"id": cr.id, "_links": {"self": {"href": href},
+                                                   "bindings": {"href": href.rsplit("/", 1)[0]}}})
+
+
+def delete_binding(req: Request, rsid: str, role: str) -> Response:
+    req.org.delete_binding(rsid, role)
+    return NO_CONTENT
+
+
 def remove_binding_member(req: Request, rsid: str, role: str, mid: str) -> Response:
     req.org.remove_binding_member(rsid, role, mid)
     return NO_CONTENT
@@ -666,7 +698,9 @@ ROUTES: list[Route] = [
     _r("GET", "/api/v1/iam/resource-sets", list_resource_sets, RR),
     _r("GET", "/api/v1/iam/resource-sets/{rsid}", get_resource_set, RR),
     _r("GET", "/api/v1/iam/resource-sets/{rsid}/bindings", list_bindings, RR),
+    _r("POST", "/api/v1/iam/resource-sets/{rsid}/bindings", create_binding, RM, "resourceset.membership"),
     _r("GET", "/api/v1/iam/resource-sets/{rsid}/bindings/{role}", get_binding, RR),
+    _r("DELETE", "/api/v1/iam/resource-sets/{rsid}/bindings/{role}", delete_binding, RM, "resourceset.membership"),
     _r("GET", "/api/v1/iam/resource-sets/{rsid}/bindings/{role}/members", list_binding_members, RR),
     _r("PATCH", "/api/v1/iam/resource-sets/{rsid}/bindings/{role}/members", add_binding_members, RM,
        "resourceset.membership"),

@@ -459,6 +459,17 @@ class Org:
             raise errors.not_found_typed(mid, "ResourceSetBindingMember")
         self._remove_binding_member(rs, b, mid)
 
+    def delete_binding(self, rs_id: str, role_id: str) -> None:
+        rs = self.resource_set(rs_id)
+        role = self.custom_role(role_id)
+        b = rs.bindings.get(role.id)
+        if b is None:
+            raise errors.not_found_typed(role_id, "ResourceSetBinding")
+        for mid in list(b.members):
+            self._remove_binding_member(rs, b, mid)
+        del rs.bindings[role.id]
+        rs.binding_ids.remove(role.id)
+
     def user_role_entries(self, uid: str) -> list[tuple[str, object, str]]:
         """(assignmentType, assignment, assignee principal type) for every role a user holds:
         direct, then through the groups they belong to (Okta lists both)."""

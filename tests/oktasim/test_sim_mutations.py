@@ -332,3 +332,27 @@ def test_writes_invalidate_cached_pages(sim):
         assert c.post(f"/api/v1/users/{outsider['id']}/lifecycle/deactivate").status_code in (200, 400)
         page = c.get(f"/api/v1/groups/{g['id']}/users").json()
         assert next(x for x in page if x["id"] == outsider["id"])["status"] == "DEPROVISIONED"
+
+
+def test_create_and_delete_binding(sim):
+    s = sim.state()
+    rs = s["resource_sets"][0]
+    bound = {b["role"] for b in rs["bindings"]}
+    role = next(r for r in s["custom_roles"] if r["id"] not in bound)
+    u = _active_user(s)
+    with client(sim) as c:
+        base = f"/api/v1/iam/resource-sets/{rs['id']}/bindings"
+        r = c.post(base, json={"role": role["id"], "members": [f"{sim.url}/api/v1/users/{u['id']}"]})
+        assert r.status_code == 200 and r.json()["id"] == role["id"]
+        assert role["id"] in {b["id"] for b in c.get(base).json()["roles"]}
+        assert c.get(f"{base}/{role['id']}").status_code == 200
+        assert any(x.get("role") == role["id"] for x in c.get(f"/api/v1/users/{u['id']}/roles").json())
+        body = _err(c.post(base, json={"role": "cr0nope", "members": [f"{sim.url}/api/v1/users/{u['id']}"]}),
+                    404, "E0000007")
+        assert body["errorSummary"].endswith("(CustomRole)")
+        assert c.delete(f"{base}/{role['id']}").status_code == 204
+        _err(c.get(f"{base}/{role['id']}/members"), 404, "E0000007")
+        _err(c.delete(f"{base}/{role['id']}"), 404, "E0000007")
+        assert not any(x.get("role") == role["id"] for x in c.get(f"/api/v1/users/{u['id']}/roles").json())
+        after = next(x for x in sim.state()["resource_sets"] if x["id"] == rs["id"])
+        assert role["id"] not in {b["role"] for b in after["bindings"]}
