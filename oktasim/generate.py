@@ -239,6 +239,21 @@ def generate(seed: int = 0, users: int = 200, groups: int = 30, apps: int = 12) 
                 elif active:
                     org.add_binding_member(rs, cr, "user", rng.choice(active))
 
+    # -- assignment timestamps from the seed too (the Org stamps changes with the wall clock)
+    for a in org.apps.values():
+        for au in a.direct.values():
+            au.created = clock.at(clock.between(BASE_EPOCH, horizon))
+        for ag in a.group_assign.values():
+            ag.last_updated = clock.at(clock.between(BASE_EPOCH, horizon))
+    for ras in org.roles.values():
+        for ra in ras.values():
+            ra.created = ra.last_updated = clock.at(clock.between(BASE_EPOCH, horizon))
+    for rs in org.resource_sets.values():
+        for b in rs.bindings.values():
+            b.created = clock.at(clock.between(BASE_EPOCH, horizon))
+            for m in b.members.values():
+                m.created = b.created
+
     # -- API tokens, owned by admins
     owners = list(org.admins) or active
     for i in range(max(2, n_user // 200) if owners else 0):
