@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 import orjson
 
@@ -721,7 +721,7 @@ def match(method: str, path: str) -> tuple[Route, dict[str, str]]:
         m = route.pattern.match(path)
         if m is None:
             continue
-        params = m.groupdict()
+        params = {k: unquote(v) for k, v in m.groupdict().items()}
         if route.handler is lifecycle and params.get("op") not in _LIFECYCLE_OPS:
             continue
         if route.method != method:

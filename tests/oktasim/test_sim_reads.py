@@ -115,6 +115,8 @@ def test_get_user_by_id_and_login_and_unknown(sim):
     with client(sim) as c:
         a = c.get(f"/api/v1/users/{u['id']}").json()
         b = c.get(f"/api/v1/users/{u['profile']['login']}").json()
+        quoted = u["profile"]["login"].replace("@", "%40")
+        assert c.get(f"/api/v1/users/{quoted}").json() == a
         assert a == b and a["id"] == u["id"]
         assert "self" in a["_links"] and "type" in a["_links"] and "schema" in a["_links"]
         r = c.get("/api/v1/users/00unope")
