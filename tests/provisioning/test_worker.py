@@ -77,6 +77,15 @@ def test_python_api_json_message_and_rejects(oktasim, pg_url, redis_url, secret_
     (lost,) = [json.loads(x) for x in r.lrange("oktasync:provision:rejected", 0, -1)]
     assert lost["tenant"] == "no-such-tenant" and "unknown tenant" in lost["error"]
 
+    # A request whose publish was lost (recorded, never sent): the reaper sends it again.
+    from worker.provisioning import requests
+
+    with store.sessions() as s:
+        orphan = requests.record(s, "super", "grant", {"entitlement": ent, "principal": f"user:{uid}"}, "orphan")
+    celery_app.send_task("oktasync.provision.reap", kwargs={"older_than": 0}, queue="provisioning")
+    assert wait_done(store, orphan.id).state == "succeeded"
+    assert uid in next(x for x in sim.state()["groups"] if x["id"] == g["id"])["members"]
+
 
 def test_worker_retries_transient_errors_then_dead(oktasim, pg_url, secret_key, workers, celery_app):
     import socket
