@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.provisioning.conftest import SUPER
+from tests.provisioning.conftest import RO, SUPER
 from worker.provisioning.errors import IdempotencyConflict
 from worker.provisioning.requests import UnknownTenant
 
@@ -256,6 +256,7 @@ def test_token_levels_name_the_missing_permission(sim, store, run_inline):
     ro = run_inline("grant", grant, tenant="ro")
     assert ro.state == "failed" and "permission denied" in ro.error and "okta.groups.manage" in ro.error
     assert ro.attempts == 1  # failed at once, no retry
+    assert RO not in ro.error and SUPER not in ro.error
     assert uid not in okta_group(sim.state())["members"]
     assert run_inline("grant", grant, tenant="aga").state == "succeeded"
     role = run_inline("grant", {"entitlement": "role:USER_ADMIN:assigned", "principal": f"user:{uid}"}, tenant="aga")
@@ -313,3 +314,48 @@ def test_transient_errors_retry_then_dead_with_last_error(store, run_inline):
     assert row.state == "dead"
     assert "gave up after 3 transient failures" in row.error and "transient error" in row.error
     assert row.attempts == 3
+
+
+def test_create_after_a_crash_between_post_and_checkpoint_adopts_the_group(sim, store):
+    """Attempt 1 created the group and died before recording its id: attempt 2 must not make a second."""
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from tests.provisioning.conftest import Recorder
+    from worker.provisioning import requests, runner, service
+    from worker.store.models import ProvisioningRequest
+
+    uid = pick(sim.state())
+    with store.sessions() as s:
+        ref = service.record_and_publish(s, Recorder(), "super", "action",
+                                         {"action": "create", "args": {"name": "Crashed Create", "userMembers": [uid]}})
+    with store.sessions() as s:
+        row, _ = requests.claim(s, ref.id)  # attempt 1 starts ...
+        assert row.attempts == 1
+    with okta(sim) as c:  # ... its POST reaches Okta ...
+        c.post("/api/v1/groups", json={"profile": {"name": "Crashed Create"}}).raise_for_status()
+    with store.sessions() as s:  # ... and the worker dies: the lease runs out
+        s.execute(sa.update(ProvisioningRequest).where(ProvisioningRequest.id == ref.id).values(
+            updated_at=requests.now() - timedelta(seconds=requests.LEASE_SECONDS + 1)))
+        s.commit()
+    step = runner.run_request(store.sessions, ref.id, runner.default_client_factory())
+    assert step.state == "succeeded"
+    row = store.request(ref.id)
+    assert row.attempts == 2 and "created with 1 member" in row.result["message"]
+    (g,) = _groups_named(sim, "Crashed Create")
+    assert g["members"] == [uid] and row.result["details"]["group_id"] == g["id"]
+
+
+def test_a_live_lease_is_not_taken_over(sim, store):
+    from tests.provisioning.conftest import Recorder
+    from worker.provisioning import requests, runner, service
+
+    with store.sessions() as s:
+        ref = service.record_and_publish(s, Recorder(), "super", "action",
+                                         {"action": "disable_user", "args": {"user_id": pick(sim.state())}})
+    with store.sessions() as s:
+        requests.claim(s, ref.id)  # another worker is running it right now
+    step = runner.run_request(store.sessions, ref.id, runner.default_client_factory())
+    assert not step.done and step.countdown > 0  # come back later, do not run it twice at once
+    assert store.request(ref.id).attempts == 1
