@@ -17,6 +17,8 @@ import os
 import threading
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+
 from worker.app import app
 from worker.provisioning import requests, runner, service
 from worker.provisioning.errors import IdempotencyConflict, InvalidRequest
@@ -64,7 +66,11 @@ def _deliveries(task_id: str | None, retries: int) -> int:
     return int(pipe.execute()[0])
 
 
-@app.task(name=service.SUBMIT_TASK, bind=True, acks_late=True)
+# The store unreachable for a moment must not lose a message: retry it (the work is idempotent).
+_DB_RETRY = dict(autoretry_for=(OperationalError,), retry_backoff=2, retry_backoff_max=60, retry_jitter=True)
+
+
+@app.task(name=service.SUBMIT_TASK, bind=True, acks_late=True, max_retries=30, **_DB_RETRY)
 def submit(self: Any, tenant: Any = None, kind: Any = None, payload: Any = None,
            idempotency_key: Any = None) -> dict[str, Any] | None:
     st = _runtime()
@@ -79,7 +85,7 @@ def submit(self: Any, tenant: Any = None, kind: Any = None, payload: Any = None,
     return ref.as_dict()
 
 
-@app.task(name=service.EXECUTE_TASK, bind=True, acks_late=True, max_retries=None)
+@app.task(name=service.EXECUTE_TASK, bind=True, acks_late=True, max_retries=None, **_DB_RETRY)
 def execute(self: Any, request_id: int) -> str | None:
     st = _runtime()
     count = _deliveries(self.request.id, self.request.retries or 0)
