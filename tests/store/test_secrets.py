@@ -126,3 +126,18 @@ def test_keygen_prints_a_usable_key():
     assert result.exit_code == 0
     key = result.stdout.strip().splitlines()[0]
     load_keys(key).decrypt(load_keys(key).encrypt(b"x"))
+
+
+def test_rotate_credentials_command(store, monkeypatch, secret_key):
+    store.tenant("acme")
+    new = generate_key()
+    monkeypatch.setenv(ENV_VAR, f"{new},{secret_key}")
+    result = CliRunner().invoke(main, ["db", "rotate-credentials", "--db", store.url])
+    assert result.exit_code == 0, result.output
+    assert "1 tenant" in result.output
+    monkeypatch.setenv(ENV_VAR, new)
+    with store.Session() as s:
+        assert tenant_credentials(get_tenant(s, "acme"))["api_token"] == TEST_TOKEN
+    monkeypatch.setenv(ENV_VAR, generate_key())
+    result = CliRunner().invoke(main, ["db", "rotate-credentials", "--db", store.url])
+    assert result.exit_code != 0 and "cannot be decrypted" in result.output and TEST_TOKEN not in result.output

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from worker.store.db import ENV_VAR, DatabaseURLError, database_url, make_engine, normalize_url
+from worker.store.db import (
+    ENV_VAR,
+    DatabaseURLError,
+    database_url,
+    make_engine,
+    make_session_factory,
+    normalize_url,
+)
 
 DB_OPTION_HELP = f"Database URL (sqlite:///PATH or postgresql://user@host/db); default ${ENV_VAR} or sqlite:///oktasync.db."
 
@@ -49,3 +56,32 @@ def current(url: str | None) -> None:
     finally:
         engine.dispose()
     click.echo(f"{_shown(url)}: at revision {rev or '(empty: run `oktasync db upgrade`)'}; newest {head_revision()}")
+
+
+@db.command("rotate-credentials")
+@click.option("--db", "url", metavar="URL", help=DB_OPTION_HELP)
+def rotate_credentials_cmd(url: str | None) -> None:
+    """Re-encrypt every tenant's credentials with the newest key in $OKTASYNC_SECRET_KEY.
+
+    Rotate keys in three steps: set OKTASYNC_SECRET_KEY=new,old (both decrypt, new writes use
+    the new key), run this command, then drop the old key.
+    """
+    from worker.store.secrets import SecretKeyError, load_keys
+    from worker.store.tenants import rotate_credentials
+
+    url = database_url(url)
+    try:
+        keys = load_keys()
+        engine = make_engine(url)
+    except (SecretKeyError, DatabaseURLError) as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        with make_session_factory(engine)() as session:
+            try:
+                n = rotate_credentials(session, keys)
+            except SecretKeyError as exc:
+                raise click.ClickException(str(exc)) from None
+            session.commit()
+    finally:
+        engine.dispose()
+    click.echo(f"re-encrypted the credentials of {n} tenant(s) with the newest key")
