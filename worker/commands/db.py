@@ -18,7 +18,7 @@ DB_OPTION_HELP = f"Database URL (sqlite:///PATH or postgresql://user@host/db); d
 
 @click.group("db")
 def db() -> None:
-    """Manage the grant store database (schema migrations)."""
+    """Manage the grant store database (schema migrations, credential key rotation)."""
 
 
 def _shown(url: str) -> str:
