@@ -250,9 +250,12 @@ def release(session: Session, tenant_cap: int, global_cap: int) -> list[tuple[in
     out: list[tuple[int, str]] = []
     now = utcnow()
     for run_id, n in grants.items():
-        picked = session.execute(
-            sa.select(STREAMS.c.id, STREAMS.c.cursor).where(STREAMS.c.run_id == run_id, STREAMS.c.state == "pending")
-            .order_by(STREAMS.c.id).limit(n)).all()
+        # Round-robin across kinds too: each kind of list mostly hits its own Okta bucket, so
+        # spreading the slots lets every bucket work from the start (the slowest bounds the run).
+        rn = sa.func.row_number().over(partition_by=STREAMS.c.kind, order_by=STREAMS.c.id).label("rn")
+        sub = (sa.select(STREAMS.c.id, STREAMS.c.cursor, STREAMS.c.kind, rn)
+               .where(STREAMS.c.run_id == run_id, STREAMS.c.state == "pending").subquery())
+        picked = session.execute(sa.select(sub.c.id, sub.c.cursor).order_by(sub.c.rn, sub.c.kind).limit(n)).all()
         ids = [r[0] for r in picked]
         if ids:
             session.execute(sa.update(STREAMS).where(STREAMS.c.id.in_(ids), STREAMS.c.state == "pending")
