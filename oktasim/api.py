@@ -209,6 +209,11 @@ def create_user(req: Request) -> Response:
     return json_response(render.user_dict(req.org, u, req.base, full=True))
 
 
+def update_user(req: Request, uid: str) -> Response:
+    u = req.org.update_user(uid, req.json(), replace=req.method == "PUT")
+    return json_response(render.user_dict(req.org, u, req.base, full=True))
+
+
 def lifecycle(req: Request, uid: str, op: str) -> Response:
     send_email = req.flag("sendEmail", True)
     result = req.org.lifecycle(uid, op)
@@ -273,10 +278,15 @@ def list_groups(req: Request) -> Response:
     if search and flt:
         raise errors.search_and_filter()
 
+    with_app = bool(expand) and "app" in expand.split(",")
+
     def chunk(gid: str) -> bytes:
         g = org.groups[gid]
-        if stats:
-            return orjson.dumps(render.group_dict(org, g, req.base, stats=True))
+        if stats or (with_app and g.source):
+            d = render.group_dict(org, g, req.base, stats=stats)
+            if with_app and g.source in org.apps:
+                d.setdefault("_embedded", {})["app"] = render.app_dict(org, org.apps[g.source], req.base)
+            return orjson.dumps(d)
         return render.group_bytes(org, g, req.base)
 
     if q is not None and not search and not flt:
@@ -663,6 +673,8 @@ ROUTES: list[Route] = [
     _r("GET", "/api/v1/users", list_users, UR),
     _r("POST", "/api/v1/users", create_user, UM, "user.create"),
     _r("GET", "/api/v1/users/{uid}", get_user, UR),
+    _r("POST", "/api/v1/users/{uid}", update_user, UM, "user.lifecycle"),
+    _r("PUT", "/api/v1/users/{uid}", update_user, UM, "user.lifecycle"),
     _r("DELETE", "/api/v1/users/{uid}", delete_user, UM, "user.delete"),
     _r("POST", "/api/v1/users/{uid}/lifecycle/{op}", lifecycle, UM, "user.lifecycle"),
     _r("GET", "/api/v1/users/{uid}/groups", user_groups, UR),

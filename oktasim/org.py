@@ -544,6 +544,29 @@ class Org:
                 self.add_member(g.id, u.id)
         return u
 
+    def update_user(self, uid: str, body: dict, replace: bool) -> User:
+        """POST /users/{id} merges the given profile attributes; PUT replaces the profile."""
+        u = self.user(uid)
+        profile = body.get("profile")
+        if not isinstance(profile, dict):
+            raise errors.invalid("Api validation failed: profile", ["profile: The field cannot be left blank"])
+        new = dict(profile) if replace else {**u.profile, **profile}
+        causes = [f"{f}: The field cannot be left blank" for f in ("firstName", "lastName", "email", "login")
+                  if not isinstance(new.get(f), str) or not new.get(f).strip()]
+        if causes:
+            raise errors.invalid("Api validation failed: " + causes[0].split(":")[0], causes)
+        old_login = u.profile["login"].lower()
+        if new["login"].lower() != old_login and new["login"].lower() in self.logins:
+            raise errors.invalid("Api validation failed: login", [
+                "login: An object with this field already exists in the current organization"])
+        for k in ("mobilePhone", "secondEmail"):
+            new.setdefault(k, None)
+        del self.logins[old_login]
+        self.logins[new["login"].lower()] = u.id
+        u.profile = new
+        u.touch()
+        return u
+
     def lifecycle(self, uid: str, op: str) -> dict:
         u = self.user(uid)
         s = u.status

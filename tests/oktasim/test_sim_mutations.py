@@ -356,3 +356,22 @@ def test_create_and_delete_binding(sim):
         assert not any(x.get("role") == role["id"] for x in c.get(f"/api/v1/users/{u['id']}/roles").json())
         after = next(x for x in sim.state()["resource_sets"] if x["id"] == rs["id"])
         assert role["id"] not in {b["role"] for b in after["bindings"]}
+
+
+def test_update_user_profile(sim):
+    s = sim.state()
+    u = _active_user(s)
+    other = next(x for x in s["users"] if x["id"] != u["id"])
+    with client(sim) as c:
+        r = c.post(f"/api/v1/users/{u['id']}", json={"profile": {"title": "Captain"}})
+        assert r.status_code == 200
+        assert r.json()["profile"]["title"] == "Captain" and r.json()["profile"]["login"] == u["profile"]["login"]
+        new = {"firstName": "A", "lastName": "B", "email": "ab@example.com", "login": "ab@example.com"}
+        r = c.put(f"/api/v1/users/{u['id']}", json={"profile": new})
+        assert r.status_code == 200 and "title" not in r.json()["profile"]
+        assert c.get("/api/v1/users/ab@example.com").json()["id"] == u["id"]
+        _err(c.get(f"/api/v1/users/{u['profile']['login']}"), 404, "E0000007")
+        _err(c.post(f"/api/v1/users/{u['id']}", json={"profile": {"login": other["profile"]["login"]}}),
+             400, "E0000001")
+        _err(c.put(f"/api/v1/users/{u['id']}", json={"profile": {"firstName": "only"}}), 400, "E0000001")
+        assert next(x for x in sim.state()["users"] if x["id"] == u["id"])["profile"]["login"] == "ab@example.com"

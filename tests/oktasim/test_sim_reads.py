@@ -146,6 +146,9 @@ def test_groups_stats_filter_q_and_get(sim):
         assert {g["id"] for g in app_groups} == {g["id"] for g in s["groups"] if g["type"] == "APP_GROUP"}
         assert all(g["objectClass"] == ["okta:windows_security_principal"] and "source" in g["_links"]
                    for g in app_groups)
+        embedded = c.get("/api/v1/groups", params={"filter": 'type eq "APP_GROUP"', "expand": "app"}).json()
+        assert all(g["_embedded"]["app"]["id"] == g["_links"]["source"]["href"].rsplit("/", 1)[1]
+                   for g in embedded)
         r = c.get("/api/v1/groups", params={"q": "Every"})
         assert [g["profile"]["name"] for g in r.json()] == ["Everyone"] and "link" not in r.headers
         g = s["groups"][3]
