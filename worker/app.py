@@ -82,3 +82,5 @@ def make_app(settings: config.Settings | None = None) -> Celery:
 
 app = make_app()
 celery = app
+
+import worker.observability.celery_hooks  # noqa: E402,F401  (logs: redaction, one line per task; counters)

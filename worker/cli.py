@@ -28,6 +28,9 @@ COMMANDS: list[tuple[str, str]] = [
     ("worker.commands.sync", "sync"),
     ("worker.commands.sync", "runs"),
     ("worker.commands.demo", "demo"),
+    ("worker.commands.health", "health"),
+    ("worker.observability.serve", "metrics"),
+    ("worker.observability.flower", "flower"),
 ]
 
 

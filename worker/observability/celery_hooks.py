@@ -65,8 +65,8 @@ def _postrun(task_id: str | None = None, task: Any = None, state: str | None = N
         ctx = logs.task_context.get() or {}
         runtime = time.monotonic() - started if started is not None else None
         ids = " ".join(f"{k}={v}" for k, v in ctx.items() if k not in ("task", "task_id") and v is not None)
-        log.info("task %s %s %s id=%s %s", getattr(task, "name", "?"), state or "?",
-                 f"{runtime:.3f}s" if runtime is not None else "-", task_id, ids,
+        log.info("task %s %s %s id=%s%s", getattr(task, "name", "?"), state or "?",
+                 f"{runtime:.3f}s" if runtime is not None else "-", task_id, f" {ids}" if ids else "",
                  extra={"task_state": state, "runtime": round(runtime, 6) if runtime is not None else None})
     except Exception:  # noqa: BLE001
         logging.getLogger(__name__).debug("task line failed", exc_info=True)

@@ -19,7 +19,8 @@ import click
 def make_server(host: str, port: int, registry: Any) -> Any:
     """A threaded WSGI server for /metrics (and / answering where the metrics are)."""
     from socketserver import ThreadingMixIn
-    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server as wsgi_server
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+    from wsgiref.simple_server import make_server as wsgi_server
 
     from prometheus_client import make_wsgi_app
 
