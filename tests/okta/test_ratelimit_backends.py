@@ -135,6 +135,21 @@ def test_the_last_permits_are_spread_over_the_last_uncertain_second(make):
     assert max(b - a for a, b in zip(times, times[1:], strict=False)) < 1.1
 
 
+def test_waiters_are_given_distinct_slots(make):
+    """Three processes asking at once are told to come back one interval apart, not all together."""
+    clock = Clock()
+    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0), clock)
+    learn(lim, clock, limit=61, remaining=60, window=60)  # one a second
+    assert [lim.acquire("t1", *USERS).seconds for _ in range(3)] == pytest.approx([1.0, 2.0, 3.0])
+    clock.advance(0.95)  # a little early (sleep jitter) still gets the slot
+    assert isinstance(lim.acquire("t1", *USERS), Permit)
+    clock.advance(1.05)
+    assert isinstance(lim.acquire("t1", *USERS), Permit)
+    clock.advance(1.0)
+    assert isinstance(lim.acquire("t1", *USERS), Permit)
+    assert lim.acquire("t1", *USERS).seconds == pytest.approx(1.0)  # no promises left: the next slot
+
+
 def test_pacing_speeds_up_when_fewer_requests_were_made_than_possible(make):
     clock = Clock()
     lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0), clock)
@@ -184,11 +199,10 @@ def test_remaining_is_never_raised_within_a_window(make):
     clock = Clock()
     lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0), clock)
     learn(lim, clock, limit=100, remaining=2, window=60)  # someone else spent most of the bucket
-    assert lim.acquire("t1", *USERS) == Wait(30.0, "rate")  # 2 left over 60 s
     # A slower response from earlier in the same window reports more remaining: ignored.
     late = Permit("t1", "/api/v1/users", "sync", "late")
     lim.release(late, 200, okta_headers(100, 40, math.floor(T0) + 60, clock()))
-    assert lim.acquire("t1", *USERS) == Wait(30.0, "rate")
+    assert lim.acquire("t1", *USERS) == Wait(30.0, "rate")  # still 2 left over 60 s
     clock.advance(30)
     p, _ = take(lim, clock)
     p, _ = take(lim, clock, max_seconds=0)

@@ -8,7 +8,7 @@ arithmetic.
 State of one tenant:
   B  one Okta bucket: limit, remaining, reset_at, window, rolled, known, paused_until, gen, wlen,
      and per use u: "used:u" (permits this window), "gen:u" (window "used:u" counts), "last:u"
-     (time of the use's last permit, for pacing)
+     (time of the use's last permit, for pacing), "resv:u" (the latest slot promised to a waiter)
   T  the tenant: low, lowered_at (the in-flight cap lowered by Okta's concurrency signal)
   L  in-flight leases: lease -> expiry
 Times are the limiter's clock (Redis TIME for Redis). `window` is Okta's X-Rate-Limit-Reset, which
@@ -25,6 +25,7 @@ from worker.okta.ratelimit.headers import Observation
 from worker.okta.ratelimit.types import LimiterConfig
 
 State = dict[str, Any]
+EARLY = 0.1  # fraction of a pacing interval a waiter may come back early (sleep and clock jitter)
 
 
 def _min(stored: float | None, new: float) -> float:
@@ -74,11 +75,17 @@ def acquire(B: State, T: State, L: dict[str, float], now: float, use: str, share
     else:
         interval = max(reset_at - now, 0.0) / (avail + 1)
     last = B.get("last:" + use)
-    if last is not None and now < last + interval:
-        seconds = last + interval - now
+    if last is not None and now < last + interval * (1 - EARLY):
         if B.get("known") != 1:
-            seconds = min(seconds, cfg.unknown_wait_seconds)
-        return ("wait", seconds, "rate")
+            return ("wait", min(last + interval - now, cfg.unknown_wait_seconds), "rate")
+        # Waiters are told distinct slots (the next one not promised yet) so they do not all wake
+        # for the same slot; a waiter up to EARLY of an interval early still gets its permit.
+        slot = last + interval
+        resv = B.get("resv:" + use)
+        if resv is not None and resv >= slot:
+            slot = resv + interval
+        B["resv:" + use] = slot
+        return ("wait", slot - now, "rate")
     if len(L) >= effective_cap(T, now, cfg):
         return ("wait", min(min(L.values()) - now, cfg.in_flight_wait_seconds), "in-flight")
     B["remaining"] = remaining - 1

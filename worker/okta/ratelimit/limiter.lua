@@ -10,6 +10,7 @@ if not now then
   now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
 local TTL = 86400
+local EARLY = 0.1  -- as algorithm.EARLY
 
 local function fmt(x) return string.format('%.17g', x) end
 local function num(v) if v then return tonumber(v) end return nil end
@@ -31,7 +32,7 @@ if op == 'acquire' then
 
   redis.call('ZREMRANGEBYSCORE', I_KEY, '-inf', fmt(now))  -- leases of killed workers
   local f = redis.call('HMGET', B_KEY, 'paused_until', 'limit', 'reset_at', 'wlen', 'gen', 'remaining',
-    'used:' .. use, 'gen:' .. use, 'last:' .. use, 'known')
+    'used:' .. use, 'gen:' .. use, 'last:' .. use, 'known', 'resv:' .. use)
   local paused = num(f[1])
   if paused and now < paused then return {'wait', fmt(paused - now), 'paused'} end
   local limit = nonzero(num(f[2]), initial_limit)
@@ -57,10 +58,14 @@ if op == 'acquire' then
     interval = math.max(reset_at - now, 0.0) / (avail + 1)
   end
   local last = num(f[9])
-  if last and now < last + interval then
-    local seconds = last + interval - now
-    if num(f[10]) ~= 1 then seconds = math.min(seconds, unknown_wait) end
-    return {'wait', fmt(seconds), 'rate'}
+  if last and now < last + interval * (1 - EARLY) then
+    if num(f[10]) ~= 1 then return {'wait', fmt(math.min(last + interval - now, unknown_wait)), 'rate'} end
+    -- waiters get distinct slots (the next one not promised yet)
+    local slot = last + interval
+    local resv = num(f[11])
+    if resv and resv >= slot then slot = resv + interval end
+    redis.call('HSET', B_KEY, 'resv:' .. use, fmt(slot))
+    return {'wait', fmt(slot - now), 'rate'}
   end
   local t = redis.call('HMGET', T_KEY, 'low', 'lowered_at')
   if redis.call('ZCARD', I_KEY) >= effective_cap(num(t[1]), num(t[2]), max_in_flight, recovery) then
