@@ -10,6 +10,7 @@ import time
 import uuid
 
 import httpx
+import pytest
 import redis
 
 from tests.conftest import SIM_TOKEN
@@ -64,6 +65,7 @@ def run_load(sim, redis_url: str, window: float = WINDOW, windows: int = WINDOWS
     return results
 
 
+@pytest.mark.slow
 def test_eight_processes_use_their_share_with_at_most_a_handful_of_429s(oktasim, redis_url):
     sim = oktasim(["--users", "20", "--window-seconds", str(WINDOW), "--rate-limit-scale", str(SCALE)])
     limit = sim.stats()["buckets"]["/api/v1/users"]["limit"]

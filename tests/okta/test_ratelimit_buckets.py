@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from redis.crc import key_slot
 
-from worker.okta.ratelimit import LimiterConfig, okta_bucket
+from worker.okta.ratelimit import LimiterConfig, RedisLimiter, okta_bucket
 from worker.okta.ratelimit.headers import observe
 
 
@@ -79,3 +80,14 @@ def test_headers_edge_cases():
 def test_config_errors_name_the_field(kwargs, message):
     with pytest.raises(ValueError, match=message):
         LimiterConfig(**kwargs)
+
+
+@pytest.mark.parametrize("tenant", ["acme", "00o1abc:prod", "tenant-with-ü"])
+def test_one_tenants_keys_share_a_redis_cluster_slot(tenant):
+    """The Lua script touches three keys per call: Redis Cluster needs them in one slot."""
+    import redis
+
+    limiter = RedisLimiter(redis.Redis(), LimiterConfig())  # no connection is made
+    keys = limiter._keys(tenant, "/api/v1/users") + limiter._keys(tenant, "/api/v1/groups*")
+    assert len({key_slot(k.encode()) for k in keys}) == 1
+    assert all(f"{{{tenant}}}" in k for k in keys)
