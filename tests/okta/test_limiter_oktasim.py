@@ -89,3 +89,49 @@ def test_eight_processes_use_their_share_with_at_most_a_handful_of_429s(oktasim,
     assert sum(used) >= 0.9 * allowed * WINDOWS, f"used {used} of {allowed} per window"
     stats = sim.stats()["buckets"]["/api/v1/users"]
     assert stats["throttled"] == throttled
+
+
+def hammer(sim_url: str, redis_url: str, prefix: str, start, stop_at: float, out) -> None:
+    """Send as fast as the limiter allows; report (time sent, status, concurrency signal?)."""
+    limiter = RedisLimiter(redis.Redis.from_url(redis_url), LimiterConfig(max_in_flight=8), prefix=prefix)
+    seen: list[tuple[float, int, bool]] = []
+    with httpx.Client(base_url=sim_url, headers={"Authorization": f"SSWS {SIM_TOKEN}"}, timeout=10) as client:
+        start.wait()
+        while time.time() < stop_at:
+            got = limiter.acquire("acme", "GET", "/api/v1/groups")
+            if not isinstance(got, Permit):
+                time.sleep(got.seconds)
+                continue
+            sent = time.time()
+            resp = client.get("/api/v1/groups", params={"limit": 1})
+            limiter.release(got, resp.status_code, resp.headers)
+            seen.append((sent, resp.status_code, resp.headers["X-Rate-Limit-Limit"] == "0"))
+    out.put(seen)
+
+
+@pytest.mark.slow
+def test_okta_concurrency_signal_brings_requests_in_flight_under_okta_limit(oktasim, redis_url):
+    """oktasim admits 3 requests in flight (100 ms each); 8 processes start with a cap of 8. The
+    first concurrency 429s lower the cap, after which Okta's gate is no longer hit."""
+    sim = oktasim(["--users", "5", "--groups", "5", "--concurrency-limit", "3", "--latency-ms", "100",
+                   "--rate-limit-scale", "50"])
+    ctx = multiprocessing.get_context("fork")
+    start, out = ctx.Event(), ctx.Queue()
+    prefix = f"conc:{uuid.uuid4().hex[:8]}"
+    stop_at = time.time() + 1.0 + 4.0
+    procs = [ctx.Process(target=hammer, args=(sim.url, redis_url, prefix, start, stop_at, out)) for _ in range(8)]
+    for p in procs:
+        p.start()
+    time.sleep(max(stop_at - 4.0 - time.time(), 0))
+    start.set()
+    results = sorted(r for _ in procs for r in out.get(timeout=60))
+    for p in procs:
+        p.join(10)
+    t0 = results[0][0]
+    signals = [t - t0 for t, status, conc in results if status == 429 and conc]
+    ok = sum(1 for _, status, _ in results if status == 200)
+    print(f"{ok} ok, concurrency 429s at {[round(s, 2) for s in signals]}")
+    assert sim.stats()["concurrency_throttled"] == len(signals)
+    assert len(signals) <= 10                 # the first burst, then the cap fits under Okta's gate
+    assert all(s < 2.0 for s in signals)      # none in the second half of the run
+    assert ok >= 30                           # and requests kept flowing (2 in flight x 100 ms)

@@ -340,6 +340,24 @@ def test_the_concurrency_signal_lowers_the_in_flight_cap_which_then_recovers(mak
     assert ask(lim, clock, "t1", *USERS).reason == "in-flight"
 
 
+def test_the_cap_is_lowered_again_only_by_requests_sent_after_the_last_lowering(make):
+    clock = Clock()
+    lim = make(fast_config(max_in_flight=8, lease_seconds=300.0), clock)
+    held = [take(lim, clock)[0] for _ in range(8)]
+    concurrency = okta_headers(0, 0, math.floor(clock()) + 1, clock())
+    for p in held[:5]:  # one burst, all sent before the first signal: 8 -> 4, once
+        clock.advance(0.01)
+        lim.release(p, 429, concurrency)
+    p_new = ask(lim, clock, "t1", *USERS)
+    assert isinstance(p_new, Permit)  # 4 in flight, cap 4
+    assert ask(lim, clock, "t1", *USERS).reason == "in-flight"
+    lim.release(p_new, 429, concurrency)  # sent under the lowered cap and still too many: 4 -> 2
+    lim.release(held[5], 200, {})
+    lim.release(held[6], 200, {})  # 1 in flight
+    assert isinstance(ask(lim, clock, "t1", *USERS), Permit)
+    assert ask(lim, clock, "t1", *USERS).reason == "in-flight"
+
+
 # -- tenants ----------------------------------------------------------------------------------------
 
 def test_two_tenants_do_not_affect_each_other(make):

@@ -98,7 +98,8 @@ def acquire(B: State, T: State, L: dict[str, float], now: float, use: str, share
 
 def release(B: State, T: State, L: dict[str, float], now: float, lease: str, status: int | None,
             obs: Observation | None, cfg: LimiterConfig) -> None:
-    L.pop(lease, None)
+    expiry = L.pop(lease, None)
+    granted_at = None if expiry is None else expiry - cfg.lease_seconds
     if status is None:
         return  # no response: nothing learned
     if obs is None:
@@ -107,9 +108,10 @@ def release(B: State, T: State, L: dict[str, float], now: float, lease: str, sta
             B["paused_until"] = max(B.get("paused_until") or 0.0, now + cfg.missing_headers_pause_seconds)
         return
     if obs.concurrency:
-        # Okta's concurrency signal: fewer requests in flight, not a wait for the window.
+        # Okta's concurrency signal: fewer requests in flight, not a wait for the window. Lower
+        # once per burst: again only for a request sent after the last lowering (TCP's rule).
         at = T.get("lowered_at")
-        if at is None or now - at >= cfg.concurrency_holdoff_seconds:
+        if at is None or (granted_at is not None and granted_at >= at):
             T["low"] = max(1, math.floor(effective_cap(T, now, cfg) / 2))
             T["lowered_at"] = now
         return

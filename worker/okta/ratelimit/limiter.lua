@@ -82,8 +82,11 @@ end
 
 if op == 'release' then
   local lease, kind, status = ARGV[3], ARGV[4], tonumber(ARGV[5])
-  local max_in_flight, recovery, holdoff = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+  local max_in_flight, recovery, lease_seconds = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
   local pause_margin, missing_pause = tonumber(ARGV[9]), tonumber(ARGV[10])
+  local expiry = num(redis.call('ZSCORE', I_KEY, lease))
+  local granted_at = nil
+  if expiry then granted_at = expiry - lease_seconds end
   redis.call('ZREM', I_KEY, lease)
   if kind == 'none' then return 0 end
   if kind == 'noheaders' then
@@ -99,7 +102,7 @@ if op == 'release' then
     -- Okta's concurrency signal: fewer requests in flight, not a wait for the window.
     local t = redis.call('HMGET', T_KEY, 'low', 'lowered_at')
     local at = num(t[2])
-    if not at or now - at >= holdoff then
+    if not at or (granted_at and granted_at >= at) then  -- once per burst
       local low = math.max(1, math.floor(effective_cap(num(t[1]), at, max_in_flight, recovery) / 2))
       redis.call('HSET', T_KEY, 'low', fmt(low), 'lowered_at', fmt(now))
       redis.call('EXPIRE', T_KEY, TTL)

@@ -61,7 +61,7 @@ class RedisLimiter:
         kind = "none" if status is None else ("noheaders" if obs is None else "headers")
         args: list[object] = [
             "release", self._now(), permit.lease, kind, status if status is not None else 0, c.max_in_flight,
-            repr(float(c.concurrency_recovery_seconds)), repr(float(c.concurrency_holdoff_seconds)),
+            repr(float(c.concurrency_recovery_seconds)), repr(float(c.lease_seconds)),
             repr(float(c.pause_margin_seconds)), repr(float(c.missing_headers_pause_seconds)),
         ]
         if obs is not None:

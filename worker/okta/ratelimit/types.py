@@ -59,7 +59,6 @@ class LimiterConfig:
     pause_margin_seconds: float = 1.0      # after a 429, stay off this long past Okta's reset (like Okta's SDKs)
     missing_headers_pause_seconds: float = 60.0  # a 429 without rate-limit headers (baton-sdk's default)
     concurrency_recovery_seconds: float = 10.0   # the lowered in-flight cap grows back by 1 this often
-    concurrency_holdoff_seconds: float = 1.0     # several concurrency 429s within this lower the cap once
     in_flight_wait_seconds: float = 0.05   # how long to suggest waiting for an in-flight slot at most
     unknown_wait_seconds: float = 0.25     # longest wait suggested while no response has been seen yet
     max_reset_seconds: float = 300.0       # clamp on Reset-Date (baton-sdk caps windows at 5 minutes)
@@ -85,8 +84,7 @@ class LimiterConfig:
                      "max_reset_seconds", "in_flight_wait_seconds", "unknown_wait_seconds"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"LimiterConfig.{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("pace_ahead_seconds", "pause_margin_seconds", "missing_headers_pause_seconds",
-                     "concurrency_holdoff_seconds"):
+        for name in ("pace_ahead_seconds", "pause_margin_seconds", "missing_headers_pause_seconds"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"LimiterConfig.{name} must be >= 0, got {getattr(self, name)!r}")
 
