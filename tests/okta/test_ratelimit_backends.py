@@ -150,6 +150,16 @@ def test_waiters_are_given_distinct_slots(make):
     assert lim.acquire("t1", *USERS).seconds == pytest.approx(1.0)  # no promises left: the next slot
 
 
+def test_promises_do_not_reach_past_the_window(make):
+    """Waiters that never come back cannot push everyone else's wait beyond the window's end."""
+    clock = Clock()
+    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0), clock)
+    learn(lim, clock, limit=11, remaining=10, window=10)  # one a second
+    waits = [lim.acquire("t1", *USERS).seconds for _ in range(15)]
+    assert max(waits) <= 10.0
+    assert waits[:10] == pytest.approx([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0])
+
+
 def test_pacing_speeds_up_when_fewer_requests_were_made_than_possible(make):
     clock = Clock()
     lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0), clock)

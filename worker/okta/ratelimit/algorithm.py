@@ -82,7 +82,7 @@ def acquire(B: State, T: State, L: dict[str, float], now: float, use: str, share
         # for the same slot; a waiter up to EARLY of an interval early still gets its permit.
         slot = last + interval
         resv = B.get("resv:" + use)
-        if resv is not None and resv >= slot:
+        if resv is not None and resv >= slot and resv + interval <= reset_at:  # no promises past the window
             slot = resv + interval
         B["resv:" + use] = slot
         return ("wait", slot - now, "rate")

@@ -63,7 +63,7 @@ if op == 'acquire' then
     -- waiters get distinct slots (the next one not promised yet)
     local slot = last + interval
     local resv = num(f[11])
-    if resv and resv >= slot then slot = resv + interval end
+    if resv and resv >= slot and resv + interval <= reset_at then slot = resv + interval end
     redis.call('HSET', B_KEY, 'resv:' .. use, fmt(slot))
     return {'wait', fmt(slot - now), 'rate'}
   end
