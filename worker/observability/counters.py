@@ -121,3 +121,13 @@ def install_log_counters(logger_name: str = "oktasync.engine") -> None:
     logger = logging.getLogger(logger_name)
     if not any(isinstance(h, DeferralCounter) for h in logger.handlers):
         logger.addHandler(DeferralCounter())
+
+
+def unwatch_http() -> None:
+    """Remove the 429 hook from this process's Okta HTTP client (tests)."""
+    from worker.okta.client import http_client
+
+    client = http_client()
+    hooks = client.event_hooks
+    hooks["response"] = [h for h in hooks.get("response", []) if not isinstance(h, _On429)]
+    client.event_hooks = hooks

@@ -1,0 +1,162 @@
+"""`oktasync metrics`: numbers read at scrape time from PostgreSQL and Redis, and the counters the
+workers write (429s through the real Okta HTTP client against oktasim, deferrals through the
+engine's own event logger)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import subprocess
+import time
+
+import httpx
+import pytest
+import redis
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import SIM_TOKEN
+from tests.ops.conftest import BIN, ROOT, free_port
+from worker.observability import counters
+from worker.observability.metrics import registry_for, render
+
+
+def parse(text: str) -> dict[tuple[str, tuple], float]:
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+@pytest.fixture
+def store(pg_url, monkeypatch):
+    from worker.store.db import make_engine, make_session_factory
+    from worker.store.migrate import migrate
+    from worker.store.secrets import generate_key
+
+    monkeypatch.setenv("OKTASYNC_SECRET_KEY", generate_key())
+    migrate(pg_url)
+    engine = make_engine(pg_url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def seed(sessions) -> dict[str, int]:
+    from worker.store.models import ProvisioningRequest, SyncRun, SyncStream
+    from worker.store.tenants import create_tenant
+
+    with sessions() as s:
+        a = create_tenant(s, "acme", "acme.okta.com", {"api_token": SIM_TOKEN}, sync_interval=60)
+        b = create_tenant(s, "globex", "globex.okta.com", {"api_token": SIM_TOKEN}, enabled=False)
+        s.flush()
+        runs = [SyncRun(tenant_id=a.id, state="succeeded"), SyncRun(tenant_id=a.id, state="failed"),
+                SyncRun(tenant_id=a.id, state="succeeded"), SyncRun(tenant_id=b.id, state="succeeded")]
+        s.add_all(runs)
+        s.flush()
+        s.add_all([SyncStream(run_id=runs[0].id, kind="users", state="done", pages=3, items=450),
+                   SyncStream(run_id=runs[0].id, kind="groups", state="done", pages=1, items=12),
+                   SyncStream(run_id=runs[1].id, kind="users", state="failed", pages=2, items=400),
+                   SyncStream(run_id=runs[3].id, kind="users", state="done", pages=1, items=7)])
+        for i, state in enumerate(["succeeded", "succeeded", "dead", "queued"]):
+            payload = {"entitlement": "group:00g1:member", "principal": f"user:00u{i}"}
+            s.add(ProvisioningRequest(tenant_id=a.id, idempotency_key=f"k{i}", kind="grant", payload=payload,
+                                      payload_hash=hashlib.sha256(repr(payload).encode()).hexdigest(), state=state))
+        s.commit()
+        return {"acme": a.id, "globex": b.id}
+
+
+def test_metrics_from_the_database_and_redis(store, pg_url, redis_url, oktasim):
+    ids = seed(store)
+    # Two messages waiting on the sync queue, one on provisioning (no worker runs here).
+    from worker.app import make_app
+    from worker.config import Settings
+
+    app = make_app(Settings(broker_url=redis_url, redis_url=redis_url, database_url=pg_url))
+    app.send_task("oktasync.sync.dispatch")
+    app.send_task("oktasync.sync.dispatch")
+    app.send_task("oktasync.provision.reap")
+
+    # Real 429s: the process's Okta HTTP client with the hook, against a simulator with tiny limits.
+    sim = oktasim(["--users", "5", "--rate-limit-scale", "0.001", "--window-seconds", "60"])
+    from worker.okta.client import http_client
+
+    assert counters.watch_http(redis_url) is True
+    try:
+        assert counters.watch_http(redis_url) is False  # once per client
+        statuses = [http_client().get(f"{sim.url}/api/v1/users", headers={"Authorization": f"SSWS {SIM_TOKEN}"}
+                                      ).status_code for _ in range(30)]
+    finally:
+        counters.unwatch_http()
+    seen_429 = statuses.count(429)
+    assert seen_429 > 0 and statuses[0] == 200, statuses
+    host = httpx.URL(sim.url).netloc.decode()
+
+    # Deferrals: the engine's own event function, through the logger the counter listens to.
+    from worker.engine.runtime import log_events
+
+    logging.getLogger("oktasync.engine").setLevel(logging.INFO)
+    handler = counters.DeferralCounter(redis_url)
+    logging.getLogger("oktasync.engine").addHandler(handler)
+    try:
+        for reason in ("rate limiter: bucket /api/v1/users at 80%", "rate limiter: concurrency",
+                       "retry 1/5 after: 429 E0000047 API call exceeded rate limit"):
+            log_events("wait", {"run_id": 1, "tenant_id": ids["acme"], "stream": "users", "seconds": 1.2,
+                                "reason": reason})
+        log_events("page", {"run_id": 1, "tenant_id": ids["acme"], "stream": "users", "items": 200})
+    finally:
+        logging.getLogger("oktasync.engine").removeHandler(handler)
+
+    m = parse(render(registry_for(pg_url, redis_url, redis_url)))
+    acme = ("tenant", "acme")
+    assert m[("oktasync_sync_runs", (("state", "succeeded"), acme))] == 2
+    assert m[("oktasync_sync_runs", (("state", "failed"), acme))] == 1
+    assert m[("oktasync_sync_runs", (("state", "running"), acme))] == 0
+    assert m[("oktasync_sync_pages", (("run_state", "succeeded"), acme))] == 4
+    assert m[("oktasync_sync_items", (("run_state", "succeeded"), acme))] == 462
+    assert m[("oktasync_sync_items", (("run_state", "failed"), acme))] == 400
+    assert m[("oktasync_sync_items", (("run_state", "succeeded"), ("tenant", "globex")))] == 7
+    assert m[("oktasync_tenant_enabled", (acme,))] == 1
+    assert m[("oktasync_tenant_enabled", (("tenant", "globex"),))] == 0
+    assert m[("oktasync_provisioning_requests", (("kind", "grant"), ("state", "succeeded"), acme))] == 2
+    assert m[("oktasync_provisioning_requests", (("kind", "grant"), ("state", "dead"), acme))] == 1
+    assert m[("oktasync_provisioning_requests", (("kind", "grant"), ("state", "queued"), acme))] == 1
+    assert m[("oktasync_queue_messages", (("queue", "sync"),))] == 2
+    assert m[("oktasync_queue_messages", (("queue", "provisioning"),))] == 1
+    assert m[("oktasync_okta_rate_limited_total", (("host", host),))] == seen_429
+    assert m[("oktasync_sync_deferrals_total", (("reason", "limiter"), acme))] == 2
+    assert m[("oktasync_sync_deferrals_total", (("reason", "rate_limited"), acme))] == 1
+    assert all(m[("oktasync_metrics_source_up", (("source", s),))] == 1 for s in ("database", "broker", "redis"))
+
+
+def test_a_source_down_is_a_metric_not_a_failed_scrape(store, pg_url):
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    m = parse(render(registry_for(pg_url, dead, dead)))
+    assert m[("oktasync_metrics_source_up", (("source", "database"),))] == 1
+    assert m[("oktasync_metrics_source_up", (("source", "broker"),))] == 0
+    assert m[("oktasync_metrics_source_up", (("source", "redis"),))] == 0
+
+
+def test_metrics_command_serves_http_and_stops_on_sigterm(store, pg_url, redis_url):
+    seed(store)
+    port = free_port()
+    env = {"PATH": str(BIN), "OKTASYNC_DATABASE_URL": pg_url, "OKTASYNC_BROKER_URL": redis_url,
+           "OKTASYNC_REDIS_URL": redis_url}
+    proc = subprocess.Popen([str(BIN / "oktasync"), "metrics", "--port", str(port), "--host", "127.0.0.1"],
+                            env=env, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                resp = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+                time.sleep(0.2)
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/plain")
+        assert parse(resp.text)[("oktasync_sync_runs", (("state", "succeeded"), ("tenant", "acme")))] == 2
+        assert httpx.get(f"http://127.0.0.1:{port}/nope", timeout=5).status_code == 404
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+    redis.Redis.from_url(redis_url).close()
