@@ -93,3 +93,21 @@ def test_bad_rows_are_named(store):
     run = store.start_run(t)
     with store.Session() as s, pytest.raises(ValueError, match="principal type 'robot'"):
         write_page(s, t, run, grants=[Grant("app:a1:access", "robot", "r1")])
+
+
+def test_a_page_in_flight_holds_off_the_run_state_change(store):
+    """PostgreSQL: while a page transaction is open, the run cannot move to finalizing, so no
+    page can land after finalize started (SQLite serializes writers instead)."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writers serialize on BEGIN IMMEDIATE")
+    t = store.tenant()
+    run = store.start_run(t)
+    with store.Session() as page, store.Session() as fin:
+        write_page(page, t, run, resources=[user("u1")])
+        fin.execute(sa.text("SET LOCAL lock_timeout = '300ms'"))
+        with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+            fin.execute(sa.update(SyncRun).where(SyncRun.id == run).values(state="finalizing"))
+        fin.rollback()
+        page.commit()
+        fin.execute(sa.update(SyncRun).where(SyncRun.id == run).values(state="finalizing"))
+        fin.commit()

@@ -151,7 +151,11 @@ def grant_row(run_id: int, g: Grant) -> dict[str, Any]:
 
 
 def check_run_writable(conn: Session | sa.Connection, tenant_id: int, run_id: int) -> None:
-    row = conn.execute(sa.select(SyncRun.tenant_id, SyncRun.state).where(SyncRun.id == run_id)).first()
+    # FOR SHARE (PostgreSQL): concurrent pages share it, but moving the run to finalizing or
+    # failed waits until this page commits, so no page lands after the run's state changed.
+    # (SQLite writers already serialize on BEGIN IMMEDIATE.)
+    row = conn.execute(sa.select(SyncRun.tenant_id, SyncRun.state).where(SyncRun.id == run_id)
+                       .with_for_update(read=True)).first()
     if row is None:
         raise RunNotWritable(f"sync run {run_id} does not exist")
     if row.tenant_id != tenant_id:
