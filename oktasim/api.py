@@ -145,10 +145,15 @@ def _iam_list(req: Request, key: str, items: list[dict], limit: int, next_cursor
                      ("Link", f'<{links["next"]["href"]}>; rel="next"')], items=len(items))
 
 
+MAX_QUERY = 2000   # Okta refuses overly long or complex expressions
+
+
 def _compile(text: str, dialect: Dialect, err: Callable[[], OktaError]) -> Callable[[Any], bool]:
+    if len(text) > MAX_QUERY:
+        raise err()
     try:
         return compile_query(text, dialect)
-    except QueryError:
+    except (QueryError, RecursionError):
         raise err() from None
 
 

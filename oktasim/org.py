@@ -51,6 +51,16 @@ class IdMaker:
                 return i
 
 
+def _obj(body: dict, key: str) -> dict:
+    """An optional JSON object field: absent or null -> {}, anything but an object -> E0000001."""
+    value = body.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise errors.invalid(f"Api validation failed: {key}", [f"{key}: must be a JSON object"])
+    return value
+
+
 class Org:
     def __init__(self, seed: int = 0, name: str = "oktasim"):
         self.ids = IdMaker(seed)
@@ -185,10 +195,8 @@ class Org:
         u = self.user(uid)
         if u.status == "DEPROVISIONED":
             raise OktaError(403, "E0000117", "Cannot assign apps or update app profiles for an inactive user.")
-        creds = body.get("credentials") or {}
-        profile = body.get("profile") or {}
-        if not isinstance(creds, dict) or not isinstance(profile, dict):
-            raise errors.invalid("Api validation failed: credentials")
+        creds = _obj(body, "credentials")
+        profile = _obj(body, "profile")
         name = creds.get("userName") or u.profile["login"]
         if not isinstance(name, str):
             raise errors.invalid("Api validation failed: credentials.userName")
@@ -213,11 +221,9 @@ class Org:
         a = self.app(aid)
         g = self.group(gid)
         priority = body.get("priority")
-        if priority is not None and (not isinstance(priority, int) or priority < 0):
+        if priority is not None and (not isinstance(priority, int) or isinstance(priority, bool) or priority < 0):
             raise errors.invalid("Api validation failed: priority")
-        profile = body.get("profile") or {}
-        if not isinstance(profile, dict):
-            raise errors.invalid("Api validation failed: profile")
+        profile = _obj(body, "profile")
         existing = a.group_assign.get(g.id)
         if existing is not None:
             if priority is not None:
@@ -518,12 +524,11 @@ class Org:
                 "login: An object with this field already exists in the current organization"])
         if "@" not in profile["email"]:
             raise errors.invalid("Api validation failed: email", ["email: Does not match required pattern"])
-        creds = body.get("credentials") or {}
-        if not isinstance(creds, dict):
-            raise errors.invalid("Api validation failed: credentials")
+        creds = _obj(body, "credentials")
         has_password = bool((creds.get("password") or {}).get("value")) if isinstance(
             creds.get("password"), dict) else False
-        group_ids = body.get("groupIds") or []
+        group_ids = body.get("groupIds")
+        group_ids = [] if group_ids is None else group_ids
         if not isinstance(group_ids, list):
             raise errors.invalid("Api validation failed: groupIds")
         groups = [self.group(str(gid)) for gid in group_ids]

@@ -179,6 +179,8 @@ def compile_query(text: str, dialect: Dialect) -> Callable[[Any], bool]:
             raise QueryError(f"expected a value after {attr} {op}")
         want = _literal(*toks[i])
         i += 1
+        if op in ("sw", "co", "ew") and not isinstance(want, str):
+            raise QueryError(f"{op} needs a string value")
         return lambda o: _compare(op, getter(o), want)
 
     pred = parse_or()
