@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import random
 import sys
 import traceback
@@ -302,6 +303,10 @@ async def serve(sim: Simulator, host: str, port: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ns = parse_args(argv)
+    # tornado logs client mistakes (malformed HTTP, resets) as warnings; stderr may be a pipe nobody
+    # reads (test fixtures), so keep it for the simulator's own bounded messages.
+    logging.getLogger("tornado").addHandler(logging.NullHandler())
+    logging.getLogger("tornado").propagate = False
     try:
         sim = build(ns)
     except ValueError as exc:
