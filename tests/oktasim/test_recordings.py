@@ -339,3 +339,11 @@ def test_rate_limited_response_matches_documented_429(oktasim):
     assert "retry-after" not in r.headers
     assert r.headers["x-rate-limit-remaining"] == "0"
     assert int(r.headers["x-rate-limit-reset"]) > 0 and r.headers["content-type"] == "application/json"
+
+
+def test_missing_recordings_fail_instead_of_skipping(monkeypatch, tmp_path):
+    import tests.oktasim.test_recordings as me
+
+    monkeypatch.setattr(me, "RECORDINGS", tmp_path / "okta-recordings")
+    with pytest.raises(pytest.fail.Exception, match="recordings are missing"):
+        me._load()
