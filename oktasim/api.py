@@ -135,14 +135,16 @@ def _list(req: Request, chunks: list[bytes], limit: int | None, next_cursor: str
 def _iam_list(req: Request, key: str, items: list[dict], limit: int, next_cursor: str | None,
               extra_links: dict | None = None) -> Response:
     """IAM collections: an object with the items under `key` and `_links.next.href` in the body."""
-    links: dict = {"self": {"href": _link_url(req, None, None, True)}}
+    # self echoes a limit only when the caller gave one (as recorded: `<…/iam/roles>; rel="self"`)
+    links: dict = {"self": {"href": _link_url(req, limit if req.arg("limit") else None, None, True)}}
     if next_cursor is not None:
         links["next"] = {"href": _link_url(req, limit, next_cursor, False)}
     links.update(extra_links or {})
     body = {key: items, "_links": links}
-    return Response(200, orjson.dumps(body), _links(req, None, next_cursor) if next_cursor is None else
-                    [("Link", f'<{_link_url(req, None, None, True)}>; rel="self"'),
-                     ("Link", f'<{links["next"]["href"]}>; rel="next"')], items=len(items))
+    headers = [("Link", f'<{links["self"]["href"]}>; rel="self"')]
+    if next_cursor is not None:
+        headers.append(("Link", f'<{links["next"]["href"]}>; rel="next"'))
+    return Response(200, orjson.dumps(body), headers, items=len(items))
 
 
 MAX_QUERY = 2000   # Okta refuses overly long or complex expressions
