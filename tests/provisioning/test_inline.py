@@ -263,6 +263,34 @@ def test_token_levels_name_the_missing_permission(sim, store, run_inline):
     assert role.state == "failed" and "okta.roles.manage" in role.error
     assert run_inline("grant", {"entitlement": "role:USER_ADMIN:assigned", "principal": f"user:{uid}"},
                       tenant="super").state == "succeeded"
+    app = next(a for a in st["apps"] if a["status"] == "ACTIVE" and a["label"] != "Okta Admin Console")
+    app_grant = {"entitlement": f"app:{app['id']}:access", "principal": f"group:{g['id']}"}
+    ro = run_inline("grant", app_grant, tenant="ro")
+    assert ro.state == "failed" and "okta.apps.manage" in ro.error
+    assert run_inline("grant", app_grant, tenant="aga").state == "succeeded"
+    made = run_inline("action", {"action": "create", "args": {"name": "By Group Admin"}}, tenant="aga")
+    assert made.state == "succeeded", made.error
+    gone = run_inline("delete", {"resource_type": "group", "resource_id": made.result["details"]["group_id"]},
+                      tenant="aga")
+    assert gone.state == "failed" and "permission denied" in gone.error
+    acct = run_inline("action", {"action": "create_account", "args": {
+        "email": "x@example.com", "first_name": "X", "last_name": "Y"}}, tenant="aga")
+    assert acct.state == "failed" and "okta.users.manage" in acct.error
+
+
+def test_rejected_credentials_fail_clearly(sim, store, run_inline):
+    import sqlalchemy as sa
+
+    from worker.store.models import Tenant
+    from worker.store.secrets import encrypt_credentials
+
+    with store.sessions() as s:
+        s.execute(sa.update(Tenant).where(Tenant.name == "ro").values(
+            credentials=encrypt_credentials({"api_token": "00not-a-valid-token-000000000000000000000"})))
+        s.commit()
+    row = run_inline("action", {"action": "disable_user", "args": {"user_id": pick(sim.state())}}, tenant="ro")
+    assert row.state == "failed" and row.error.startswith("authentication failed") and row.attempts == 1
+    assert "00not-a-valid-token" not in row.error
 
 
 def test_invalid_requests_are_recorded_failed(sim, store, run_inline):
