@@ -36,7 +36,6 @@ class Request:
     base: str                       # scheme://host:port as the client addressed us
     headers: Any
     body: bytes
-    has_length: bool                # Content-Length or chunked framing present
     org: Org
 
     def arg(self, name: str) -> str | None:
@@ -251,13 +250,12 @@ def user_roles(req: Request, uid: str) -> Response:
 
 
 def assign_user_role(req: Request, uid: str) -> Response:
-    return _role_created(req, req.org.assign_role("user", uid, req.json()), "user", uid, "USER")
+    return _role_created(req, req.org.assign_role("user", uid, req.json()), "USER")
 
 
-def _role_created(req: Request, obj: Any, ptype: str, pid: str, assignment_type: str) -> Response:
+def _role_created(req: Request, obj: Any, assignment_type: str) -> Response:
+    """201 with the new assignment: a standard role, or the binding member of a custom role."""
     org = req.org
-    if ptype == "user":
-        pid = org.user(pid).id
     if hasattr(obj, "type"):
         return json_response(render.standard_role_dict(obj, assignment_type, req.base), 201)
     for rs in org.resource_sets.values():
@@ -367,7 +365,7 @@ def group_roles(req: Request, gid: str) -> Response:
 
 
 def assign_group_role(req: Request, gid: str) -> Response:
-    return _role_created(req, req.org.assign_role("group", gid, req.json()), "group", gid, "GROUP")
+    return _role_created(req, req.org.assign_role("group", gid, req.json()), "GROUP")
 
 
 def unassign_group_role(req: Request, gid: str, rid: str) -> Response:

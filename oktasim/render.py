@@ -175,14 +175,14 @@ def app_user_dict(org: Org, a: App, uid: str, base: str) -> dict:
     u = org.users[uid]
     direct = a.direct.get(uid)
     links = {"app": {"href": f"{base}/api/v1/apps/{a.id}"}, "user": {"href": f"{base}/api/v1/users/{uid}"}}
-    if direct is None:
+    created = direct.created if direct else a.created
+    if direct is None:   # scope GROUP: link the first assigned group that holds the user
         for gid in a.groups:
             g = org.groups.get(gid)
             if g is not None and org.is_member(g, uid):
                 links["group"] = {"href": f"{base}/api/v1/groups/{gid}", "name": g.profile.get("name")}
+                created = a.group_assign[gid].last_updated
                 break
-    created = direct.created if direct else a.group_assign[links["group"]["href"].rsplit("/", 1)[1]].last_updated \
-        if "group" in links else a.created
     status = "ACTIVE" if u.status not in ("DEPROVISIONED", "SUSPENDED") else "INACTIVE"
     return {
         "id": uid, "externalId": None, "created": created, "lastUpdated": created,

@@ -177,8 +177,7 @@ class Simulator:
                 if method != "GET":
                     self._pages.clear()
                 if resp is None:
-                    req = api.Request(method, path, _query(r.query), self.base, r.headers, r.body,
-                                      True, self.org)
+                    req = api.Request(method, path, _query(r.query), self.base, r.headers, r.body, self.org)
                     resp = route.handler(req, **params)
                     self._remember(r, resp)
                 if self.latency_ms and resp.items:
