@@ -50,6 +50,11 @@ def test_group_membership_grant_revoke_idempotent_and_written_through(sim, store
     assert f"{ent}:{principal}" not in store.view()
     again = run_inline("revoke", {"entitlement": ent, "principal": principal}, "k4")
     assert again.state == "succeeded" and again.result["message"].startswith("already revoked")
+    app_group = next(x for x in st["groups"] if x["type"] == "APP_GROUP")
+    row = run_inline("grant", {"entitlement": f"group:{app_group['id']}:member", "principal": principal})
+    assert row.state == "failed" and "APP_GROUP group: Okta does not allow changing its membership" in row.error
+    row = run_inline("grant", {"entitlement": "group:00gnosuchgroup000000:member", "principal": principal})
+    assert row.state == "failed" and "group 00gnosuchgroup000000 not found" in row.error
 
 
 def test_app_access_for_users_and_groups(sim, store, run_inline):

@@ -130,6 +130,11 @@ def test_cli_grant_status_list_and_action(oktasim, pg_url, secret_key, workers, 
     assert "cli-1" in listing.stdout and "cli-2" in listing.stdout
     bad = oktasync("action", "--tenant", "super", "enable_user", "--idempotency-key", "cli-3", "--wait")
     assert bad.returncode == 1 and "missing required argument(s) user_id" in bad.stdout
+    gid = next(x["id"] for x in st["groups"] if x["type"] == "OKTA_GROUP")
+    deleted = oktasync("provision", "delete", "--tenant", "super", "--resource-type", "group", "--resource-id", gid,
+                       "--wait")
+    assert deleted.returncode == 0 and f"group {gid} deleted" in deleted.stdout
+    assert gid not in {x["id"] for x in sim.state()["groups"]}
     unknown = oktasync("provision", "status", "x", "--tenant", "nobody")
     assert unknown.returncode == 2 and "unknown tenant" in unknown.stderr
 
