@@ -118,7 +118,7 @@ def test_beat_schedules_by_interval_and_never_overlaps(cluster, oktasim):
     cluster.worker("w2")
     cluster.beat("beat1")
     cluster.beat("beat2")  # a second Beat must be harmless
-    cluster.wait_runs(lambda: sum(r.state == "succeeded" for r in cluster.runs(fast)) >= 3, 90,
+    cluster.wait_runs(lambda: sum(r.state == "succeeded" for r in cluster.runs(fast)) >= 3, 180,
                       "three runs of the fast tenant")
     time.sleep(1)
     slow_runs, fast_runs = cluster.runs(slow), cluster.runs(fast)
@@ -135,7 +135,7 @@ def test_beat_schedules_by_interval_and_never_overlaps(cluster, oktasim):
     with cluster.sessions() as s:
         update_tenant(s, paused, enabled=True)
         s.commit()
-    cluster.wait_runs(lambda: any(r.state == "succeeded" for r in cluster.runs(paused)), 60, "resumed tenant")
+    cluster.wait_runs(lambda: any(r.state == "succeeded" for r in cluster.runs(paused)), 120, "resumed tenant")
 
 
 def test_removed_tenant_stops_cleanly(cluster, oktasim):
@@ -154,7 +154,7 @@ def test_removed_tenant_stops_cleanly(cluster, oktasim):
                               .join(SyncRun, SyncRun.id == SyncStream.run_id)
                               .where(SyncRun.tenant_id == tid, SyncRun.state == "running")).scalar() or 0) >= 3
 
-    cluster.wait_runs(some_pages, 60, "the run to be under way")
+    cluster.wait_runs(some_pages, 120, "the run to be under way")
     run_id = cluster.runs(tid)[0].id
     remove_tenant_cleanly(cluster.sessions, "gone")
     time.sleep(3)  # page tasks already queued run now and must find nothing to do
@@ -171,3 +171,50 @@ def test_removed_tenant_stops_cleanly(cluster, oktasim):
     cluster.dispatcher().enqueue(steps.START, [other_run])
     assert cluster.wait_state(other_run, ("succeeded", "failed")).state == "succeeded"
     assert "Traceback" not in cluster.log("w1"), cluster.log("w1")[-3000:]
+
+
+def test_tenant_and_sync_commands(cluster, oktasim):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import SIM_TOKEN
+
+    exe = str(Path(sys.executable).with_name("oktasync"))
+
+    def cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+        got = subprocess.run([exe, *args], env=cluster.env, capture_output=True, text=True, timeout=180)
+        if ok:
+            assert got.returncode == 0, (args, got.stdout, got.stderr)
+        return got
+
+    sim = oktasim([*SMALL, "--seed", "10"])
+    cli("tenant", "add", "acme", "--domain", sim.url, "--api-token", SIM_TOKEN, "--interval", "86400",
+        "--paused", "--sync-custom-roles")
+    listed = json.loads(cli("tenant", "list", "--json").stdout)
+    assert [(t["name"], t["enabled"], t["options"]["sync_custom_roles"]) for t in listed] == [("acme", False, True)]
+    shown = cli("tenant", "show", "acme").stdout
+    assert SIM_TOKEN not in shown and "api_token" in shown
+    cluster.worker("w1")
+    done = cli("sync", "acme", "--wait", "--timeout", "150")
+    assert "resources:" in done.stdout
+    runs = json.loads(cli("runs", "acme", "--json").stdout)
+    assert runs[0]["state"] == "succeeded" and runs[0]["counts"]["resources_by_type"]["user"] == 60
+    with cluster.sessions() as s:
+        from worker.store.tenants import get_tenant
+
+        tenant_id = get_tenant(s, "acme").id
+    cluster.assert_matches(tenant_id, sim, sync_custom_roles=True)
+    # A failing run: exit 1 with a message, and the runs list shows the error.
+    cli("tenant", "update", "acme", "--api-token", "00bad-token-00000000000000000000000000000")
+    bad = cli("sync", "acme", "--wait", "--timeout", "150", ok=False)
+    assert bad.returncode == 1 and "failed" in bad.stderr and "credentials" in bad.stderr
+    runs = json.loads(cli("runs", "acme", "--json").stdout)
+    assert [r["state"] for r in runs] == ["failed", "succeeded"] and runs[0]["error"]
+    cli("tenant", "resume", "acme")
+    cli("tenant", "pause", "acme")
+    cli("tenant", "remove", "acme", "--yes")
+    assert json.loads(cli("tenant", "list", "--json").stdout) == []
+    missing = cli("sync", "acme", ok=False)
+    assert missing.returncode == 1 and "no tenant 'acme'" in missing.stderr
