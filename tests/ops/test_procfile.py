@@ -137,6 +137,7 @@ def test_procfile_runs_everything(tmp_path, redis_url, pg_url, oktasim, rsa_key)
         dumped = json.dumps(tasks)
         for secret in (SIM_TOKEN, secret_key, "PRIVATE KEY", private_pem.splitlines()[1], "SSWS", "Bearer", "DPoP "):
             assert secret not in dumped, f"{secret[:12]}... visible in Flower"
+        assert httpx.get(f"{flower}/healthcheck", timeout=10).status_code == 200  # compose's healthcheck
         fmetrics = httpx.get(f"{flower}/metrics", timeout=10)
         assert fmetrics.status_code == 200 and "flower_events_total" in fmetrics.text
 
