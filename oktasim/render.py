@@ -64,6 +64,8 @@ def user_dict(org: Org, u: User, base: str, *, full: bool, credentials: bool = T
         creds: dict = {}
         if u.has_password:
             creds["password"] = {}
+            if u.id[-4] in "ABCDEFGHIJKL":   # about a fifth of users set a recovery question
+                creds["recovery_question"] = {"question": "What is the food you least liked as a child?"}
         creds["emails"] = [{"value": u.profile.get("email"), "status": "VERIFIED", "type": "PRIMARY"}]
         creds["provider"] = {"type": "OKTA", "name": "OKTA"}
         d["credentials"] = creds
