@@ -392,3 +392,25 @@ def test_a_live_lease_is_not_taken_over(sim, store):
     step = runner.run_request(store.sessions, ref.id, runner.default_client_factory())
     assert not step.done and step.countdown > 0  # come back later, do not run it twice at once
     assert store.request(ref.id).attempts == 1
+
+
+def test_requests_on_one_subject_run_in_order(sim, store):
+    from tests.provisioning.conftest import Recorder
+    from worker.provisioning import runner, service
+
+    st = sim.state()
+    g = okta_group(st)
+    uid = pick(st, not_in=set(g["members"]))
+    target = {"entitlement": f"group:{g['id']}:member", "principal": f"user:{uid}"}
+    other = {"entitlement": "role:USER_ADMIN:assigned", "principal": f"user:{uid}"}
+    with store.sessions() as s:
+        grant = service.record_and_publish(s, Recorder(), "super", "grant", target)
+        revoke = service.record_and_publish(s, Recorder(), "super", "revoke", target)
+        unrelated = service.record_and_publish(s, Recorder(), "super", "grant", other)
+    client_for = runner.default_client_factory()
+    step = runner.run_request(store.sessions, revoke.id, client_for)  # delivered first, must wait
+    assert not step.done and store.request(revoke.id).state == "queued" and store.request(revoke.id).attempts == 0
+    assert runner.run_request(store.sessions, unrelated.id, client_for).state == "succeeded"  # not held up
+    assert runner.run_request(store.sessions, grant.id, client_for).state == "succeeded"
+    assert runner.run_request(store.sessions, revoke.id, client_for).state == "succeeded"
+    assert uid not in okta_group(sim.state())["members"]

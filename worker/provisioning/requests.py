@@ -4,7 +4,8 @@ State machine: queued -> running -> succeeded | failed | dead; running -> queued
 waits. Every transition is a conditional UPDATE (WHERE state = what we read, attempts = ours), so
 two deliveries of one request can never both finish it, and a finished request is never reopened.
 A `running` row whose lease (updated_at) is older than LEASE_SECONDS belongs to a worker that died:
-the redelivered message may take it over.
+the redelivered message may take it over. Requests on the same subject (one grant, one user, one
+group) run in the order they were recorded: a later one waits while an earlier one is unfinished.
 """
 
 from __future__ import annotations
@@ -150,6 +151,10 @@ def claim(session: Session, request_id: int) -> tuple[ProvisioningRequest | None
         session.rollback()
         return None, 0.0
     ts = now()
+    blocker = earlier_on_same_subject(session, row)
+    if blocker is not None:  # keep per-subject order: a grant then a revoke must not swap
+        session.rollback()
+        return None, 1.0
     if row.state == "running":
         age = (ts - row.updated_at).total_seconds()
         if age < LEASE_SECONDS:
@@ -165,6 +170,39 @@ def claim(session: Session, request_id: int) -> tuple[ProvisioningRequest | None
     if res.rowcount != 1:
         return None, 1.0  # someone else moved it meanwhile: look again shortly
     return get(session, request_id), 0.0
+
+
+def _subject(kind: str, payload: dict[str, Any]) -> Any:
+    """SQL condition matching requests on the same subject (None: nothing to order against)."""
+    P = ProvisioningRequest.payload
+    kind_col = ProvisioningRequest.kind
+    if kind in ("grant", "revoke"):
+        return sa.and_(kind_col.in_(("grant", "revoke")),
+                       P["entitlement"].as_string() == payload.get("entitlement"),
+                       P["principal"].as_string() == payload.get("principal"))
+    if kind == "action":
+        args = payload.get("args") or {}
+        oid = args.get("user_id") or args.get("group_id")
+    elif kind == "delete":
+        oid = payload.get("resource_id")
+    else:
+        return None
+    if not isinstance(oid, str):
+        return None
+    return sa.or_(
+        sa.and_(kind_col == "action", sa.or_(P[("args", "user_id")].as_string() == oid,
+                                             P[("args", "group_id")].as_string() == oid)),
+        sa.and_(kind_col == "delete", P["resource_id"].as_string() == oid))
+
+
+def earlier_on_same_subject(session: Session, row: ProvisioningRequest) -> int | None:
+    """The id of an earlier unfinished request of the tenant on the same grant, user or group."""
+    cond = _subject(row.kind, dict(row.payload or {}))
+    if cond is None:
+        return None
+    return session.scalar(sa.select(ProvisioningRequest.id).where(
+        ProvisioningRequest.tenant_id == row.tenant_id, ProvisioningRequest.id < row.id,
+        ProvisioningRequest.state.in_(("queued", "running")), cond).order_by(ProvisioningRequest.id).limit(1))
 
 
 def _owned(request_id: int, attempts: int) -> Any:
