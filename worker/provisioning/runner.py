@@ -137,7 +137,7 @@ def run_request(sessions: sessionmaker[Session], request_id: int, client_for: Cl
         row, wait = requests.claim(session, request_id)
         if row is None:
             return Step(done=wait == 0, countdown=wait)
-        attempts, kind, payload = row.attempts, row.kind, dict(row.payload)
+        attempts, kind, payload, created_at = row.attempts, row.kind, dict(row.payload), row.created_at
         progress = dict((row.result or {}).get("progress") or {})
         tenant = session.get(Tenant, row.tenant_id)
         assert tenant is not None  # FK, cascade on delete
@@ -152,7 +152,7 @@ def run_request(sessions: sessionmaker[Session], request_id: int, client_for: Cl
             client = client_for(tenant)
             session.rollback()  # hold no transaction while Okta answers
             ctx = ExecContext(okta=client, base_url=client.base_url, progress=progress, checkpoint=save,
-                              attempt=attempts, created_at=row.created_at)
+                              attempt=attempts, created_at=created_at)
             outcome = execute(ctx, kind, payload)
         except requests.LostLease:
             return Step(done=True)
