@@ -42,7 +42,9 @@ def _install_logging(logger: logging.Logger | None = None, **_: Any) -> None:
 
 
 def _app_settings(task: Any) -> Any:
-    return getattr(getattr(task, "app", None) and task.app.conf, "oktasync_settings", None)
+    """The oktasync Settings of the task's app (None for other Celery apps, e.g. in tests)."""
+    app = getattr(task, "app", None)
+    return getattr(app.conf, "oktasync_settings", None) if app is not None else None
 
 
 def _prerun(task_id: str | None = None, task: Any = None, args: Any = None, kwargs: Any = None, **_: Any) -> None:
