@@ -41,7 +41,9 @@ def check_database(url: str, timeout: float) -> Check:
     from worker.store.migrate import current_revision, head_revision
 
     shown = _safe_url(url)
-    missing = _missing_sqlite_file(url)
+    from worker.observability.metrics import missing_sqlite_file
+
+    missing = missing_sqlite_file(url)
     if missing:  # connecting would create an empty file and report "schema empty"
         return Check("database", False, f"{shown}: {missing} does not exist (run `oktasync db upgrade`, or set "
                      "OKTASYNC_DATABASE_URL)")
@@ -61,18 +63,6 @@ def check_database(url: str, timeout: float) -> Check:
         return Check("database", False, f"{shown}: schema at {rev or '(empty)'}, newest is {head}: "
                      "run `oktasync db upgrade`")
     return Check("database", True, f"{shown}: schema at {rev}")
-
-
-def _missing_sqlite_file(url: str) -> str | None:
-    import os
-
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    db = parsed.database or ""
-    if parsed.get_backend_name() != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
-        return None
-    return None if os.path.exists(db) else db
 
 
 def check_redis(url: str, timeout: float) -> Check:

@@ -30,6 +30,19 @@ RUN_STATES = ("queued", "running", "succeeded", "failed")
 REQUEST_STATES = ("queued", "running", "succeeded", "failed", "dead")
 
 
+def missing_sqlite_file(url: str) -> str | None:
+    """The path of a SQLite database URL whose file does not exist, else None."""
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    db = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return None if os.path.exists(db) else db
+
+
 def _queue_length(client: Any, queue: str) -> int:
     total = int(client.llen(queue))
     for step in (1, 2, 3, 4, 5, 6, 7, 8, 9):
@@ -52,6 +65,9 @@ class OktasyncCollector(Collector):
             from worker.store.db import make_engine, make_session_factory
 
             url = self.database_url
+            missing = missing_sqlite_file(url)
+            if missing:  # connecting would create an empty file
+                raise FileNotFoundError(f"SQLite database {missing} does not exist")
             extra = {} if url.startswith("sqlite") else {"pool_size": 1, "max_overflow": 1}
             self._sessions = make_session_factory(make_engine(url, **extra))
         return self._sessions
@@ -74,7 +90,8 @@ class OktasyncCollector(Collector):
                 families.extend(fn())
                 up.add_metric([source], 1)
             except Exception as exc:  # noqa: BLE001 - a down source is a metric, not a failed scrape
-                log.warning("metrics: cannot read the %s: %s: %s", source, type(exc).__name__, exc)
+                first = (str(exc).strip().splitlines() or [""])[0][:300]
+                log.warning("cannot read the %s: %s: %s", source, type(exc).__name__, first)
                 up.add_metric([source], 0)
         yield from families
         yield up
