@@ -119,7 +119,7 @@ def generate(seed: int = 0, users: int = 200, groups: int = 30, apps: int = 12) 
         u = User(org.ids.new("00u"), status, clock.at(created), activated,
                  clock.at(updated) if status != "STAGED" else None, last_login, clock.at(updated),
                  clock.at(created) if status not in ("STAGED", "PROVISIONED") else None, profile,
-                 has_password=status != "PROVISIONED" and (status != "STAGED" or rng.random() < 0.5))
+                 has_password=status != "PROVISIONED" and (status != "STAGED" or i % 2 == 0))
         org.add_user(u)
         user_ids.append(u.id)
 
