@@ -6,7 +6,7 @@ load: P processes share one tenant's bucket through RedisLimiter against a real 
       windows; reports the share of the allowed rate (share x X-Rate-Limit-Limit) used, per window and
       over elapsed time, the 429s, and limiter round trips per request sent.
 
-    .venv/bin/python bench/limiter_bench.py --redis-url redis://127.0.0.1:6379/14 cost load
+    .venv/bin/python bench/limiter_bench.py --redis-url redis://127.0.0.1:6379/11 cost load
 """
 
 from __future__ import annotations
@@ -50,6 +50,11 @@ def bench_cost(url: str, n: int) -> None:
                "X-Rate-Limit-Reset": str(int(time.time()) + 60), "Date": formatdate(usegmt=True)}
     client = counting_client(url)
     client.ping()
+    t = time.perf_counter()
+    for _ in range(n):
+        client.ping()
+    ping_us = (time.perf_counter() - t) / n * 1e6  # baseline: one bare round trip on this machine now
+    print(f"cost[baseline]: Redis PING {ping_us:.0f} us per round trip")
     for name, limiter in (("redis", RedisLimiter(client, cfg, prefix=f"bench:{uuid.uuid4().hex[:8]}")),
                           ("memory", MemoryLimiter(cfg))):
         p = limiter.acquire("acme", "GET", "/api/v1/users")  # warm-up (loads the script once)
@@ -68,7 +73,8 @@ def bench_cost(url: str, n: int) -> None:
         trips = CountingConnection.sent
         print(f"cost[{name}]: {n} acquire ({permits} permits) + {permits} release: "
               f"{trips / n:.2f} round trips per acquire+release, "
-              f"acquire {acq_s / n * 1e6:.0f} us, release {rel_s / max(permits, 1) * 1e6:.0f} us")
+              f"acquire {acq_s / n * 1e6:.0f} us ({acq_s / n * 1e6 / ping_us:.1f}x PING), "
+              f"release {rel_s / max(permits, 1) * 1e6:.0f} us ({rel_s / max(permits, 1) * 1e6 / ping_us:.1f}x PING)")
     client.close()
 
 
@@ -144,7 +150,8 @@ def bench_load(redis_url: str, processes: int, window: float, windows: int, scal
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("parts", nargs="*", default=["cost", "load"], choices=["cost", "load"])
-    ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/11",
+                    help="a Redis db no other job flushes while this runs (default db 11)")
     ap.add_argument("--n", type=int, default=5000, help="acquire calls in the cost part")
     ap.add_argument("--processes", type=int, default=8)
     ap.add_argument("--window", type=float, default=5.0, help="oktasim --window-seconds")
