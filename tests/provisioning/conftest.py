@@ -124,14 +124,13 @@ def run_inline(store):
         app = Recorder()
         with store.sessions() as s:
             ref = service.record_and_publish(s, app, tenant, kind, payload, key)
-        for _ in range(20):
-            if not app.sent:
-                break
+        deadline = time.monotonic() + 60
+        while app.sent and time.monotonic() < deadline:
             app.sent.clear()
             step = runner.run_request(store.sessions, ref.id, client_for, policy)
             if step.done:
                 break
-            time.sleep(min(step.countdown, 0.3))
+            time.sleep(min(step.countdown, 1.0))
             app.sent.append(("again", [ref.id]))
         return store.request(ref.id)
     return run

@@ -266,8 +266,9 @@ def test_token_levels_name_the_missing_permission(sim, store, run_inline):
     assert run_inline("grant", grant, tenant="aga").state == "succeeded"
     role = run_inline("grant", {"entitlement": "role:USER_ADMIN:assigned", "principal": f"user:{uid}"}, tenant="aga")
     assert role.state == "failed" and "okta.roles.manage" in role.error
-    assert run_inline("grant", {"entitlement": "role:USER_ADMIN:assigned", "principal": f"user:{uid}"},
-                      tenant="super").state == "succeeded"
+    role = run_inline("grant", {"entitlement": "role:USER_ADMIN:assigned", "principal": f"user:{uid}"},
+                      tenant="super")
+    assert role.state == "succeeded", (role.state, role.error, role.result)
     app = next(a for a in st["apps"] if a["status"] == "ACTIVE" and a["label"] != "Okta Admin Console")
     app_grant = {"entitlement": f"app:{app['id']}:access", "principal": f"group:{g['id']}"}
     ro = run_inline("grant", app_grant, tenant="ro")
