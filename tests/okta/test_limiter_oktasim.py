@@ -134,4 +134,4 @@ def test_okta_concurrency_signal_brings_requests_in_flight_under_okta_limit(okta
     assert sim.stats()["concurrency_throttled"] == len(signals)
     assert len(signals) <= 10                 # the first burst, then the cap fits under Okta's gate
     assert all(s < 2.0 for s in signals)      # none in the second half of the run
-    assert ok >= 30                           # and requests kept flowing (2 in flight x 100 ms)
+    assert ok >= 20                           # and requests kept flowing (1-2 in flight x 100 ms)
