@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from email.utils import formatdate
+
 import pytest
 from redis.crc import key_slot
 
@@ -91,3 +93,27 @@ def test_one_tenants_keys_share_a_redis_cluster_slot(tenant):
     keys = limiter._keys(tenant, "/api/v1/users") + limiter._keys(tenant, "/api/v1/groups*")
     assert len({key_slot(k.encode()) for k in keys}) == 1
     assert all(f"{{{tenant}}}" in k for k in keys)
+
+
+def test_acquire_within_sleeps_short_waits_and_hands_back_long_ones():
+    from worker.okta.ratelimit import MemoryLimiter, Permit, Wait, acquire_within
+
+    now = [1_700_000_000.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    lim = MemoryLimiter(LimiterConfig(unknown_wait_seconds=0.25), clock=lambda: now[0])
+    first = acquire_within(lim, "t1", "GET", "/api/v1/users", sleep=sleep)
+    assert isinstance(first, Permit) and slept == []
+    got = acquire_within(lim, "t1", "GET", "/api/v1/users", max_sleep=2.0, max_total=1.0, sleep=sleep)
+    assert isinstance(got, Wait) and got.seconds == 0.25  # no answer yet: it kept waiting up to max_total
+    assert slept == [0.25, 0.25, 0.25, 0.25]
+    lim.release(first, 429, {"X-Rate-Limit-Limit": "10", "X-Rate-Limit-Remaining": "0",
+                             "X-Rate-Limit-Reset": str(int(now[0]) + 30),
+                             "Date": formatdate(int(now[0]), usegmt=True)})
+    got = acquire_within(lim, "t1", "GET", "/api/v1/users", max_sleep=2.0, sleep=sleep)
+    assert isinstance(got, Wait) and got.reason == "paused" and got.seconds > 2.0  # re-enqueue instead
+    assert len(slept) == 4

@@ -47,7 +47,7 @@ class MemoryLimiter:
         return Wait(seconds, reason)
 
     def release(self, permit: Permit, status: int | None, headers: Mapping[str, str]) -> None:
-        obs = observe(headers or {}, self.config.max_reset_seconds) if status is not None else None
+        obs = observe(headers or {}, self.config.max_reset_seconds, self._clock) if status is not None else None
         with self._lock:
             t = self._tenants.setdefault(permit.tenant, _Tenant())
             b = t.buckets.setdefault(permit.bucket, {})
