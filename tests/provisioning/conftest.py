@@ -176,7 +176,7 @@ class Worker:
 def worker_env(redis_url, pg_url, secret_key) -> dict[str, str]:
     env = dict(os.environ)
     env.update(OKTASYNC_BROKER_URL=redis_url, OKTASYNC_REDIS_URL=redis_url, OKTASYNC_DATABASE_URL=pg_url,
-               OKTASYNC_SECRET_KEY=secret_key, OKTASYNC_VISIBILITY_TIMEOUT="12",
+               OKTASYNC_SECRET_KEY=secret_key, OKTASYNC_VISIBILITY_TIMEOUT="60",
                OKTASYNC_PROVISION_RETRY_BASE="0.2", OKTASYNC_PROVISION_RETRY_CAP="1",
                OKTASYNC_PROVISION_MAX_RETRIES="2", OKTASYNC_PROVISION_LEASE="8", PYTHONPATH=str(ROOT))
     return env
@@ -198,8 +198,8 @@ def celery_app(worker_env, monkeypatch):
 def workers(worker_env, tmp_path):
     started: list[Worker] = []
 
-    def start(concurrency: int = 2) -> Worker:
-        w = Worker(worker_env, tmp_path / f"worker{len(started)}.log", concurrency)
+    def start(concurrency: int = 2, **env: str) -> Worker:
+        w = Worker({**worker_env, **env}, tmp_path / f"worker{len(started)}.log", concurrency)
         started.append(w)
         return w
 

@@ -145,7 +145,8 @@ def test_kill9_mid_request_applies_it_once(oktasim, pg_url, secret_key, workers,
     store = make_store(pg_url, sim.url)
     st = sim.state()
     members = [u["id"] for u in st["users"] if u["status"] == "ACTIVE"][:4]
-    first = workers(concurrency=1)
+    fast = {"OKTASYNC_VISIBILITY_TIMEOUT": "12"}  # the killed message comes back after 12 s
+    first = workers(concurrency=1, **fast)
     ref = client.action("super", "create", {"name": "Killed Midway", "userMembers": members}, "kill-1",
                         database_url=pg_url, app=celery_app)
     deadline = time.monotonic() + 60
@@ -160,7 +161,7 @@ def test_kill9_mid_request_applies_it_once(oktasim, pg_url, secret_key, workers,
     groups = [x for x in sim.state()["groups"] if x["profile"]["name"] == "Killed Midway"]
     assert len(groups) == 1 and set(groups[0]["members"]) != set(members)  # really cut in the middle
     assert store.request(ref.id).state == "running"
-    workers(concurrency=1)  # the message comes back after the visibility timeout
+    workers(concurrency=1, **fast)  # the message comes back after the visibility timeout
     row = wait_done(store, ref.id, timeout=90)
     assert row.state == "succeeded", row.error
     assert row.attempts == 2
@@ -168,3 +169,76 @@ def test_kill9_mid_request_applies_it_once(oktasim, pg_url, secret_key, workers,
     assert len(groups) == 1 and set(groups[0]["members"]) == set(members)
     assert row.result["details"]["group_id"] == groups[0]["id"]
     assert {f"group:{groups[0]['id']}:member:user:{u}" for u in members} <= store.view()
+
+
+def test_every_kind_and_token_level_through_real_workers(oktasim, pg_url, secret_key, workers, celery_app):
+    sim = oktasim(sim_args("--rate-limit-scale", "4"))  # pacing is the bench's subject, not this test's
+    store = make_store(pg_url, sim.url)
+    workers(concurrency=3)
+    st = sim.state()
+    by_status = {}
+    for u in st["users"]:
+        by_status.setdefault(u["status"], []).append(u["id"])
+    active = by_status["ACTIVE"]
+    okta_groups = [g for g in st["groups"] if g["type"] == "OKTA_GROUP"]
+    g1, g2, g3, g4 = okta_groups[:4]
+    app = next(a for a in st["apps"] if a["status"] == "ACTIVE" and a["label"] != "Okta Admin Console")
+    rs = st["resource_sets"][0]
+    binding = f"resourceset-binding:{rs['id']}:{rs['bindings'][0]['role']}:member"
+    outsider = next(u for u in active if u not in g1["members"] and u not in g4["members"]
+                    and u not in {x["id"] for x in app["users"]})
+    everyone = next(g for g in st["groups"] if g["type"] == "BUILT_IN")
+    new_in_g2 = [u for u in active[8:] if u not in g2["members"]][:2]
+    cases = [  # (tenant, kind, payload, expected state, check on the org afterwards or error text)
+        ("super", "grant", {"entitlement": f"group:{g1['id']}:member", "principal": f"user:{outsider}"}, "succeeded",
+         lambda s: outsider in next(g for g in s["groups"] if g["id"] == g1["id"])["members"]),
+        ("super", "grant", {"entitlement": f"app:{app['id']}:access", "principal": f"user:{outsider}"}, "succeeded",
+         lambda s: {"id": outsider, "scope": "USER"} in next(a for a in s["apps"] if a["id"] == app["id"])["users"]),
+        ("super", "grant", {"entitlement": f"app:{app['id']}:access", "principal": f"group:{g2['id']}"}, "succeeded",
+         lambda s: g2["id"] in next(a for a in s["apps"] if a["id"] == app["id"])["groups"]),
+        ("super", "grant", {"entitlement": "role:ORG_ADMIN:assigned", "principal": f"user:{active[1]}"}, "succeeded",
+         lambda s: any(r["principal_id"] == active[1] and r["type"] == "ORG_ADMIN" for r in s["role_assignments"])),
+        ("super", "grant", {"entitlement": "role:ORG_ADMIN:assigned", "principal": f"group:{g3['id']}"}, "succeeded",
+         lambda s: any(r["principal_id"] == g3["id"] and r["type"] == "ORG_ADMIN" for r in s["role_assignments"])),
+        ("super", "grant", {"entitlement": binding, "principal": f"group:{g2['id']}"}, "succeeded",
+         lambda s: {"type": "group", "id": g2["id"]} in next(r for r in s["resource_sets"] if r["id"] == rs["id"])
+         ["bindings"][0]["members"]),
+        ("super", "action", {"action": "enable_user", "args": {"user_id": by_status["STAGED"][0]}}, "succeeded",
+         lambda s: next(u for u in s["users"] if u["id"] == by_status["STAGED"][0])["status"] != "STAGED"),
+        ("super", "action", {"action": "disable_user", "args": {"user_id": active[2]}}, "succeeded",
+         lambda s: next(u for u in s["users"] if u["id"] == active[2])["status"] == "SUSPENDED"),
+        ("super", "action", {"action": "create", "args": {"name": "Matrix", "userMembers": active[3:5]}}, "succeeded",
+         lambda s: any(g["profile"]["name"] == "Matrix" and set(g["members"]) == set(active[3:5]) for g in s["groups"])),
+        ("super", "action", {"action": "modify_group", "args": {"group_id": g3["id"], "description": "new"}},
+         "succeeded", lambda s: next(g for g in s["groups"] if g["id"] == g3["id"])["profile"]["description"] == "new"),
+        ("super", "action", {"action": "create_account", "args": {"email": "m@example.com", "first_name": "M",
+                                                                  "last_name": "X"}}, "succeeded",
+         lambda s: any(u["profile"]["login"] == "m@example.com" for u in s["users"])),
+        ("super", "action", {"action": "deactivate_user", "args": {"user_id": active[6]}}, "succeeded",
+         lambda s: next(u for u in s["users"] if u["id"] == active[6])["status"] == "DEPROVISIONED"),
+        ("super", "delete", {"resource_type": "user", "resource_id": active[7]}, "succeeded",
+         lambda s: active[7] not in {u["id"] for u in s["users"]}),
+        ("super", "delete", {"resource_type": "group", "resource_id": g4["id"]}, "succeeded",
+         lambda s: g4["id"] not in {g["id"] for g in s["groups"]}),
+        ("super", "delete", {"resource_type": "group", "resource_id": everyone["id"]}, "failed", "BUILT_IN"),
+        ("super", "action", {"action": "enable_user", "args": {"user_id": by_status["DEPROVISIONED"][0]}}, "failed",
+         "DEPROVISIONED"),
+        ("aga", "grant", {"entitlement": f"group:{g2['id']}:member", "principal": f"user:{new_in_g2[0]}"}, "succeeded",
+         lambda s: new_in_g2[0] in next(g for g in s["groups"] if g["id"] == g2["id"])["members"]),
+        ("aga", "grant", {"entitlement": "role:USER_ADMIN:assigned", "principal": f"user:{active[8]}"}, "failed",
+         "okta.roles.manage"),
+        ("ro", "grant", {"entitlement": f"group:{g2['id']}:member", "principal": f"user:{new_in_g2[1]}"}, "failed",
+         "okta.groups.manage"),
+        ("super", "grant", {"entitlement": f"group:{g2['id']}:member", "principal": f"group:{g1['id']}"}, "failed",
+         "invalid request"),
+    ]
+    refs = [client.submit(tenant, kind, payload, f"m-{i}", database_url=pg_url, app=celery_app)
+            for i, (tenant, kind, payload, _, _) in enumerate(cases)]
+    rows = [wait_done(store, ref.id, timeout=120) for ref in refs]
+    state = sim.state()
+    for (tenant, kind, payload, expected, check), row in zip(cases, rows, strict=True):
+        assert row.state == expected, (tenant, kind, payload, row.state, row.error)
+        if callable(check):
+            assert check(state), (tenant, kind, payload, row.result)
+        else:
+            assert check in row.error, (tenant, kind, payload, row.error)

@@ -26,18 +26,20 @@ def make_auth(credentials: Mapping[str, Any]) -> Any:
 
 
 # Limiter waits up to this long are slept in the task; longer ones re-enqueue the request with a
-# countdown. Larger than the sync's 0.25 s on purpose: a deferred request starts over with its
-# read-before-write checks, which spend the same bucket again, and under steady pacing (one slot
-# per ~1 s) that can defer it forever; waiting one pacing interval in the slot costs far less.
-INLINE_WAIT = float(os.environ.get("OKTASYNC_PROVISION_INLINE_WAIT", "") or 3.0)
+# countdown. Far larger than the sync's 0.25 s on purpose: a deferred request starts over with its
+# read-before-write checks, which spend the same paced bucket again, so under contention it can be
+# deferred again and again (Okta's /api/v1/apps* bucket allows ~1 call per 2.4 s to provisioning);
+# waiting for its slot in the task costs far less. The Celery task keeps it under a third of its
+# soft time limit.
+INLINE_WAIT = float(os.environ.get("OKTASYNC_PROVISION_INLINE_WAIT", "") or 30.0)
 
 
 def make_client(domain: str, credentials: Mapping[str, Any], *, tenant: str, limiter: Any = None,
-                worker: bool = True) -> OktaClient:
+                worker: bool = True, inline_wait: float = INLINE_WAIT) -> OktaClient:
     """`tenant` keys the limiter's buckets: pass str(tenant id), as the sync does, so both uses
     share the tenant's buckets and each keeps its share."""
     auth = make_auth(credentials)
     if worker:
         return OktaClient(domain, auth, tenant=tenant, limiter=limiter, use="provisioning",
-                          on_wait="raise", max_retries=0, inline_wait=INLINE_WAIT)
+                          on_wait="raise", max_retries=0, inline_wait=inline_wait)
     return OktaClient(domain, auth, tenant=tenant, limiter=limiter, use="provisioning", on_wait="sleep")

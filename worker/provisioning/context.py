@@ -54,11 +54,20 @@ class ExecContext:
 
 def call(ctx: ExecContext, method: str, path: str, perm: str, *, what: str = "",
          json: Any = None, params: dict[str, Any] | None = None, absent_ok: bool = False,
-         raw_403: tuple[str, ...] = ()) -> Any:
-    """Make one Okta call; return its JSON body (None for 204, or for 404 when absent_ok)."""
+         parents: tuple[str, ...] = (), raw_403: tuple[str, ...] = ()) -> Any:
+    """Make one Okta call; return its JSON body (None for 204, or for 404 when absent_ok).
+
+    `parents`: Okta resource types (`AppInstance`, `User`...) whose 404 means the request names
+    an object that does not exist, not that the relation is absent: NotFound even if absent_ok.
+    Saves a GET of the parent before every read-before-write."""
     try:
         resp = ctx.okta.request(method, path, params=params, json=json)
     except OktaNotFound as exc:
+        summary = exc.error_summary or ""
+        missing = next((t for t in parents if f"({t})" in summary), None)
+        if missing:
+            raise NotFound(f"{missing} {summary.rsplit(':', 1)[-1].split('(')[0].strip()} not found in Okta "
+                           f"({exc.error_code})") from None
         if absent_ok:
             return None
         raise NotFound(f"{what or path} not found in Okta ({exc.error_code or exc.status})") from None

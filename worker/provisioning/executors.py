@@ -83,8 +83,8 @@ def group_member(ctx: ExecContext, grant: bool, gid: str, uid: str, ent_id: str)
 
 def app_user(ctx: ExecContext, grant: bool, aid: str, uid: str, ent_id: str) -> Outcome:
     principal = f"user:{uid}"
-    call(ctx, "GET", f"/api/v1/apps/{aid}", PERM_APPS, what=f"app {aid}")
-    current = call(ctx, "GET", f"/api/v1/apps/{aid}/users/{uid}", PERM_APPS, absent_ok=True)
+    current = call(ctx, "GET", f"/api/v1/apps/{aid}/users/{uid}", PERM_APPS, absent_ok=True,
+                   parents=("AppInstance", "User"))
     if grant:
         if current is not None:
             scope = current.get("scope")
@@ -122,13 +122,13 @@ def _through_group(uid: str, aid: str) -> str:
 
 def app_group(ctx: ExecContext, grant: bool, aid: str, gid: str, ent_id: str) -> Outcome:
     principal = f"group:{gid}"
-    call(ctx, "GET", f"/api/v1/apps/{aid}", PERM_APPS, what=f"app {aid}")
-    current = call(ctx, "GET", f"/api/v1/apps/{aid}/groups/{gid}", PERM_APPS, absent_ok=True)
+    current = call(ctx, "GET", f"/api/v1/apps/{aid}/groups/{gid}", PERM_APPS, absent_ok=True,
+                   parents=("AppInstance", "UserGroup"))
     if grant:
         if current is not None:
             return _already("granted", ent_id, principal)
-        _group(ctx, gid)
-        call(ctx, "PUT", f"/api/v1/apps/{aid}/groups/{gid}", PERM_APPS, json={}, what=f"app {aid}")
+        call(ctx, "PUT", f"/api/v1/apps/{aid}/groups/{gid}", PERM_APPS, json={}, parents=("AppInstance", "UserGroup"),
+             what=f"app {aid} or group {gid}")
         return Outcome(f"granted: {principal} on {ent_id}", changes=[_added(ent_id, "group", gid)])
     if current is None:
         return _already("revoked", ent_id, principal)

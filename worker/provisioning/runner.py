@@ -121,11 +121,14 @@ class Step:
 ClientFactory = Callable[[Tenant], Any]
 
 
-def default_client_factory(limiter: Any = None, keys: Any = None) -> ClientFactory:
-    from worker.provisioning.clients import make_client
+def default_client_factory(limiter: Any = None, keys: Any = None, inline_wait: float | None = None) -> ClientFactory:
+    from worker.provisioning.clients import INLINE_WAIT, make_client
+
+    wait = INLINE_WAIT if inline_wait is None else inline_wait
 
     def build(tenant: Tenant) -> Any:
-        return make_client(tenant.domain, tenant_credentials(tenant, keys), tenant=str(tenant.id), limiter=limiter)
+        return make_client(tenant.domain, tenant_credentials(tenant, keys), tenant=str(tenant.id), limiter=limiter,
+                           inline_wait=wait)
     return build
 
 
@@ -170,7 +173,7 @@ def run_request(sessions: sessionmaker[Session], request_id: int, client_for: Cl
                     return _finish(session, request_id, attempts, tenant_id, "dead", None, msg, progress)
                 countdown = verdict.countdown or policy.countdown(failures)
             else:
-                countdown = min(policy.cap, max(0.05, verdict.countdown or policy.base))
+                countdown = max(0.05, verdict.countdown or policy.base)  # the limiter knows best
             log.info("provisioning request %s: %s; again in %.2fs", request_id, verdict.message, countdown)
             if not requests.requeue(session, request_id, attempts, verdict.message, progress,
                                     count=verdict.kind == "retry"):

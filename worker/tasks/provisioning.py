@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from worker.app import app
 from worker.provisioning import requests, runner, service
+from worker.provisioning.clients import INLINE_WAIT
 from worker.provisioning.errors import IdempotencyConflict, InvalidRequest
 
 log = logging.getLogger("oktasync.provisioning")
@@ -50,7 +51,8 @@ def _runtime() -> dict[str, Any]:
             _state.clear()
             _state.update(pid=pid, settings=settings, redis=rclient,
                           sessions=make_session_factory(make_engine(settings.database_url)),
-                          client_for=runner.default_client_factory(limiter))
+                          client_for=runner.default_client_factory(
+                              limiter, inline_wait=min(INLINE_WAIT, settings.task_soft_time_limit / 3)))
         return _state
 
 
