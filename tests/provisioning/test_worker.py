@@ -88,12 +88,8 @@ def test_python_api_json_message_and_rejects(oktasim, pg_url, redis_url, secret_
 
 
 def test_worker_retries_transient_errors_then_dead(oktasim, pg_url, secret_key, workers, celery_app):
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    store = make_store(pg_url, dead_url)
+    sim = oktasim(sim_args("--fault-rate", "1"))  # every API call answered 500, 503 or cut off mid-body
+    store = make_store(pg_url, sim.url)
     workers()
     ref = client.grant("super", "role:USER_ADMIN:assigned", "user:00u1", "t-1", database_url=pg_url, app=celery_app)
     row = wait_done(store, ref.id)
