@@ -40,6 +40,9 @@ def _runtime() -> dict[str, Any]:
             from worker.store.db import make_engine, make_session_factory
 
             settings = app.conf.oktasync_settings
+            if not os.environ.get("OKTASYNC_PROVISION_LEASE"):
+                # No attempt outlives the hard time limit: past it, a `running` row's worker is gone.
+                requests.LEASE_SECONDS = settings.task_time_limit + 5
             rclient = redis.Redis.from_url(settings.redis_url)
             limiter = None
             try:
