@@ -33,7 +33,7 @@ class Cluster:
         self.env.update({
             "OKTASYNC_BROKER_URL": redis_url, "OKTASYNC_REDIS_URL": redis_url, "OKTASYNC_DATABASE_URL": db_url,
             "OKTASYNC_SECRET_KEY": generate_key(), "OKTASYNC_VISIBILITY_TIMEOUT": "30",
-            "OKTASYNC_STALL_TIMEOUT": "4", "OKTASYNC_DISPATCH_INTERVAL": "1", "OKTASYNC_TENANT_MAX_STREAMS": "4",
+            "OKTASYNC_STALL_TIMEOUT": "15", "OKTASYNC_DISPATCH_INTERVAL": "1", "OKTASYNC_TENANT_MAX_STREAMS": "4",
             "PYTHONPATH": str(ROOT),
         })
         migrate(db_url)
@@ -93,11 +93,28 @@ class Cluster:
             if pred():
                 return
             time.sleep(0.3)
-        logs = "\n".join(f"--- {p.args[3] if len(p.args) > 3 else p.args}" for p in self.procs)
-        raise AssertionError(f"timed out waiting for {what}\n{logs}\n{self.tail_logs()}")
+        raise AssertionError(f"timed out waiting for {what}\n{self.db_state()}\n{self.tail_logs()}")
+
+    def db_state(self) -> str:
+        from worker.store.models import SyncStream
+
+        with self.sessions() as s:
+            runs = [f"run {r.id} tenant {r.tenant_id} {r.state} {r.error or ''}" for r in s.execute(
+                sa.select(SyncRun).order_by(SyncRun.id)).scalars()]
+            open_streams = [str(tuple(r)) for r in s.execute(sa.select(
+                SyncStream.run_id, SyncStream.id, SyncStream.kind, SyncStream.state, SyncStream.cursor,
+                SyncStream.deferred_until, SyncStream.heartbeat_at, SyncStream.attempts, SyncStream.error).where(
+                sa.or_(SyncStream.state.in_(("pending", "active")), SyncStream.attempts > 0,
+                       SyncStream.state == "failed"))).all()]
+        return "\n".join(runs + open_streams[:40])
 
     def tail_logs(self) -> str:
-        return "\n".join(f"=== {f.name}\n{f.read_text(errors='replace')[-2500:]}" for f in self.tmp.glob("*.log"))
+        out = []
+        for f in sorted(self.tmp.glob("*.log")):
+            lines = f.read_text(errors="replace").splitlines()
+            bad = [ln for ln in lines if any(w in ln for w in ("ERROR", "WARNING", "Traceback", "Error:"))]
+            out.append(f"=== {f.name}: {len(lines)} lines; errors/warnings:\n" + "\n".join(bad[-40:]))
+        return "\n".join(out)
 
     def wait_state(self, run_id: int, states: tuple[str, ...], timeout: float = 60) -> SyncRun:
         out: list[SyncRun] = []
@@ -152,8 +169,20 @@ class Cluster:
         self.engine.dispose()
 
 
+# Other suites on this machine run their own Celery workers against REDIS_URL's database (same
+# queue names): the engine tests use a database of their own on the same server.
+ENGINE_REDIS_DB = 9
+
+
 @pytest.fixture
-def cluster(pg_url, redis_url, tmp_path, monkeypatch):
+def cluster(pg_url, redis_server, tmp_path, monkeypatch):
+    import redis
+
+    base = redis_server.url.rsplit("/", 1)[0] if redis_server.url.count("/") >= 3 else redis_server.url
+    redis_url = f"{base}/{ENGINE_REDIS_DB}"
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    client.close()
     c = Cluster(pg_url, redis_url, tmp_path)
     for key, value in c.env.items():
         if key.startswith("OKTASYNC_"):

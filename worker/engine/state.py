@@ -167,8 +167,8 @@ def add_streams(session: Session, run_id: int, specs: list[tuple[str, str, str, 
             for k, p, u, c in unique.values()]
     added = 0
     for i in range(0, len(rows), 500):
-        stmt = _insert(session, STREAMS).values(rows[i:i + 500]).on_conflict_do_nothing()
-        added += session.execute(stmt).rowcount or 0
+        stmt = _insert(session, STREAMS).values(rows[i:i + 500]).on_conflict_do_nothing().returning(STREAMS.c.id)
+        added += len(session.execute(stmt).all())
     return added
 
 
@@ -212,9 +212,16 @@ def record_attempt(session: Session, stream_id: int, given: str, error: str) -> 
     return session.execute(sa.select(STREAMS.c.attempts).where(STREAMS.c.id == stream_id)).scalar_one()
 
 
+# A stream waiting for the limiter (deferred) holds no worker slot, only a countdown message; up
+# to this many times the cap may be open per run so other lists (other Okta buckets) keep going.
+DEFERRED_HEADROOM = 4
+
+
 def release(session: Session, tenant_cap: int, global_cap: int) -> list[tuple[int, str]]:
-    """Activate pending streams, round-robin across running runs (fewest active first), keeping at
-    most `tenant_cap` active per run and `global_cap` in all. Returns (stream id, cursor) to enqueue.
+    """Activate pending streams, round-robin across running runs (fewest busy first), keeping at
+    most `tenant_cap` busy per run and `global_cap` busy in all. Returns (stream id, cursor) to
+    enqueue. Busy = active and not waiting for the limiter; with waiting ones, at most
+    DEFERRED_HEADROOM x `tenant_cap` streams of a run are open at once.
 
     Serialized (advisory lock on PostgreSQL, the write lock on SQLite) so two callers cannot both
     see a free slot and overfill it. Call inside a fresh transaction; the caller commits.
@@ -223,32 +230,42 @@ def release(session: Session, tenant_cap: int, global_cap: int) -> list[tuple[in
         begin_write(session)
     else:
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(_RELEASE_LOCK)))
+    now = utcnow()
     running = sa.select(RUNS.c.id).where(RUNS.c.state == "running")
+    waiting = sa.and_(STREAMS.c.state == "active", STREAMS.c.deferred_until.is_not(None),
+                      STREAMS.c.deferred_until > now)
     counts = session.execute(
-        sa.select(STREAMS.c.run_id, STREAMS.c.state, sa.func.count())
+        sa.select(STREAMS.c.run_id, STREAMS.c.state, sa.case((waiting, 1), else_=0).label("w"), sa.func.count())
         .where(STREAMS.c.run_id.in_(running), STREAMS.c.state.in_(OPEN_STREAM_STATES))
-        .group_by(STREAMS.c.run_id, STREAMS.c.state)).all()
-    active: dict[int, int] = {}
+        .group_by(STREAMS.c.run_id, STREAMS.c.state, "w")).all()
+    busy: dict[int, int] = {}
+    opened: dict[int, int] = {}
     pending: dict[int, int] = {}
-    for run_id, state, n in counts:
-        (active if state == "active" else pending)[run_id] = n
-    free = global_cap - sum(active.values())
+    for run_id, st, w, n in counts:
+        if st == "pending":
+            pending[run_id] = pending.get(run_id, 0) + n
+            continue
+        opened[run_id] = opened.get(run_id, 0) + n
+        if not w:
+            busy[run_id] = busy.get(run_id, 0) + n
+    free = global_cap - sum(busy.values())
     if free <= 0 or not pending:
         return []
     grants: dict[int, int] = {}
-    order = sorted(pending, key=lambda r: (active.get(r, 0), r))
+    order = sorted(pending, key=lambda r: (busy.get(r, 0), r))
     progressed = True
     while free > 0 and progressed:
         progressed = False
         for run_id in order:
             if free <= 0:
                 break
-            if grants.get(run_id, 0) < pending[run_id] and active.get(run_id, 0) + grants.get(run_id, 0) < tenant_cap:
-                grants[run_id] = grants.get(run_id, 0) + 1
+            g = grants.get(run_id, 0)
+            if (g < pending[run_id] and busy.get(run_id, 0) + g < tenant_cap
+                    and opened.get(run_id, 0) + g < tenant_cap * DEFERRED_HEADROOM):
+                grants[run_id] = g + 1
                 free -= 1
                 progressed = True
     out: list[tuple[int, str]] = []
-    now = utcnow()
     for run_id, n in grants.items():
         # Round-robin across kinds too: each kind of list mostly hits its own Okta bucket, so
         # spreading the slots lets every bucket work from the start (the slowest bounds the run).

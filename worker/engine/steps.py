@@ -37,6 +37,8 @@ START = "oktasync.sync.start"
 PAGE = "oktasync.sync.page"
 FINALIZE = "oktasync.sync.finalize"
 DISPATCH = "oktasync.sync.dispatch"
+# A page told to wait at least this long (seconds) lets release() open another list meanwhile.
+RELEASE_ON_WAIT = 0.5
 
 
 # ---------------------------------------------------------------- stream specs in rows
@@ -173,6 +175,8 @@ def _defer(rt: Runtime, st: state.StreamRow, cursor: str, seconds: float, reason
         rt.emit("wait", run_id=st.run_id, tenant_id=st.tenant_id, stream=st.kind, seconds=round(countdown, 3),
                 reason=reason)
         rt.dispatcher.enqueue(PAGE, [st.id, cursor], countdown=countdown)
+        if countdown >= RELEASE_ON_WAIT:
+            release(rt)  # a waiting stream frees its slot for a list on another Okta bucket
 
 
 def _page_failed(rt: Runtime, st: state.StreamRow, cursor: str, exc: BaseException,
