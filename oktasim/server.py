@@ -148,7 +148,8 @@ class Simulator:
                 early_error = exc
         elif path == "/oauth2/v1/token":
             r._parse_body()   # the form: client_assertion, grant_type, scope, client_id
-            principal_id = (r.body_arguments.get("client_id") or [b"anonymous"])[0].decode("utf-8", "replace")
+            form = {k: v[-1].decode("utf-8", "replace") for k, v in r.body_arguments.items()}
+            principal_id = self.token_endpoint.principal_id(form)
         try:
             decision = self.rl.check(method, path, principal_id)
             rate_headers = decision.headers
@@ -167,7 +168,6 @@ class Simulator:
             if path == "/oauth2/v1/token":
                 if method != "POST":
                     raise errors.method_not_allowed()
-                form = {k: v[-1].decode("utf-8", "replace") for k, v in r.body_arguments.items()}
                 status, headers, body = self.token_endpoint.handle(origin + r.uri, r.headers, form)
                 resp = api.Response(status, orjson.dumps(body), list(headers.items()))
             else:
