@@ -53,6 +53,7 @@ class Simulator:
         self.token_endpoint = TokenEndpoint(oauth_app, self.auth)
         self.base = ""                 # set once listening: http://host:port
         self.requests_total = 0
+        self.faults_total = 0          # 500/503/cut answers injected by --fault-rate (chaos figures)
         self._logged = 0
         self._pages: OrderedDict[tuple[str, str, str], api.Response] = OrderedDict()
 
@@ -90,10 +91,12 @@ class Simulator:
         }
 
     def stats(self) -> dict:
-        return {"requests_total": self.requests_total, **self.rl.stats(), "latency_ms": self.latency_ms}
+        return {"requests_total": self.requests_total, "faults_total": self.faults_total, **self.rl.stats(),
+                "latency_ms": self.latency_ms}
 
     def reset_stats(self) -> None:
         self.requests_total = 0
+        self.faults_total = 0
         self.rl.reset_stats()
 
     async def admin(self, r: httputil.HTTPServerRequest, reply: Reply) -> None:
@@ -218,6 +221,7 @@ class Simulator:
             return None
         if self._faults.random() >= self.fault_rate:
             return None
+        self.faults_total += 1
         return self._faults.choice((500, 503, "cut"))
 
     def _log_exception(self) -> None:
