@@ -1,8 +1,9 @@
 """The tenant's Okta domain: normalized to a base URL, validated so credentials only ever go to it.
 
 Accepted: `acme.okta.com`, `https://acme.okta.com/`, custom domains (`login.acme.com`), an explicit
-port. Refused: paths, queries, fragments, userinfo, schemes other than https, and plain http except
-for loopback hosts (the simulator on 127.0.0.1 / localhost / ::1).
+port. Refused: paths, queries, fragments, userinfo, schemes other than https, plain http except
+for loopback hosts (the simulator on 127.0.0.1 / localhost / ::1), and link-local (169.254.169.254,
+the cloud metadata service), unspecified or multicast IP addresses.
 """
 
 from __future__ import annotations
@@ -36,10 +37,17 @@ def _check_host(host: str, shown: str) -> None:
     if not host:
         raise InvalidDomain(f"Okta domain {shown!r} has no host name")
     try:
-        ipaddress.ip_address(host.strip("[]"))
-        return
+        ip = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        pass
+        ip = None
+    if ip is not None:
+        # Link-local (169.254.169.254 is the cloud metadata service), unspecified and multicast
+        # addresses are never an Okta org: refuse them so credentials cannot be sent there.
+        mapped = getattr(ip, "ipv4_mapped", None) or ip
+        if mapped.is_link_local or mapped.is_unspecified or mapped.is_multicast:
+            raise InvalidDomain(f"Okta domain {shown!r} is a link-local, unspecified or multicast address, "
+                                "not an Okta org")
+        return
     name = host[:-1] if host.endswith(".") else host
     if len(name) > 253 or not all(_LABEL.match(label) for label in name.split(".")):
         raise InvalidDomain(f"Okta domain {shown!r} has an invalid host name {host!r}")
