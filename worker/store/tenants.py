@@ -54,6 +54,14 @@ def _check_name(name: str) -> None:
 
 
 def _check_domain(domain: str) -> None:
+    # The Okta client's own rules (no userinfo/path/query, https except loopback, no link-local or
+    # metadata addresses): refuse at `tenant add` what the client would refuse at the first sync.
+    from worker.okta.domain import InvalidDomain, normalize_domain
+
+    try:
+        normalize_domain(domain)
+    except InvalidDomain as exc:
+        raise TenantError(f"domain must be an Okta host like example.okta.com: {exc}") from None
     if not domain or any(c.isspace() for c in domain) or "/" in domain.split("://", 1)[-1].rstrip("/"):
         raise TenantError(f"domain must be an Okta host like example.okta.com, got {domain!r}")
 
