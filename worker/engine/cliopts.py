@@ -72,8 +72,14 @@ def credentials_from(api_token: str | None, okta_client_id: str | None, okta_pri
                                      strict=True) if not v]
         if missing:
             raise click.UsageError(f"OAuth credentials need {', '.join(missing)} as well")
-        return {"client_id": str(okta_client_id).strip(), "private_key": read_private_key(str(okta_private_key)),
-                "key_id": str(okta_private_key_id).strip()}
+        pem = read_private_key(str(okta_private_key))
+        from worker.okta.auth import InvalidCredentials, load_private_key
+
+        try:  # an EC/unreadable/short key is refused now, not at the first sync (messages hold no key material)
+            load_private_key(pem)
+        except InvalidCredentials as exc:
+            raise click.BadParameter(str(exc), param_hint="--okta-private-key") from None
+        return {"client_id": str(okta_client_id).strip(), "private_key": pem, "key_id": str(okta_private_key_id).strip()}
     if required:
         raise click.UsageError("credentials are missing: give --api-token TOKEN, or --okta-client-id ID "
                                "--okta-private-key PEM|@path --okta-private-key-id KID (or OKTASYNC_API_TOKEN)")
