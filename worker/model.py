@@ -32,6 +32,16 @@ class InvalidId(ValueError):
     """An entitlement, grant or principal id that does not parse; the message says why."""
 
 
+# The store's id columns (entitlements 512, grants 600, principal ids 255 + type); Okta ids are
+# about 20 characters. A longer id is refused before it is echoed in a message or sent to Okta.
+MAX_LENGTH = {"entitlement id": 512, "grant id": 600, "principal": 288}
+
+
+def _check_length(kind: str, text: str) -> None:
+    if len(text) > MAX_LENGTH[kind]:
+        raise InvalidId(f"{kind} {text[:40]!r}... is {len(text)} characters long; at most {MAX_LENGTH[kind]}")
+
+
 @dataclass(frozen=True, slots=True)
 class Resource:
     type: str
@@ -91,6 +101,7 @@ def parse_entitlement_id(text: str) -> Entitlement:
     """`group:00g1:member` -> Entitlement; raises InvalidId naming what is wrong."""
     if not isinstance(text, str):
         raise InvalidId(f"entitlement id must be a string, not {type(text).__name__}")
+    _check_length("entitlement id", text)
     parts = text.split(":")
     if len(parts) < 3:
         raise InvalidId(f"entitlement id {text!r}: expected '<resource type>:<resource id>:<slug>'")
@@ -114,6 +125,7 @@ def parse_principal(text: str) -> tuple[str, str]:
     """`user:00u1` -> ("user", "00u1")."""
     if not isinstance(text, str):
         raise InvalidId(f"principal must be a string, not {type(text).__name__}")
+    _check_length("principal", text)
     ptype, sep, pid = text.partition(":")
     if not sep:
         raise InvalidId(f"principal {text!r}: expected '<type>:<id>', e.g. 'user:00u1'")
@@ -129,6 +141,7 @@ def parse_grant_id(text: str) -> Grant:
     """`group:00g1:member:user:00u7` -> Grant."""
     if not isinstance(text, str):
         raise InvalidId(f"grant id must be a string, not {type(text).__name__}")
+    _check_length("grant id", text)
     parts = text.split(":")
     if len(parts) < 5:
         raise InvalidId(f"grant id {text!r}: expected '<entitlement id>:<principal type>:<principal id>'")
