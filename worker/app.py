@@ -14,7 +14,7 @@ import importlib.util
 from celery import Celery
 from kombu import Queue
 
-from worker import config
+from worker import broker_guard, config
 
 SYNC_QUEUE = "sync"
 PROVISIONING_QUEUE = "provisioning"
@@ -32,6 +32,7 @@ def _present(module: str) -> bool:
 
 def make_app(settings: config.Settings | None = None) -> Celery:
     settings = settings or config.load()
+    broker_guard.install()  # a non-envelope item on a queue must not stop the worker
     vt = settings.visibility_timeout
     transport = {
         "visibility_timeout": vt,
