@@ -11,6 +11,7 @@ import importlib
 
 import click
 
+from worker.commands.provision import maybe_run_oneshot, oneshot_options
 from worker.engine.cliopts import credential_options, sync_options
 
 # (module, attribute) of each command added to the `oktasync` group.
@@ -39,6 +40,7 @@ COMMANDS: list[tuple[str, str]] = [
               help="Okta org to sync in embedded mode, e.g. acme.okta.com. [env OKTASYNC_DOMAIN]")
 @credential_options
 @sync_options
+@oneshot_options
 @click.option("--file", "file", envvar="OKTASYNC_FILE", default="sync.db", show_default=True,
               help="SQLite file to sync into (created and migrated as needed). [env OKTASYNC_FILE]")
 @click.option("--concurrency", envvar="OKTASYNC_CONCURRENCY", type=click.IntRange(1, 256), default=8,
@@ -59,6 +61,7 @@ def main(ctx: click.Context, domain: str | None, file: str, concurrency: int, ra
 
     Run `oktasync demo` to sync a simulated org, or see `oktasync COMMAND --help`.
     """
+    maybe_run_oneshot(ctx, domain, flags)  # --grant-entitlement, --revoke-grant, --invoke-action, --delete-resource
     if ctx.invoked_subcommand is not None:
         return
     if not domain:
