@@ -67,3 +67,34 @@ def test_oneshot_options_on_a_click_group(oktasim):
     out = runner.invoke(main, ["--domain", sim.url])
     assert out.exit_code == 0 and "no one-shot request" in out.output
     assert SUPER not in out.output
+
+
+def test_oktasync_command_one_shot_flags(oktasim, tmp_path):
+    """The real `oktasync` console script, as baton-okta users call it."""
+    import os
+    import subprocess
+    import sys
+
+    sim = oktasim(sim_args())
+    st = sim.state()
+    gid = next(g["id"] for g in st["groups"] if g["type"] == "OKTA_GROUP")
+    app_group = next(g["id"] for g in st["groups"] if g["type"] == "APP_GROUP")
+    exe = os.path.join(os.path.dirname(sys.executable), "oktasync")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OKTASYNC_")}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([exe, "--domain", sim.url, "--api-token", SUPER, *args], capture_output=True,
+                              text=True, timeout=60, env=env, cwd=tmp_path)
+
+    done = run("--delete-resource", gid, "--delete-resource-type", "group")
+    assert done.returncode == 0, done.stderr
+    assert f"succeeded: group {gid} deleted" in done.stdout
+    assert gid not in {g["id"] for g in sim.state()["groups"]}
+    refused = run("--delete-resource", app_group, "--delete-resource-type", "group")
+    assert refused.returncode == 1 and "APP_GROUP group and cannot be deleted" in refused.stderr
+    missing = run("--delete-resource", "00gnosuchgroup000000", "--delete-resource-type", "group")
+    assert missing.returncode == 1 and "not found" in missing.stderr
+    bad = run("--revoke-grant", "group:00g1:member:group:00g2")
+    assert bad.returncode == 2 and "cannot be granted to a group" in bad.stderr
+    assert SUPER not in done.stdout + done.stderr + refused.stderr
+    assert not list(tmp_path.iterdir())  # one-shot: no sync file written
