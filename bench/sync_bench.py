@@ -121,7 +121,7 @@ class Cluster:
         # A database of its own: other suites run Celery workers on REDIS_URL's database (same queue names).
         redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
         base = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-        name = f"oktasync_bench_{os.getpid()}"
+        name = f"oktasync_bench_{os.getpid()}_{int(time.time() * 1000) % 10**9}"
         admin = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
         with admin.connect() as c:
             c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
