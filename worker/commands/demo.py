@@ -105,7 +105,7 @@ def demo(users: int, groups: int, apps: int, seed: int, latency_ms: int, window_
         for line in summary_lines(result.counts, result.warnings):
             click.echo(line)
         p = result.progress
-        click.echo(f"rate limit:   {p.pages} requests, {p.waits} limiter waits ({p.wait_seconds:.1f}s), "
+        click.echo(f"rate limit:   {p.pages} requests, {p.waits} limiter waits ({p.wait_seconds:.1f}s summed over parallel lists), "
                    f"{p.retries} retries{_sim_429s(url)}")
         sample = examples(file)
         if sample:

@@ -69,5 +69,5 @@ def run_from_cli(domain: str, *, file: str, concurrency: int, rate_limit_share: 
     for line in summary_lines(result.counts, result.warnings):
         click.echo(line)
     p = result.progress
-    click.echo(f"rate limit:   {p.waits} waits ({p.wait_seconds:.1f}s), {p.retries} retries")
+    click.echo(f"rate limit:   {p.waits} limiter waits ({p.wait_seconds:.1f}s summed over parallel lists), {p.retries} retries")
     return 0
