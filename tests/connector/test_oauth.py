@@ -55,13 +55,22 @@ def test_oauth_sync_matches_org(oktasim, key_pem, dpop):
     assert (auth.proofs_made > 0) is dpop
 
 
-def test_missing_scopes_skip_their_phases(oktasim, key_pem):
-    sim = start(oktasim, key_pem)
-    # A token without the apps, roles and API-token scopes: those lists answer 403 insufficient_scope.
-    auth = PrivateKeyJWTAuth(CLIENT_ID, key_pem[0], KID, scopes=("okta.users.read", "okta.groups.read"))
+@pytest.mark.parametrize("granted_by", ["app", "request"])
+def test_missing_scopes_skip_their_phases(oktasim, key_pem, granted_by):
+    # The app is granted only the users and groups scopes ("app": Okta refuses a token request naming
+    # the others, so the client asks again without them), or the sync asks only for those ("request").
+    # Either way the apps, roles and API-token lists answer 403 insufficient_scope and are skipped.
+    granted = ("okta.users.read", "okta.groups.read")
+    if granted_by == "app":
+        sim = start(oktasim, key_pem, "--oauth-scopes", " ".join(granted))
+        auth = PrivateKeyJWTAuth(CLIENT_ID, key_pem[0], KID, sync_secrets=True)
+    else:
+        sim = start(oktasim, key_pem)
+        auth = PrivateKeyJWTAuth(CLIENT_ID, key_pem[0], KID, scopes=granted)
     client = OktaClient(sim.url, auth, max_retries=2)
     got, warnings, _ = observed(list(crawl(client, SyncOptions(sync_custom_roles=True, sync_secrets=True))))
     client.close()
+    assert set(auth.scopes) == set(granted)
     state = sim.state()
     full = expected(state, sync_custom_roles=True, sync_secrets=True)
     assert {r.split(":")[0] for r in got.resources} == {"user", "group", "role"}

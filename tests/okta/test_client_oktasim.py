@@ -185,9 +185,19 @@ def test_oauth_configuration_errors_are_named(oauth_sim, pkcs8_pem):
     with pytest.raises(OktaAuthenticationError, match="does not know client id"):
         _client(sim, PrivateKeyJWTAuth("0oaunknown", pkcs8_pem, KID)).get_page("/api/v1/users")
 
-    # The app lacks okta.apps.read / okta.roles.read: the token request itself is refused.
+    # The app lacks okta.apps.read / okta.roles.read: Okta refuses the token request naming them, the
+    # client asks again without them, and only the lists that need them are refused.
+    partial = PrivateKeyJWTAuth(CLIENT_ID, pkcs8_pem, KID)
+    client = _client(sim, partial)
+    client.get_page("/api/v1/users")
+    assert partial.refused_scopes == {"okta.apps.read", "okta.roles.read"}
+    with pytest.raises(OktaPermissionDenied) as exc:
+        client.get_page("/api/v1/apps")
+    assert exc.value.error_code == "insufficient_scope" and "okta.apps.read" in str(exc.value)
+
+    # None of the requested scopes granted: the token request itself is refused, with a hint.
     with pytest.raises(OktaAuthenticationError) as exc:
-        _client(sim, PrivateKeyJWTAuth(CLIENT_ID, pkcs8_pem, KID)).get_page("/api/v1/users")
+        _client(sim, PrivateKeyJWTAuth(CLIENT_ID, pkcs8_pem, KID, scopes=["okta.apps.read"])).get_page("/api/v1/users")
     assert exc.value.error_code == "invalid_scope" and "okta.apps.read" in str(exc.value)
     assert "grant them to the service app" in str(exc.value)
 

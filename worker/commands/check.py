@@ -8,15 +8,12 @@ the input do not work at all.
 from __future__ import annotations
 
 import json
-import re
 import sys
-from typing import Any
 
 import click
 
 MARK = {True: "yes", False: "no", None: "?"}
 OAUTH_FLAGS = ("--okta-client-id", "--okta-private-key", "--okta-private-key-id")
-_REFUSED = re.compile(r"scopes are not allowed[^:]*:\s*(.+)$")
 
 
 def read_key(value: str) -> str:
@@ -49,42 +46,27 @@ def check_credential_flags(api_token: str | None, client_id: str | None, private
     return "oauth"
 
 
-def _refused_scopes(exc: Any) -> set[str]:
-    """Scopes Okta names in an invalid_scope refusal of the token request."""
-    if getattr(exc, "error_code", None) != "invalid_scope":
-        return set()
-    match = _REFUSED.search(getattr(exc, "error_summary", None) or "")
-    return {x for x in re.split(r"[,\s]+", match.group(1)) if x} if match else set()
-
-
 def run_probe(domain: str, api_token: str | None, client_id: str | None, pem: str | None,
               key_id: str | None) -> tuple[str, str, list, list[str]]:
     """(base url, auth kind, capabilities, notes). Raises CredentialsRejected, InvalidDomain, InvalidCredentials.
 
-    Okta refuses a whole token request that names a scope the app was not granted (invalid_scope), so
-    for OAuth every scope is asked for first and, if Okta names refused ones, again without them; their
-    capabilities then show as denied."""
-    from worker.connector.capabilities import CredentialsRejected, probe
+    For OAuth every scope is asked for; scopes Okta says the app was not granted are dropped by the
+    client's auth (worker.okta.auth) and their capabilities then show as denied."""
+    from worker.connector.capabilities import probe
     from worker.okta.auth import MANAGE_SCOPES, READ_SCOPES, PrivateKeyJWTAuth, SSWSAuth
     from worker.okta.client import OktaClient
 
     scopes = READ_SCOPES + MANAGE_SCOPES + ("okta.apiTokens.read",)
-    notes: list[str] = []
-    for _ in range(2):
-        auth = SSWSAuth(api_token) if api_token else PrivateKeyJWTAuth(client_id, pem, key_id, scopes=scopes)
-        client = OktaClient(domain, auth, use="provisioning", max_retries=2)
-        try:
-            caps, more = probe(client)
-            return client.base_url, auth.kind, caps, notes + more
-        except CredentialsRejected as exc:
-            refused = _refused_scopes(exc.error) if not api_token else set()
-            if not refused or not set(scopes) - refused:
-                raise
-            scopes = tuple(s for s in scopes if s not in refused)
-            notes.append(f"scopes not granted to this OAuth app: {', '.join(sorted(refused))}")
-        finally:
-            client.close()
-    raise AssertionError("unreachable")  # pragma: no cover
+    auth = SSWSAuth(api_token) if api_token else PrivateKeyJWTAuth(client_id, pem, key_id, scopes=scopes)
+    client = OktaClient(domain, auth, use="provisioning", max_retries=2)
+    try:
+        caps, notes = probe(client)
+    finally:
+        client.close()
+    refused = getattr(auth, "refused_scopes", ())
+    if refused:
+        notes = [f"scopes not granted to this OAuth app: {', '.join(sorted(refused))}", *notes]
+    return client.base_url, auth.kind, caps, notes
 
 
 @click.command("check")

@@ -17,6 +17,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -337,6 +338,7 @@ class PrivateKeyJWTAuth:
         if not self.scopes:
             raise InvalidCredentials("no OAuth scopes to request")
         self.dpop = dpop
+        self.refused_scopes: frozenset[str] = frozenset()  # scopes Okta said the app was not granted
         pub = self._key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         self._fingerprint = hashlib.sha256(pub).hexdigest()[:16]
@@ -402,7 +404,8 @@ class PrivateKeyJWTAuth:
             tok = _STATE.tokens.get(key)
             if tok is not None and tok.expires_at > time.time():
                 return
-            _STATE.tokens[key] = self._fetch_token(token_url, send)
+            tok = self._fetch_token(token_url, send)
+            _STATE.tokens[self._cache_key(token_url)] = tok  # scopes may have shrunk: the key with them
 
     def headers(self, base_url: str, method: str, url: str) -> dict[str, str]:
         tok = self.current_token(base_url)
@@ -465,6 +468,14 @@ class PrivateKeyJWTAuth:
                 nonce_rounds += 1
                 use_dpop = True
                 continue
+            refused = named_refused_scopes(desc, self.scopes) if error == "invalid_scope" else set()
+            if refused and set(self.scopes) - refused:
+                # Okta refuses the whole token request for one scope the app was not granted. Ask
+                # without it: the lists that need it then get 403 insufficient_scope and are skipped
+                # with a warning naming the scope, instead of the whole sync failing.
+                self.refused_scopes |= refused
+                self.scopes = tuple(x for x in self.scopes if x not in refused)
+                continue
             if (not use_dpop and not switched_to_dpop and self.dpop is None
                     and _asks_for_dpop(error, desc)):
                 # The app requires DPoP: remember it for this process and ask again with a proof.
@@ -524,6 +535,19 @@ class PrivateKeyJWTAuth:
                                           error_summary=err.error_summary, error_causes=err.error_causes,
                                           request_id=err.request_id, method="POST", url=token_url)
         return err
+
+
+_REFUSED_SCOPES = re.compile(r"scopes are not allowed[^:]*:\s*(.+)$", re.IGNORECASE)
+
+
+def named_refused_scopes(desc: str, requested: Sequence[str]) -> set[str]:
+    """The requested scopes an invalid_scope description names ("The following scopes are not allowed
+    for this request: a, b"); empty when it names none."""
+    match = _REFUSED_SCOPES.search(desc)
+    if not match:
+        return set()
+    named = {x.strip("[]'\" ") for x in re.split(r"[,\s]+", match.group(1))}
+    return {x for x in requested if x in named}
 
 
 def _asks_for_dpop(error: str | None, desc: str) -> bool:
