@@ -74,6 +74,12 @@ def make_app(settings: config.Settings | None = None) -> Celery:
                 # A tick that waited longer than one interval is stale: the next one does its job.
                 "options": {"expires": max(1.0, settings.dispatch_interval)},
             },
+            # Republishes provisioning requests whose message was lost (e.g. Redis restarted).
+            "oktasync-provision-reap": {
+                "task": "oktasync.provision.reap",
+                "schedule": 60.0,
+                "options": {"queue": "provisioning", "expires": 60.0},
+            },
         },
         beat_max_loop_interval=min(5.0, settings.dispatch_interval),
     )

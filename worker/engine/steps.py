@@ -8,6 +8,7 @@ by step"; celery-patterns.md §1.5).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -115,7 +116,8 @@ def page(rt: Runtime, stream_id: int, cursor: str) -> None:
     try:
         got = ctx.client.get_page(cursor, headers=spec.header_dict or None)
         items = len(got.records)
-        result = handle_page(spec, got.items, ctx.options)
+        # The page's own URL, so first-page-only checks (an empty user list) stay exact.
+        result = handle_page(dataclasses.replace(spec, url=cursor), got.items, ctx.options)
         next_url = got.next_url or result.next_url
     except RateLimitWait as wait:
         cause = wait.__cause__
