@@ -90,7 +90,9 @@ def main() -> int:
             return s.get(SyncRun, run_id, populate_existing=True).state
 
     def submit_some() -> None:
-        for name, (_, sim) in tenants.items():
+        # One request at a time on the orgs with Okta's real limits (the throttled org only syncs:
+        # provisioning's 20% share of its tiny buckets would make a backlog, not a test).
+        for name, (_, sim) in [rnd.choice(list(tenants.items())[:2])]:
             st = sim.state()
             group = rnd.choice([g for g in st["groups"] if g["type"] == "OKTA_GROUP"])
             user = rnd.choice([u for u in st["users"] if u["status"] == "ACTIVE"])
@@ -120,7 +122,7 @@ def main() -> int:
                     if name in runs:
                         figures[f"runs {run_state(runs[name])}"] += 1
                     runs[name] = start_run(c, tid)
-            if rnd.random() < 0.5:
+            if rnd.random() < 0.4:
                 submit_some()
         except Exception as exc:  # noqa: BLE001 - a service is down right now (we did it)
             print(f"  (driver: {type(exc).__name__} while a service was down)", flush=True)
@@ -159,7 +161,7 @@ def main() -> int:
         time.sleep(0.5)
 
     print("chaos over: settling and checking", flush=True)
-    settle = time.monotonic() + 300
+    settle = time.monotonic() + 600
     for name in tenants:
         while run_state(runs[name]) not in FINAL and time.monotonic() < settle:
             time.sleep(0.5)
