@@ -217,11 +217,21 @@ def record_attempt(session: Session, stream_id: int, given: str, error: str) -> 
 DEFERRED_HEADROOM = 4
 
 
+def kind_waiting_cap(tenant_cap: int) -> int:
+    """Waiting streams of one kind past which that kind gets no new stream. Each kind of list
+    mostly hits one Okta bucket: once this many of its lists wait for the limiter, its bucket
+    (not the number of open lists) holds it back, and opening more of them would only fill the
+    open headroom with waiters and keep lists of other buckets (e.g. group members behind app
+    assignments) from starting."""
+    return max(2, tenant_cap // 4)
+
+
 def release(session: Session, tenant_cap: int, global_cap: int) -> list[tuple[int, str]]:
     """Activate pending streams, round-robin across running runs (fewest busy first), keeping at
     most `tenant_cap` busy per run and `global_cap` busy in all. Returns (stream id, cursor) to
     enqueue. Busy = active and not waiting for the limiter; with waiting ones, at most
-    DEFERRED_HEADROOM x `tenant_cap` streams of a run are open at once.
+    DEFERRED_HEADROOM x `tenant_cap` streams of a run are open at once, and a kind of list with
+    `kind_waiting_cap(tenant_cap)` streams waiting gets no new one (its Okta bucket is the limit).
 
     Serialized (advisory lock on PostgreSQL, the write lock on SQLite) so two callers cannot both
     see a free slot and overfill it. Call inside a fresh transaction; the caller commits.
@@ -235,19 +245,29 @@ def release(session: Session, tenant_cap: int, global_cap: int) -> list[tuple[in
     waiting = sa.and_(STREAMS.c.state == "active", STREAMS.c.deferred_until.is_not(None),
                       STREAMS.c.deferred_until > now)
     counts = session.execute(
-        sa.select(STREAMS.c.run_id, STREAMS.c.state, sa.case((waiting, 1), else_=0).label("w"), sa.func.count())
+        sa.select(STREAMS.c.run_id, STREAMS.c.kind, STREAMS.c.state, sa.case((waiting, 1), else_=0).label("w"),
+                  sa.func.count())
         .where(STREAMS.c.run_id.in_(running), STREAMS.c.state.in_(OPEN_STREAM_STATES))
-        .group_by(STREAMS.c.run_id, STREAMS.c.state, "w")).all()
+        .group_by(STREAMS.c.run_id, STREAMS.c.kind, STREAMS.c.state, "w")).all()
     busy: dict[int, int] = {}
     opened: dict[int, int] = {}
-    pending: dict[int, int] = {}
-    for run_id, st, w, n in counts:
+    waiting_by_kind: dict[tuple[int, str], int] = {}
+    pending_by_kind: dict[tuple[int, str], int] = {}
+    for run_id, kind, st, w, n in counts:
         if st == "pending":
-            pending[run_id] = pending.get(run_id, 0) + n
+            pending_by_kind[(run_id, kind)] = n
             continue
         opened[run_id] = opened.get(run_id, 0) + n
-        if not w:
+        if w:
+            waiting_by_kind[(run_id, kind)] = waiting_by_kind.get((run_id, kind), 0) + n
+        else:
             busy[run_id] = busy.get(run_id, 0) + n
+    kind_cap = kind_waiting_cap(tenant_cap)
+    full = {rk for rk, n in waiting_by_kind.items() if n >= kind_cap}  # kinds held back by their bucket
+    pending: dict[int, int] = {}
+    for (run_id, kind), n in pending_by_kind.items():
+        if (run_id, kind) not in full:
+            pending[run_id] = pending.get(run_id, 0) + n
     free = global_cap - sum(busy.values())
     if free <= 0 or not pending:
         return []
@@ -270,8 +290,10 @@ def release(session: Session, tenant_cap: int, global_cap: int) -> list[tuple[in
         # Round-robin across kinds too: each kind of list mostly hits its own Okta bucket, so
         # spreading the slots lets every bucket work from the start (the slowest bounds the run).
         rn = sa.func.row_number().over(partition_by=STREAMS.c.kind, order_by=STREAMS.c.id).label("rn")
+        held = [k for r, k in full if r == run_id]
         sub = (sa.select(STREAMS.c.id, STREAMS.c.cursor, STREAMS.c.kind, rn)
-               .where(STREAMS.c.run_id == run_id, STREAMS.c.state == "pending").subquery())
+               .where(STREAMS.c.run_id == run_id, STREAMS.c.state == "pending",
+                      STREAMS.c.kind.not_in(held)).subquery())
         picked = session.execute(sa.select(sub.c.id, sub.c.cursor).order_by(sub.c.rn, sub.c.kind).limit(n)).all()
         ids = [r[0] for r in picked]
         if ids:
