@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from tests.store.conftest import access_ent, app, app_grant, group, member, member_ent, user
 from worker.model import Entitlement, Grant, Resource
 from worker.store import queries
+from worker.store.db import make_engine, make_session_factory
 from worker.store.generations import (
     RunStateError,
     collect_garbage,
@@ -190,12 +191,12 @@ def test_collect_garbage_removes_leftovers_of_interrupted_cleanups(store):
         assert len(queries.resources(s, "acme")) == len(ORG1["resources"])
 
 
-def _writer(store, t, run, worker: int, out) -> None:
+def _writer(sessions, t, run, worker: int, out) -> None:
     # Runs in a forked child: the parent's engine must hand out fresh connections here.
     try:
         for page in range(10):
             grants = [Grant("group:g1:member", "user", f"u{(worker * 7 + page * 13 + i) % 500}") for i in range(100)]
-            with store.Session() as s:
+            with sessions() as s:
                 write_page(s, t, run, grants=grants)
                 s.commit()
         out.put(None)
@@ -203,20 +204,34 @@ def _writer(store, t, run, worker: int, out) -> None:
         out.put(repr(exc))
 
 
-def test_concurrent_writers_from_several_processes(store):
-    t = store.tenant()
-    run = store.start_run(t)
-    with store.Session() as s:  # the parent uses its pool before forking
+def _prefork_parent(url: str, t: int, run: int, out) -> None:
+    """Like a Celery prefork parent: a fresh process that uses its engine, then forks writers.
+
+    It runs in a spawned interpreter so that no thread of the test process (other tests leave some)
+    can hold a lock across the fork: that would hang the children for reasons that are not the
+    store's."""
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    with sessions() as s:  # the parent uses its pool before forking
         write_page(s, t, run, resources=[group("g1")])
         s.commit()
     ctx = multiprocessing.get_context("fork")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_writer, args=(store, t, run, w, out)) for w in range(4)]
+    procs = [ctx.Process(target=_writer, args=(sessions, t, run, w, out)) for w in range(4)]
     for p in procs:
         p.start()
-    errors = [out.get(timeout=120) for _ in procs]
     for p in procs:
-        p.join(30)
+        p.join(120)
+
+
+def test_concurrent_writers_from_several_processes(store):
+    t = store.tenant()
+    run = store.start_run(t)
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    parent = ctx.Process(target=_prefork_parent, args=(store.url, t, run, out))
+    parent.start()
+    errors = [out.get(timeout=120) for _ in range(4)]
+    parent.join(30)
     assert errors == [None] * 4
     expected = {f"u{(w * 7 + page * 13 + i) % 500}" for w in range(4) for page in range(10) for i in range(100)}
     with store.Session() as s:
