@@ -207,16 +207,16 @@ def _writer(sessions, t, run, worker: int, out) -> None:
 def _prefork_parent(url: str, t: int, run: int, out) -> None:
     """Like a Celery prefork parent: a fresh process that uses its engine, then forks writers.
 
-    It runs in a spawned interpreter so that no thread of the test process (other tests leave some)
-    can hold a lock across the fork: that would hang the children for reasons that are not the
-    store's."""
+    It runs in a spawned interpreter: forked straight from the test process, the children ran kombu's
+    after-fork cleanup of connections earlier tests had opened and blocked reading the parent's socket
+    (seen in the full suite) — a hang that is not the store's."""
     engine = make_engine(url)
     sessions = make_session_factory(engine)
     with sessions() as s:  # the parent uses its pool before forking
         write_page(s, t, run, resources=[group("g1")])
         s.commit()
     ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_writer, args=(sessions, t, run, w, out)) for w in range(4)]
+    procs = [ctx.Process(target=_writer, args=(sessions, t, run, w, out), daemon=True) for w in range(4)]
     for p in procs:
         p.start()
     for p in procs:
@@ -230,8 +230,12 @@ def test_concurrent_writers_from_several_processes(store):
     out = ctx.Queue()
     parent = ctx.Process(target=_prefork_parent, args=(store.url, t, run, out))
     parent.start()
-    errors = [out.get(timeout=120) for _ in range(4)]
-    parent.join(30)
+    try:
+        errors = [out.get(timeout=120) for _ in range(4)]
+    finally:
+        parent.join(30)
+        if parent.is_alive():
+            parent.kill()
     assert errors == [None] * 4
     expected = {f"u{(w * 7 + page * 13 + i) % 500}" for w in range(4) for page in range(10) for i in range(100)}
     with store.Session() as s:
