@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 import sqlalchemy as sa
 
 from tests.chaos.conftest import assert_exact_once, make_cluster, reap_orphans, start_run, wait_pages
@@ -39,10 +38,6 @@ def test_redis_restart_mid_run(pg_url, own_redis, oktasim, tmp_path, monkeypatch
         reap_orphans(c)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "engine bug found here, not fixed yet: a page task that hits OperationalError (connection terminated) "
-    "is not retried (no autoretry on the sync tasks); the reaper re-enqueues it, but about half the runs "
-    "fail with 'users: no progress after 5 re-deliveries'. See docs/reliability.md."))
 def test_postgres_connections_dropped_mid_run(chaos, oktasim, pg_url):
     sim = oktasim([*ORG, "--seed", "32"])
     tid = chaos.add_tenant("pgdrop", sim.url)

@@ -8,7 +8,10 @@ after `OKTASYNC_MAX_REDELIVERIES` deliveries its run is failed instead of loopin
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from worker.app import app
 from worker.engine import steps
@@ -29,16 +32,37 @@ def _guarded(task: Any, name: str, args: list[Any]) -> bool:
     return True
 
 
+# A lost database connection (PostgreSQL restarted, connections terminated, SQLite busy) is retried
+# soon, in a new message: every step is safe to run again (cursor-conditional updates).
+DB_RETRIES = 3
+
+
+def _database_blip(exc: DBAPIError) -> bool:
+    return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+
+
+def _run(task: Any, name: str, args: list[Any], step: Callable[[], None]) -> None:
+    if not _guarded(task, name, args):
+        return
+    try:
+        step()
+    except DBAPIError as exc:
+        if not _database_blip(exc) or task.request.retries >= DB_RETRIES:
+            raise
+        countdown = 2.0 ** task.request.retries
+        log.warning("task %s %s: database unavailable (%s); retrying in %.0fs",
+                    name, args, type(exc.orig or exc).__name__, countdown)
+        raise task.retry(countdown=countdown, max_retries=DB_RETRIES) from None
+
+
 @app.task(name=steps.START, bind=True)
 def start(self: Any, run_id: int) -> None:
-    if _guarded(self, steps.START, [run_id]):
-        steps.start_run(get_runtime(app), run_id)
+    _run(self, steps.START, [run_id], lambda: steps.start_run(get_runtime(app), run_id))
 
 
 @app.task(name=steps.PAGE, bind=True)
 def page(self: Any, stream_id: int, cursor: str) -> None:
-    if _guarded(self, steps.PAGE, [stream_id, cursor]):
-        steps.page(get_runtime(app), stream_id, cursor)
+    _run(self, steps.PAGE, [stream_id, cursor], lambda: steps.page(get_runtime(app), stream_id, cursor))
 
 
 # The finalizer merges a whole run in one transaction: give it most of the visibility timeout
@@ -49,5 +73,4 @@ _settings = app.conf.oktasync_settings
 @app.task(name=steps.FINALIZE, bind=True, time_limit=_settings.visibility_timeout * 0.9,
           soft_time_limit=_settings.visibility_timeout * 0.85)
 def finalize(self: Any, run_id: int) -> None:
-    if _guarded(self, steps.FINALIZE, [run_id]):
-        steps.finalize(get_runtime(app), run_id)
+    _run(self, steps.FINALIZE, [run_id], lambda: steps.finalize(get_runtime(app), run_id))
