@@ -111,22 +111,10 @@ class Org:
         return a
 
     def custom_role(self, id_or_label: str) -> CustomRole:
-        r = self.custom_roles.get(id_or_label)
-        if r is None:
-            for cr in self.custom_roles.values():
-                if cr.label == id_or_label:
-                    return cr
-            raise errors.not_found_typed(id_or_label, "CustomRole")
-        return r
+        return _by_id_or_label(self.custom_roles, id_or_label, "CustomRole")
 
-    def resource_set(self, rid: str) -> ResourceSet:
-        r = self.resource_sets.get(rid)
-        if r is None:
-            for rs in self.resource_sets.values():
-                if rs.label == rid:
-                    return rs
-            raise errors.not_found_typed(rid, "IAMPolicy")
-        return r
+    def resource_set(self, id_or_label: str) -> ResourceSet:
+        return _by_id_or_label(self.resource_sets, id_or_label, "IAMPolicy")
 
     def api_token(self, tid: str) -> ApiToken:
         t = self.api_tokens.get(tid)
@@ -645,3 +633,14 @@ class Org:
 
 def _duplicate_role() -> OktaError:
     return OktaError(409, "E0000090", "The role specified is already assigned to the user.")
+
+
+def _by_id_or_label(objects: dict, id_or_label: str, okta_type: str):
+    """Okta's IAM endpoints take a custom role or resource set by id or by label."""
+    found = objects.get(id_or_label)
+    if found is not None:
+        return found
+    for obj in objects.values():
+        if obj.label == id_or_label:
+            return obj
+    raise errors.not_found_typed(id_or_label, okta_type)
