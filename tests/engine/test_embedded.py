@@ -67,3 +67,19 @@ def test_embedded_cli_success_and_failure(oktasim, tmp_path):
     missing = subprocess.run([OKTASYNC, "--domain", sim.url],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "credentials are missing" in missing.stderr
+
+
+def test_embedded_cli_unusable_file_says_which_and_what_to_do(tmp_path):
+    """--file that cannot hold the sync fails before any request, naming the file, without a traceback."""
+    token = "00secret-token-0000000000000000000000000000"
+    (tmp_path / "notes.txt").write_text("not a database\n")
+    cases = [(tmp_path, "is a directory", "--file " + str(tmp_path / "sync.db")),
+             (tmp_path / "notes.txt", "file is not a database", "give --file a new file"),
+             (tmp_path / "missing" / "x.db", "does not exist", "missing")]
+    for file, reason, todo in cases:
+        got = subprocess.run([OKTASYNC, "--domain", "acme.okta.com", "--api-token", token, "--file", str(file)],
+                             capture_output=True, text=True, timeout=60)
+        assert got.returncode == 2, (file, got.stdout, got.stderr)
+        assert reason in got.stderr and todo in got.stderr and str(file) in got.stderr, got.stderr
+        assert "Traceback" not in got.stderr and "sqlalche.me" not in got.stderr
+        assert token not in got.stderr + got.stdout

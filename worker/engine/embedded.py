@@ -108,6 +108,20 @@ def _prepare(file: Path, domain: str, credentials: dict[str, str], options: Sync
     """Migrate the file, store the tenant (encrypted credentials), return (engine, keys, tenant id)."""
     if not file.parent.is_dir():
         raise EmbeddedError(f"directory {file.parent} does not exist (for --file {file})")
+    if file.is_dir():
+        raise EmbeddedError(f"--file {file} is a directory; name a file in it, e.g. --file {file / 'sync.db'}")
+    try:
+        return _open_file(file, domain, credentials, options)
+    except sa.exc.DatabaseError as exc:  # unwritable place, read-only file, not a SQLite file
+        raise EmbeddedError(
+            f"cannot use {file} as the sync file ({exc.orig or exc}); give --file a new file in a directory "
+            "you can write, or a file an earlier sync created") from None
+    except OSError as exc:
+        raise EmbeddedError(f"cannot create or read the key file {file}.key ({exc.strerror}); give --file a "
+                            "path in a directory you can write") from None
+
+
+def _open_file(file: Path, domain: str, credentials: dict[str, str], options: SyncOptions) -> tuple[Any, Any, int]:
     url = f"sqlite:///{file}"
     migrate(url)
     keys = load_keys(local_key_file(str(file) + ".key"))
