@@ -218,3 +218,43 @@ def test_tenant_and_sync_commands(cluster, oktasim):
     assert json.loads(cli("tenant", "list", "--json").stdout) == []
     missing = cli("sync", "acme", ok=False)
     assert missing.returncode == 1 and "no tenant 'acme'" in missing.stderr
+
+
+def test_tenant_update_interval_moves_the_next_due_time(tmp_path):
+    """A shorter interval applies at once, not after the old (long) interval has run out."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from datetime import datetime, timedelta
+    from pathlib import Path
+
+    from tests.conftest import SIM_TOKEN
+    from worker.store.db import make_engine, make_session_factory
+    from worker.store.models import utcnow
+    from worker.store.secrets import generate_key
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    env = {**os.environ, "OKTASYNC_DATABASE_URL": url, "OKTASYNC_SECRET_KEY": generate_key()}
+    exe = str(Path(sys.executable).with_name("oktasync"))
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        got = subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert got.returncode == 0, (args, got.stdout, got.stderr)
+        return got
+
+    def due() -> datetime:
+        return datetime.fromisoformat(json.loads(cli("tenant", "show", "acme", "--json").stdout)["next_sync_at"])
+
+    cli("tenant", "add", "acme", "--domain", "acme.okta.com", "--api-token", SIM_TOKEN, "--interval", "86400")
+    engine = make_engine(url)
+    with make_session_factory(engine)() as s:
+        claimed_at = utcnow()
+        assert len(state.claim_due(s, claimed_at)) == 1  # Beat's claim: next due a day later
+    engine.dispose()
+    assert due() > claimed_at + timedelta(hours=23)
+    out = cli("tenant", "update", "acme", "--interval", "60").stdout
+    assert "next sync due" in out
+    assert claimed_at + timedelta(seconds=58) <= due() <= claimed_at + timedelta(seconds=61)
+    cli("tenant", "update", "acme", "--interval", "7200")
+    assert claimed_at + timedelta(seconds=7198) <= due() <= claimed_at + timedelta(seconds=7201)

@@ -7,7 +7,7 @@ Beat's dispatcher reads these rows on every tick, so changes apply without resta
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
@@ -132,7 +132,10 @@ def show(name: str, as_json: bool) -> None:
 @click.option("--interval", type=click.IntRange(1), default=None, help="Seconds between syncs.")
 @click.option("--rename", default=None, help="New name.")
 def update(name: str, domain: str | None, interval: int | None, rename: str | None, **flags: Any) -> None:
-    """Change a tenant's domain, credentials, options or interval (applies from its next run)."""
+    """Change a tenant's domain, credentials, options or interval.
+
+    Domain, credentials and options apply from its next run; a new interval moves the next due
+    time at once (last scheduled start + the new interval)."""
     from worker.store.tenants import update_tenant
 
     creds = credentials_from(flags.pop("api_token"), flags.pop("okta_client_id"), flags.pop("okta_private_key"),
@@ -148,6 +151,9 @@ def update(name: str, domain: str | None, interval: int | None, rename: str | No
             changes["credentials"] = creds
         if interval is not None:
             changes["sync_interval"] = interval
+            if row.next_sync_at is not None and row.sync_interval:
+                # The due time was set from the old interval; move it so the new one applies now.
+                changes["next_sync_at"] = row.next_sync_at + timedelta(seconds=interval - row.sync_interval)
         if rename is not None:
             changes["name"] = rename
         if not changes:
@@ -157,7 +163,9 @@ def update(name: str, domain: str | None, interval: int | None, rename: str | No
             s.commit()
         except _store_errors() as exc:
             raise click.ClickException(str(exc)) from None
-    click.echo(f"updated tenant {name}: {', '.join(sorted(changes))}")
+    due = changes.pop("next_sync_at", None)
+    click.echo(f"updated tenant {name}: {', '.join(sorted(changes))}"
+               + (f"; next sync due {_when(due)}" if due is not None else ""))
 
 
 def _set_enabled(name: str, enabled: bool) -> None:
