@@ -110,3 +110,28 @@ def test_wrong_kid_fails_the_sync_with_a_clear_message(oktasim, tmp_path):
     assert "wrong-kid" in got.stderr and "kid" in got.stderr, got.stderr[-2000:]
     assert "Traceback" not in got.stderr
     assert "BEGIN" not in got.stderr + got.stdout
+
+
+def test_missing_or_unreachable_store_says_what_to_do(tmp_path):
+    """Tenant, sync and runs commands on a store that is absent, empty or down: a message, no traceback."""
+    import os
+
+    def run(url: str, *args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "OKTASYNC_DATABASE_URL": url, "OKTASYNC_SECRET_KEY": generate_key()}
+        return subprocess.run([EXE, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+
+    (tmp_path / "empty.db").touch()
+    stores = [(f"sqlite:///{tmp_path / 'absent.db'}", "no grant store at"),
+              (f"sqlite:///{tmp_path / 'empty.db'}", "has no oktasync tables"),
+              ("postgresql://postgres:pw-hunter2@127.0.0.1:1/none", "cannot open the database")]
+    for url, reason in stores:
+        for args in (("tenant", "list"), ("tenant", "show", "t1"), ("tenant", "pause", "t1"), ("sync", "t1"),
+                     ("runs", "t1", "--json")):
+            got = run(url, *args)
+            assert got.returncode == 1, (url, args, got.stdout, got.stderr[-2000:])
+            assert reason in got.stderr and "Traceback" not in got.stderr, (url, args, got.stderr[-2000:])
+            assert "pw-hunter2" not in got.stderr + got.stdout
+    assert not (tmp_path / "absent.db").exists()  # looking did not create an empty store
+    down = run(stores[2][0], "tenant", "add", "t1", "--domain", "acme.okta.com", "--api-token", SIM_TOKEN)
+    assert down.returncode == 1 and "cannot open the database" in down.stderr and "Traceback" not in down.stderr
+    assert SIM_TOKEN not in down.stderr + down.stdout

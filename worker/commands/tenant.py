@@ -17,14 +17,26 @@ from worker.engine.cliopts import credential_options, credentials_from, options_
 
 
 def open_sessions(migrate_first: bool = False) -> Any:
-    from worker.store.db import database_url, make_engine, make_session_factory
+    """Sessions on $OKTASYNC_DATABASE_URL; a click error (not a traceback) when it is unreachable,
+    or (unless `migrate_first`) missing or without the schema."""
+    from worker.commands.grants import open_engine
+    from worker.observability.metrics import missing_sqlite_file
+    from worker.store.db import ENV_VAR, database_url, make_engine, make_session_factory
 
     url = database_url()
     if migrate_first:
         from worker.store.migrate import migrate
 
-        migrate(url)
-    return make_session_factory(make_engine(url))
+        try:
+            migrate(url)
+        except sa.exc.OperationalError as exc:
+            raise click.ClickException(f"cannot open the database (${ENV_VAR}): {exc.orig}") from None
+        return make_session_factory(make_engine(url))
+    missing = missing_sqlite_file(url)
+    if missing:  # connecting would create an empty file
+        raise click.ClickException(f"no grant store at {missing}: set ${ENV_VAR} to the database the workers "
+                                   "use, or create one with `oktasync db upgrade`")
+    return make_session_factory(open_engine(url))
 
 
 def _when(value: datetime | None) -> str | None:
