@@ -135,3 +135,17 @@ def test_missing_or_unreachable_store_says_what_to_do(tmp_path):
     down = run(stores[2][0], "tenant", "add", "t1", "--domain", "acme.okta.com", "--api-token", SIM_TOKEN)
     assert down.returncode == 1 and "cannot open the database" in down.stderr and "Traceback" not in down.stderr
     assert SIM_TOKEN not in down.stderr + down.stdout
+
+
+def test_conflicting_credentials_name_the_environment_variable(tmp_path):
+    """A token left in the environment plus OAuth flags: the error says where the token came from."""
+    import os
+
+    env = {**os.environ, "OKTASYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
+           "OKTASYNC_SECRET_KEY": generate_key(), "OKTASYNC_API_TOKEN": SIM_TOKEN}
+    oauth = ["--okta-client-id", "0oa1", "--okta-private-key", "@key.pem", "--okta-private-key-id", "kid1"]
+    for args in (["tenant", "add", "t1", "--domain", "acme.okta.com", *oauth], ["--domain", "acme.okta.com", *oauth]):
+        got = subprocess.run([EXE, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert got.returncode == 2, (args, got.stdout, got.stderr)
+        assert "not both" in got.stderr and "$OKTASYNC_API_TOKEN" in got.stderr, got.stderr
+        assert SIM_TOKEN not in got.stderr + got.stdout

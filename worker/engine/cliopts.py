@@ -58,13 +58,29 @@ def read_private_key(value: str) -> str:
     return value.replace("\\n", "\n")
 
 
+_OAUTH = ("okta_client_id", "okta_private_key", "okta_private_key_id")
+
+
+def _flag(param: str) -> str:
+    """`--flag`, naming the environment variable too when the value came from there (a forgotten
+    export is otherwise hard to spot)."""
+    from click.core import ParameterSource
+
+    flag = "--" + param.replace("_", "-")
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.get_parameter_source(param) == ParameterSource.ENVIRONMENT:
+        return f"{flag} (set by $OKTASYNC_{param.upper()})"
+    return flag
+
+
 def credentials_from(api_token: str | None, okta_client_id: str | None, okta_private_key: str | None,
                      okta_private_key_id: str | None, *, required: bool = True) -> dict[str, str] | None:
     """The credentials dict the store keeps, from the flags; a clear error when incomplete."""
     oauth = [okta_client_id, okta_private_key, okta_private_key_id]
     if api_token and any(oauth):
-        raise click.UsageError("give either --api-token or --okta-client-id/--okta-private-key/"
-                               "--okta-private-key-id, not both")
+        given = [_flag(n) for n, v in zip(_OAUTH, oauth, strict=True) if v]
+        raise click.UsageError(f"give either {_flag('api_token')} or the OAuth credentials ({', '.join(given)}), "
+                               "not both")
     if api_token:
         return {"api_token": api_token.strip()}
     if any(oauth):
