@@ -1,6 +1,7 @@
 """Malformed provisioning messages pushed as raw Celery messages (LPUSH of the documented JSON)
 onto a real provisioning worker: every one gets a recorded failure with its reason (a failed row,
-or the rejected list when no row can hold it), no process crashes, and the next valid request runs."""
+or the rejected list when no row can hold it, even for messages that are not provisioning tasks at
+all), no process crashes, and the next valid request runs."""
 
 from __future__ import annotations
 
@@ -102,6 +103,17 @@ def test_malformed_messages_are_recorded_and_the_worker_carries_on(oktasim, pg_u
     rejected = [json.loads(x) for x in r.lrange("oktasync:provision:rejected", 0, -1)]
     assert {x.get("idempotency_key") for x in rejected} >= {"lost-1", "lost-2", "lost-3"}, rejected
     assert all(x["error"] for x in rejected)
+    # Messages that are not provisioning tasks at all are kept too, with why and what they held.
+    malformed = {x["error"]: x for x in rejected if "malformed message" in x["error"]}
+    expected = {"not JSON": "this is not a Celery message",
+                "unknown task 'oktasync.provision.no_such_task'": "no_such_task",
+                "body of task oktasync.provision.submit is not base64 JSON": "{not json"}
+    for why, held in expected.items():
+        entry = next((x for e, x in malformed.items() if why in e), None)
+        assert entry is not None, (why, list(malformed))
+        shown = entry["message"] if held != "{not json" else base64.b64decode(json.loads(entry["message"])["body"]).decode()
+        assert held in shown and entry["message_chars"] >= len(held), entry
     assert w.proc.poll() is None, "the worker died"
     log = w.log.read_text(errors="replace")
-    assert "Received and deleted unknown message" in log or "unknown" in log.lower()
+    assert "malformed message on queue 'provisioning'" in log
+    assert "this is not a Celery message" not in log, "the log must not echo what was pushed (it may hold a secret)"

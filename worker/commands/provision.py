@@ -162,7 +162,8 @@ def list_(tenant: str, state: str | None, limit: int, as_json: bool, database_ur
 @click.option("--redis", "redis_url", envvar="OKTASYNC_BROKER_URL", default="redis://127.0.0.1:6379/0",
               show_default=True, help="Redis of the broker [env OKTASYNC_BROKER_URL].")
 def rejected(limit: int, redis_url: str) -> None:
-    """Show JSON submissions that could not be recorded (unknown tenant, key reused), newest first."""
+    """Show submissions that could not be recorded (unknown tenant, key reused) and messages on the
+    provisioning queue that were no provisioning task at all (with why), newest first."""
     import redis
 
     from worker.provisioning.service import rejected as fetch

@@ -54,11 +54,22 @@ def _stale(session: Session, request_id: int) -> bool:
 
 def reject(redis_client: Any, tenant: Any, kind: Any, payload: Any, key: Any, reason: str) -> None:
     """Keep a submission that has no row to live in, where operators can see it."""
-    entry = {"received_at": datetime.now(UTC).isoformat(), "tenant": tenant, "kind": kind,
-             "idempotency_key": key, "payload": payload, "error": reason}
     log.error("provisioning submission rejected: %s (tenant=%r key=%r kind=%r)", reason, tenant, key, kind)
+    _keep(redis_client, {"tenant": tenant, "kind": kind, "idempotency_key": key, "payload": payload,
+                         "error": reason})
+
+
+def reject_message(redis_client: Any, reason: str, raw: str, size: int) -> None:
+    """Keep a message on the queue that is not a provisioning task at all (broker_guard's sink):
+    its first characters, its size and why it could not run."""
+    _keep(redis_client, {"error": f"malformed message on the {QUEUE} queue: {reason}", "message": raw,
+                         "message_chars": size, "message_truncated": size > len(raw)})
+
+
+def _keep(redis_client: Any, entry: dict[str, Any]) -> None:
     if redis_client is None:
         return
+    entry = {"received_at": datetime.now(UTC).isoformat(), **entry}
     pipe = redis_client.pipeline()
     pipe.lpush(REJECTED_KEY, json.dumps(entry, default=str))
     pipe.ltrim(REJECTED_KEY, 0, REJECTED_MAX - 1)

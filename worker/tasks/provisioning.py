@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
+from worker import broker_guard
 from worker.app import app
 from worker.provisioning import requests, runner, service
 from worker.provisioning.clients import INLINE_WAIT
@@ -57,6 +58,14 @@ def _runtime() -> dict[str, Any]:
                           client_for=runner.default_client_factory(
                               limiter, inline_wait=min(INLINE_WAIT, settings.task_soft_time_limit / 3)))
         return _state
+
+
+def _keep_malformed(reason: str, raw: str, size: int) -> None:
+    service.reject_message(_runtime()["redis"], reason, raw, size)
+
+
+# Upstream systems write to this queue: what is not one of its tasks goes to the rejected list.
+broker_guard.watch(service.QUEUE, {service.SUBMIT_TASK, service.EXECUTE_TASK, service.REAP_TASK}, _keep_malformed)
 
 
 def _deliveries(task_id: str | None, retries: int) -> int:
