@@ -84,6 +84,10 @@ def test_prune_drops_grants_to_principals_that_are_not_resources(store):
     with store.Session() as s:
         ids = {g.id for g in queries.grants(s, "acme")}
     assert ids == {"group:g1:member:user:u1", "app:a1:access:group:g1", "app:a1:access:user:u1"}
+    # Per-type counts are of the grants kept (pruned ones gone), direct ones only (not expanded).
+    with store.Session() as s:
+        counts = s.get(SyncRun, run).counts
+    assert counts["grants_by_type"] == {"group": 1, "app": 1} and counts["grants"] == 3
 
 
 def test_second_run_records_changes_and_removes_old_generation(store):

@@ -29,7 +29,7 @@ from worker.engine import state
 from worker.engine.runtime import Runtime
 from worker.okta.errors import OktaError, OktaRateLimited, RateLimitWait
 from worker.store.generations import RunStateError, discard_run, finalize_generation
-from worker.store.models import EntitlementRow, GrantRow, ResourceRow, SyncRun, SyncStream, Tenant, utcnow
+from worker.store.models import EntitlementRow, ResourceRow, SyncRun, SyncStream, Tenant, utcnow
 from worker.store.writes import write_page
 
 log = logging.getLogger("oktasync.engine")
@@ -229,14 +229,14 @@ def run_counts(s: Any, run_id: int) -> dict[str, Any]:
         return {str(k): int(n) for k, n in s.execute(
             sa.select(col, sa.func.count()).where(table.c.run_id == run_id).group_by(col)).all()}
 
-    r, e, g, st = ResourceRow.__table__, EntitlementRow.__table__, GrantRow.__table__, SyncStream.__table__
-    etype = sa.func.substr(g.c.entitlement_id, 1, sa.func.instr(g.c.entitlement_id, ":") - 1) \
-        if s.get_bind().dialect.name == "sqlite" else sa.func.split_part(g.c.entitlement_id, ":", 1)
+    # Grants per type are counted by finalize_generation, after grants to principals the run did
+    # not keep (e.g. --filter-email-domains) are pruned.
+    r, e, st = ResourceRow.__table__, EntitlementRow.__table__, SyncStream.__table__
     pages, items, streams = s.execute(sa.select(sa.func.coalesce(sa.func.sum(st.c.pages), 0),
                                                 sa.func.coalesce(sa.func.sum(st.c["items"]), 0), sa.func.count())
                                       .where(st.c.run_id == run_id)).one()
     return {"resources_by_type": by(r.c.resource_type, r), "entitlements_by_type": by(e.c.resource_type, e),
-            "grants_by_type": by(etype, g), "pages": int(pages), "items": int(items), "streams": int(streams)}
+            "pages": int(pages), "items": int(items), "streams": int(streams)}
 
 
 def run_warnings(s: Any, run_id: int) -> list[str]:

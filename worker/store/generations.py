@@ -88,6 +88,14 @@ def prune_grants(session: Session, run_id: int) -> int:
     return _rows(session, stmt)
 
 
+def grants_by_type(session: Session, run_id: int) -> dict[str, int]:
+    """The run's grants per entitlement type (the entitlement id's prefix, e.g. `app`)."""
+    prefix = (sa.func.substr(G.c.entitlement_id, 1, sa.func.instr(G.c.entitlement_id, ":") - 1)
+              if session.get_bind().dialect.name == "sqlite" else sa.func.split_part(G.c.entitlement_id, ":", 1))
+    return {str(k): int(n) for k, n in session.execute(
+        sa.select(prefix, sa.func.count()).where(G.c.run_id == run_id).group_by(prefix)).all()}
+
+
 def expand_group_grants(session: Session, run_id: int, expand_types: tuple[str, ...] = DEFAULT_EXPAND_TYPES) -> int:
     """Add expanded=True grants for each member of each group holding an entitlement of `expand_types`.
 
@@ -181,13 +189,14 @@ def finalize_generation(session: Session, tenant_id: int, run_id: int,
         # of rows and does not block readers or writers.
         session.execute(sa.text("ANALYZE grants, resources"))
     pruned = prune_grants(session, run_id)
+    by_type = grants_by_type(session, run_id)  # after pruning, before expansion: the direct grants kept
     expanded = expand_group_grants(session, run_id, tuple(expand_types))
     added = removed = 0
     if previous is not None and previous != run_id:
         added, removed = record_changes(session, tenant_id, run_id, previous)
     counts = {"resources": _count(session, ResourceRow.__table__, run_id),
               "entitlements": _count(session, EntitlementRow.__table__, run_id),
-              "grants": _count(session, G, run_id)}
+              "grants": _count(session, G, run_id), "grants_by_type": by_type}
     now = utcnow()
     tenant.current_run_id = run_id
     if next_sync_at is not None:
