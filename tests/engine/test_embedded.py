@@ -83,3 +83,17 @@ def test_embedded_cli_unusable_file_says_which_and_what_to_do(tmp_path):
         assert reason in got.stderr and todo in got.stderr and str(file) in got.stderr, got.stderr
         assert "Traceback" not in got.stderr and "sqlalche.me" not in got.stderr
         assert token not in got.stderr + got.stdout
+
+
+def test_demo_syncs_a_simulated_org_and_shows_what_it_found(tmp_path):
+    """The README's first command: exit 0, counts per type, example grants, rate-limit use."""
+    got = subprocess.run([OKTASYNC, "demo", "--users", "40", "--groups", "5", "--apps", "3", "--latency-ms", "0",
+                          "--window-seconds", "5", "--concurrency", "2"],
+                         capture_output=True, text=True, timeout=180)
+    assert got.returncode == 0, (got.stdout, got.stderr[-3000:])
+    for text in ("resources:", "user 40", "entitlements:", "grants:", "rate limit:", "example grants:"):
+        assert text in got.stdout, (text, got.stdout)
+    # A --file it cannot use is refused with the reason, without a traceback.
+    bad = subprocess.run([OKTASYNC, "demo", "--users", "5", "--file", str(tmp_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "is a directory" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr

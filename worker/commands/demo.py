@@ -78,7 +78,7 @@ def demo(users: int, groups: int, apps: int, seed: int, latency_ms: int, window_
          file: str | None, concurrency: int) -> None:
     """Sync a simulated Okta org (oktasim on a free loopback port) and show what was found."""
     from worker.connector import SyncOptions
-    from worker.engine.embedded import run_embedded
+    from worker.engine.embedded import EmbeddedError, run_embedded
     from worker.engine.embedded_cli import progress_printer
     from worker.engine.report import hint_for, summary_lines
 
@@ -93,8 +93,12 @@ def demo(users: int, groups: int, apps: int, seed: int, latency_ms: int, window_
         click.echo(f"oktasim at {url}; syncing it embedded into {file}")
         show, tty = progress_printer()
         t0 = time.monotonic()
-        result = run_embedded(url, {"api_token": SIM_TOKEN}, SyncOptions(sync_custom_roles=True, sync_secrets=True),
-                              file=file, concurrency=concurrency, on_progress=show, progress_every=1.0 if tty else 5.0)
+        try:
+            result = run_embedded(url, {"api_token": SIM_TOKEN}, SyncOptions(sync_custom_roles=True, sync_secrets=True),
+                                  file=file, concurrency=concurrency, on_progress=show,
+                                  progress_every=1.0 if tty else 5.0)
+        except EmbeddedError as exc:  # e.g. an unusable --file: exit 2 with the reason, no traceback
+            raise click.UsageError(str(exc)) from None
         if tty:
             sys.stderr.write("\n")
         if result.state != "succeeded":
