@@ -97,3 +97,12 @@ def test_demo_syncs_a_simulated_org_and_shows_what_it_found(tmp_path):
     bad = subprocess.run([OKTASYNC, "demo", "--users", "5", "--file", str(tmp_path)],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "is a directory" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+
+
+def test_refused_credentials_fail_the_run_at_once(oktasim, tmp_path):
+    """A 401 that survives the client's own token refresh is final: no backoff retries."""
+    sim = oktasim(["--users", "20", "--groups", "3", "--apps", "2", "--seed", "13"])
+    got = run_embedded(sim.url, {"api_token": "00bad-token-00000000000000000000000000000"}, SyncOptions(),
+                       file=str(tmp_path / "s.db"), concurrency=2)
+    assert got.state == "failed" and "401" in got.error and "attempts" not in got.error, got.error
+    assert got.progress.retries == 0

@@ -27,7 +27,7 @@ from worker.connector import (
 )
 from worker.engine import state
 from worker.engine.runtime import Runtime
-from worker.okta.errors import OktaError, OktaRateLimited, RateLimitWait
+from worker.okta.errors import OktaAuthenticationError, OktaError, OktaRateLimited, RateLimitWait
 from worker.store.generations import RunStateError, discard_run, finalize_generation
 from worker.store.models import EntitlementRow, ResourceRow, SyncRun, SyncStream, Tenant, utcnow
 from worker.store.writes import write_page
@@ -189,6 +189,11 @@ def _page_failed(rt: Runtime, st: state.StreamRow, cursor: str, exc: BaseExcepti
         attempts = state.record_attempt(s, st.id, cursor, message)
         s.commit()
     if attempts is None:
+        return
+    if isinstance(exc, OktaAuthenticationError):
+        # Okta refused the credentials (the client already fetched a fresh token once): retrying
+        # cannot help, so say so now rather than after minutes of backoff.
+        fail_run(rt, st.run_id, f"listing {message}")
         return
     log.warning("page of %s failed (attempt %s/%s): %s", what, attempts, rt.max_page_attempts, message)
     if attempts >= rt.max_page_attempts:
