@@ -19,7 +19,7 @@ class Collect:
     def __init__(self):
         self.sent: list[tuple[str, list, float | None]] = []
 
-    def enqueue(self, task, args, countdown=None):
+    def enqueue(self, task, args, countdown=None, priority=0):
         self.sent.append((task, list(args), countdown))
 
 
@@ -258,3 +258,36 @@ def test_tenant_update_interval_moves_the_next_due_time(tmp_path):
     assert claimed_at + timedelta(seconds=58) <= due() <= claimed_at + timedelta(seconds=61)
     cli("tenant", "update", "acme", "--interval", "7200")
     assert claimed_at + timedelta(seconds=7198) <= due() <= claimed_at + timedelta(seconds=7201)
+
+
+def test_sync_with_the_broker_down_fails_the_run_and_says_so(tmp_path):
+    """`oktasync sync` cannot enqueue: exit 1 naming the broker (no password), and no queued run
+    left behind to block the next `oktasync sync` of that tenant."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import SIM_TOKEN
+    from worker.store.secrets import generate_key
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "OKTASYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
+           "OKTASYNC_SECRET_KEY": generate_key(), "OKTASYNC_BROKER_URL": f"redis://:pw-hunter2@127.0.0.1:{port}/0"}
+    exe = str(Path(sys.executable).with_name("oktasync"))
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=120)
+
+    assert cli("tenant", "add", "acme", "--domain", "acme.okta.com", "--api-token", SIM_TOKEN, "--paused").returncode == 0
+    for _ in range(2):  # the second try is refused for the same reason, not "already has a run"
+        got = cli("sync", "acme", "--wait")
+        assert got.returncode == 1, (got.stdout, got.stderr[-2000:])
+        assert "cannot reach the broker" in got.stderr and "Traceback" not in got.stderr, got.stderr[-2000:]
+        assert "pw-hunter2" not in got.stderr + got.stdout
+    runs = json.loads(cli("runs", "acme", "--json").stdout)
+    assert [r["state"] for r in runs] == ["failed", "failed"] and "enqueue" in runs[0]["error"]

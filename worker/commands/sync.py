@@ -103,7 +103,19 @@ def sync(name: str, wait: bool, timeout: float | None) -> None:
         else:
             from worker.app import app
 
-            CeleryDispatcher(app).enqueue(steps.START, [run_id])
+            try:
+                CeleryDispatcher(app).enqueue(steps.START, [run_id])
+            except Exception as exc:  # noqa: BLE001 - kombu raises several kinds for a broker it cannot reach
+                # Left queued, the run would block the next `oktasync sync` until the reaper fails it.
+                state.begin_write(s)
+                state.fail(s, run_id, f"could not enqueue the run: {exc}")
+                s.commit()
+                from kombu.utils.url import maybe_sanitize_url
+
+                raise click.ClickException(
+                    f"cannot reach the broker at {maybe_sanitize_url(app.conf.broker_url)} ($OKTASYNC_BROKER_URL): "
+                    f"{str(exc).rstrip('.')}; check that Redis runs and that OKTASYNC_BROKER_URL is the one the workers use "
+                    f"(run {run_id} was marked failed)") from None
             click.echo(f"started run {run_id} of tenant {name}")
     if not wait or run_id is None:
         return
