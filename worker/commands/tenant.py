@@ -106,11 +106,11 @@ def list_(as_json: bool) -> None:
     if not rows:
         click.echo("no tenants; add one with `oktasync tenant add NAME --domain ... --api-token ...`")
         return
-    click.echo(f"{'NAME':20} {'DOMAIN':32} {'STATE':7} {'INTERVAL':>8} {'NEXT SYNC':20} LAST RUN")
+    click.echo(f"{'NAME':20} {'DOMAIN':32} {'STATE':7} {'INTERVAL':>8} {'NEXT SYNC':25} LAST RUN")
     for r in rows:
         last = f"{r['last_run']} {r['last_run_state']}" if r["last_run"] else "-"
         click.echo(f"{r['name']:20} {r['domain']:32} {'active' if r['enabled'] else 'paused':7} "
-                   f"{r['interval']:>8} {r['next_sync_at'] or 'due':20} {last}")
+                   f"{r['interval']:>8} {r['next_sync_at'] or 'due':25} {last}")
 
 
 def _get(s: Any, name: str) -> Any:
