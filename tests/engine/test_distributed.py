@@ -291,3 +291,25 @@ def test_sync_with_the_broker_down_fails_the_run_and_says_so(tmp_path):
         assert "pw-hunter2" not in got.stderr + got.stdout
     runs = json.loads(cli("runs", "acme", "--json").stdout)
     assert [r["state"] for r in runs] == ["failed", "failed"] and "enqueue" in runs[0]["error"]
+
+
+def test_sync_wait_without_a_worker_says_so(tmp_path, redis_url):
+    """--wait on a run no worker takes: a hint about the worker, then exit 1 at --timeout."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import SIM_TOKEN
+    from worker.store.secrets import generate_key
+
+    env = {**os.environ, "OKTASYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
+           "OKTASYNC_SECRET_KEY": generate_key(), "OKTASYNC_BROKER_URL": redis_url}
+    exe = str(Path(sys.executable).with_name("oktasync"))
+    add = [exe, "tenant", "add", "acme", "--domain", "acme.okta.com", "--api-token", SIM_TOKEN, "--paused"]
+    assert subprocess.run(add, env=env, capture_output=True, timeout=60).returncode == 0
+    got = subprocess.run([exe, "sync", "acme", "--wait", "--timeout", "12"], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert got.returncode == 1, (got.stdout, got.stderr)
+    assert "still queued" in got.stderr and "no worker has taken the run" in got.stderr, got.stderr
+    assert "celery -A worker worker -Q sync" in got.stderr

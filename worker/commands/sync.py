@@ -49,14 +49,22 @@ def stream_progress(s: Any, run_id: int) -> dict[str, int]:
     return out
 
 
+# Seconds a run may stay queued before --wait says that no worker seems to be taking it.
+NO_WORKER_HINT_AFTER = 10.0
+NO_WORKER = ("no worker has taken the run yet: is `celery -A worker worker -Q sync` running, with the same "
+             "OKTASYNC_BROKER_URL and OKTASYNC_DATABASE_URL?")
+
+
 def wait_for_run(sessions: Any, run_id: int, *, timeout: float | None, out: Any = None) -> Any:
     """Follow a run until it ends, printing progress; returns the final SyncRun row."""
     from worker.store.models import SyncRun
 
     out = out or sys.stderr
     tty = out.isatty()
-    deadline = None if timeout is None else time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = None if timeout is None else started + timeout
     last_line = ""
+    hinted = False
     while True:
         with sessions() as s:
             run = s.get(SyncRun, run_id, populate_existing=True)
@@ -73,9 +81,14 @@ def wait_for_run(sessions: Any, run_id: int, *, timeout: float | None, out: Any 
             if tty:
                 out.write("\n")
             return run
+        idle = run.state == "queued" and time.monotonic() - started >= NO_WORKER_HINT_AFTER
+        if idle and not hinted:  # otherwise --wait waits silently for a worker that may not exist
+            out.write(("\n" if tty else "") + NO_WORKER + "\n")
+            out.flush()
+            last_line, hinted = "", True
         if deadline is not None and time.monotonic() > deadline:
             raise click.ClickException(f"run {run_id} still {run.state} after {timeout:g}s (it goes on; "
-                                       f"see `oktasync runs`)")
+                                       f"see `oktasync runs`){'; ' + NO_WORKER if idle else ''}")
         time.sleep(1.0)
 
 
