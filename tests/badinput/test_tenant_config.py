@@ -149,3 +149,11 @@ def test_conflicting_credentials_name_the_environment_variable(tmp_path):
         assert got.returncode == 2, (args, got.stdout, got.stderr)
         assert "not both" in got.stderr and "$OKTASYNC_API_TOKEN" in got.stderr, got.stderr
         assert SIM_TOKEN not in got.stderr + got.stdout
+
+
+def test_rename_onto_an_existing_tenant_is_refused(cli):
+    for name in ("t1", "t2"):
+        assert cli("tenant", "add", name, "--domain", "acme.okta.com", "--api-token", SIM_TOKEN, "--paused").returncode == 0
+    got = cli("tenant", "update", "t1", "--rename", "t2")
+    assert got.returncode == 1 and "'t2' already exists" in got.stderr and "Traceback" not in got.stderr, got.stderr
+    assert sorted(t["name"] for t in json.loads(cli("tenant", "list", "--json").stdout)) == ["t1", "t2"]

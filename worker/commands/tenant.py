@@ -175,6 +175,8 @@ def update(name: str, domain: str | None, interval: int | None, rename: str | No
             s.commit()
         except _store_errors() as exc:
             raise click.ClickException(str(exc)) from None
+        except sa.exc.IntegrityError:  # the only unique column a change can hit is the name
+            raise click.ClickException(f"cannot rename {name} to {rename}: tenant {rename!r} already exists") from None
     due = changes.pop("next_sync_at", None)
     click.echo(f"updated tenant {name}: {', '.join(sorted(changes))}"
                + (f"; next sync due {_when(due)}" if due is not None else ""))
