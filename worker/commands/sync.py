@@ -162,7 +162,8 @@ def runs(name: str, as_json: bool, limit: int) -> None:
     click.echo(f"{'RUN':>6} {'STATE':11} {'STARTED':25} {'SECONDS':>8} {'RESOURCES':>9} {'GRANTS':>8}  NOTES")
     for r in rows:
         c = r["counts"]
-        notes = r["error"] or (f"{len(r['warnings'])} warnings" if r["warnings"] else "")
+        n = len(r["warnings"])
+        notes = r["error"] or (f"{n} warning{'' if n == 1 else 's'}" if n else "")
         secs = f"{r['duration_seconds']:.1f}" if r["duration_seconds"] is not None else "-"
         click.echo(f"{r['id']:>6} {r['state']:11} {r['started_at'] or '-':25} {secs:>8} "
                    f"{c.get('resources', '-'):>9} {c.get('grants', '-'):>8}  {notes}")

@@ -138,7 +138,7 @@ def show(name: str, as_json: bool) -> None:
 
 @tenant.command("update")
 @click.argument("name")
-@click.option("--domain", default=None)
+@click.option("--domain", default=None, help="The org's new Okta domain.")
 @credential_options
 @sync_options
 @click.option("--interval", type=click.IntRange(1), default=None, help="Seconds between syncs.")
