@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from tests.store.conftest import access_ent, app, app_grant, group, member, member_ent, user
 from worker.model import Grant, Resource
+from worker.store.db import SQLITE_BUSY_TIMEOUT_MS
 from worker.store.models import GrantRow, ResourceRow, SyncRun
 from worker.store.writes import RunNotWritable, rows_per_statement, write_page
 
@@ -96,18 +97,25 @@ def test_bad_rows_are_named(store):
 
 
 def test_a_page_in_flight_holds_off_the_run_state_change(store):
-    """PostgreSQL: while a page transaction is open, the run cannot move to finalizing, so no
-    page can land after finalize started (SQLite serializes writers instead)."""
-    if store.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite writers serialize on BEGIN IMMEDIATE")
+    """While a page transaction is open, the run cannot move to finalizing, so no page can land
+    after finalize started: PostgreSQL's share lock on the run row, SQLite's single writer."""
     t = store.tenant()
     run = store.start_run(t)
+    postgres = store.engine.dialect.name == "postgresql"
     with store.Session() as page, store.Session() as fin:
         write_page(page, t, run, resources=[user("u1")])
-        fin.execute(sa.text("SET LOCAL lock_timeout = '300ms'"))
-        with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+        if postgres:
+            fin.execute(sa.text("SET LOCAL lock_timeout = '300ms'"))
+        else:
+            fin.connection().exec_driver_sql("PRAGMA busy_timeout=300")
+        try:
+            with pytest.raises(sa.exc.OperationalError, match="lock timeout" if postgres else "database is locked"):
+                fin.execute(sa.update(SyncRun).where(SyncRun.id == run).values(state="finalizing"))
+            fin.rollback()
+            page.commit()
             fin.execute(sa.update(SyncRun).where(SyncRun.id == run).values(state="finalizing"))
-        fin.rollback()
-        page.commit()
-        fin.execute(sa.update(SyncRun).where(SyncRun.id == run).values(state="finalizing"))
-        fin.commit()
+            fin.commit()
+        finally:
+            if not postgres:  # the pooled connection keeps its pragmas
+                fin.connection().exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+                fin.rollback()

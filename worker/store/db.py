@@ -132,13 +132,43 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+# One SQLite writer per engine in this process at a time, queued on a lock that hands over at
+# once: waiting in SQLite's busy handler instead means sleeps of up to 100 ms while the write lock
+# may already be free (embedded mode runs many page threads on one file). Other processes still
+# queue on SQLite's own lock.
+_writer_locks: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_HELD = "oktasync_sqlite_writer_lock"
+
+
+def _writer_lock(engine: Engine) -> threading.RLock:
+    with _cache_lock:
+        lock = _writer_locks.get(engine)
+        if lock is None:
+            lock = _writer_locks[engine] = threading.RLock()
+        return lock
+
+
 def immediate(session: Session) -> sa.Connection:
     """Start the session's transaction as a writer (SQLite: BEGIN IMMEDIATE; no-op elsewhere).
 
     Call it first thing in a transaction that reads and then writes (finalize, claims), so two
-    SQLite writers queue on the busy timeout instead of failing on a lock upgrade.
+    SQLite writers queue for the write lock instead of failing on a lock upgrade.
     """
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite" and not session.in_transaction():
+        lock = _writer_lock(bind.engine if isinstance(bind, sa.Connection) else bind)
+        # Bounded like the busy timeout: a transaction left open elsewhere must not hang us
+        # (past it, SQLite's own busy handling answers, as without the lock).
+        if lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            session.info.setdefault(_HELD, []).append(lock)
     return session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _release_writer_lock(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the session's outermost transaction: committed, rolled back or closed
+        for lock in session.info.pop(_HELD, ()):
+            lock.release()
 
 
 def is_sqlite(bind: Engine | sa.Connection | Session) -> bool:
