@@ -26,6 +26,7 @@ from worker.connector import (
     static_resources,
 )
 from worker.engine import state
+from worker.engine.dispatch import NEW_LIST
 from worker.engine.runtime import Runtime
 from worker.okta.errors import OktaAuthenticationError, OktaError, OktaRateLimited, RateLimitWait
 from worker.store.generations import RunStateError, discard_run, finalize_generation
@@ -212,7 +213,7 @@ def release(rt: Runtime) -> int:
         picked = state.release(s, rt.tenant_max_streams, rt.global_max_streams)
         s.commit()
     for stream_id, cursor in picked:
-        rt.dispatcher.enqueue(PAGE, [stream_id, cursor])
+        rt.dispatcher.enqueue(PAGE, [stream_id, cursor], priority=NEW_LIST)
     return len(picked)
 
 
