@@ -106,3 +106,18 @@ def test_refused_credentials_fail_the_run_at_once(oktasim, tmp_path):
                        file=str(tmp_path / "s.db"), concurrency=2)
     assert got.state == "failed" and "401" in got.error and "attempts" not in got.error, got.error
     assert got.progress.retries == 0
+
+
+def test_failure_hints_name_what_to_check():
+    """The 'what to do' line for the errors a wrong token, host or domain actually produce."""
+    from worker.engine.report import hint_for
+
+    cases = {
+        "listing users: OktaAuthenticationError: Okta 401 E0000011: Invalid token provided": "credentials",
+        "listing users: OktaTransientError: Okta request connection failed while sending (ConnectError: "
+        "[Errno 111] Connection refused) [GET /api/v1/users] (after 5 attempts)": "check --domain and that",
+        "listing groups: OktaNotFound: Okta 404: response body is not JSON [GET http://127.0.0.1:1/api/v1/groups] "
+        "(after 5 attempts)": "does not answer like an Okta org",
+    }
+    for error, hint in cases.items():
+        assert hint in hint_for(error), (error, hint_for(error))

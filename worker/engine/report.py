@@ -14,6 +14,8 @@ def hint_for(error: str | None) -> str:
         return "check --domain and that this machine can reach it"
     if "secret_key" in text or "cannot be decrypted" in text:
         return "check OKTASYNC_SECRET_KEY (or the key file next to the database)"
+    if "oktanotfound" in text or "okta 404" in text:  # a list every org has was not found
+        return "check --domain: that host does not answer like an Okta org (e.g. acme.okta.com)"
     if "permission" in text or "403" in text:
         return "give the credentials a read-only admin role (or the okta.*.read scopes)"
     return "see the error above; run again to retry (the previous complete sync stays in place)"
