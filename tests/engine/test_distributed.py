@@ -313,3 +313,26 @@ def test_sync_wait_without_a_worker_says_so(tmp_path, redis_url):
     assert got.returncode == 1, (got.stdout, got.stderr)
     assert "still queued" in got.stderr and "no worker has taken the run" in got.stderr, got.stderr
     assert "celery -A worker worker -Q sync" in got.stderr
+
+
+def test_sync_with_bad_settings_says_which_and_starts_nothing(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import SIM_TOKEN
+    from worker.store.secrets import generate_key
+
+    env = {**os.environ, "OKTASYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
+           "OKTASYNC_SECRET_KEY": generate_key()}
+    exe = str(Path(sys.executable).with_name("oktasync"))
+    add = [exe, "tenant", "add", "acme", "--domain", "acme.okta.com", "--api-token", SIM_TOKEN, "--paused"]
+    assert subprocess.run(add, env=env, capture_output=True, timeout=60).returncode == 0
+    got = subprocess.run([exe, "sync", "acme"], env={**env, "OKTASYNC_VISIBILITY_TIMEOUT": "10"},
+                         capture_output=True, text=True, timeout=60)
+    assert got.returncode == 1 and "OKTASYNC_VISIBILITY_TIMEOUT=10 is too small" in got.stderr, got.stderr
+    assert "Traceback" not in got.stderr
+    runs = subprocess.run([exe, "runs", "acme", "--json"], env=env, capture_output=True, text=True, timeout=60)
+    assert json.loads(runs.stdout) == []  # no queued run left behind

@@ -98,10 +98,15 @@ def wait_for_run(sessions: Any, run_id: int, *, timeout: float | None, out: Any 
 @click.option("--timeout", type=float, default=None, help="With --wait: give up waiting after this many seconds.")
 def sync(name: str, wait: bool, timeout: float | None) -> None:
     """Start a sync of tenant NAME now (workers on the `sync` queue run it)."""
+    from worker.config import ConfigError
     from worker.engine import state, steps
     from worker.engine.dispatch import CeleryDispatcher
     from worker.engine.report import hint_for, summary_lines
 
+    try:  # the Celery app reads its settings on import: refuse bad ones before creating a run
+        from worker.app import app
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     sessions = open_sessions()
     with sessions() as s:
         tenant = _get(s, name)
@@ -114,8 +119,6 @@ def sync(name: str, wait: bool, timeout: float | None) -> None:
             run_id = active.id if active else None
             click.echo(f"tenant {name} already has run {run_id} in progress" + ("; following it" if wait else ""))
         else:
-            from worker.app import app
-
             try:
                 CeleryDispatcher(app).enqueue(steps.START, [run_id])
             except Exception as exc:  # noqa: BLE001 - kombu raises several kinds for a broker it cannot reach
