@@ -116,4 +116,4 @@ def options_from(skip_app_groups: bool | None, sync_inactive_apps: bool | None, 
     try:
         return SyncOptions.from_dict(data)
     except InvalidOptions as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise click.BadParameter(str(exc), param_hint="--filter-email-domains") from None  # the only free-text option
