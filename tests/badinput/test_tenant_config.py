@@ -157,3 +157,9 @@ def test_rename_onto_an_existing_tenant_is_refused(cli):
     got = cli("tenant", "update", "t1", "--rename", "t2")
     assert got.returncode == 1 and "'t2' already exists" in got.stderr and "Traceback" not in got.stderr, got.stderr
     assert sorted(t["name"] for t in json.loads(cli("tenant", "list", "--json").stdout)) == ["t1", "t2"]
+
+
+def test_bad_email_domain_filter_names_the_flag(cli):
+    got = cli("tenant", "add", "t1", "--domain", "acme.okta.com", "--api-token", SIM_TOKEN,
+              "--filter-email-domains", "acme.com,not a domain")
+    assert got.returncode == 2 and "--filter-email-domains" in got.stderr and "'not a domain'" in got.stderr, got.stderr
