@@ -121,3 +121,51 @@ def test_failure_hints_name_what_to_check():
     }
     for error, hint in cases.items():
         assert hint in hint_for(error), (error, hint_for(error))
+
+
+def test_second_sync_into_the_same_file_is_refused_and_a_killed_one_is_discarded(oktasim, tmp_path):
+    """While one process syncs into a file another is refused (it used to discard the first's run);
+    once that process is killed, the next sync discards its partial run and succeeds."""
+    import os
+    import signal
+    import time
+
+    sim = oktasim(["--users", "30", "--groups", "4", "--apps", "3", "--seed", "14", "--latency-ms", "150"])
+    file = tmp_path / "s.db"
+    args = [OKTASYNC, "--domain", sim.url, "--file", str(file), "--concurrency", "1"]
+    env = {**os.environ, "OKTASYNC_API_TOKEN": SIM_TOKEN}
+    first = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not _has_running_run(file):
+            assert first.poll() is None and time.monotonic() < deadline, "the first sync never started"
+            time.sleep(0.2)
+        second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2 and "another oktasync" in second.stderr, second.stderr
+        assert first.poll() is None  # the first one goes on
+        first.send_signal(signal.SIGKILL)
+        first.wait(30)
+        third = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+        assert third.returncode == 0, third.stderr[-2000:]
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    engine = make_engine(f"sqlite:///{file}")
+    with engine.connect() as c:
+        states = c.execute(sa.text("select state, error from sync_runs order by id")).all()
+    engine.dispose()
+    assert [s for s, _ in states] == ["failed", "succeeded"] and "stopped" in states[0][1]
+
+
+def _has_running_run(file) -> bool:
+    if not file.exists():
+        return False
+    engine = make_engine(f"sqlite:///{file}")
+    try:
+        with engine.connect() as c:
+            return c.execute(sa.text("select count(*) from sync_runs where state = 'running'")).scalar() > 0
+    except sa.exc.OperationalError:  # tables not created yet
+        return False
+    finally:
+        engine.dispose()

@@ -2,11 +2,14 @@
 
 The broker is an in-process thread pool with a timer heap (InProcessDispatcher), the limiter is
 the in-process backend, the store is SQLite with migrations applied on open, and the credentials
-are stored encrypted with a key kept next to the file (`<file>.key`, mode 0600).
+are stored encrypted with a key kept next to the file (`<file>.key`, mode 0600). A lock on
+`<file>.lock` keeps two processes from syncing into one file at once.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -156,6 +159,37 @@ def run_embedded(domain: str, credentials: dict[str, str], options: SyncOptions,
         raise EmbeddedError("--rate-limit-share must be in (0, 1]")
     path = Path(file).expanduser().resolve()
     engine, keys, tenant_id = _prepare(path, domain, credentials, options)
+    lock = _hold_file_lock(path)
+    try:
+        return _sync_prepared(domain, path, engine, keys, tenant_id, concurrency, rate_limit_share, on_progress,
+                              progress_every, stall_timeout)
+    finally:
+        os.close(lock)
+
+
+def _hold_file_lock(path: Path) -> int:
+    """An exclusive lock on `<file>.lock` while this sync runs (the kernel drops it when the process
+    dies): a second sync into the same file is refused instead of discarding the first one's run."""
+    try:
+        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise EmbeddedError(f"cannot create the lock file {path}.lock ({exc.strerror}); give --file a path in a "
+                            "directory you can write") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise EmbeddedError(f"another oktasync (pid {other}) is syncing into {path}; wait for it to finish, "
+                            "or use another --file") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def _sync_prepared(domain: str, path: Path, engine: Any, keys: Any, tenant_id: int, concurrency: int,
+                   rate_limit_share: float, on_progress: Callable[[Progress], None] | None, progress_every: float,
+                   stall_timeout: float) -> EmbeddedResult:
     sessions = make_session_factory(engine)
     progress = Progress()
     limiter = _memory_limiter(concurrency, rate_limit_share)
@@ -170,7 +204,7 @@ def run_embedded(domain: str, credentials: dict[str, str], options: SyncOptions,
     with sessions() as s:
         old = state.active_run(s, tenant_id)
         old_id = old.id if old else None
-    if old_id is not None:  # a previous process died mid-sync: its partial data is discarded
+    if old_id is not None:  # we hold the file's lock, so the process that ran it died: discard its data
         steps.fail_run(rt, old_id, "interrupted (the process that ran it stopped)")
     with sessions() as s:
         state.begin_write(s)
