@@ -93,7 +93,7 @@ def test_first_request_goes_then_only_short_waits_until_a_response(make):
 
 def test_pacing_spreads_the_budget_until_reset(make):
     clock = Clock()
-    cfg = LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0)
+    cfg = LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0, burst_fraction=0.0)
     lim = make(cfg, clock)
     learn(lim, clock, limit=61, remaining=60, window=60)  # 60 left, 60 s to go
     start, reset = clock(), math.floor(T0) + 60
@@ -119,7 +119,7 @@ def test_the_last_permits_are_spread_over_the_last_uncertain_second(make):
     """Reset has 1 s resolution: the budget is spent by pace_ahead before it, except end_probes
     permits spread over that last second (one landing after Okta's real reset opens the next window)."""
     clock = Clock()
-    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=1.0, end_probes=2), clock)
+    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=1.0, end_probes=2, burst_fraction=0.0), clock)
     learn(lim, clock, limit=61, remaining=60, window=60)
     times = []
     while len(times) < 60:
@@ -138,7 +138,7 @@ def test_the_last_permits_are_spread_over_the_last_uncertain_second(make):
 def test_waiters_are_given_distinct_slots(make):
     """Three processes asking at once are told to come back one interval apart, not all together."""
     clock = Clock()
-    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0), clock)
+    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0, burst_fraction=0.0), clock)
     learn(lim, clock, limit=61, remaining=60, window=60)  # one a second
     assert [lim.acquire("t1", *USERS).seconds for _ in range(3)] == pytest.approx([1.0, 2.0, 3.0])
     clock.advance(0.95)  # a little early (sleep jitter) still gets the slot
@@ -153,7 +153,7 @@ def test_waiters_are_given_distinct_slots(make):
 def test_promises_do_not_reach_past_the_window(make):
     """Waiters that never come back cannot push everyone else's wait beyond the window's end."""
     clock = Clock()
-    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0), clock)
+    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0, burst_fraction=0.0), clock)
     learn(lim, clock, limit=11, remaining=10, window=10)  # one a second
     waits = [lim.acquire("t1", *USERS).seconds for _ in range(15)]
     assert max(waits) <= 10.0
@@ -162,12 +162,35 @@ def test_promises_do_not_reach_past_the_window(make):
 
 def test_pacing_speeds_up_when_fewer_requests_were_made_than_possible(make):
     clock = Clock()
-    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0), clock)
+    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0, burst_fraction=0.0), clock)
     learn(lim, clock, limit=61, remaining=60, window=60)
     clock.advance(30)  # idle for half the window: 60 left for 30 s
     assert isinstance(lim.acquire("t1", *USERS), Permit)
     got = lim.acquire("t1", *USERS)
     assert got.reason == "rate" and got.seconds == pytest.approx(30 / 59)
+
+
+def test_a_known_bucket_lets_the_first_part_of_the_share_go_at_once(make):
+    """A list that needs less than burst_fraction of a bucket's share in a window never waits for
+    pacing (a 200-user org on Okta's 60 s windows); the rest of the share is then spread evenly."""
+    clock = Clock()
+    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0, burst_fraction=0.5), clock)
+    learn(lim, clock, limit=61, remaining=60, window=60)  # 60 left; unpaced while 31 or more stay
+    at_once = 0
+    while isinstance(got := lim.acquire("t1", *USERS), Permit):
+        at_once += 1
+        lim.release(got, 200, {})
+    assert at_once == 29
+    assert got.reason == "rate" and got.seconds == pytest.approx(60 / 31)  # the other 31 over the window
+
+
+def test_no_burst_when_others_spent_the_bucket_or_before_it_is_known(make):
+    clock = Clock()
+    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0, burst_fraction=0.5), clock)
+    assert isinstance(lim.acquire("t1", *USERS), Permit)  # unknown bucket: one, then wait for news
+    assert isinstance(lim.acquire("t1", *USERS), Wait)
+    learn(lim, clock, limit=100, remaining=10, window=60, tenant="t2")  # 90 spent by someone else
+    assert isinstance(lim.acquire("t2", *USERS), Wait)
 
 
 # -- shares ---------------------------------------------------------------------------------------
@@ -207,7 +230,7 @@ def test_each_use_is_capped_at_its_share(make):
 
 def test_remaining_is_never_raised_within_a_window(make):
     clock = Clock()
-    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0), clock)
+    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0, burst_fraction=0.0), clock)
     learn(lim, clock, limit=100, remaining=2, window=60)  # someone else spent most of the bucket
     # A slower response from earlier in the same window reports more remaining: ignored.
     late = Permit("t1", "/api/v1/users", "sync", "late")
@@ -244,7 +267,7 @@ def test_reset_is_read_against_the_responses_date(make, skew):
 
 def test_okta_rolling_its_window_before_our_estimate_is_adopted(make):
     clock = Clock()
-    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0), clock)
+    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0, burst_fraction=0.0), clock)
     learn(lim, clock, limit=10, remaining=0, window=10)
     assert lim.acquire("t1", *USERS).reason == "rate"
     # A request still in flight comes back from Okta's next window with plenty left.
@@ -407,11 +430,12 @@ _advance = st.tuples(st.just("advance"), st.floats(min_value=0.0, max_value=8.0,
 op = st.one_of(_acquire, _acquire, _acquire, _release, _release, _advance)
 
 
+@pytest.mark.parametrize("burst", [0.0, 0.5])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(op, min_size=1, max_size=60))
-def test_memory_and_redis_backends_give_the_same_answers(redis_url, ops):
+def test_memory_and_redis_backends_give_the_same_answers(redis_url, burst, ops):
     cfg = LimiterConfig(max_in_flight=3, lease_seconds=5.0, initial_limit=6, initial_window_seconds=10.0,
-                        concurrency_recovery_seconds=3.0, pace_ahead_seconds=0.5)
+                        concurrency_recovery_seconds=3.0, pace_ahead_seconds=0.5, burst_fraction=burst)
     clock = Clock()
     client = redis.Redis.from_url(redis_url)
     mem = MemoryLimiter(cfg, clock=clock)

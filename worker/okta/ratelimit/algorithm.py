@@ -74,8 +74,13 @@ def acquire(B: State, T: State, L: dict[str, float], now: float, use: str, share
         interval = max(reset_at - cfg.pace_ahead_seconds - now, 0.0) / (avail - cfg.end_probes)
     else:
         interval = max(reset_at - now, 0.0) / (avail + 1)
+    # Burst: once the bucket is known, permits are not paced while more than (1 - burst_fraction)
+    # of the share would still be left after them (never the end probes): a small org whose lists
+    # need less than that from a bucket does not wait at all, and what is left is spread as above.
+    unpaced = (B.get("known") == 1 and avail > cfg.end_probes
+               and avail - 1 >= cap - math.floor(cfg.burst_fraction * cap))
     last = B.get("last:" + use)
-    if last is not None and now < last + interval * (1 - EARLY):
+    if not unpaced and last is not None and now < last + interval * (1 - EARLY):
         if B.get("known") != 1:
             return ("wait", min(last + interval - now, cfg.unknown_wait_seconds), "rate")
         # Waiters are told distinct slots (the next one not promised yet) so they do not all wake

@@ -28,7 +28,7 @@ if op == 'acquire' then
   local initial_limit, initial_window = tonumber(ARGV[8]), tonumber(ARGV[9])
   local pace_ahead, unknown_wait = tonumber(ARGV[10]), tonumber(ARGV[11])
   local in_flight_wait, recovery = tonumber(ARGV[12]), tonumber(ARGV[13])
-  local end_probes = tonumber(ARGV[14])
+  local end_probes, burst_fraction = tonumber(ARGV[14]), tonumber(ARGV[15])
 
   redis.call('ZREMRANGEBYSCORE', I_KEY, '-inf', fmt(now))  -- leases of killed workers
   local f = redis.call('HMGET', B_KEY, 'paused_until', 'limit', 'reset_at', 'wlen', 'gen', 'remaining',
@@ -57,8 +57,10 @@ if op == 'acquire' then
   else
     interval = math.max(reset_at - now, 0.0) / (avail + 1)
   end
+  -- burst: not paced while more than (1 - burst_fraction) of the share would be left after it
+  local unpaced = num(f[10]) == 1 and avail > end_probes and avail - 1 >= cap - math.floor(burst_fraction * cap)
   local last = num(f[9])
-  if last and now < last + interval * (1 - EARLY) then
+  if not unpaced and last and now < last + interval * (1 - EARLY) then
     if num(f[10]) ~= 1 then return {'wait', fmt(math.min(last + interval - now, unknown_wait)), 'rate'} end
     -- waiters get distinct slots (the next one not promised yet)
     local slot = last + interval

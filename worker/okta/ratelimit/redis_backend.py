@@ -50,7 +50,7 @@ class RedisLimiter:
             "acquire", self._now(), use, repr(share), c.max_in_flight, repr(float(c.lease_seconds)), lease,
             c.initial_limit, repr(float(c.initial_window_seconds)), repr(float(c.pace_ahead_seconds)),
             repr(float(c.unknown_wait_seconds)), repr(float(c.in_flight_wait_seconds)),
-            repr(float(c.concurrency_recovery_seconds)), c.end_probes,
+            repr(float(c.concurrency_recovery_seconds)), c.end_probes, repr(float(c.burst_fraction)),
         ])
         if reply[0] == b"permit":
             return Permit(tenant, bucket, use, lease)

@@ -56,6 +56,7 @@ class LimiterConfig:
     initial_window_seconds: float = 60.0   # Okta's windows are about a minute
     pace_ahead_seconds: float = 1.0        # Reset has 1 s resolution: spend the budget this much earlier...
     end_probes: int = 2                    # ...except the last few, spread over that last uncertain second
+    burst_fraction: float = 0.5            # a known bucket's first part of a use's share per window goes unpaced (0: pace all)
     pause_margin_seconds: float = 1.0      # after a 429, stay off this long past Okta's reset (like Okta's SDKs)
     missing_headers_pause_seconds: float = 60.0  # a 429 without rate-limit headers (baton-sdk's default)
     concurrency_recovery_seconds: float = 10.0   # the lowered in-flight cap grows back by 1 this often
@@ -78,6 +79,8 @@ class LimiterConfig:
             raise ValueError(f"LimiterConfig.max_in_flight must be an integer >= 1, got {self.max_in_flight!r}")
         if not (isinstance(self.end_probes, int) and self.end_probes >= 0):
             raise ValueError(f"LimiterConfig.end_probes must be an integer >= 0, got {self.end_probes!r}")
+        if not (isinstance(self.burst_fraction, int | float) and 0 <= self.burst_fraction <= 1):
+            raise ValueError(f"LimiterConfig.burst_fraction must be in [0, 1], got {self.burst_fraction!r}")
         if not (isinstance(self.initial_limit, int) and self.initial_limit >= 1):
             raise ValueError(f"LimiterConfig.initial_limit must be an integer >= 1, got {self.initial_limit!r}")
         for name in ("lease_seconds", "initial_window_seconds", "concurrency_recovery_seconds",
