@@ -336,3 +336,47 @@ def test_sync_with_bad_settings_says_which_and_starts_nothing(tmp_path):
     assert "Traceback" not in got.stderr
     runs = subprocess.run([exe, "runs", "acme", "--json"], env=env, capture_output=True, text=True, timeout=60)
     assert json.loads(runs.stdout) == []  # no queued run left behind
+
+
+def test_tenant_update_changes_only_what_its_flags_name(tmp_path):
+    """An exported OKTASYNC_API_TOKEN or option must not silently replace a tenant's on an
+    unrelated `tenant update`; a token piped in with `--api-token -` replaces it (kept out of ps)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import SIM_TOKEN
+    from worker.store.db import make_engine, make_session_factory
+    from worker.store.secrets import generate_key, load_keys
+    from worker.store.tenants import get_tenant, tenant_credentials
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    key = generate_key()
+    env = {**os.environ, "OKTASYNC_DATABASE_URL": url, "OKTASYNC_SECRET_KEY": key}
+    exe = str(Path(sys.executable).with_name("oktasync"))
+
+    def cli(*args: str, extra_env: dict | None = None, stdin: str | None = None) -> str:
+        got = subprocess.run([exe, *args], env={**env, **(extra_env or {})}, input=stdin,
+                             capture_output=True, text=True, timeout=60)
+        assert got.returncode == 0, (args, got.stdout, got.stderr)
+        return got.stdout + got.stderr
+
+    def stored() -> tuple[dict, dict]:
+        engine = make_engine(url)
+        with make_session_factory(engine)() as s:
+            t = get_tenant(s, "acme")
+            out = dict(tenant_credentials(t, load_keys(key))), dict(t.options)
+        engine.dispose()
+        return out
+
+    cli("tenant", "add", "acme", "--domain", "acme.okta.com", "--api-token", SIM_TOKEN)
+    exported = {"OKTASYNC_API_TOKEN": "00exported-other-token-0000000000000000000", "OKTASYNC_SKIP_APP_GROUPS": "1"}
+    out = cli("tenant", "update", "acme", "--interval", "60", extra_env=exported)
+    assert "credentials" not in out and "options" not in out, out
+    creds, options = stored()
+    assert creds["api_token"] == SIM_TOKEN and not options.get("skip_app_groups")
+    rotated = "00rotated-token-from-stdin-00000000000000"
+    out = cli("tenant", "update", "acme", "--api-token", "-", stdin=rotated + "\n")
+    assert "credentials" in out and rotated not in out
+    assert stored()[0]["api_token"] == rotated

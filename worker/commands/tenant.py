@@ -139,13 +139,16 @@ def show(name: str, as_json: bool) -> None:
 @tenant.command("update")
 @click.argument("name")
 @click.option("--domain", default=None, help="The org's new Okta domain.")
-@credential_options
-@sync_options
+@credential_options(from_env=False)
+@sync_options(from_env=False)
 @click.option("--interval", type=click.IntRange(1), default=None, help="Seconds between syncs.")
 @click.option("--rename", default=None, help="New name.")
 def update(name: str, domain: str | None, interval: int | None, rename: str | None, **flags: Any) -> None:
     """Change a tenant's domain, credentials, options or interval.
 
+    Only the flags given change anything: unlike `tenant add`, no OKTASYNC_* variable is read, so
+    an exported token or option cannot silently replace the tenant's. To rotate a token without
+    it showing in `ps`, pipe it in: `... | oktasync tenant update NAME --api-token -`.
     Domain, credentials and options apply from its next run; a new interval moves the next due
     time at once (last scheduled start + the new interval)."""
     from worker.store.tenants import update_tenant

@@ -11,39 +11,56 @@ import click
 
 from worker.connector import InvalidOptions, SyncOptions
 
+_CREDENTIAL_FLAGS = [
+    ("--api-token", "Okta API token (SSWS); `-` reads it from standard input (keeps it out of `ps`)."),
+    ("--okta-client-id", "OAuth service app client id (private_key_jwt)."),
+    ("--okta-private-key", "The service app's private key: PEM text, @path to a PEM file, or `-` for "
+                           "standard input."),
+    ("--okta-private-key-id", "The key id (kid) of that key."),
+]
+_SYNC_FLAGS = [
+    ("--skip-app-groups", "Leave out APP_GROUP groups and grants naming them."),
+    ("--sync-inactive-apps", "Also sync inactive apps."),
+    ("--sync-secrets", "Sync API-token metadata (never token values)."),
+    ("--sync-custom-roles", "Sync custom roles, resource sets and bindings."),
+    ("--filter-email-domains", "Keep only users with an e-mail in these domains (a.com,b.com)."),
+]
 
-def credential_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    for opt in reversed([
-        click.option("--api-token", envvar="OKTASYNC_API_TOKEN", default=None,
-                     help="Okta API token (SSWS). [env OKTASYNC_API_TOKEN]"),
-        click.option("--okta-client-id", envvar="OKTASYNC_OKTA_CLIENT_ID", default=None,
-                     help="OAuth service app client id (private_key_jwt). [env OKTASYNC_OKTA_CLIENT_ID]"),
-        click.option("--okta-private-key", envvar="OKTASYNC_OKTA_PRIVATE_KEY", default=None,
-                     help="The service app's private key: PEM text, or @path to a PEM file. "
-                          "[env OKTASYNC_OKTA_PRIVATE_KEY]"),
-        click.option("--okta-private-key-id", envvar="OKTASYNC_OKTA_PRIVATE_KEY_ID", default=None,
-                     help="The key id (kid) of that key. [env OKTASYNC_OKTA_PRIVATE_KEY_ID]"),
-    ]):
-        f = opt(f)
+
+def _envvar(flag: str) -> str:
+    return "OKTASYNC_" + flag[2:].upper().replace("-", "_")
+
+
+def _add(f: Callable[..., Any], flags: list[tuple[str, str]], from_env: bool, is_flag: bool) -> Callable[..., Any]:
+    for flag, text in reversed(flags):
+        extra: dict[str, Any] = {"is_flag": True} if is_flag and flag != "--filter-email-domains" else {}
+        env = _envvar(flag) if from_env else None
+        f = click.option(flag, envvar=env, default=None, help=f"{text} [env {env}]" if env else text, **extra)(f)
     return f
 
 
-def sync_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    for opt in reversed([
-        click.option("--skip-app-groups", envvar="OKTASYNC_SKIP_APP_GROUPS", is_flag=True, default=None,
-                     help="Leave out APP_GROUP groups and grants naming them. [env OKTASYNC_SKIP_APP_GROUPS]"),
-        click.option("--sync-inactive-apps", envvar="OKTASYNC_SYNC_INACTIVE_APPS", is_flag=True, default=None,
-                     help="Also sync inactive apps. [env OKTASYNC_SYNC_INACTIVE_APPS]"),
-        click.option("--sync-secrets", envvar="OKTASYNC_SYNC_SECRETS", is_flag=True, default=None,
-                     help="Sync API-token metadata (never token values). [env OKTASYNC_SYNC_SECRETS]"),
-        click.option("--sync-custom-roles", envvar="OKTASYNC_SYNC_CUSTOM_ROLES", is_flag=True, default=None,
-                     help="Sync custom roles, resource sets and bindings. [env OKTASYNC_SYNC_CUSTOM_ROLES]"),
-        click.option("--filter-email-domains", envvar="OKTASYNC_FILTER_EMAIL_DOMAINS", default=None,
-                     help="Keep only users with an e-mail in these domains (a.com,b.com). "
-                          "[env OKTASYNC_FILTER_EMAIL_DOMAINS]"),
-    ]):
-        f = opt(f)
-    return f
+def credential_options(f: Callable[..., Any] | None = None, *, from_env: bool = True) -> Any:
+    """The Okta credential flags; each also read from OKTASYNC_<FLAG> unless from_env=False
+    (`tenant update`, where an exported variable must not silently replace a tenant's token)."""
+    if f is None:
+        return lambda g: _add(g, _CREDENTIAL_FLAGS, from_env, is_flag=False)
+    return _add(f, _CREDENTIAL_FLAGS, from_env, is_flag=False)
+
+
+def sync_options(f: Callable[..., Any] | None = None, *, from_env: bool = True) -> Any:
+    """baton-okta's sync option flags; each also read from OKTASYNC_<FLAG> unless from_env=False."""
+    if f is None:
+        return lambda g: _add(g, _SYNC_FLAGS, from_env, is_flag=True)
+    return _add(f, _SYNC_FLAGS, from_env, is_flag=True)
+
+
+def _stdin_if_dash(value: str | None, flag: str) -> str | None:
+    if value != "-":
+        return value
+    text = click.get_text_stream("stdin").read().strip()
+    if not text:
+        raise click.BadParameter("standard input was empty", param_hint=flag)
+    return text
 
 
 def read_private_key(value: str) -> str:
@@ -76,6 +93,10 @@ def _flag(param: str) -> str:
 def credentials_from(api_token: str | None, okta_client_id: str | None, okta_private_key: str | None,
                      okta_private_key_id: str | None, *, required: bool = True) -> dict[str, str] | None:
     """The credentials dict the store keeps, from the flags; a clear error when incomplete."""
+    if api_token == "-" and okta_private_key == "-":
+        raise click.UsageError("only one of --api-token and --okta-private-key can be read from standard input")
+    api_token = _stdin_if_dash(api_token, "--api-token")
+    okta_private_key = _stdin_if_dash(okta_private_key, "--okta-private-key")
     oauth = [okta_client_id, okta_private_key, okta_private_key_id]
     if api_token and any(oauth):
         given = [_flag(n) for n, v in zip(_OAUTH, oauth, strict=True) if v]
