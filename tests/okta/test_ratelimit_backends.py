@@ -184,6 +184,23 @@ def test_a_known_bucket_lets_the_first_part_of_the_share_go_at_once(make):
     assert got.reason == "rate" and got.seconds == pytest.approx(60 / 31)  # the other 31 over the window
 
 
+def test_after_a_burst_the_end_probes_still_wait_for_the_window_s_last_second(make):
+    """Spending the share early must not spend the probes early: they land in the last uncertain
+    second, where one after Okta's real reset opens the next window without idling until Reset."""
+    clock = Clock()
+    lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=1.0, end_probes=2, burst_fraction=1.0), clock)
+    learn(lim, clock, limit=61, remaining=60, window=60)
+    at_once = 0
+    while isinstance(got := lim.acquire("t1", *USERS), Permit):
+        at_once += 1
+        lim.release(got, 200, {})
+    assert at_once == 58 and got.reason == "rate"
+    assert got.seconds == pytest.approx(60 - 2 / 3)  # the first probe two thirds of a second before Reset
+    clock.advance(got.seconds)
+    assert isinstance(lim.acquire("t1", *USERS), Permit)
+    assert lim.acquire("t1", *USERS).seconds == pytest.approx(1 / 3)
+
+
 def test_no_burst_when_others_spent_the_bucket_or_before_it_is_known(make):
     clock = Clock()
     lim = make(LimiterConfig(shares={"sync": 1.0}, pace_ahead_seconds=0.0, end_probes=0, burst_fraction=0.5), clock)

@@ -80,12 +80,18 @@ def acquire(B: State, T: State, L: dict[str, float], now: float, use: str, share
     unpaced = (B.get("known") == 1 and avail > cfg.end_probes
                and avail - 1 >= cap - math.floor(cfg.burst_fraction * cap))
     last = B.get("last:" + use)
-    if not unpaced and last is not None and now < last + interval * (1 - EARLY):
+    due = None if unpaced or last is None else last + interval
+    if B.get("known") == 1 and avail <= cfg.end_probes:
+        # The end probes go in the window's last uncertain stretch even when the rest of the share
+        # went early in a burst (one landing after Okta's real reset opens the next window).
+        probe_at = reset_at - cfg.pace_ahead_seconds * avail / (cfg.end_probes + 1)
+        due = probe_at if due is None else max(due, probe_at)
+    if due is not None and now < due - interval * EARLY:
         if B.get("known") != 1:
-            return ("wait", min(last + interval - now, cfg.unknown_wait_seconds), "rate")
+            return ("wait", min(due - now, cfg.unknown_wait_seconds), "rate")
         # Waiters are told distinct slots (the next one not promised yet) so they do not all wake
         # for the same slot; a waiter up to EARLY of an interval early still gets its permit.
-        slot = last + interval
+        slot = due
         resv = B.get("resv:" + use)
         if resv is not None and resv >= slot and resv + interval <= reset_at:  # no promises past the window
             slot = resv + interval

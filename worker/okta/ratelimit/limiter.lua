@@ -60,10 +60,16 @@ if op == 'acquire' then
   -- burst: not paced while more than (1 - burst_fraction) of the share would be left after it
   local unpaced = num(f[10]) == 1 and avail > end_probes and avail - 1 >= cap - math.floor(burst_fraction * cap)
   local last = num(f[9])
-  if not unpaced and last and now < last + interval * (1 - EARLY) then
-    if num(f[10]) ~= 1 then return {'wait', fmt(math.min(last + interval - now, unknown_wait)), 'rate'} end
+  local due = nil
+  if not unpaced and last then due = last + interval end
+  if num(f[10]) == 1 and avail <= end_probes then  -- end probes: in the window's last stretch
+    local probe_at = reset_at - pace_ahead * avail / (end_probes + 1)
+    if due == nil or probe_at > due then due = probe_at end
+  end
+  if due and now < due - interval * EARLY then
+    if num(f[10]) ~= 1 then return {'wait', fmt(math.min(due - now, unknown_wait)), 'rate'} end
     -- waiters get distinct slots (the next one not promised yet)
-    local slot = last + interval
+    local slot = due
     local resv = num(f[11])
     if resv and resv >= slot and resv + interval <= reset_at then slot = resv + interval end
     redis.call('HSET', B_KEY, 'resv:' .. use, fmt(slot))

@@ -56,7 +56,7 @@ class LimiterConfig:
     initial_window_seconds: float = 60.0   # Okta's windows are about a minute
     pace_ahead_seconds: float = 1.0        # Reset has 1 s resolution: spend the budget this much earlier...
     end_probes: int = 2                    # ...except the last few, spread over that last uncertain second
-    burst_fraction: float = 0.5            # a known bucket's first part of a use's share per window goes unpaced (0: pace all)
+    burst_fraction: float = 1.0            # part of a use's share per window not paced (1: all but the end probes; 0: pace all)
     pause_margin_seconds: float = 1.0      # after a 429, stay off this long past Okta's reset (like Okta's SDKs)
     missing_headers_pause_seconds: float = 60.0  # a 429 without rate-limit headers (baton-sdk's default)
     concurrency_recovery_seconds: float = 10.0   # the lowered in-flight cap grows back by 1 this often
