@@ -3,6 +3,7 @@
     .venv/bin/python bench/sync_bench.py bound    [--scale 1.0] [--concurrency 8]  # + baseline unless --no-baseline
     .venv/bin/python bench/sync_bench.py fairness [--scale 1.0]                    # needs Redis + PostgreSQL
     .venv/bin/python bench/sync_bench.py memory   [--users 20000 100000]           # needs Redis + PostgreSQL
+    .venv/bin/python bench/sync_bench.py small    [--users 200 2000]               # 60 s windows: burst vs paced
 
 Every measurement runs against a real oktasim process with Okta's default limits on short windows
 (--window-seconds) and 50-100 ms latency. Figures are printed as ratios; paste them into
@@ -15,6 +16,7 @@ bench/RESULTS.md with the command line.
 - fairness: distributed mode (2 workers); five 200-user tenants due together with the large one;
   each small tenant's duration vs its duration alone.
 - memory: distributed mode, one worker; peak RSS (VmHWM) of the worker processes, 20k vs 100k users.
+- small: small and medium orgs on Okta's real 60 s windows, the limiter's burst vs even pacing.
 """
 
 from __future__ import annotations
@@ -265,6 +267,43 @@ def cmd_fairness(a: argparse.Namespace) -> None:
                 p.terminate()
 
 
+def cmd_small(a: argparse.Namespace) -> None:
+    """Orgs of --users sizes on Okta's real 60 s windows: the limiter's burst against even pacing
+    (burst_fraction 0), same org, same run. Small orgs need less than a window's share of most
+    buckets, so how the share is spread, not the bucket, decides their time."""
+    from worker.engine import embedded
+    from worker.okta.ratelimit import LimiterConfig, MemoryLimiter
+    from worker.tasks.runtime import limiter_shares
+
+    def paced(concurrency: int, share: float) -> MemoryLimiter:
+        return MemoryLimiter(LimiterConfig(shares=limiter_shares(share), max_in_flight=concurrency,
+                                           burst_fraction=0.0))
+
+    default_limiter = embedded._memory_limiter
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for users in a.users:
+            row = {}
+            for label, make in (("burst", default_limiter), ("paced", paced)):
+                embedded._memory_limiter = make
+                try:
+                    proc, url = start_sim(users, max(2, users // 10), 12, 5, 60.0, a.latency)
+                    try:
+                        elapsed, _ = embedded_sync(url, a.concurrency, a.share, f"{tmp}/{users}-{label}.db")
+                        stats = sim_stats(url)
+                    finally:
+                        proc.terminate()
+                        proc.wait()
+                finally:
+                    embedded._memory_limiter = default_limiter
+                row[label] = {"elapsed_s": round(elapsed, 2), "requests": stats["requests_total"],
+                              "throttled_429": stats["throttled_total"]}
+            row["paced_over_burst"] = round(row["paced"]["elapsed_s"] / row["burst"]["elapsed_s"], 1)
+            out[users] = row
+            print(json.dumps({users: row}), flush=True)
+    print(json.dumps({"window_seconds": 60, "concurrency": a.concurrency, "orgs": out}, indent=2))
+
+
 def cmd_memory(a: argparse.Namespace) -> None:
     out = {}
     for users in a.users:
@@ -290,7 +329,7 @@ def cmd_memory(a: argparse.Namespace) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("bound", "fairness", "memory"):
+    for name in ("bound", "fairness", "memory", "small"):
         s = sub.add_parser(name)
         s.add_argument("--window", type=float, default=10.0, help="simulated rate-limit window seconds")
         s.add_argument("--latency", default="60", help="simulated latency per request in ms (oktasim adds 0.5%% of it per item)")
@@ -298,10 +337,10 @@ def main() -> None:
         s.add_argument("--scale", type=float, default=1.0, help="org size relative to 20k/2k/300")
         s.add_argument("--concurrency", type=int, default=8)
         s.add_argument("--no-baseline", action="store_true")
-        s.add_argument("--users", type=int, nargs="+", default=[20000, 100000])
+        s.add_argument("--users", type=int, nargs="+", default=[200, 2000] if name == "small" else [20000, 100000])
         s.add_argument("--users-per-group", type=int, default=50, help="memory: org shape")
     a = p.parse_args()
-    {"bound": cmd_bound, "fairness": cmd_fairness, "memory": cmd_memory}[a.cmd](a)
+    {"bound": cmd_bound, "fairness": cmd_fairness, "memory": cmd_memory, "small": cmd_small}[a.cmd](a)
 
 
 if __name__ == "__main__":
