@@ -121,6 +121,9 @@ def test_failure_hints_name_what_to_check():
     }
     for error, hint in cases.items():
         assert hint in hint_for(error), (error, hint_for(error))
+    # Distributed mode: the fix is the stored tenant's settings, not a flag of `oktasync sync`.
+    wrong_token = next(iter(cases))
+    assert "`oktasync tenant update acme` with --api-token" in hint_for(wrong_token, tenant="acme")
 
 
 def test_second_sync_into_the_same_file_is_refused_and_a_killed_one_is_discarded(oktasim, tmp_path):

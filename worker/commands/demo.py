@@ -86,7 +86,8 @@ def demo(users: int, groups: int, apps: int, seed: int, latency_ms: int, window_
     if file is None:
         tmp = tempfile.TemporaryDirectory(prefix="oktasync-demo-")
         file = str(Path(tmp.name) / "demo.db")
-    click.echo(f"starting a simulated Okta org: {users} users, {groups} groups, {apps} apps, "
+    click.echo(f"starting a simulated Okta org: {users} users, {groups} groups, {apps} apps (the inactive "
+               "ones synced only with --sync-inactive-apps), "
                f"{latency_ms} ms latency, {window_seconds:g} s rate-limit windows ...")
     proc, url = start_oktasim(users, groups, apps, seed, latency_ms, window_seconds)
     try:

@@ -138,7 +138,7 @@ def sync(name: str, wait: bool, timeout: float | None) -> None:
     run = wait_for_run(sessions, run_id, timeout=timeout)
     if run.state != "succeeded":
         click.echo(f"run {run.id} failed: {run.error}", err=True)
-        click.echo(f"what to do: {hint_for(run.error)}", err=True)
+        click.echo(f"what to do: {hint_for(run.error, tenant=name)}", err=True)
         sys.exit(1)
     for line in summary_lines(run.counts or {}, run.warnings or []):
         click.echo(line)

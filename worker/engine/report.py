@@ -5,17 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 
-def hint_for(error: str | None) -> str:
-    """What to do about a failed run, from its error text."""
+def hint_for(error: str | None, tenant: str | None = None) -> str:
+    """What to do about a failed run, from its error text; `tenant` names the stored tenant whose
+    settings to change (distributed mode) instead of the command's own flags."""
     text = (error or "").lower()
+    fix = f"`oktasync tenant update {tenant}` with " if tenant else ""
     if "authentication" in text or "401" in text or "invalid_client" in text or "e0000011" in text:
-        return "check the credentials (--api-token, or the OAuth client id, private key and key id)"
+        return f"check the credentials ({fix}--api-token, or the OAuth client id, private key and key id)"
     if "connection" in text or "timed out" in text or "name or service" in text:
-        return "check --domain and that this machine can reach it"
+        return f"check {fix}--domain and that this machine can reach it"
     if "secret_key" in text or "cannot be decrypted" in text:
         return "check OKTASYNC_SECRET_KEY (or the key file next to the database)"
     if "oktanotfound" in text or "okta 404" in text:  # a list every org has was not found
-        return "check --domain: that host does not answer like an Okta org (e.g. acme.okta.com)"
+        return f"check {fix}--domain: that host does not answer like an Okta org (e.g. acme.okta.com)"
     if "permission" in text or "403" in text:
         return "give the credentials a read-only admin role (or the okta.*.read scopes)"
     return "see the error above; run again to retry (the previous complete sync stays in place)"
