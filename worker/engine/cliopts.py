@@ -11,47 +11,41 @@ import click
 
 from worker.connector import InvalidOptions, SyncOptions
 
+# (flag, help, is a boolean flag)
 _CREDENTIAL_FLAGS = [
-    ("--api-token", "Okta API token (SSWS); `-` reads it from standard input (keeps it out of `ps`)."),
-    ("--okta-client-id", "OAuth service app client id (private_key_jwt)."),
+    ("--api-token", "Okta API token (SSWS); `-` reads it from standard input (keeps it out of `ps`).", False),
+    ("--okta-client-id", "OAuth service app client id (private_key_jwt).", False),
     ("--okta-private-key", "The service app's private key: PEM text, @path to a PEM file, or `-` for "
-                           "standard input."),
-    ("--okta-private-key-id", "The key id (kid) of that key."),
+                           "standard input.", False),
+    ("--okta-private-key-id", "The key id (kid) of that key.", False),
 ]
 _SYNC_FLAGS = [
-    ("--skip-app-groups", "Leave out APP_GROUP groups and grants naming them."),
-    ("--sync-inactive-apps", "Also sync inactive apps."),
-    ("--sync-secrets", "Sync API-token metadata (never token values)."),
-    ("--sync-custom-roles", "Sync custom roles, resource sets and bindings."),
-    ("--filter-email-domains", "Keep only users with an e-mail in these domains (a.com,b.com)."),
+    ("--skip-app-groups", "Leave out APP_GROUP groups and grants naming them.", True),
+    ("--sync-inactive-apps", "Also sync inactive apps.", True),
+    ("--sync-secrets", "Sync API-token metadata (never token values).", True),
+    ("--sync-custom-roles", "Sync custom roles, resource sets and bindings.", True),
+    ("--filter-email-domains", "Keep only users with an e-mail in these domains (a.com,b.com).", False),
 ]
 
 
-def _envvar(flag: str) -> str:
-    return "OKTASYNC_" + flag[2:].upper().replace("-", "_")
+def _options(flags: list[tuple[str, str, bool]]) -> Callable[..., Any]:
+    """A decorator adding `flags`, usable bare or as (from_env=False): each flag is also read from
+    OKTASYNC_<FLAG> unless from_env is False (`tenant update`, where an exported variable must not
+    silently replace a tenant's token or options)."""
+    def add(f: Callable[..., Any], from_env: bool) -> Callable[..., Any]:
+        for flag, text, is_flag in reversed(flags):
+            env = "OKTASYNC_" + flag[2:].upper().replace("-", "_") if from_env else None
+            f = click.option(flag, envvar=env, default=None, is_flag=is_flag,
+                             help=f"{text} [env {env}]" if env else text)(f)
+        return f
+
+    def decorator(f: Callable[..., Any] | None = None, *, from_env: bool = True) -> Any:
+        return (lambda g: add(g, from_env)) if f is None else add(f, from_env)
+    return decorator
 
 
-def _add(f: Callable[..., Any], flags: list[tuple[str, str]], from_env: bool, is_flag: bool) -> Callable[..., Any]:
-    for flag, text in reversed(flags):
-        extra: dict[str, Any] = {"is_flag": True} if is_flag and flag != "--filter-email-domains" else {}
-        env = _envvar(flag) if from_env else None
-        f = click.option(flag, envvar=env, default=None, help=f"{text} [env {env}]" if env else text, **extra)(f)
-    return f
-
-
-def credential_options(f: Callable[..., Any] | None = None, *, from_env: bool = True) -> Any:
-    """The Okta credential flags; each also read from OKTASYNC_<FLAG> unless from_env=False
-    (`tenant update`, where an exported variable must not silently replace a tenant's token)."""
-    if f is None:
-        return lambda g: _add(g, _CREDENTIAL_FLAGS, from_env, is_flag=False)
-    return _add(f, _CREDENTIAL_FLAGS, from_env, is_flag=False)
-
-
-def sync_options(f: Callable[..., Any] | None = None, *, from_env: bool = True) -> Any:
-    """baton-okta's sync option flags; each also read from OKTASYNC_<FLAG> unless from_env=False."""
-    if f is None:
-        return lambda g: _add(g, _SYNC_FLAGS, from_env, is_flag=True)
-    return _add(f, _SYNC_FLAGS, from_env, is_flag=True)
+credential_options = _options(_CREDENTIAL_FLAGS)
+sync_options = _options(_SYNC_FLAGS)
 
 
 def _stdin_if_dash(value: str | None, flag: str) -> str | None:
