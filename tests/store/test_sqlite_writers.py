@@ -94,3 +94,30 @@ def test_the_writer_lock_is_given_back_however_the_transaction_ends(sqlite, end)
         immediate(other)
         other.execute(sa.update(Tenant).values(sync_interval=6))
         other.commit()
+
+
+def test_a_forked_child_does_not_inherit_a_held_writer_lock(tmp_path):
+    """Celery prefork forks the worker: a lock some parent thread held at that moment would never
+    be released in the child. Run in a fresh interpreter (forking pytest itself is not safe)."""
+    import subprocess
+    import sys
+
+    script = f"""
+import os, threading
+from worker.store import db
+engine = db.make_engine("sqlite:///{tmp_path}/fork.db")
+held, done = threading.Event(), threading.Event()
+def writer():  # another thread of the parent, mid-transaction when the fork happens
+    with db._writer_lock(engine):
+        held.set()
+        done.wait()
+threading.Thread(target=writer, daemon=True).start()
+held.wait()
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if db._writer_lock(engine).acquire(timeout=3) else 1)
+_, status = os.waitpid(pid, 0)
+done.set()
+raise SystemExit(os.waitstatus_to_exitcode(status))
+"""
+    assert subprocess.run([sys.executable, "-c", script], timeout=60).returncode == 0

@@ -64,6 +64,7 @@ def _dispose_in_child() -> None:
     # close=False: leave the parent's connections alone, just forget them in the child.
     for engine in list(_engines):
         engine.dispose(close=False)
+    _writer_locks.clear()  # a lock held by a parent's thread at fork would never be released here
 
 
 def _install_fork_hook() -> None:
