@@ -380,3 +380,45 @@ def test_tenant_update_changes_only_what_its_flags_name(tmp_path):
     out = cli("tenant", "update", "acme", "--api-token", "-", stdin=rotated + "\n")
     assert "credentials" in out and rotated not in out
     assert stored()[0]["api_token"] == rotated
+
+
+def test_runs_shows_how_far_an_active_run_got(tmp_path):
+    """`oktasync runs` on a run still crawling: its lists done/opened, pages and items (its counts
+    exist only once finalized), in the table and in --json."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import SIM_TOKEN
+    from worker.store.db import make_engine, make_session_factory
+    from worker.store.secrets import generate_key
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    env = {**os.environ, "OKTASYNC_DATABASE_URL": url, "OKTASYNC_SECRET_KEY": generate_key()}
+    exe = str(Path(sys.executable).with_name("oktasync"))
+
+    def cli(*args: str) -> str:
+        got = subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert got.returncode == 0, (args, got.stdout, got.stderr)
+        return got.stdout
+
+    cli("tenant", "add", "acme", "--domain", "acme.okta.com", "--api-token", SIM_TOKEN, "--paused")
+    engine = make_engine(url)
+    with make_session_factory(engine)() as s:  # a run part way: users list at its 2nd page, groups done
+        run_id = state.create_run(s, 1)
+        state.start_run(s, run_id)
+        state.add_streams(s, run_id, [("users", "", "{}", "u1"), ("groups", "", "{}", "g1")])
+        s.commit()
+        state.release(s, 8, 8)
+        s.commit()
+        ids = dict(s.execute(sa.select(SyncStream.kind, SyncStream.id).where(SyncStream.run_id == run_id)).all())
+        assert state.advance(s, ids["users"], "u1", "u2", 200)
+        assert state.advance(s, ids["groups"], "g1", None, 12)
+        s.commit()
+    engine.dispose()
+    [row] = json.loads(cli("runs", "acme", "--json"))
+    assert row["state"] == "running" and row["counts"] == {}
+    assert row["progress"] == {"lists": 2, "done": 1, "pages": 2, "items": 212}
+    assert "lists 1/2, pages 2, items 212" in cli("runs", "acme")

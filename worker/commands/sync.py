@@ -149,13 +149,17 @@ def sync(name: str, wait: bool, timeout: float | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON array, newest first.")
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
 def runs(name: str, as_json: bool, limit: int) -> None:
-    """List the runs of tenant NAME: id, state, timings, counts, warnings."""
-    from worker.store.models import SyncRun
+    """List the runs of tenant NAME: id, state, timings, counts, warnings; for a run still active,
+    how far it got (lists done/opened, pages, items)."""
+    from worker.store.models import ACTIVE_RUN_STATES, SyncRun
 
     with open_sessions()() as s:
         tenant = _get(s, name)
         rows = [run_info(r) for r in s.execute(sa.select(SyncRun).where(SyncRun.tenant_id == tenant.id)
                                                .order_by(SyncRun.id.desc()).limit(limit)).scalars()]
+        for r in rows:  # counts exist once a run is finalized; until then, how far it got
+            if r["state"] in ACTIVE_RUN_STATES:
+                r["progress"] = stream_progress(s, r["id"])
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -167,6 +171,9 @@ def runs(name: str, as_json: bool, limit: int) -> None:
         c = r["counts"]
         n = len(r["warnings"])
         notes = r["error"] or (f"{n} warning{'' if n == 1 else 's'}" if n else "")
+        if "progress" in r:
+            p = r["progress"]
+            notes = f"lists {p['done']}/{p['lists']}, pages {p['pages']}, items {p['items']}"
         secs = f"{r['duration_seconds']:.1f}" if r["duration_seconds"] is not None else "-"
         click.echo(f"{r['id']:>6} {r['state']:11} {r['started_at'] or '-':25} {secs:>8} "
                    f"{c.get('resources', '-'):>9} {c.get('grants', '-'):>8}  {notes}")
