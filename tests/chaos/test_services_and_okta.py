@@ -63,27 +63,27 @@ def test_postgres_connections_dropped_mid_run(chaos, oktasim, pg_url):
     assert all(p.poll() is None for p in chaos.procs)
 
 
-def test_faults_and_latency_give_the_exact_grant_set(chaos, oktasim):
-    sim = oktasim(["--users", "450", "--groups", "20", "--apps", "8", "--latency-ms", "40", "--fault-rate", "0.05",
-                   "--seed", "33", "--window-seconds", "5"])
-    tid = chaos.add_tenant("faults", sim.url)
+def sync_to_the_end(chaos, oktasim, name: str, sim_args: list[str], timeout: float):
+    """One tenant on one worker: its run succeeds and stores the org exactly once."""
+    sim = oktasim(["--users", "450", "--groups", "20", "--apps", "8", *sim_args])
+    tid = chaos.add_tenant(name, sim.url)
     chaos.worker("w1")
     run_id = start_run(chaos, tid)
-    run = chaos.wait_state(run_id, ("succeeded", "failed"), timeout=120)
+    run = chaos.wait_state(run_id, ("succeeded", "failed"), timeout=timeout)
     assert run.state == "succeeded", run.error
-    assert sim.stats()["faults_total"] >= 1  # faults were really injected (and survived)
     assert_exact_once(chaos, tid, run_id, sim)
+    return sim, run_id
+
+
+def test_faults_and_latency_give_the_exact_grant_set(chaos, oktasim):
+    sim, _ = sync_to_the_end(chaos, oktasim, "faults", ["--latency-ms", "40", "--fault-rate", "0.05", "--seed", "33",
+                                                        "--window-seconds", "5"], timeout=120)
+    assert sim.stats()["faults_total"] >= 1  # faults were really injected (and survived)
 
 
 def test_429_storm_completes_without_a_busy_loop(chaos, oktasim):
-    sim = oktasim(["--users", "450", "--groups", "20", "--apps", "8", "--rate-limit-scale", "0.02",
-                   "--window-seconds", "2", "--seed", "34"])
-    tid = chaos.add_tenant("storm", sim.url)
-    chaos.worker("w1")
-    run_id = start_run(chaos, tid)
-    run = chaos.wait_state(run_id, ("succeeded", "failed"), timeout=150)
-    assert run.state == "succeeded", run.error
-    assert_exact_once(chaos, tid, run_id, sim)
+    sim, run_id = sync_to_the_end(chaos, oktasim, "storm", ["--rate-limit-scale", "0.02", "--window-seconds", "2",
+                                                            "--seed", "34"], timeout=150)
     stats = sim.stats()
     from worker.store.models import SyncStream
 

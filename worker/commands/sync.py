@@ -9,17 +9,12 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import datetime
 from typing import Any
 
 import click
 import sqlalchemy as sa
 
-from worker.commands.tenant import _get, open_sessions
-
-
-def _when(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="seconds") if value else None
+from worker.commands.tenant import _get, _when, open_sessions
 
 
 def run_info(run: Any) -> dict[str, Any]:
