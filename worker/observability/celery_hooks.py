@@ -7,8 +7,6 @@ formatter (text, or JSON with OKTASYNC_LOG_FORMAT=json). Around each task we log
 
 (Celery's own "received"/"succeeded" lines are quieted to WARNING to keep it one line; set
 OKTASYNC_LOG_CELERY_TASK_LINES=1 to keep them.) While a task runs, JSON lines carry the same ids.
-It also counts, in Redis, the 429s Okta answered and the times the engine deferred a page for the
-limiter: worker/observability/counters.py, read by the metrics endpoint.
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ from typing import Any
 
 from celery import signals
 
-from worker.observability import counters, logs
+from worker.observability import logs
 from worker.observability.taskinfo import describe
 
 log = logging.getLogger("oktasync.task")
@@ -38,7 +36,6 @@ def _install_logging(logger: logging.Logger | None = None, **_: Any) -> None:
     if os.environ.get("OKTASYNC_LOG_CELERY_TASK_LINES", "").strip() not in ("1", "true", "yes"):
         for name in CELERY_TASK_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
-    counters.install_log_counters()
 
 
 def _app_settings(task: Any) -> Any:
@@ -55,8 +52,6 @@ def _prerun(task_id: str | None = None, task: Any = None, args: Any = None, kwar
         ctx = describe(getattr(task, "name", "?"), list(args or []), dict(kwargs or {}), settings)
         ctx = {"task": getattr(task, "name", "?"), "task_id": task_id, **ctx}
         logs.task_context.set(ctx)
-        if settings is not None:
-            counters.watch_http(settings.redis_url)
     except Exception:  # noqa: BLE001 - observability must never stop a task
         logging.getLogger(__name__).debug("task context failed", exc_info=True)
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from worker.provisioning import intake
 from worker.provisioning.errors import IdempotencyConflict, InvalidRequest
-from worker.store.models import ProvisioningRequest, Tenant
+from worker.store.tables import ProvisioningRequest, Tenant
 
 TERMINAL = ("succeeded", "failed", "dead")
 # Longer than any single attempt (a few Okta calls under the client's timeouts); checkpoints renew it.
