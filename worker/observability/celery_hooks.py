@@ -12,12 +12,12 @@ OKTASYNC_LOG_CELERY_TASK_LINES=1 to keep them.) While a task runs, JSON lines ca
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any
 
-from celery import signals
+from celery import current_app, signals
 
+from worker.config import Settings
 from worker.observability import logs
 from worker.observability.taskinfo import describe
 
@@ -30,10 +30,11 @@ _started: dict[str, float] = {}
 
 
 def _install_logging(logger: logging.Logger | None = None, **_: Any) -> None:
-    logs.install(logging.getLogger())
+    settings = getattr(current_app.conf, "oktasync_settings", None) or Settings()
+    logs.install(logging.getLogger(), settings.json_logs)
     if logger is not None:
-        logs.install(logger)
-    if os.environ.get("OKTASYNC_LOG_CELERY_TASK_LINES", "").strip() not in ("1", "true", "yes"):
+        logs.install(logger, settings.json_logs)
+    if not settings.log_celery_task_lines:
         for name in CELERY_TASK_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
 

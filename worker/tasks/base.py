@@ -26,6 +26,7 @@ from celery import Task, signals
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from worker import config
 from worker.config import Settings
 from worker.engine.runtime import Runtime, log_events
 from worker.engine.sender import CelerySender
@@ -56,9 +57,10 @@ def _build(app: Any) -> ProcessRuntime:
     from worker.store.db import make_engine, make_session_factory
 
     settings: Settings = app.conf.oktasync_settings
-    if not os.environ.get("OKTASYNC_PROVISION_LEASE"):
+    if config.provision_lease() is None:
         # No attempt outlives the hard time limit: past it, a `running` row's worker is gone.
-        # TODO(issue 13): pass the lease to provision_requests.claim from the runner instead.
+        # TODO(issue 13): have the runner pass the lease to provision_requests.claim instead of
+        # setting this module value (worker/provisioning/runner.py is being rewritten meanwhile).
         from worker.store import provision_requests
 
         provision_requests.LEASE_SECONDS = settings.task_time_limit + 5
