@@ -29,7 +29,7 @@ from worker.store import runs
 from worker.store.db import make_engine, make_session_factory
 from worker.store.migrate import migrate
 from worker.store.secrets import load_keys, local_key_file
-from worker.store.tables import SyncRun, Tenant
+from worker.store.tables import SyncRun
 from worker.store.tenants import create_tenant, list_tenants, update_tenant
 
 TERMINAL = ("succeeded", "failed")
@@ -257,13 +257,3 @@ def _wait(rt: Runtime, sender: InProcessSender, run_id: int, progress: Progress,
         if on_progress and now - last_shown >= every:
             last_shown = now
             on_progress(progress)
-
-
-def tenant_of_file(file: str) -> Tenant | None:
-    engine = make_engine(f"sqlite:///{Path(file).resolve()}")
-    try:
-        with make_session_factory(engine)() as s:
-            rows = list_tenants(s)
-            return rows[0] if rows else None
-    finally:
-        engine.dispose()

@@ -127,10 +127,6 @@ class InProcessSender:
                 self._outstanding -= 1
                 self._cond.notify_all()
 
-    def next_timer_in(self) -> float | None:
-        with self._cond:
-            return (self._timers[0][0] - time.monotonic()) if self._timers else None
-
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until nothing is queued, scheduled or running; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -29,7 +29,6 @@ from worker.store.tables import (
     SyncRun,
     SyncStream,
     Tenant,
-    UTCDateTime,
     utcnow,
 )
 
@@ -333,15 +332,3 @@ def runs_in(session: Session, states: tuple[str, ...]) -> list[tuple[int, int, s
     return [tuple(r) for r in session.execute(  # type: ignore[misc]
         sa.select(RUNS.c.id, RUNS.c.tenant_id, RUNS.c.state, RUNS.c.created_at, RUNS.c.updated_at)
         .where(RUNS.c.state.in_(states))).all()]
-
-
-def last_progress(session: Session, run_id: int) -> datetime | None:
-    """The latest heartbeat of any of the run's streams (or the run's own update time)."""
-    hb = session.execute(sa.select(sa.func.max(sa.func.coalesce(
-        STREAMS.c.deferred_until, STREAMS.c.heartbeat_at, STREAMS.c.updated_at))).where(
-        STREAMS.c.run_id == run_id)).scalar()
-    if isinstance(hb, str):  # SQLite returns aggregate results untyped
-        hb = UTCDateTime().process_result_value(datetime.fromisoformat(hb), session.get_bind().dialect)
-    elif hb is not None and hb.tzinfo is None:
-        hb = UTCDateTime().process_result_value(hb, session.get_bind().dialect)
-    return hb
