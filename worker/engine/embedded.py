@@ -98,12 +98,16 @@ def tenant_name(domain: str) -> str:
     return host
 
 
-def _prepare(file: Path, domain: str, credentials: dict[str, str], options: SyncOptions) -> tuple[Any, Any, int]:
-    """Migrate the file, store the tenant (encrypted credentials), return (engine, keys, tenant id)."""
+def _check_path(file: Path) -> None:
     if not file.parent.is_dir():
         raise EmbeddedError(f"directory {file.parent} does not exist (for --file {file})")
     if file.is_dir():
         raise EmbeddedError(f"--file {file} is a directory; name a file in it, e.g. --file {file / 'sync.db'}")
+
+
+def _prepare(file: Path, domain: str, credentials: dict[str, str], options: SyncOptions) -> tuple[Any, Any, int]:
+    """Migrate the file, store the tenant (encrypted credentials), return (engine, keys, tenant id)."""
+    _check_path(file)
     try:
         return _open_file(file, domain, credentials, options)
     except DatabaseError as exc:  # unwritable place, read-only file, not a SQLite file
@@ -149,9 +153,12 @@ def run_embedded(domain: str, credentials: dict[str, str], options: SyncOptions,
     if not 0 < rate_limit_share <= 1:
         raise EmbeddedError("--rate-limit-share must be in (0, 1]")
     path = Path(file).expanduser().resolve()
-    engine, keys, tenant_id = _prepare(path, domain, credentials, options)
+    _check_path(path)
+    # Lock first: a second process must not write into the file (tenant row, migrations) while
+    # the first one syncs, nor fail on its write lock before saying who holds the file.
     lock = _hold_file_lock(path)
     try:
+        engine, keys, tenant_id = _prepare(path, domain, credentials, options)
         return _sync_prepared(domain, path, engine, keys, tenant_id, concurrency, rate_limit_share, on_progress,
                               progress_every, stall_timeout)
     finally:
