@@ -84,7 +84,7 @@ def main() -> int:
     faults = ["kill_sync_main", "kill_pool_children", "kill_provisioner", "restart_redis", "drop_postgres"]
 
     def run_state(run_id: int) -> str:
-        from worker.store.models import SyncRun
+        from worker.store.tables import SyncRun
 
         with c.sessions() as s:
             return s.get(SyncRun, run_id, populate_existing=True).state

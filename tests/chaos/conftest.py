@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from tests.engine.conftest import Cluster
 from tests.provisioning.conftest import celery_app, secret_key, worker_env, workers  # noqa: F401 - fixtures
 from tests.services import _wait_port, free_port
-from worker.store.models import GrantRow, SyncRun
+from worker.store.tables import GrantRow, SyncRun
 
 # Our own database on the shared Redis (engine tests use 9, others 14/15 and flush theirs).
-CHAOS_REDIS_DB = 12
+CHAOS_REDIS_DB = int(os.environ.get("OKTASYNC_TEST_CHAOS_REDIS_DB") or 12)
 # Fast recovery: a killed worker's messages come back after ~10 s, stalled streams are reaped after 6 s.
 FAST = {"OKTASYNC_VISIBILITY_TIMEOUT": "12", "OKTASYNC_STALL_TIMEOUT": "6", "OKTASYNC_DISPATCH_INTERVAL": "1"}
 
@@ -116,18 +116,19 @@ def reap_orphans(c: Cluster) -> None:
 
 
 def start_run(c: Cluster, tenant_id: int) -> int:
-    from worker.engine import state, steps
+    from worker.engine import steps
+    from worker.store import runs
 
     with c.sessions() as s:
-        state.begin_write(s)
-        run_id = state.create_run(s, tenant_id)
+        runs.begin_write(s)
+        run_id = runs.create_run(s, tenant_id)
         s.commit()
-    c.dispatcher().enqueue(steps.START, [run_id])
+    c.sender().enqueue(steps.START, [run_id])
     return run_id
 
 
 def pages_done(c: Cluster, run_id: int) -> int:
-    from worker.store.models import SyncStream
+    from worker.store.tables import SyncStream
 
     with c.sessions() as s:
         return s.execute(sa.select(sa.func.coalesce(sa.func.sum(SyncStream.pages), 0))
@@ -140,7 +141,7 @@ def wait_pages(c: Cluster, run_id: int, n: int, timeout: float = 60) -> None:
 
 def assert_exact_once(c: Cluster, tenant_id: int, run_id: int, sim) -> None:
     """The run succeeded, the view equals the org, and nothing was taken twice."""
-    from worker.store.models import AccessChange, SyncStream
+    from worker.store.tables import AccessChange, SyncStream
 
     c.assert_matches(tenant_id, sim)
     st = sim.state()

@@ -85,7 +85,7 @@ def test_429_storm_completes_without_a_busy_loop(chaos, oktasim):
     sim, run_id = sync_to_the_end(chaos, oktasim, "storm", ["--rate-limit-scale", "0.02", "--window-seconds", "2",
                                                             "--seed", "34"], timeout=150)
     stats = sim.stats()
-    from worker.store.models import SyncStream
+    from worker.store.tables import SyncStream
 
     with chaos.sessions() as s:
         pages = s.execute(sa.select(sa.func.sum(SyncStream.pages)).where(SyncStream.run_id == run_id)).scalar()

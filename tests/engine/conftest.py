@@ -16,8 +16,8 @@ from tests.conftest import SIM_TOKEN
 from tests.connector.expected import expected
 from worker.store.db import make_engine, make_session_factory
 from worker.store.migrate import migrate
-from worker.store.models import EntitlementRow, GrantRow, ResourceRow, SyncRun, Tenant
 from worker.store.secrets import generate_key
+from worker.store.tables import EntitlementRow, GrantRow, ResourceRow, SyncRun, Tenant
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))
@@ -96,7 +96,7 @@ class Cluster:
         raise AssertionError(f"timed out waiting for {what}\n{self.db_state()}\n{self.tail_logs()}")
 
     def db_state(self) -> str:
-        from worker.store.models import SyncStream
+        from worker.store.tables import SyncStream
 
         with self.sessions() as s:
             runs = [f"run {r.id} tenant {r.tenant_id} {r.state} {r.error or ''}" for r in s.execute(
@@ -148,13 +148,13 @@ class Cluster:
         assert ents == want.entitlements, (sorted(ents - want.entitlements)[:5], sorted(want.entitlements - ents)[:5])
         assert grants == want.grants, (sorted(grants - want.grants)[:5], sorted(want.grants - grants)[:5])
 
-    def dispatcher(self):
+    def sender(self):
         """A Celery dispatcher publishing to this cluster's broker (env read now, not at import)."""
         from worker import config
         from worker.app import make_app
-        from worker.engine.dispatch import CeleryDispatcher
+        from worker.engine.sender import CelerySender
 
-        return CeleryDispatcher(make_app(config.load()))
+        return CelerySender(make_app(config.load()))
 
     def stop(self) -> None:
         for p in self.procs:
@@ -170,8 +170,9 @@ class Cluster:
 
 
 # Other suites on this machine run their own Celery workers against REDIS_URL's database (same
-# queue names): the engine tests use a database of their own on the same server.
-ENGINE_REDIS_DB = 9
+# queue names): the engine tests use a database of their own on the same server (override with
+# OKTASYNC_TEST_ENGINE_REDIS_DB when several checkouts run their tests on one Redis).
+ENGINE_REDIS_DB = int(os.environ.get("OKTASYNC_TEST_ENGINE_REDIS_DB") or 9)
 
 
 @pytest.fixture

@@ -85,7 +85,7 @@ def test_procfile_runs_everything(tmp_path, redis_url, pg_url, oktasim, rsa_key)
         assert add.returncode == 0, add.stderr
 
         from worker.store.db import make_engine, make_session_factory
-        from worker.store.models import SyncRun, Tenant
+        from worker.store.tables import SyncRun, Tenant
 
         engine = make_engine(pg_url)
         sessions = make_session_factory(engine)

@@ -38,21 +38,21 @@ class Store:
         return self.sessions()
 
     def request(self, rid: int) -> Any:
-        from worker.store.models import ProvisioningRequest
+        from worker.store.tables import ProvisioningRequest
 
         with self.sessions() as s:
             return s.get(ProvisioningRequest, rid)
 
     def view(self, tenant: str = "super") -> set[str]:
         """Grant ids in the tenant's current view."""
-        from worker.store.models import GrantRow, Tenant
+        from worker.store.tables import GrantRow, Tenant
 
         with self.sessions() as s:
             run = s.scalar(sa.select(Tenant.current_run_id).where(Tenant.id == self.tenants[tenant]))
             return set(s.scalars(sa.select(GrantRow.id).where(GrantRow.run_id == run)))
 
     def resources(self, tenant: str = "super") -> set[str]:
-        from worker.store.models import ResourceRow, Tenant
+        from worker.store.tables import ResourceRow, Tenant
 
         with self.sessions() as s:
             run = s.scalar(sa.select(Tenant.current_run_id).where(Tenant.id == self.tenants[tenant]))
@@ -72,7 +72,7 @@ def make_store(url: str, sim_url: str) -> Store:
     """Migrate `url`, add tenants super/aga/ro on the simulator, each with an empty current view."""
     from worker.store.db import make_engine, make_session_factory
     from worker.store.migrate import migrate
-    from worker.store.models import SyncRun, Tenant
+    from worker.store.tables import SyncRun, Tenant
     from worker.store.tenants import create_tenant
 
     migrate(url)

@@ -78,10 +78,10 @@ def test_python_api_json_message_and_rejects(oktasim, pg_url, redis_url, secret_
     assert lost["tenant"] == "no-such-tenant" and "unknown tenant" in lost["error"]
 
     # A request whose publish was lost (recorded, never sent): the reaper sends it again.
-    from worker.provisioning import requests
+    from worker.store import provision_requests
 
     with store.sessions() as s:
-        orphan = requests.record(s, "super", "grant", {"entitlement": ent, "principal": f"user:{uid}"}, "orphan")
+        orphan = provision_requests.record(s, "super", "grant", {"entitlement": ent, "principal": f"user:{uid}"}, "orphan")
     celery_app.send_task("oktasync.provision.reap", kwargs={"older_than": 0}, queue="provisioning")
     assert wait_done(store, orphan.id).state == "succeeded"
     assert uid in next(x for x in sim.state()["groups"] if x["id"] == g["id"])["members"]

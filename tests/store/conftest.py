@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from worker.model import Entitlement, Grant, Resource
 from worker.store.db import make_engine, make_session_factory
 from worker.store.migrate import migrate
-from worker.store.models import SyncRun
 from worker.store.secrets import generate_key
+from worker.store.tables import SyncRun
 from worker.store.tenants import create_tenant
 
 TEST_TOKEN = "00test-api-token-Very-Secret-1234567890abcdef"

@@ -17,7 +17,7 @@ from worker.store.generations import (
     discard_run,
     finalize_generation,
 )
-from worker.store.models import AccessChange, GrantRow, ResourceRow, SyncRun, Tenant
+from worker.store.tables import AccessChange, GrantRow, ResourceRow, SyncRun, Tenant
 from worker.store.writes import write_page
 
 

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from tests.store.conftest import TEST_TOKEN, user
 from worker.cli import main
-from worker.store.models import Tenant
 from worker.store.secrets import ENV_VAR, SecretKeyError, generate_key, load_keys, local_key_file
+from worker.store.tables import Tenant
 from worker.store.tenants import (
     TenantError,
     create_tenant,

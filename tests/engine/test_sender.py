@@ -1,4 +1,4 @@
-"""The embedded mode's broker (InProcessDispatcher): order, countdowns, idleness, errors, close.
+"""The embedded mode's broker (InProcessSender): order, countdowns, idleness, errors, close.
 
 Ordering is what keeps a long sequential list (the users list) off the back of the queue: its
 next page must run before lists that have not started yet (see bench/RESULTS.md, sync engine)."""
@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from worker.engine.dispatch import IN_PROGRESS, NEW_LIST, InProcessDispatcher
+from worker.engine.sender import IN_PROGRESS, NEW_LIST, InProcessSender
 
 
 def recording(concurrency: int = 1):
@@ -26,7 +26,7 @@ def recording(concurrency: int = 1):
         ran.remove(("blocker started",))
         ran.append(("blocker done",))
 
-    return InProcessDispatcher({"step": step, "block": blocker}, concurrency), ran, gate
+    return InProcessSender({"step": step, "block": blocker}, concurrency), ran, gate
 
 
 def test_work_in_progress_runs_before_new_lists_then_in_arrival_order():
@@ -71,7 +71,7 @@ def test_steps_run_concurrently_up_to_the_concurrency():
         with lock:
             inside[0] -= 1
 
-    d = InProcessDispatcher({"step": step}, 3)
+    d = InProcessSender({"step": step}, 3)
     for _ in range(12):
         d.enqueue("step", [])
     assert d.wait_idle(10)
@@ -85,7 +85,7 @@ def test_a_failing_step_is_reported_and_the_rest_still_run():
     def boom():
         raise RuntimeError("bug")
 
-    d = InProcessDispatcher({"boom": boom, "ok": lambda: seen.append("ok")}, 1,
+    d = InProcessSender({"boom": boom, "ok": lambda: seen.append("ok")}, 1,
                             on_error=lambda task, exc: seen.append(f"{task}: {exc}"))
     d.enqueue("boom", [])
     d.enqueue("ok", [])

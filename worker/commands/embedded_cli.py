@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from worker.engine.cliopts import credentials_from, options_from
-from worker.engine.report import hint_for, summary_lines
+from worker.commands.cliopts import credentials_from, options_from
+from worker.commands.report import hint_for, summary_lines
 
 
 def progress_printer(stream: Any = None) -> Any:

@@ -1,8 +1,8 @@
 """How the engine enqueues its next step: on Celery, or in this process (embedded mode).
 
 The engine's steps (worker/engine/steps.py) never call Celery directly; they call
-`dispatcher.enqueue(task_name, args, countdown, priority)`. `CeleryDispatcher` publishes a message
-(routed by the task name), `InProcessDispatcher` runs the same step on a pool of threads, with a
+`sender.enqueue(task_name, args, countdown, priority)`. `CelerySender` publishes a message
+(routed by the task name), `InProcessSender` runs the same step on a pool of threads, with a
 timer heap for countdowns. Both deliver at least once and never block the caller.
 """
 
@@ -26,12 +26,12 @@ IN_PROGRESS = 0
 NEW_LIST = 1
 
 
-class Dispatcher(Protocol):
+class Sender(Protocol):
     def enqueue(self, task: str, args: Sequence[Any], countdown: float | None = None,
                 priority: int = IN_PROGRESS) -> None: ...
 
 
-class CeleryDispatcher:
+class CelerySender:
     """Publish the step as a Celery message; routing (sync/provisioning queue) is by name.
 
     `priority` is not sent: kombu's Redis transport implements priorities as extra lists per
@@ -49,7 +49,7 @@ class CeleryDispatcher:
         self.app.send_task(task, args=list(args), **options)
 
 
-class InProcessDispatcher:
+class InProcessSender:
     """`concurrency` worker threads taking steps from a priority queue, plus countdowns: the
     embedded mode's broker.
 
@@ -126,10 +126,6 @@ class InProcessDispatcher:
             with self._cond:
                 self._outstanding -= 1
                 self._cond.notify_all()
-
-    def next_timer_in(self) -> float | None:
-        with self._cond:
-            return (self._timers[0][0] - time.monotonic()) if self._timers else None
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until nothing is queued, scheduled or running; False on timeout."""

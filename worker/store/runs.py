@@ -2,8 +2,9 @@
 
 Every transition is one UPDATE whose WHERE clause names the state (and, for a stream, the cursor)
 it expects, so a task that runs twice (Redis + acks_late deliver at least once) finds the row
-already moved and does nothing. The functions here only touch the database; the steps in
-steps.py decide what to enqueue after each commit.
+already moved and does nothing. The functions here only touch the database; the engine's steps
+(worker/engine/steps.py) decide what to enqueue after each commit, and which streams to release
+(worker/engine/release.py).
 
 Run:    queued -> running -> finalizing -> succeeded;  queued|running|finalizing -> failed
 Stream: pending -> active -> done | skipped;           pending|active -> failed
@@ -21,7 +22,15 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import Session
 
 from worker.store.db import immediate, is_sqlite
-from worker.store.models import ACTIVE_RUN_STATES, SyncRun, SyncStream, Tenant, utcnow
+from worker.store.tables import (
+    ACTIVE_RUN_STATES,
+    EntitlementRow,
+    ResourceRow,
+    SyncRun,
+    SyncStream,
+    Tenant,
+    utcnow,
+)
 
 RUNS = SyncRun.__table__
 STREAMS = SyncStream.__table__
@@ -50,6 +59,10 @@ def create_run(session: Session, tenant_id: int) -> int | None:
     stmt = stmt.on_conflict_do_nothing().returning(RUNS.c.id)
     row = session.execute(stmt).first()
     return None if row is None else int(row[0])
+
+
+def run_state(session: Session, run_id: int) -> str | None:
+    return session.execute(sa.select(RUNS.c.state).where(RUNS.c.id == run_id)).scalar()
 
 
 def active_run(session: Session, tenant_id: int) -> SyncRun | None:
@@ -129,6 +142,39 @@ def fail(session: Session, run_id: int, error: str) -> bool:
         session.execute(sa.update(STREAMS).where(
             STREAMS.c.run_id == run_id, STREAMS.c.state.in_(OPEN_STREAM_STATES)).values(state="failed"))
     return moved
+
+
+def run_counts(s: Session, run_id: int) -> dict[str, Any]:
+    """Per-type counts of what the run stored, plus pages and items fetched."""
+    def by(col: Any, table: Any) -> dict[str, int]:
+        return {str(k): int(n) for k, n in s.execute(
+            sa.select(col, sa.func.count()).where(table.c.run_id == run_id).group_by(col)).all()}
+
+    # Grants per type are counted by finalize_generation, after grants to principals the run did
+    # not keep (e.g. --filter-email-domains) are pruned.
+    r, e, st = ResourceRow.__table__, EntitlementRow.__table__, STREAMS
+    pages, items, streams = s.execute(sa.select(sa.func.coalesce(sa.func.sum(st.c.pages), 0),
+                                                sa.func.coalesce(sa.func.sum(st.c["items"]), 0), sa.func.count())
+                                      .where(st.c.run_id == run_id)).one()
+    return {"resources_by_type": by(r.c.resource_type, r), "entitlements_by_type": by(e.c.resource_type, e),
+            "pages": int(pages), "items": int(items), "streams": int(streams)}
+
+
+def run_warnings(s: Session, run_id: int) -> list[str]:
+    st = STREAMS
+    seen: dict[str, None] = {}
+    for (text,) in s.execute(sa.select(st.c.error).where(
+            st.c.run_id == run_id, st.c.state.in_(("done", "skipped")), st.c.error.is_not(None)).order_by(st.c.id)):
+        for line in str(text).splitlines():
+            if line.strip():
+                seen.setdefault(line.strip(), None)
+    return list(seen)
+
+
+def record_results(session: Session, run_id: int, counts: dict[str, Any], warnings: list[str]) -> None:
+    """Store a finalizing run's counts and warnings (before its view is switched)."""
+    session.execute(sa.update(RUNS).where(RUNS.c.id == run_id, RUNS.c.state == "finalizing")
+                    .values(counts=counts, warnings=warnings))
 
 
 # ---------------------------------------------------------------- streams
@@ -212,88 +258,44 @@ def record_attempt(session: Session, stream_id: int, given: str, error: str) -> 
     return session.execute(sa.select(STREAMS.c.attempts).where(STREAMS.c.id == stream_id)).scalar_one()
 
 
-# A stream waiting for the limiter (deferred) holds no worker slot, only a countdown message; up
-# to this many times the cap may be open per run so other lists (other Okta buckets) keep going.
-DEFERRED_HEADROOM = 4
-
-
-def kind_waiting_cap(tenant_cap: int) -> int:
-    """Waiting streams of one kind past which that kind gets no new stream. Each kind of list
-    mostly hits one Okta bucket: once this many of its lists wait for the limiter, its bucket
-    (not the number of open lists) holds it back, and opening more of them would only fill the
-    open headroom with waiters and keep lists of other buckets (e.g. group members behind app
-    assignments) from starting."""
-    return max(2, tenant_cap // 4)
-
-
-def release(session: Session, tenant_cap: int, global_cap: int) -> list[tuple[int, str]]:
-    """Activate pending streams, round-robin across running runs (fewest busy first), keeping at
-    most `tenant_cap` busy per run and `global_cap` busy in all. Returns (stream id, cursor) to
-    enqueue. Busy = active and not waiting for the limiter; with waiting ones, at most
-    DEFERRED_HEADROOM x `tenant_cap` streams of a run are open at once, and a kind of list with
-    `kind_waiting_cap(tenant_cap)` streams waiting gets no new one (its Okta bucket is the limit).
-
-    Serialized (advisory lock on PostgreSQL, the write lock on SQLite) so two callers cannot both
-    see a free slot and overfill it. Call inside a fresh transaction; the caller commits.
-    """
+def lock_release(session: Session) -> None:
+    """Serialize stream releases (advisory lock on PostgreSQL, the write lock on SQLite) so two
+    callers cannot both see a free slot and overfill it. Held until the transaction ends."""
     if is_sqlite(session):
         begin_write(session)
     else:
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(_RELEASE_LOCK)))
+
+
+def open_stream_counts(session: Session) -> list[tuple[int, str, str, bool, int]]:
+    """(run id, kind, state, waiting, count) of the open streams of running runs; waiting = active
+    and deferred for the limiter past now."""
     now = utcnow()
     running = sa.select(RUNS.c.id).where(RUNS.c.state == "running")
     waiting = sa.and_(STREAMS.c.state == "active", STREAMS.c.deferred_until.is_not(None),
                       STREAMS.c.deferred_until > now)
-    counts = session.execute(
+    rows = session.execute(
         sa.select(STREAMS.c.run_id, STREAMS.c.kind, STREAMS.c.state, sa.case((waiting, 1), else_=0).label("w"),
                   sa.func.count())
         .where(STREAMS.c.run_id.in_(running), STREAMS.c.state.in_(OPEN_STREAM_STATES))
         .group_by(STREAMS.c.run_id, STREAMS.c.kind, STREAMS.c.state, "w")).all()
-    busy: dict[int, int] = {}
-    opened: dict[int, int] = {}
-    waiting_by_kind: dict[tuple[int, str], int] = {}
-    pending_by_kind: dict[tuple[int, str], int] = {}
-    for run_id, kind, st, w, n in counts:
-        if st == "pending":
-            pending_by_kind[(run_id, kind)] = n
-            continue
-        opened[run_id] = opened.get(run_id, 0) + n
-        if w:
-            waiting_by_kind[(run_id, kind)] = waiting_by_kind.get((run_id, kind), 0) + n
-        else:
-            busy[run_id] = busy.get(run_id, 0) + n
-    kind_cap = kind_waiting_cap(tenant_cap)
-    full = {rk for rk, n in waiting_by_kind.items() if n >= kind_cap}  # kinds held back by their bucket
-    pending: dict[int, int] = {}
-    for (run_id, kind), n in pending_by_kind.items():
-        if (run_id, kind) not in full:
-            pending[run_id] = pending.get(run_id, 0) + n
-    free = global_cap - sum(busy.values())
-    if free <= 0 or not pending:
-        return []
-    grants: dict[int, int] = {}
-    order = sorted(pending, key=lambda r: (busy.get(r, 0), r))
-    progressed = True
-    while free > 0 and progressed:
-        progressed = False
-        for run_id in order:
-            if free <= 0:
-                break
-            g = grants.get(run_id, 0)
-            if (g < pending[run_id] and busy.get(run_id, 0) + g < tenant_cap
-                    and opened.get(run_id, 0) + g < tenant_cap * DEFERRED_HEADROOM):
-                grants[run_id] = g + 1
-                free -= 1
-                progressed = True
+    return [(int(r), str(k), str(st), bool(w), int(n)) for r, k, st, w, n in rows]
+
+
+def activate_streams(session: Session, slots: dict[int, int], held: set[tuple[int, str]]
+                     ) -> list[tuple[int, str]]:
+    """Activate up to `slots[run]` pending streams per run, skipping the (run, kind)s in `held`;
+    returns (stream id, cursor) to enqueue. Call after lock_release, in the same transaction."""
+    now = utcnow()
     out: list[tuple[int, str]] = []
-    for run_id, n in grants.items():
+    for run_id, n in slots.items():
         # Round-robin across kinds too: each kind of list mostly hits its own Okta bucket, so
         # spreading the slots lets every bucket work from the start (the slowest bounds the run).
         rn = sa.func.row_number().over(partition_by=STREAMS.c.kind, order_by=STREAMS.c.id).label("rn")
-        held = [k for r, k in full if r == run_id]
+        held_kinds = [k for r, k in held if r == run_id]
         sub = (sa.select(STREAMS.c.id, STREAMS.c.cursor, STREAMS.c.kind, rn)
                .where(STREAMS.c.run_id == run_id, STREAMS.c.state == "pending",
-                      STREAMS.c.kind.not_in(held)).subquery())
+                      STREAMS.c.kind.not_in(held_kinds)).subquery())
         picked = session.execute(sa.select(sub.c.id, sub.c.cursor).order_by(sub.c.rn, sub.c.kind).limit(n)).all()
         ids = [r[0] for r in picked]
         if ids:
@@ -330,17 +332,3 @@ def runs_in(session: Session, states: tuple[str, ...]) -> list[tuple[int, int, s
     return [tuple(r) for r in session.execute(  # type: ignore[misc]
         sa.select(RUNS.c.id, RUNS.c.tenant_id, RUNS.c.state, RUNS.c.created_at, RUNS.c.updated_at)
         .where(RUNS.c.state.in_(states))).all()]
-
-
-def last_progress(session: Session, run_id: int) -> datetime | None:
-    """The latest heartbeat of any of the run's streams (or the run's own update time)."""
-    hb = session.execute(sa.select(sa.func.max(sa.func.coalesce(
-        STREAMS.c.deferred_until, STREAMS.c.heartbeat_at, STREAMS.c.updated_at))).where(
-        STREAMS.c.run_id == run_id)).scalar()
-    from worker.store.models import UTCDateTime
-
-    if isinstance(hb, str):  # SQLite returns aggregate results untyped
-        hb = UTCDateTime().process_result_value(datetime.fromisoformat(hb), session.get_bind().dialect)
-    elif hb is not None and hb.tzinfo is None:
-        hb = UTCDateTime().process_result_value(hb, session.get_bind().dialect)
-    return hb

@@ -10,7 +10,6 @@ group) run in the order they were recorded: a later one waits while an earlier o
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,13 +18,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from worker import config
 from worker.provisioning import intake
 from worker.provisioning.errors import IdempotencyConflict, InvalidRequest
-from worker.store.models import ProvisioningRequest, Tenant
+from worker.store.tables import ProvisioningRequest, Tenant
 
 TERMINAL = ("succeeded", "failed", "dead")
 # Longer than any single attempt (a few Okta calls under the client's timeouts); checkpoints renew it.
-LEASE_SECONDS = float(os.environ.get("OKTASYNC_PROVISION_LEASE", "") or 60.0)
+LEASE_SECONDS = config.provision_lease() or 60.0
 
 
 class UnknownTenant(InvalidRequest):
