@@ -7,7 +7,7 @@ import time
 
 import sqlalchemy as sa
 
-from tests.chaos.conftest import assert_exact_once, make_cluster, reap_orphans, start_run, wait_pages
+from tests.support.chaos import assert_exact_once, make_cluster, reap_orphans, start_run, wait_pages
 
 ORG = ["--users", "450", "--groups", "20", "--apps", "8", "--latency-ms", "60", "--window-seconds", "5"]
 

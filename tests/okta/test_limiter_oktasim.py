@@ -13,7 +13,7 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import SIM_TOKEN
+from tests.support.sim import SIM_TOKEN
 from worker.okta.ratelimit import LimiterConfig, Permit, RedisLimiter
 
 WINDOW = 3.0          # seconds per simulated rate-limit window

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.chaos.conftest import start_run
+from tests.support.chaos import start_run
 
 EXE = str(Path(sys.executable).with_name("oktasync"))
 ORG = ["--users", "120", "--groups", "10", "--apps", "5", "--window-seconds", "5"]

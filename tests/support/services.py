@@ -1,6 +1,7 @@
 """Real Redis and PostgreSQL for the tests.
 
-Order of preference: the URL in REDIS_URL / DATABASE_URL; otherwise a throwaway server started
+Order of preference: the URL in REDIS_URL / DATABASE_URL (under pytest-xdist, worker gwN uses
+Redis database REDIS_URL's + N); otherwise a throwaway server started
 from the binaries on PATH (or PostgreSQL's usual bin folders); otherwise the test session fails
 with a message that says what to install. Nothing is ever skipped silently.
 """
@@ -28,7 +29,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_port(port: int, timeout: float = 20.0) -> None:
+def wait_port(port: int, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -53,10 +54,31 @@ class Service:
                 pass
 
 
+def xdist_worker_number() -> int:
+    """0 for a plain run, N for pytest-xdist's worker gwN."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(name[2:]) if name.startswith("gw") and name[2:].isdigit() else 0
+
+
+def with_db(url: str, db: int) -> str:
+    """`url` pointing at Redis database `db` (the path of a redis:// URL is the database number)."""
+    head, sep, tail = url.rpartition("/")
+    if sep and head.count("/") >= 2 and (tail == "" or tail.isdigit()):
+        return f"{head}/{db}"
+    return f"{url.rstrip('/')}/{db}"
+
+
+def db_of(url: str) -> int:
+    tail = url.rpartition("/")[2]
+    return int(tail) if url.count("/") >= 3 and tail.isdigit() else 0
+
+
 def redis_service() -> Service:
     url = os.environ.get("REDIS_URL")
     if url:
-        return Service(url=url)
+        # The tests flush their database: each xdist worker takes the next one after REDIS_URL's
+        # (wrapping within Redis's 16), so parallel workers never flush or consume each other's.
+        return Service(url=with_db(url, (db_of(url) + xdist_worker_number()) % 16))
     binary = shutil.which("redis-server")
     if not binary:
         raise ServiceUnavailable(
@@ -73,7 +95,7 @@ def redis_service() -> Service:
     svc = Service(url=f"redis://127.0.0.1:{port}/0", owned=True)
     svc._cleanup += [lambda: shutil.rmtree(workdir, ignore_errors=True), proc.wait, proc.kill]
     try:
-        _wait_port(port)
+        wait_port(port)
     except ServiceUnavailable:
         svc.stop()
         raise
