@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.support.chaos import assert_exact_once, children, kill9, start_run, wait_pages
+
+# Minutes of real workers killed and restarted: left out of the default run (CI runs `-m slow`).
+pytestmark = pytest.mark.slow
 
 ORG = ["--users", "500", "--groups", "25", "--apps", "8", "--latency-ms", "60", "--window-seconds", "5"]
 
