@@ -13,16 +13,21 @@ from tests.support.chaos import make_cluster, reap_orphans
 from tests.support.cluster import ProvisioningWorker
 from tests.support.http import LocalServer
 from tests.support.paths import ROOT
-from tests.support.services import ServiceUnavailable, postgres_service, redis_service
+from tests.support.services import Service, ServiceUnavailable, postgres_service, redis_service
 from tests.support.sim import Sim
+
+
+def _service_or_exit(start) -> Service:
+    """The service, or the whole session stops saying what to install (never a silent skip)."""
+    try:
+        return start()
+    except ServiceUnavailable as exc:
+        pytest.exit(str(exc), returncode=3)
 
 
 @pytest.fixture(scope="session")
 def redis_server():
-    try:
-        svc = redis_service()
-    except ServiceUnavailable as exc:
-        pytest.exit(str(exc), returncode=3)
+    svc = _service_or_exit(redis_service)
     yield svc
     svc.stop()
 
@@ -41,10 +46,7 @@ def redis_url(redis_server):
 
 @pytest.fixture(scope="session")
 def postgres_server():
-    try:
-        svc = postgres_service()
-    except ServiceUnavailable as exc:
-        pytest.exit(str(exc), returncode=3)
+    svc = _service_or_exit(postgres_service)
     yield svc
     svc.stop()
 
