@@ -23,6 +23,9 @@ class ServiceUnavailable(RuntimeError):
     pass
 
 
+START_ATTEMPTS = 5
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -86,20 +89,39 @@ def redis_service() -> Service:
             "redis-server (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis)."
         )
     workdir = tempfile.mkdtemp(prefix="oktasync-redis-")
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", workdir],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    svc = Service(url=f"redis://127.0.0.1:{port}/0", owned=True)
-    svc._cleanup += [lambda: shutil.rmtree(workdir, ignore_errors=True), proc.wait, proc.kill]
-    try:
-        wait_port(port)
-    except ServiceUnavailable:
-        svc.stop()
-        raise
-    return svc
+    # A free port can be taken by another process before the server binds it (parallel test
+    # sessions on one machine): the server then exits, and another port is tried.
+    for _ in range(START_ATTEMPTS):
+        port = free_port()
+        proc = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", workdir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        if _wait_started(proc, port):
+            svc = Service(url=f"redis://127.0.0.1:{port}/0", owned=True)
+            svc._cleanup += [lambda: shutil.rmtree(workdir, ignore_errors=True), proc.wait, proc.kill]
+            return svc
+        proc.kill()
+        proc.wait()
+    shutil.rmtree(workdir, ignore_errors=True)
+    raise ServiceUnavailable(f"redis-server did not start ({START_ATTEMPTS} attempts on free ports)")
+
+
+def _wait_started(proc: subprocess.Popen, port: int, timeout: float = 20.0) -> bool:
+    """True once the server on `port` answers and is our process (not one that took the port)."""
+    import redis
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, socket_connect_timeout=0.5)
+        try:
+            return client.info("server")["process_id"] == proc.pid
+        except redis.RedisError:
+            time.sleep(0.1)
+        finally:
+            client.close()
+    return False
 
 
 def _pg_bin(name: str) -> str | None:
@@ -125,7 +147,7 @@ def postgres_service() -> Service:
         )
     workdir = tempfile.mkdtemp(prefix="oktasync-pg-")
     datadir = os.path.join(workdir, "data")
-    port = free_port()
+    log = os.path.join(workdir, "log")
     # PostgreSQL refuses to run as root: run it as the 'postgres' (or 'nobody') user then.
     prefix: list[str] = []
     if os.geteuid() == 0:
@@ -138,15 +160,23 @@ def postgres_service() -> Service:
         prefix = ["runuser", "-u", user, "--"]
     subprocess.run(prefix + [initdb, "-D", datadir, "-A", "trust", "-U", "postgres", "--no-sync"],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    subprocess.run(
-        prefix + [pg_ctl, "-D", datadir, "-l", os.path.join(workdir, "log"), "-w", "-o",
-                  f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    svc = Service(url=f"postgresql://postgres@127.0.0.1:{port}/postgres", owned=True)
-    svc._cleanup += [
-        lambda: shutil.rmtree(workdir, ignore_errors=True),
-        lambda: subprocess.run(prefix + [pg_ctl, "-D", datadir, "-m", "immediate", "stop"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-    ]
-    return svc
+    # The port is chosen right before the start, and another one tried if it was taken meanwhile.
+    for _ in range(START_ATTEMPTS):
+        port = free_port()
+        started = subprocess.run(
+            prefix + [pg_ctl, "-D", datadir, "-l", log, "-w", "-o",
+                      f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        if started.returncode == 0:
+            svc = Service(url=f"postgresql://postgres@127.0.0.1:{port}/postgres", owned=True)
+            svc._cleanup += [
+                lambda: shutil.rmtree(workdir, ignore_errors=True),
+                lambda: subprocess.run(prefix + [pg_ctl, "-D", datadir, "-m", "immediate", "stop"],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+            ]
+            return svc
+    with open(log, errors="replace") as fh:
+        tail = fh.read()[-2000:]
+    shutil.rmtree(workdir, ignore_errors=True)
+    raise ServiceUnavailable(f"PostgreSQL did not start ({START_ATTEMPTS} attempts on free ports):\n{tail}")
