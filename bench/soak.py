@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from tests.chaos.conftest import FAST, OwnRedis, children, kill9, reap_orphans, start_run  # noqa: E402
-from tests.conftest import Sim  # noqa: E402
-from tests.engine.conftest import Cluster  # noqa: E402
+from tests.support.chaos import FAST, OwnRedis, children, kill9, reap_orphans, start_run  # noqa: E402
+from tests.support.cluster import Cluster  # noqa: E402
+from tests.support.sim import Sim  # noqa: E402
 
 FINAL = ("succeeded", "failed")
 

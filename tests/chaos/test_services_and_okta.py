@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import sqlalchemy as sa
 
-from tests.chaos.conftest import assert_exact_once, make_cluster, reap_orphans, start_run, wait_pages
+from tests.support.chaos import assert_exact_once, make_cluster, reap_orphans, start_run, wait_pages
+
+# Minutes of real workers killed and restarted: left out of the default run (CI runs `-m slow`).
+pytestmark = pytest.mark.slow
 
 ORG = ["--users", "450", "--groups", "20", "--apps", "8", "--latency-ms", "60", "--window-seconds", "5"]
 

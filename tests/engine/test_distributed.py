@@ -181,7 +181,7 @@ def test_tenant_and_sync_commands(cluster, oktasim):
     import sys
     from pathlib import Path
 
-    from tests.conftest import SIM_TOKEN
+    from tests.support.sim import SIM_TOKEN
 
     exe = str(Path(sys.executable).with_name("oktasync"))
 
@@ -231,7 +231,7 @@ def test_tenant_update_interval_moves_the_next_due_time(tmp_path):
     from datetime import datetime, timedelta
     from pathlib import Path
 
-    from tests.conftest import SIM_TOKEN
+    from tests.support.sim import SIM_TOKEN
     from worker.store.db import make_engine, make_session_factory
     from worker.store.secrets import generate_key
     from worker.store.tables import utcnow
@@ -272,7 +272,7 @@ def test_sync_with_the_broker_down_fails_the_run_and_says_so(tmp_path):
     import sys
     from pathlib import Path
 
-    from tests.conftest import SIM_TOKEN
+    from tests.support.sim import SIM_TOKEN
     from worker.store.secrets import generate_key
 
     with socket.socket() as sock:  # a port nobody listens on
@@ -302,7 +302,7 @@ def test_sync_wait_without_a_worker_says_so(tmp_path, redis_url):
     import sys
     from pathlib import Path
 
-    from tests.conftest import SIM_TOKEN
+    from tests.support.sim import SIM_TOKEN
     from worker.store.secrets import generate_key
 
     env = {**os.environ, "OKTASYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
@@ -324,7 +324,7 @@ def test_sync_with_bad_settings_says_which_and_starts_nothing(tmp_path):
     import sys
     from pathlib import Path
 
-    from tests.conftest import SIM_TOKEN
+    from tests.support.sim import SIM_TOKEN
     from worker.store.secrets import generate_key
 
     env = {**os.environ, "OKTASYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
@@ -348,7 +348,7 @@ def test_tenant_update_changes_only_what_its_flags_name(tmp_path):
     import sys
     from pathlib import Path
 
-    from tests.conftest import SIM_TOKEN
+    from tests.support.sim import SIM_TOKEN
     from worker.store.db import make_engine, make_session_factory
     from worker.store.secrets import generate_key, load_keys
     from worker.store.tenants import get_tenant, tenant_credentials
@@ -393,7 +393,7 @@ def test_runs_shows_how_far_an_active_run_got(tmp_path):
     import sys
     from pathlib import Path
 
-    from tests.conftest import SIM_TOKEN
+    from tests.support.sim import SIM_TOKEN
     from worker.store.db import make_engine, make_session_factory
     from worker.store.secrets import generate_key
 

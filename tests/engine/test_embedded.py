@@ -8,8 +8,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.conftest import SIM_TOKEN
-from tests.connector.expected import expected
+from tests.support.expected import expected
+from tests.support.sim import SIM_TOKEN
 from worker.connector import SyncOptions
 from worker.engine.embedded import run_embedded
 from worker.store.db import make_engine

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from tests.conftest import SIM_TOKEN
+from tests.support.sim import SIM_TOKEN
 from worker.observability import logs
 from worker.observability.redact import Redactor, redact
 from worker.store.secrets import generate_key

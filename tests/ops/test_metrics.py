@@ -13,8 +13,9 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import SIM_TOKEN
-from tests.ops.conftest import BIN, ROOT, free_port
+from tests.support.paths import BIN, ROOT
+from tests.support.services import free_port
+from tests.support.sim import SIM_TOKEN
 from worker.observability import counters
 from worker.observability.metrics import registry_for, render
 

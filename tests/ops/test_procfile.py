@@ -15,8 +15,10 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import SIM_TOKEN
-from tests.ops.conftest import BIN, ROOT, env_file_from_example, free_port, processes_with_marker, run_cli
+from tests.support.ops import env_file_from_example, processes_with_marker, run_cli
+from tests.support.paths import BIN, ROOT
+from tests.support.services import free_port
+from tests.support.sim import SIM_TOKEN
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.provisioning.conftest import RO, SUPER
+from tests.support.provisioning import RO, SUPER
 from worker.provisioning.errors import IdempotencyConflict
 from worker.store.provision_requests import UnknownTenant
 
@@ -315,7 +315,7 @@ def test_invalid_requests_are_recorded_failed(sim, store, run_inline):
 
 
 def test_same_key_returns_the_request_and_other_payload_is_rejected(sim, store):
-    from tests.provisioning.conftest import Recorder
+    from tests.support.provisioning import Recorder
     from worker.provisioning import service
 
     app = Recorder()
@@ -356,7 +356,7 @@ def test_create_after_a_crash_between_post_and_checkpoint_adopts_the_group(sim, 
 
     import sqlalchemy as sa
 
-    from tests.provisioning.conftest import Recorder
+    from tests.support.provisioning import Recorder
     from worker.provisioning import runner, service
     from worker.store import provision_requests
     from worker.store.tables import ProvisioningRequest
@@ -383,7 +383,7 @@ def test_create_after_a_crash_between_post_and_checkpoint_adopts_the_group(sim, 
 
 
 def test_a_live_lease_is_not_taken_over(sim, store):
-    from tests.provisioning.conftest import Recorder
+    from tests.support.provisioning import Recorder
     from worker.provisioning import runner, service
     from worker.store import provision_requests
 
@@ -398,7 +398,7 @@ def test_a_live_lease_is_not_taken_over(sim, store):
 
 
 def test_requests_on_one_subject_run_in_order(sim, store):
-    from tests.provisioning.conftest import Recorder
+    from tests.support.provisioning import Recorder
     from worker.provisioning import runner, service
 
     st = sim.state()

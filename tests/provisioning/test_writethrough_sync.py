@@ -7,7 +7,7 @@ import time
 
 import sqlalchemy as sa
 
-from tests.provisioning.conftest import SUPER, Recorder, sim_args
+from tests.support.provisioning import SUPER, Recorder, sim_args
 from worker.connector import SyncOptions
 from worker.engine.embedded import run_embedded
 from worker.provisioning import runner, service

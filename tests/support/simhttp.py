@@ -6,7 +6,7 @@ import re
 
 import httpx
 
-from tests.conftest import SIM_TOKEN
+from tests.support.sim import SIM_TOKEN
 
 NEXT = re.compile(r'^<([^>]+)>; rel="next"$')
 SELF = re.compile(r'^<([^>]+)>; rel="self"$')
