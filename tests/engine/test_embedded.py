@@ -133,7 +133,8 @@ def test_second_sync_into_the_same_file_is_refused_and_a_killed_one_is_discarded
     import signal
     import time
 
-    sim = oktasim(["--users", "30", "--groups", "4", "--apps", "3", "--seed", "14", "--latency-ms", "150"])
+    # Slow enough (~15 sequential requests at 0.6 s) that the first sync is still running when killed.
+    sim = oktasim(["--users", "30", "--groups", "4", "--apps", "3", "--seed", "14", "--latency-ms", "600"])
     file = tmp_path / "s.db"
     args = [OKTASYNC, "--domain", sim.url, "--file", str(file), "--concurrency", "1"]
     env = {**os.environ, "OKTASYNC_API_TOKEN": SIM_TOKEN}
