@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from worker.connector.options import InvalidOptions, SyncOptions
 from worker.model import Entitlement, Grant, Resource, parse_principal
 from worker.store.tables import AccessChange, EntitlementRow, GrantRow, ResourceRow, SyncRun, Tenant
 from worker.store.tenants import TenantNotFound, get_tenant
@@ -33,6 +34,21 @@ def _tenant_id(session: Session, tenant: str | int) -> int:
 
 def current_run_id(session: Session, tenant: str | int) -> int | None:
     return get_tenant(session, tenant).current_run_id
+
+
+def options_changed(session: Session, tenant: str | int) -> bool:
+    """True when the tenant's options differ from those its current view was synced with, or that
+    is unknown (no finished sync, or one from before fingerprints): its next run must be a full sync."""
+    t = get_tenant(session, tenant)
+    if t.current_run_id is None:
+        return True
+    synced_with = session.execute(sa.select(SyncRun.options_fingerprint).where(SyncRun.id == t.current_run_id)
+                                  ).scalar_one_or_none()
+    try:
+        now = SyncOptions.from_dict(t.options).fingerprint()
+    except InvalidOptions:  # the run will fail and say why; nothing is "unchanged" about it
+        return True
+    return synced_with is None or synced_with != now
 
 
 def _resource(row: ResourceRow) -> Resource:
@@ -148,4 +164,4 @@ def iter_export(conn: sa.Connection, tenant_id: int, batch: int = 2000) -> Itera
 
 __all__ = ["NoCurrentRun", "TenantNotFound", "app_access", "changes", "current_run_id", "effective_access",
            "entitlements", "grants", "grants_for_entitlement", "grants_for_principal", "iter_export",
-           "resources", "snapshot"]
+           "options_changed", "resources", "snapshot"]
