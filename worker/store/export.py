@@ -34,7 +34,8 @@ assert set(_TYPE_INFO) == set(RESOURCE_TYPES), "every resource type needs its ex
 
 # Every entitlement gives access by being assigned (baton's purpose ASSIGNMENT), none is a permission.
 PURPOSE = "assignment"
-# baton-okta's entitlement descriptions, from the resource's display name.
+# Entitlement descriptions from the resource's display name: baton-okta's wording (it gives none for
+# the two resource-set types; theirs are ours).
 _DESCRIPTION = {
     "group": "Member of {} group in Okta",
     "app": "Has access to the {} app in Okta",
