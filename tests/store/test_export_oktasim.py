@@ -13,12 +13,12 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from tests.conftest import SIM_TOKEN
+from tests.support.sim import SIM_TOKEN
 from worker.cli import main
 from worker.connector import SyncOptions
 from worker.engine.embedded import run_embedded
 from worker.store.db import make_engine
-from worker.store.models import EntitlementRow, GrantRow, ResourceRow, Tenant
+from worker.store.tables import EntitlementRow, GrantRow, ResourceRow, Tenant
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "export.schema.json").read_text())
 

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from worker.model import ENTITLEMENT_SLUGS, RESOURCE_TYPES
-from worker.store.models import EntitlementRow, GrantRow, ResourceRow, Tenant
+from worker.store.tables import EntitlementRow, GrantRow, ResourceRow, Tenant
 
 KINDS = ("resource_type", "resource", "entitlement", "grant")
 
