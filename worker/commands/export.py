@@ -1,7 +1,8 @@
-"""`oktasync export`: write a tenant's current view as JSON lines."""
+"""`oktasync export`: write a tenant's current view as JSON lines or CSV."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 
@@ -10,6 +11,7 @@ import click
 from worker.commands.grants import DB_HELP, open_engine, pick_tenant
 from worker.store import queries
 from worker.store.db import make_session_factory
+from worker.store.export import KINDS, NoCurrentRun, iter_csv, iter_records
 from worker.store.tenants import get_tenant
 
 
@@ -18,19 +20,28 @@ from worker.store.tenants import get_tenant
               help="A SQLite grant store file (e.g. the embedded mode's oktasync.db).")
 @click.option("--db", "url", metavar="URL", help=DB_HELP)
 @click.option("--tenant", metavar="NAME", help="Tenant to export (optional when the store holds one tenant).")
-@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True,
-              help="Output format: one JSON object per line.")
-@click.option("--output", "-o", type=click.File("w"), default="-", help="Write here instead of stdout.")
-def export(path: str | None, url: str | None, tenant: str | None, fmt: str, output) -> None:
-    """Export resources, entitlements and grants of a tenant's last complete sync.
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True,
+              help="jsonl: one JSON object per line, every kind; csv: one kind as a table.")
+@click.option("--kind", "kinds", type=click.Choice(KINDS), multiple=True,
+              help="Only this kind (repeatable for jsonl; csv takes one, default grant).")
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-",
+              help="Write here instead of stdout.")
+def export(path: str | None, url: str | None, tenant: str | None, fmt: str, kinds: tuple[str, ...], output) -> None:
+    """Export a tenant's last complete sync, losslessly: resource types, resources (with parent and
+    profile), entitlements (with description, purpose, who it can be granted to) and grants (with
+    how they hold and Okta's annotations).
 
-    One JSON object per line, resources then entitlements then grants, each in id order:
-    {"kind": "resource", "id", "resource_type", "resource_id", "display_name", "profile"},
-    {"kind": "entitlement", "id", "resource", "slug", "display_name"},
-    {"kind": "grant", "id", "entitlement", "principal", "expanded", "sources"}.
+    jsonl: one object per line with a `kind` (resource_type, resource, entitlement, grant), kinds in
+    that order, each in id order; the lines follow docs/export.schema.json.
+
+    csv: a header and one row per record of one kind (--kind, default grant); a grant row also
+    names its entitlement, resource and principal, and has one column per annotation. Lists and
+    objects are JSON in their cell. See docs/store.md.
     """
     if path and url:
         raise click.UsageError("use either --file or --db, not both")
+    if fmt == "csv" and len(kinds) > 1:
+        raise click.UsageError("--format csv writes one kind: give --kind once")
     if path:
         if not os.path.isfile(path):
             raise click.UsageError(f"--file {path}: no such file")
@@ -42,9 +53,13 @@ def export(path: str | None, url: str | None, tenant: str | None, fmt: str, outp
         # one snapshot for the whole export: a sync finishing meanwhile does not mix in
         with queries.snapshot(engine) as conn:
             try:
-                for record in queries.iter_export(conn, tenant_id):
-                    output.write(json.dumps(record, ensure_ascii=False, separators=(", ", ": ")) + "\n")
-            except queries.NoCurrentRun:
+                if fmt == "csv":
+                    writer = csv.writer(output, lineterminator="\n")
+                    writer.writerows(iter_csv(conn, tenant_id, kinds[0] if kinds else "grant"))
+                else:
+                    for record in iter_records(conn, tenant_id, kinds or KINDS):
+                        output.write(json.dumps(record, ensure_ascii=False, separators=(", ", ": ")) + "\n")
+            except NoCurrentRun:
                 raise click.ClickException("the tenant has no finished sync yet: nothing to export") from None
     finally:
         engine.dispose()

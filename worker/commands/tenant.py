@@ -44,6 +44,7 @@ def _when(value: datetime | None) -> str | None:
 
 
 def tenant_info(s: Any, t: Any) -> dict[str, Any]:
+    from worker.store.queries import options_changed
     from worker.store.tables import SyncRun
 
     last = s.execute(sa.select(SyncRun).where(SyncRun.tenant_id == t.id).order_by(SyncRun.id.desc()).limit(1)
@@ -51,7 +52,9 @@ def tenant_info(s: Any, t: Any) -> dict[str, Any]:
     return {"name": t.name, "domain": t.domain, "auth_method": t.auth_method, "enabled": t.enabled,
             "interval": t.sync_interval, "next_sync_at": _when(t.next_sync_at), "options": t.options,
             "current_run": t.current_run_id, "last_run": last.id if last else None,
-            "last_run_state": last.state if last else None}
+            "last_run_state": last.state if last else None,
+            # the options changed since the last successful run: the next run must be a full sync
+            "options_changed": options_changed(s, t.id)}
 
 
 def _store_errors() -> tuple[type[BaseException], ...]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
@@ -58,6 +60,12 @@ class SyncOptions:
         data = asdict(self)
         data["filter_email_domains"] = list(self.filter_email_domains)
         return data
+
+    def fingerprint(self) -> str:
+        """A short hash of the options; a run records the one it synced with, so a change since the
+        tenant's last successful run can be told (incremental sync then needs a full run first)."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> SyncOptions:

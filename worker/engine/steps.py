@@ -79,7 +79,7 @@ def start_run(rt: Runtime, run_id: int) -> None:
             s.rollback()
             fail_run(rt, run_id, "cannot start: the tenant was removed")
             return
-        if not runs.start_run(s, run_id):
+        if not runs.start_run(s, run_id, ctx.options.fingerprint()):
             s.rollback()
             return
         static = static_resources(ctx.options)

@@ -2,7 +2,7 @@
 
 Each query is one SQL statement whose run id comes from a subquery on tenants, so it reads one
 snapshot: the old complete run or the new one, never a mix. Multi-statement readers (export)
-open a snapshot transaction with `snapshot(engine)`.
+open a snapshot transaction with `snapshot(engine)` (the export, worker/store/export.py).
 """
 
 from __future__ import annotations
@@ -14,13 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from worker.connector.options import InvalidOptions, SyncOptions
 from worker.model import Entitlement, Grant, Resource, parse_principal
 from worker.store.tables import AccessChange, EntitlementRow, GrantRow, ResourceRow, SyncRun, Tenant
 from worker.store.tenants import TenantNotFound, get_tenant
-
-
-class NoCurrentRun(LookupError):
-    """The tenant has no finished sync yet."""
 
 
 def _current(tenant_id: int) -> sa.ScalarSelect[Any]:
@@ -33,6 +30,21 @@ def _tenant_id(session: Session, tenant: str | int) -> int:
 
 def current_run_id(session: Session, tenant: str | int) -> int | None:
     return get_tenant(session, tenant).current_run_id
+
+
+def options_changed(session: Session, tenant: str | int) -> bool:
+    """True when the tenant's options differ from those its current view was synced with, or that
+    is unknown (no finished sync, or one from before fingerprints): its next run must be a full sync."""
+    t = get_tenant(session, tenant)
+    if t.current_run_id is None:
+        return True
+    synced_with = session.execute(sa.select(SyncRun.options_fingerprint).where(SyncRun.id == t.current_run_id)
+                                  ).scalar_one_or_none()
+    try:
+        now = SyncOptions.from_dict(t.options).fingerprint()
+    except InvalidOptions:  # the run will fail and say why; nothing is "unchanged" about it
+        return True
+    return synced_with is None or synced_with != now
 
 
 def _resource(row: ResourceRow) -> Resource:
@@ -126,26 +138,6 @@ def snapshot(engine: sa.Engine) -> Iterator[sa.Connection]:
             yield conn
 
 
-def iter_export(conn: sa.Connection, tenant_id: int, batch: int = 2000) -> Iterator[dict[str, Any]]:
-    """Stream the tenant's current view as export records (resource, entitlement, grant dicts),
-    in id order, without holding it all in memory. Use inside `snapshot(engine)`."""
-    run_id = conn.execute(sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id)).scalar_one_or_none()
-    if run_id is None:
-        raise NoCurrentRun(f"tenant {tenant_id} has no finished sync yet")
-    stream = conn.execution_options(stream_results=True, yield_per=batch)
-    r, e, g = ResourceRow.__table__, EntitlementRow.__table__, GrantRow.__table__
-    for row in stream.execute(sa.select(r).where(r.c.run_id == run_id).order_by(r.c.id)):
-        yield {"kind": "resource", "id": row.id, "resource_type": row.resource_type, "resource_id": row.resource_id,
-               "display_name": row.display_name, "profile": row.profile or {}}
-    for row in stream.execute(sa.select(e).where(e.c.run_id == run_id).order_by(e.c.id)):
-        yield {"kind": "entitlement", "id": row.id, "resource": row.resource, "slug": row.slug,
-               "display_name": row.display_name}
-    for row in stream.execute(sa.select(g).where(g.c.run_id == run_id).order_by(g.c.id)):
-        yield {"kind": "grant", "id": row.id, "entitlement": row.entitlement_id,
-               "principal": f"{row.principal_type}:{row.principal_id}", "expanded": bool(row.expanded),
-               "sources": list(row.sources or [])}
-
-
-__all__ = ["NoCurrentRun", "TenantNotFound", "app_access", "changes", "current_run_id", "effective_access",
-           "entitlements", "grants", "grants_for_entitlement", "grants_for_principal", "iter_export",
-           "resources", "snapshot"]
+__all__ = ["TenantNotFound", "app_access", "changes", "current_run_id", "effective_access",
+           "entitlements", "grants", "grants_for_entitlement", "grants_for_principal",
+           "options_changed", "resources", "snapshot"]

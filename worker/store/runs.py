@@ -99,12 +99,14 @@ def claim_due(session: Session, now: datetime, limit: int = 100) -> list[int]:
     return started
 
 
-def start_run(session: Session, run_id: int) -> bool:
-    """queued -> running. The caller adds the run's streams in the same transaction."""
+def start_run(session: Session, run_id: int, options_fingerprint: str | None = None) -> bool:
+    """queued -> running, recording the options' fingerprint. The caller adds the run's streams in
+    the same transaction."""
     now = utcnow()
     return session.execute(
         sa.update(RUNS).where(RUNS.c.id == run_id, RUNS.c.state == "queued")
-        .values(state="running", started_at=now, updated_at=now)).rowcount == 1
+        .values(state="running", started_at=now, updated_at=now,
+                options_fingerprint=options_fingerprint)).rowcount == 1
 
 
 def lock_running(session: Session, run_id: int) -> bool:

@@ -122,6 +122,8 @@ class SyncRun(Base):
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=EMPTY_OBJECT)
     warnings: Mapped[list[Any]] = mapped_column(default=list, server_default=EMPTY_LIST)
     error: Mapped[str | None] = mapped_column(sa.Text)
+    # SyncOptions.fingerprint() of the options the run started with (None: runs before 0002).
+    options_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
 
     def __repr__(self) -> str:
         return f"<SyncRun {self.id} tenant={self.tenant_id} {self.state}>"
