@@ -20,11 +20,12 @@ import tornado.httpserver
 import tornado.netutil
 from tornado import httputil
 
-from oktasim import api, errors
+from oktasim import errors, routes
 from oktasim.errors import OktaError
 from oktasim.generate import generate
 from oktasim.http import Delegate, Reply
 from oktasim.org import Org
+from oktasim.routing import Request, Response
 
 DEFAULT_TOKEN = "00sim-super-admin-token-0000000000000000000"
 ITEM_LATENCY_SHARE = 0.005
@@ -48,47 +49,17 @@ class Simulator:
         self.fault_rate = fault_rate
         self._faults = random.Random(f"faults:{seed}")
         self.rl = RateLimits(window_seconds, rate_limit_scale, concurrency_limit)
-        self.auth = Authenticator(api_tokens if api_tokens is not None else {DEFAULT_TOKEN: "super-admin"},
-                                  oauth_app)
+        self.auth = Authenticator(api_tokens if api_tokens is not None else {DEFAULT_TOKEN: "super-admin"})
         self.token_endpoint = TokenEndpoint(oauth_app, self.auth)
         self.base = ""                 # set once listening: http://host:port
         self.requests_total = 0
         self.faults_total = 0          # 500/503/cut answers injected by --fault-rate (chaos figures)
         self._logged = 0
-        self._pages: OrderedDict[tuple[str, str, str], api.Response] = OrderedDict()
+        self._pages: OrderedDict[tuple[str, str, str], Response] = OrderedDict()
 
     # ------------------------------------------------------------------ admin endpoints
     def state(self) -> dict:
-        org = self.org
-        users = [{"id": u.id, "status": u.status, "profile": u.profile} for u in
-                 (org.users[i] for i in org.user_order)]
-        groups = [{"id": g.id, "type": g.type, "profile": g.profile, "members": list(org.group_members(g))}
-                  for g in (org.groups[i] for i in org.group_order)]
-        apps = [{"id": a.id, "label": a.label, "status": a.status, "signOnMode": a.sign_on_mode,
-                 "users": [{"id": uid, "scope": "USER" if uid in a.direct else "GROUP"} for uid in a.users],
-                 "groups": list(a.groups)} for a in (org.apps[i] for i in org.app_order)]
-        roles = [{"principal_type": ra.principal_type, "principal_id": ra.principal_id, "type": ra.type,
-                  "role": None, "resource_set": None, "status": ra.status}
-                 for ras in org.roles.values() for ra in ras.values()]
-        sets = []
-        for rs in (org.resource_sets[i] for i in org.resource_set_order):
-            bindings = []
-            for rid in rs.binding_ids:
-                b = rs.bindings[rid]
-                members = [{"type": m.principal_type, "id": m.principal_id} for m in b.members.values()]
-                bindings.append({"role": rid, "members": members})
-                roles.extend({"principal_type": m.principal_type, "principal_id": m.principal_id,
-                              "type": "CUSTOM", "role": rid, "resource_set": rs.id, "status": "ACTIVE"}
-                             for m in b.members.values())
-            sets.append({"id": rs.id, "label": rs.label, "bindings": bindings})
-        return {
-            "users": users, "groups": groups, "apps": apps, "role_assignments": roles,
-            "custom_roles": [{"id": c.id, "label": c.label, "type": c.iam_type or "CUSTOM"}
-                             for c in (org.custom_roles[i] for i in org.custom_role_order)],
-            "resource_sets": sets,
-            "api_tokens": [{"id": t.id, "name": t.name, "userId": t.user_id}
-                           for t in (org.api_tokens[i] for i in org.api_token_order)],
-        }
+        return self.org.snapshot()
 
     def stats(self) -> dict:
         return {"requests_total": self.requests_total, "faults_total": self.faults_total, **self.rl.stats(),
@@ -172,15 +143,15 @@ class Simulator:
                 if method != "POST":
                     raise errors.method_not_allowed()
                 status, headers, body = self.token_endpoint.handle(origin + r.uri, r.headers, form)
-                resp = api.Response(status, orjson.dumps(body), list(headers.items()))
+                resp = Response(status, orjson.dumps(body), list(headers.items()))
             else:
-                route, params = api.match(method, path)
+                route, params = routes.match(method, path)
                 self.auth.authorize(principal, route.scope, route.operation)
                 resp = self._cached(r) if method == "GET" else None
                 if method != "GET":
                     self._pages.clear()
                 if resp is None:
-                    req = api.Request(method, path, _query(r.query), self.base, r.headers, r.body, self.org)
+                    req = Request(method, path, _query(r.query), self.base, r.headers, r.body, self.org)
                     resp = route.handler(req, **params)
                     self._remember(r, resp)
                 if self.latency_ms and resp.items:
@@ -204,13 +175,13 @@ class Simulator:
     def _cache_key(self, r) -> tuple[str, str, str]:
         return (r.uri, r.headers.get("okta-response") or "", r.headers.get("Content-Type") or "")
 
-    def _cached(self, r) -> api.Response | None:
+    def _cached(self, r) -> Response | None:
         hit = self._pages.get(self._cache_key(r))
         if hit is not None:
             self._pages.move_to_end(self._cache_key(r))
         return hit
 
-    def _remember(self, r, resp: api.Response) -> None:
+    def _remember(self, r, resp: Response) -> None:
         if r.method == "GET" and resp.status == 200 and resp.body:
             self._pages[self._cache_key(r)] = resp
             if len(self._pages) > PAGE_CACHE_ENTRIES:
@@ -270,7 +241,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build(ns: argparse.Namespace) -> Simulator:
     from oktasim.auth import parse_api_token
-    from oktasim.oauth import ALL_SCOPES, OAuthApp, load_public_key
+    from oktasim.oauth import OAuthApp, load_public_key
+    from oktasim.scopes import ALL_SCOPES
 
     tokens: dict[str, str] | None = None
     if ns.api_token:
