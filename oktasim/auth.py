@@ -24,6 +24,8 @@ from oktasim.dpop import ALGS_HEADER, DPoPError, DPoPVerifier, header_values, no
 from oktasim.errors import HeaderOnlyError, OktaError, forbidden, unauthorized
 from oktasim.scopes import API_TOKENS_READ
 
+# Accepted when no --api-token is given (public on purpose: the simulator holds no real data).
+DEFAULT_TOKEN = "00sim-super-admin-token-0000000000000000000"
 LEVELS = ("read-only", "app-group-admin", "super-admin")
 DEFAULT_LEVEL = "super-admin"
 OPERATIONS = frozenset({
