@@ -8,6 +8,7 @@ import asyncio
 import logging
 import resource
 import sys
+from functools import partial
 
 import tornado.httpserver
 
@@ -77,24 +78,25 @@ def _oauth_app(ns: argparse.Namespace):
     return OAuthApp(ns.oauth_client_id, pem, ns.oauth_key_id, scopes, bool(ns.oauth_require_dpop))
 
 
-def build(ns: argparse.Namespace) -> tuple[list[fleet.OrgSpec], list[Simulator]]:
-    """The orgs and their simulators. One org is generated now; with several, each is generated on
-    its first request (so a thousand orgs start in seconds and only the ones used take memory)."""
+def build(ns: argparse.Namespace) -> tuple[list[fleet.OrgSpec], list[Simulator], list[str]]:
+    """The orgs, their simulators and their listening addresses. One org is generated now; with
+    several, each is generated on its first request (so a thousand orgs start in seconds and only
+    the ones used take memory)."""
     from oktasim.auth import parse_api_token
 
     tokens = dict(parse_api_token(spec) for spec in ns.api_token) if ns.api_token else None
     oauth_app = _oauth_app(ns)
     specs = fleet.plan(ns.orgs, ns.seed, ns.org_sizes, ns.users, ns.groups, ns.apps, tokens)
+    addrs = fleet.addresses(ns.host, len(specs))
     pages = PageCache()    # one budget for every org's cached pages
     sims = []
     for spec in specs:
-        def make(spec: fleet.OrgSpec = spec):
-            return generate(spec.seed, spec.users, spec.groups, spec.apps)
+        make = partial(generate, spec.seed, spec.users, spec.groups, spec.apps)
         sims.append(Simulator(make() if len(specs) == 1 else make, seed=spec.seed, latency_ms=ns.latency_ms,
                               fault_rate=ns.fault_rate, window_seconds=ns.window_seconds,
                               rate_limit_scale=ns.rate_limit_scale, concurrency_limit=ns.concurrency_limit,
                               api_tokens=spec.tokens, oauth_app=oauth_app, pages=pages))
-    return specs, sims
+    return specs, sims, addrs
 
 
 def _allow_open_files(needed: int) -> None:
@@ -105,9 +107,8 @@ def _allow_open_files(needed: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
-async def serve(specs: list[fleet.OrgSpec], sims: list[Simulator], host: str, port: int,
+async def serve(specs: list[fleet.OrgSpec], sims: list[Simulator], addrs: list[str], port: int,
                 orgs_file: str | None) -> None:
-    addrs = fleet.addresses(host, len(sims))
     _allow_open_files(4 * len(sims) + 1024)
     bound_port, sockets = fleet.bind(addrs, port)
     urls = [fleet.url(a, bound_port) for a in addrs]
@@ -128,13 +129,12 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("tornado").addHandler(logging.NullHandler())
     logging.getLogger("tornado").propagate = False
     try:
-        fleet.addresses(ns.host, max(ns.orgs, 1))
-        specs, sims = build(ns)
+        specs, sims, addrs = build(ns)
     except ValueError as exc:
         print(f"oktasim: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     try:
-        asyncio.run(serve(specs, sims, ns.host, ns.port, ns.orgs_file))
+        asyncio.run(serve(specs, sims, addrs, ns.port, ns.orgs_file))
     except KeyboardInterrupt:
         pass
     except OSError as exc:

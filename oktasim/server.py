@@ -18,10 +18,13 @@ import orjson
 from tornado import httputil
 
 from oktasim import errors, routes
+from oktasim.auth import DEFAULT_TOKEN, Authenticator
 from oktasim.errors import OktaError
 from oktasim.http import Reply
+from oktasim.oauth import TokenEndpoint
 from oktasim.org import Org
 from oktasim.pagecache import PageCache
+from oktasim.ratelimits import RateLimits
 from oktasim.routing import Request, Response
 
 ITEM_LATENCY_SHARE = 0.005   # each returned item costs this fraction of --latency-ms
@@ -35,10 +38,6 @@ class Simulator:
                  fault_rate: float = 0.0, window_seconds: float = 60.0, rate_limit_scale: float = 1.0,
                  concurrency_limit: int = 75, api_tokens: dict[str, str] | None = None, oauth_app=None,
                  pages: PageCache | None = None):
-        from oktasim.auth import DEFAULT_TOKEN, Authenticator
-        from oktasim.oauth import TokenEndpoint
-        from oktasim.ratelimits import RateLimits
-
         if not 0.0 <= fault_rate <= 1.0:
             raise ValueError(f"--fault-rate must be between 0 and 1, got {fault_rate}")
         if latency_ms < 0:
@@ -64,10 +63,6 @@ class Simulator:
             self._org = self._make_org()
             self._make_org = None
         return self._org
-
-    @property
-    def generated(self) -> bool:
-        return self._org is not None
 
     # ------------------------------------------------------------------ admin endpoints
     def state(self) -> dict:
