@@ -8,12 +8,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.conftest import SIM_TOKEN
-from tests.connector.expected import expected
+from tests.support.expected import expected
+from tests.support.sim import SIM_TOKEN
 from worker.connector import SyncOptions
 from worker.engine.embedded import run_embedded
 from worker.store.db import make_engine
-from worker.store.models import EntitlementRow, GrantRow, ResourceRow, Tenant
+from worker.store.tables import EntitlementRow, GrantRow, ResourceRow, Tenant
 
 OKTASYNC = str(Path(sys.executable).with_name("oktasync"))
 
@@ -110,7 +110,7 @@ def test_refused_credentials_fail_the_run_at_once(oktasim, tmp_path):
 
 def test_failure_hints_name_what_to_check():
     """The 'what to do' line for the errors a wrong token, host or domain actually produce."""
-    from worker.engine.report import hint_for
+    from worker.commands.report import hint_for
 
     cases = {
         "listing users: OktaAuthenticationError: Okta 401 E0000011: Invalid token provided": "credentials",

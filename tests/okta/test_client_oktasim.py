@@ -7,7 +7,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.conftest import SIM_TOKEN
+from tests.support.sim import SIM_TOKEN
 from worker.okta import models as m
 from worker.okta.auth import PrivateKeyJWTAuth, SSWSAuth
 from worker.okta.client import OktaClient

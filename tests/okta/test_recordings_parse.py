@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from pathlib import Path
 
 import httpx
 import orjson
 import pytest
 import yaml
 
+from tests.support.recordings import RECORDINGS
 from worker.okta import models as m
 from worker.okta.client import parse_link_header, reset_wait
 from worker.okta.errors import (
@@ -23,7 +23,6 @@ from worker.okta.errors import (
 )
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-RECORDINGS = Path("/work/shared/okta-recordings")
 ID = r"[^/]+"
 # (method regex, path regex, parser) for successful bodies; the first match wins.
 ROUTES: list[tuple[str, str, object]] = [

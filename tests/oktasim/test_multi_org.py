@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from oktasim.fleet import plan
-from tests.conftest import SIM_TOKEN
+from tests.support.sim import SIM_TOKEN
 
 SMALL = ["--users", "30", "--groups", "6", "--apps", "4"]
 

@@ -27,12 +27,13 @@ from worker.okta.errors import (
     OktaTransientError,
     RateLimitWait,
 )
-from worker.provisioning import actions, executors, requests, writethrough
+from worker.provisioning import actions, executors, writethrough
 from worker.provisioning.actions import PartialFailure
 from worker.provisioning.context import ExecContext, Outcome
 from worker.provisioning.errors import ProvisionError, RetryLater
-from worker.store.models import Tenant
+from worker.store import provision_requests as requests
 from worker.store.secrets import SecretKeyError
+from worker.store.tables import Tenant
 from worker.store.tenants import tenant_credentials
 
 log = logging.getLogger("oktasync.provisioning")

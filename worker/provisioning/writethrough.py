@@ -18,7 +18,7 @@ from worker.connector import mapping
 from worker.model import Grant
 from worker.provisioning.context import Change
 from worker.store.generations import DEFAULT_EXPAND_TYPES
-from worker.store.models import ACTIVE_RUN_STATES, EntitlementRow, GrantRow, ResourceRow, SyncRun, Tenant
+from worker.store.tables import ACTIVE_RUN_STATES, EntitlementRow, GrantRow, ResourceRow, SyncRun, Tenant
 from worker.store.writes import apply_grant_change, entitlement_row, grant_row, resource_row, upsert_rows
 
 

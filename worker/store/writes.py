@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from worker.model import PRINCIPAL_TYPES, RESOURCE_TYPES, Entitlement, Grant, Resource
 from worker.store.db import SQLITE_BEGIN_OPTION, immediate
-from worker.store.models import EntitlementRow, GrantRow, ResourceRow, SyncRun
+from worker.store.tables import EntitlementRow, GrantRow, ResourceRow, SyncRun
 
 # Bind-parameter limits per statement: SQLite >= 3.32 allows 32766, PostgreSQL's protocol 65535.
 PARAM_LIMITS = {"sqlite": 32766, "postgresql": 65535}
@@ -205,7 +205,7 @@ def apply_grant_change(session: Session, tenant_id: int, grant: Grant, present: 
     grants derived from it are left to the next sync. Returns the run ids touched; the caller
     commits.
     """
-    from worker.store.models import ACTIVE_RUN_STATES, Tenant
+    from worker.store.tables import ACTIVE_RUN_STATES, Tenant
 
     current = session.execute(sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id)).scalar_one_or_none()
     active = session.execute(sa.select(SyncRun.id).where(
