@@ -5,6 +5,12 @@
 
 1. Generates the org in this process and reports seconds and peak RSS (the issue's bounds:
    < 30 s, < 1 GiB).
+    .venv/bin/python bench/oktasim_throughput.py --orgs 1000 [--org-sizes mixed] [--no-touch]
+
+With --orgs: many orgs in one process instead. Reports the seconds to the listening line and the
+RSS then, the sizes drawn, and (unless --no-touch) the seconds and RSS after one request to every
+org (which generates it).
+
 2. Starts `python -m oktasim` with the same sizes (no latency, rate limits scaled out of the way),
    then runs N client processes that each walk `GET /api/v1/users?limit=200` pages over keep-alive
    connections (following the `next` Link) for S seconds, and reports pages/s (bound: >= 1,000).
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import multiprocessing as mp
 import os
 import re
@@ -65,6 +72,47 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(x.split()[1]) for x in f if x.startswith("VmRSS")) / 1024
+
+
+def many_orgs(count: int, sizes: str, touch: bool) -> None:
+    import tempfile
+
+    import httpx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        orgs_file = os.path.join(tmp, "orgs.jsonl")
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "oktasim", "--orgs", str(count), "--org-sizes", sizes,
+                                 "--orgs-file", orgs_file, "--seed", "1", "--rate-limit-scale", "100000"],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            line = proc.stdout.readline().strip()
+            started = time.perf_counter() - t0
+            if not line.startswith("oktasim listening on "):
+                raise SystemExit(f"oktasim did not start: {line!r}")
+            with open(orgs_file) as f:
+                orgs = [json.loads(x) for x in f]
+            users = [o["users"] for o in orgs]
+            print(f"--orgs {count} --org-sizes {sizes}: listening after {started:.2f} s, RSS "
+                  f"{_rss_mib(proc.pid):.0f} MiB; {sum(users)} users in all ({sum(u <= 500 for u in users)} orgs "
+                  f"<= 500 users, {sum(1000 <= u < 20000 for u in users)} of 1,000-8,000, "
+                  f"{users.count(20000)} of 20,000)")
+            if touch:
+                t1 = time.perf_counter()
+                for o in orgs:
+                    r = httpx.get(f"{o['url']}/api/v1/users", params={"limit": 1}, timeout=300,
+                                  headers={"Authorization": f"SSWS {o['token']}"})
+                    r.raise_for_status()
+                print(f"one request to every org (generating it): {time.perf_counter() - t1:.1f} s, RSS "
+                      f"{_rss_mib(proc.pid):.0f} MiB; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        finally:
+            proc.terminate()
+            proc.wait()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--users", type=int, default=100_000)
@@ -72,7 +120,13 @@ def main() -> None:
     p.add_argument("--apps", type=int, default=2_000)
     p.add_argument("--clients", type=int, default=3)
     p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--orgs", type=int, default=0, help="measure many orgs in one process instead")
+    p.add_argument("--org-sizes", choices=("fixed", "mixed"), default="mixed")
+    p.add_argument("--no-touch", action="store_true", help="with --orgs: do not request every org")
     a = p.parse_args()
+    if a.orgs:
+        many_orgs(a.orgs, a.org_sizes, not a.no_touch)
+        return
 
     secs, rss = generation(a.users, a.groups, a.apps)
     print(f"generation {a.users} users / {a.groups} groups / {a.apps} apps: {secs:.1f} s, "

@@ -1,12 +1,12 @@
-"""`python -m oktasim` / `oktasim`: the Okta org simulator (the server is built in oktasim.server)."""
+"""`python -m oktasim` / `oktasim`: the Okta org simulator (the command line is in oktasim.cli)."""
 
 from __future__ import annotations
 
 
 def main() -> None:
-    from oktasim.server import main as server_main
+    from oktasim.cli import main as cli_main
 
-    server_main()
+    cli_main()
 
 
 if __name__ == "__main__":

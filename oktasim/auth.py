@@ -20,16 +20,18 @@ from urllib.parse import urlsplit
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from oktasim.dpop import ALGS_HEADER, DPoPError, DPoPVerifier, header_values, normalize_htu
 from oktasim.errors import HeaderOnlyError, OktaError, forbidden, unauthorized
-from oktasim.oauth import ALGS_HEADER, DPoPError, DPoPVerifier, OAuthApp, _header_values, normalize_htu
+from oktasim.scopes import API_TOKENS_READ
 
+# Accepted when no --api-token is given (public on purpose: the simulator holds no real data).
+DEFAULT_TOKEN = "00sim-super-admin-token-0000000000000000000"
 LEVELS = ("read-only", "app-group-admin", "super-admin")
 DEFAULT_LEVEL = "super-admin"
 OPERATIONS = frozenset({
     "read", "group.create", "group.update", "group.delete", "group.membership", "app.assignment",
     "role.assignment", "resourceset.membership", "user.lifecycle", "user.create", "user.delete",
 })
-API_TOKENS_READ = "okta.apiTokens.read"
 _ALLOWED: dict[str, frozenset[str]] = {
     "read-only": frozenset({"read"}),
     "app-group-admin": frozenset({"read", "group.create", "group.update", "group.membership",
@@ -78,10 +80,8 @@ def token_id(token: str) -> str:
 
 
 class Authenticator:
-    def __init__(self, api_tokens: dict[str, str], oauth_app: OAuthApp | None,
-                 clock: Callable[[], float] = time.time):
+    def __init__(self, api_tokens: dict[str, str], clock: Callable[[], float] = time.time):
         self.clock = clock
-        self.oauth_app = oauth_app
         self._ssws: dict[str, Principal] = {}
         for token, level in api_tokens.items():
             if level not in LEVELS:
@@ -120,7 +120,7 @@ class Authenticator:
 
     def authenticate(self, method: str, url: str, headers) -> Principal:
         """The caller of `method url`, or OktaError 401 (E0000011) / 400 (DPoP proof, empty body)."""
-        values = _header_values(headers, "Authorization")
+        values = header_values(headers, "Authorization")
         auth = values[0] if len(values) == 1 else ""
         scheme, _, credential = auth.partition(" ")
         credential = credential.strip()
@@ -148,7 +148,7 @@ class Authenticator:
         if scheme == "DPoP":
             if not issued.jkt:
                 raise self._invalid_token(scheme, origin, resource, "The access token is not DPoP-bound.")
-            proofs = _header_values(headers, "DPoP")
+            proofs = header_values(headers, "DPoP")
             try:
                 if not proofs:
                     raise DPoPError("The DPoP proof JWT header is missing.")

@@ -67,7 +67,6 @@ class HeaderOnlyError(OktaError):
         return {}
 
 
-
 # ---- added for the simulator's API (H1): Okta's other management errors (okta-api.md §7)
 
 def not_found_typed(what: str, kind: str) -> OktaError:
@@ -109,3 +108,14 @@ def internal_error() -> OktaError:
 
 def service_unavailable() -> OktaError:
     return OktaError(503, "E0000010", "Service is in read only mode")
+
+
+def optional_object(body: dict, key: str) -> dict:
+    """An optional JSON object field of a request body: absent or null -> {}, anything but an object
+    -> E0000001."""
+    value = body.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise invalid(f"Api validation failed: {key}", [f"{key}: must be a JSON object"])
+    return value

@@ -8,17 +8,11 @@ import math
 import random
 import time
 
-from oktasim.model import (
-    IAM_ROLES,
-    STANDARD_ROLES,
-    USER_STATUSES,
-    ApiToken,
-    App,
-    CustomRole,
-    Group,
-    ResourceSet,
-    User,
-)
+from oktasim.areas.api_tokens import ApiToken
+from oktasim.areas.apps import App
+from oktasim.areas.groups import Group
+from oktasim.areas.roles import IAM_ROLES, STANDARD_ROLES, CustomRole, ResourceSet
+from oktasim.areas.users import USER_STATUSES, User
 from oktasim.orderedset import OrderedIds
 from oktasim.org import Org
 
@@ -222,13 +216,11 @@ def generate(seed: int = 0, users: int = 200, groups: int = 30, apps: int = 12) 
                                                         "okta.apps.read", "okta.groups.manage",
                                                         "okta.users.manage"], 2)))
     for cr in roles:
-        org.custom_roles[cr.id] = cr
-        org.custom_role_order.add(cr.id)
+        org.add_custom_role(cr)
     sets: list[ResourceSet] = []
     for i in range(max(2, apps // 100)):
         rs = ResourceSet(org.ids.new("iam"), f"Resource Set {i}", f"Resources of team {i}", now_s)
-        org.resource_sets[rs.id] = rs
-        org.resource_set_order.add(rs.id)
+        org.add_resource_set(rs)
         sets.append(rs)
     if active or okta_groups:
         for i, cr in enumerate(roles):
@@ -259,7 +251,7 @@ def generate(seed: int = 0, users: int = 200, groups: int = 30, apps: int = 12) 
     for i in range(max(2, n_user // 200) if owners else 0):
         created = clock.between(BASE_EPOCH, horizon)
         used = clock.between(created, horizon)
-        org.api_tokens_add(ApiToken(org.ids.new("00T"), rng.choice(("API access token", "Okta API",
+        org.add_api_token(ApiToken(org.ids.new("00T"), rng.choice(("API access token", "Okta API",
                                                                     "Terraform", "ConductorOne",
                                                                     "SCIM bridge")) + f" {i}",
                                     rng.choice(owners), clock.at(created), clock.at(used),

@@ -1,6 +1,6 @@
 """The org authorization server's token endpoint (/oauth2/v1/token) for one OAuth service app:
 client_credentials with a private_key_jwt client assertion, optionally DPoP-bound tokens
-(okta-api.md §2.2, §2.3). Also the DPoP proof checks shared with the resource side (oktasim.auth).
+(okta-api.md §2.2, §2.3); the DPoP proof checks are in oktasim.dpop, shared with the resource side.
 
 Error bodies are Okta's OAuth shape {"error", "error_description"}. Descriptions quote Okta where the
 reference gives the text (missing proof, use_dpop_nonce, already used, htu, ath, five minutes);
@@ -10,41 +10,33 @@ messages or reprs.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-if TYPE_CHECKING:
-    from oktasim.auth import Authenticator
+from oktasim.auth import Authenticator
+from oktasim.dpop import (
+    ALGS,
+    SKEW,
+    DPoPError,
+    DPoPVerifier,
+    JtiCache,
+    access_token_hash,
+    header_values,
+    normalize_htu,
+)
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-# Asymmetric algorithms Okta accepts for client assertions and DPoP proofs (§2.2, §2.3).
-ALGS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
-ALGS_HEADER = " ".join(ALGS)
 TOKEN_LIFETIME = 3600          # fixed for client credentials (§2.2)
 ASSERTION_MAX_AHEAD = 3600     # exp at most one hour in the future (§2.2)
-PROOF_MAX_AGE = 300            # a DPoP proof older than five minutes is refused (§2.3)
-SKEW = 30                      # clock skew tolerated on iat/exp
 NONCE_ROTATE = 24 * 3600       # Okta renews the DPoP nonce daily; the previous one keeps working
-
-# The Okta API scopes an app can be granted (okta-api.md §2.5): the default grant of the simulated app.
-ALL_SCOPES = frozenset({
-    "okta.users.read", "okta.users.manage", "okta.groups.read", "okta.groups.manage",
-    "okta.apps.read", "okta.apps.manage", "okta.roles.read", "okta.roles.manage",
-    "okta.apiTokens.read", "okta.apiTokens.manage", "okta.logs.read",
-    "okta.rateLimits.read", "okta.principalRateLimits.read", "okta.orgs.read",
-})
 
 _NO_STORE = {"Cache-Control": "no-cache, no-store", "Pragma": "no-cache", "Expires": "0"}
 
@@ -73,147 +65,6 @@ def load_public_key(pem: bytes):
     elif not isinstance(key, ec.EllipticCurvePublicKey):
         raise ValueError("--oauth-public-key must be an RSA or EC public key")
     return key
-
-
-# -- small helpers ------------------------------------------------------------------------------
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def access_token_hash(token: str) -> str:
-    """DPoP `ath`: base64url(SHA-256(ASCII token)), no padding (§2.3)."""
-    return b64url(hashlib.sha256(token.encode("ascii")).digest())
-
-
-def jwk_thumbprint(jwk: dict) -> str:
-    """RFC 7638 thumbprint of a public JWK (what cnf.jkt holds)."""
-    if jwk.get("kty") == "RSA":
-        members = {"e": jwk["e"], "kty": "RSA", "n": jwk["n"]}
-    elif jwk.get("kty") == "EC":
-        members = {"crv": jwk["crv"], "kty": "EC", "x": jwk["x"], "y": jwk["y"]}
-    else:
-        raise ValueError("unsupported kty")
-    canon = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
-    return b64url(hashlib.sha256(canon).digest())
-
-
-def normalize_htu(url: str) -> str:
-    """Scheme and host lower-cased, default port dropped, query and fragment removed (§2.3 htu)."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    port = parts.port
-    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
-        host = f"{host}:{port}"
-    return urlunsplit((scheme, host, parts.path or "/", "", ""))
-
-
-class JtiCache:
-    """Single-use ids remembered until they could no longer be accepted anyway."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, float] = {}
-        self._order: deque[tuple[float, str]] = deque()
-
-    def use(self, jti: str, until: float, now: float) -> bool:
-        """Record `jti`; False if it was already used."""
-        order, seen = self._order, self._seen
-        while order and order[0][0] < now:
-            seen.pop(order.popleft()[1], None)
-        if jti in seen:
-            return False
-        seen[jti] = until
-        order.append((until, jti))
-        return True
-
-    def __len__(self) -> int:
-        return len(self._seen)
-
-
-# -- DPoP proofs ----------------------------------------------------------------------------------
-
-class DPoPError(Exception):
-    """A refused DPoP proof; `use_nonce` means 'retry with the server's nonce' (use_dpop_nonce)."""
-
-    def __init__(self, description: str, use_nonce: bool = False):
-        super().__init__(description)
-        self.description = description
-        self.use_nonce = use_nonce
-
-
-_PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
-
-
-class DPoPVerifier:
-    """Checks DPoP proofs (RFC 9449 as Okta applies it, §2.3) and remembers their jti."""
-
-    def __init__(self, clock: Callable[[], float]):
-        self._clock = clock
-        self._jtis = JtiCache()
-        self._keys: dict[str, object] = {}  # jkt -> public key object (parsing a JWK is not free)
-
-    def verify(self, proof: str, method: str, url: str, *, nonces: tuple[str, ...] | None = None,
-               access_token: str | None = None) -> str:
-        """Validate `proof` for `method url`; returns the thumbprint (jkt) of its key.
-        `nonces`: accepted server nonces (token endpoint); `access_token`: check `ath` against it."""
-        try:
-            header = jwt.get_unverified_header(proof)
-        except jwt.PyJWTError:
-            raise DPoPError("The DPoP proof JWT is malformed.") from None
-        if header.get("typ") != "dpop+jwt":
-            raise DPoPError("The DPoP proof JWT header 'typ' is invalid.")
-        alg = header.get("alg")
-        if alg not in ALGS:
-            raise DPoPError("The DPoP proof JWT header 'alg' is invalid.")
-        jwk = header.get("jwk")
-        if not isinstance(jwk, dict) or _PRIVATE_JWK_MEMBERS & jwk.keys():
-            raise DPoPError("The DPoP proof JWT header 'jwk' is invalid.")
-        try:
-            jkt = jwk_thumbprint(jwk)
-            key = self._keys.get(jkt)
-            if key is None:
-                key = jwt.PyJWK(jwk, alg).key
-                if len(self._keys) > 10_000:
-                    self._keys.clear()
-                self._keys[jkt] = key
-        except (KeyError, TypeError, ValueError, jwt.PyJWTError):
-            raise DPoPError("The DPoP proof JWT header 'jwk' is invalid.") from None
-        now = self._clock()
-        try:
-            claims = jwt.decode(proof, key, algorithms=[alg], leeway=SKEW,
-                                options={"verify_aud": False, "verify_iat": False})
-        except jwt.ExpiredSignatureError:
-            raise DPoPError("The DPoP proof JWT has expired.") from None
-        except jwt.ImmatureSignatureError:
-            raise DPoPError("The DPoP proof JWT was issued in the future.") from None
-        except jwt.PyJWTError:
-            raise DPoPError("The DPoP proof JWT signature is invalid.") from None
-        if claims.get("htm") != method.upper():
-            raise DPoPError("'htm' claim in the DPoP proof JWT is invalid.")
-        htu = claims.get("htu")
-        # htu is the URL without query or fragment (§2.3); one carrying them is refused.
-        if not isinstance(htu, str) or "?" in htu or "#" in htu or normalize_htu(htu) != normalize_htu(url):
-            raise DPoPError("'htu' claim in the DPoP proof JWT is invalid.")
-        iat = claims.get("iat")
-        if not isinstance(iat, int | float) or isinstance(iat, bool):
-            raise DPoPError("'iat' claim in the DPoP proof JWT is invalid.")
-        if iat > now + SKEW:
-            raise DPoPError("The DPoP proof JWT was issued in the future.")
-        if iat < now - PROOF_MAX_AGE - SKEW:
-            raise DPoPError("The DPoP proof JWT is issued more than five minutes in the past.")
-        jti = claims.get("jti")
-        if not isinstance(jti, str) or not jti:
-            raise DPoPError("'jti' claim in the DPoP proof JWT is invalid.")
-        if access_token is not None and claims.get("ath") != access_token_hash(access_token):
-            raise DPoPError("'ath' claim in the DPoP proof does not match the presented access_token.")
-        if nonces is not None and claims.get("nonce") not in nonces:
-            raise DPoPError("Authorization server requires nonce in DPoP proof.", use_nonce=True)
-        if not self._jtis.use(jti, iat + PROOF_MAX_AGE + 2 * SKEW, now):
-            raise DPoPError("The DPoP proof JWT has already been used.")
-        return jkt
 
 
 # -- the token endpoint -----------------------------------------------------------------------------
@@ -279,7 +130,7 @@ class TokenEndpoint:
         token_url = normalize_htu(url)
         now = self._clock()
         jkt = None
-        proofs = _header_values(headers, "DPoP")
+        proofs = header_values(headers, "DPoP")
         if app.require_dpop or proofs:
             if not proofs:
                 raise _OAuthFailure(400, "invalid_dpop_proof", "The DPoP proof JWT header is missing.")
@@ -315,7 +166,7 @@ class TokenEndpoint:
         assertion = form.get("client_assertion")
         atype = form.get("client_assertion_type")
         if not assertion and not atype:
-            if form.get("client_secret") or (_header_values(headers, "Authorization") or [""])[0][:6] == "Basic ":
+            if form.get("client_secret") or (header_values(headers, "Authorization") or [""])[0][:6] == "Basic ":
                 raise _client_error("Client Credentials requests to the Org Authorization Server must use the "
                                     "private_key_jwt token_endpoint_auth_method.")
             raise _client_error("No client credentials found.")
@@ -389,20 +240,6 @@ class TokenEndpoint:
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def _header_values(headers, name: str) -> list[str]:
-    """All values of header `name` (tornado HTTPHeaders, httpx Headers or a plain dict)."""
-    get_list = getattr(headers, "get_list", None)
-    if get_list is not None:
-        return list(get_list(name))
-    value = headers.get(name)
-    if value is None and isinstance(headers, dict):
-        low = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == low), None)
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 # -- client side (tests, demos, operators trying the simulator by hand) ------------------------------

@@ -189,59 +189,13 @@ def compile_query(text: str, dialect: Dialect) -> Callable[[Any], bool]:
     return pred
 
 
-# ---- the dialects of the endpoints the simulator serves (okta-api.md §3.3–§3.5)
+# ---- building blocks for the endpoints' dialects (each area module defines its own, okta-api.md §3.3–§3.5)
 
-_CMP = frozenset({"eq", "gt", "ge", "lt", "le", "pr"})
-_EQ = frozenset({"eq"})
-_DATE_FILTER = frozenset({"eq", "gt", "ge", "lt", "le"})
+COMPARE = frozenset({"eq", "gt", "ge", "lt", "le", "pr"})
+EQUALS = frozenset({"eq"})
+DATE_COMPARE = frozenset({"eq", "gt", "ge", "lt", "le"})
 
 
-def _profile(obj: Any, name: str) -> Any:
+def profile_attr(obj: Any, name: str) -> Any:
+    """`profile.<name>` of a user or group."""
     return obj.profile.get(name)
-
-
-USER_SEARCH = Dialect(
-    getters={"id": lambda u: u.id, "status": lambda u: u.status, "created": lambda u: u.created,
-             "activated": lambda u: u.activated, "statusChanged": lambda u: u.status_changed,
-             "lastUpdated": lambda u: u.last_updated, "lastLogin": lambda u: u.last_login,
-             "passwordChanged": lambda u: u.password_changed, "type.id": lambda u: None},
-    ops={k: _CMP | {"sw"} for k in ("id", "status", "created", "activated", "statusChanged", "lastUpdated",
-                                    "lastLogin", "passwordChanged", "type.id")}
-    | {f"profile.{k}": _CMP | {"sw", "co"} for k in ("firstName", "lastName", "email", "login")},
-    prefix_getters={"profile.": _profile},
-    prefix_ops=_CMP | {"sw"},
-)
-
-USER_FILTER = Dialect(
-    getters={"id": lambda u: u.id, "status": lambda u: u.status, "lastUpdated": lambda u: u.last_updated,
-             "profile.login": lambda u: u.profile.get("login"), "profile.email": lambda u: u.profile.get("email"),
-             "profile.firstName": lambda u: u.profile.get("firstName"),
-             "profile.lastName": lambda u: u.profile.get("lastName")},
-    ops={"id": _EQ, "status": _EQ, "lastUpdated": _DATE_FILTER, "profile.login": _EQ, "profile.email": _EQ,
-         "profile.firstName": _EQ, "profile.lastName": _EQ},
-)
-
-GROUP_FILTER = Dialect(
-    getters={"id": lambda g: g.id, "type": lambda g: g.type, "lastUpdated": lambda g: g.last_updated,
-             "lastMembershipUpdated": lambda g: g.last_membership_updated},
-    ops={"id": _EQ, "type": _EQ, "lastUpdated": _DATE_FILTER, "lastMembershipUpdated": _DATE_FILTER},
-)
-
-GROUP_SEARCH = Dialect(
-    getters={"id": lambda g: g.id, "type": lambda g: g.type, "created": lambda g: g.created,
-             "lastUpdated": lambda g: g.last_updated,
-             "lastMembershipUpdated": lambda g: g.last_membership_updated, "source.id": lambda g: g.source},
-    ops={k: _CMP | {"sw"} for k in ("id", "type", "created", "lastUpdated", "lastMembershipUpdated",
-                                    "source.id")}
-    | {"profile.name": _CMP | {"sw", "co"}, "profile.description": _CMP | {"sw", "co"}},
-    prefix_getters={"profile.": _profile},
-    prefix_ops=_CMP | {"sw"},
-)
-
-
-APP_FILTER = Dialect(
-        getters={"id": lambda a: a.id, "status": lambda a: a.status, "name": lambda a: a.name,
-                 "user.id": lambda a: Holds(a.users), "group.id": lambda a: Holds(a.groups)},
-        ops={"id": _EQ, "status": _EQ, "name": _EQ, "user.id": _EQ, "group.id": _EQ},
-        allow_or=False,
-)

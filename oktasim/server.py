@@ -1,4 +1,5 @@
-"""`oktasim [flags]`: the Okta org simulator's HTTP server (tornado on asyncio).
+"""One simulated org behind HTTP: its admin endpoints and the API pipeline (the command line and
+listening are in oktasim.cli).
 
 Per /api or /oauth2 request: concurrency gate -> authenticate (not for the token endpoint) ->
 rate-limit check -> latency -> fault -> route (authorize, handler) -> response. Every response
@@ -6,89 +7,66 @@ carries Date, X-Okta-Request-Id, the three X-Rate-Limit headers and Content-Type
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import logging
 import random
 import sys
 import traceback
-from collections import OrderedDict
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
 import orjson
-import tornado.httpserver
-import tornado.netutil
 from tornado import httputil
 
-from oktasim import api, errors
+from oktasim import errors, routes
+from oktasim.auth import DEFAULT_TOKEN, Authenticator
 from oktasim.errors import OktaError
-from oktasim.generate import generate
-from oktasim.http import Delegate, Reply
+from oktasim.http import Reply
+from oktasim.oauth import TokenEndpoint
 from oktasim.org import Org
+from oktasim.pagecache import PageCache
+from oktasim.ratelimits import RateLimits
+from oktasim.routing import Request, Response
 
-DEFAULT_TOKEN = "00sim-super-admin-token-0000000000000000000"
-ITEM_LATENCY_SHARE = 0.005
-PAGE_CACHE_ENTRIES = 512     # answers to GETs kept until the org changes (about 80 MB of user pages)   # each returned item costs this fraction of --latency-ms
+ITEM_LATENCY_SHARE = 0.005   # each returned item costs this fraction of --latency-ms
 
 
 class Simulator:
-    def __init__(self, org: Org, *, seed: int = 0, latency_ms: float = 0.0, fault_rate: float = 0.0,
-                 window_seconds: float = 60.0, rate_limit_scale: float = 1.0, concurrency_limit: int = 75,
-                 api_tokens: dict[str, str] | None = None, oauth_app=None):
-        from oktasim.auth import Authenticator
-        from oktasim.oauth import TokenEndpoint
-        from oktasim.ratelimits import RateLimits
+    """One org: `org` is the Org, or a function making it on first use (a process hosting many
+    orgs generates each when it is first asked for)."""
 
+    def __init__(self, org: Org | Callable[[], Org], *, seed: int = 0, latency_ms: float = 0.0,
+                 fault_rate: float = 0.0, window_seconds: float = 60.0, rate_limit_scale: float = 1.0,
+                 concurrency_limit: int = 75, api_tokens: dict[str, str] | None = None, oauth_app=None,
+                 pages: PageCache | None = None):
         if not 0.0 <= fault_rate <= 1.0:
             raise ValueError(f"--fault-rate must be between 0 and 1, got {fault_rate}")
         if latency_ms < 0:
             raise ValueError(f"--latency-ms must be >= 0, got {latency_ms}")
-        self.org = org
+        self._org = org if isinstance(org, Org) else None
+        self._make_org = None if isinstance(org, Org) else org
         self.latency_ms = latency_ms
         self.fault_rate = fault_rate
         self._faults = random.Random(f"faults:{seed}")
         self.rl = RateLimits(window_seconds, rate_limit_scale, concurrency_limit)
-        self.auth = Authenticator(api_tokens if api_tokens is not None else {DEFAULT_TOKEN: "super-admin"},
-                                  oauth_app)
+        self.auth = Authenticator(api_tokens if api_tokens is not None else {DEFAULT_TOKEN: "super-admin"})
         self.token_endpoint = TokenEndpoint(oauth_app, self.auth)
         self.base = ""                 # set once listening: http://host:port
         self.requests_total = 0
         self.faults_total = 0          # 500/503/cut answers injected by --fault-rate (chaos figures)
         self._logged = 0
-        self._pages: OrderedDict[tuple[str, str, str], api.Response] = OrderedDict()
+        self._pages = pages if pages is not None else PageCache()
+        self._version = 0              # bumped by every change: pages cached before it are stale
+
+    @property
+    def org(self) -> Org:
+        if self._org is None:
+            self._org = self._make_org()
+            self._make_org = None
+        return self._org
 
     # ------------------------------------------------------------------ admin endpoints
     def state(self) -> dict:
-        org = self.org
-        users = [{"id": u.id, "status": u.status, "profile": u.profile} for u in
-                 (org.users[i] for i in org.user_order)]
-        groups = [{"id": g.id, "type": g.type, "profile": g.profile, "members": list(org.group_members(g))}
-                  for g in (org.groups[i] for i in org.group_order)]
-        apps = [{"id": a.id, "label": a.label, "status": a.status, "signOnMode": a.sign_on_mode,
-                 "users": [{"id": uid, "scope": "USER" if uid in a.direct else "GROUP"} for uid in a.users],
-                 "groups": list(a.groups)} for a in (org.apps[i] for i in org.app_order)]
-        roles = [{"principal_type": ra.principal_type, "principal_id": ra.principal_id, "type": ra.type,
-                  "role": None, "resource_set": None, "status": ra.status}
-                 for ras in org.roles.values() for ra in ras.values()]
-        sets = []
-        for rs in (org.resource_sets[i] for i in org.resource_set_order):
-            bindings = []
-            for rid in rs.binding_ids:
-                b = rs.bindings[rid]
-                members = [{"type": m.principal_type, "id": m.principal_id} for m in b.members.values()]
-                bindings.append({"role": rid, "members": members})
-                roles.extend({"principal_type": m.principal_type, "principal_id": m.principal_id,
-                              "type": "CUSTOM", "role": rid, "resource_set": rs.id, "status": "ACTIVE"}
-                             for m in b.members.values())
-            sets.append({"id": rs.id, "label": rs.label, "bindings": bindings})
-        return {
-            "users": users, "groups": groups, "apps": apps, "role_assignments": roles,
-            "custom_roles": [{"id": c.id, "label": c.label, "type": c.iam_type or "CUSTOM"}
-                             for c in (org.custom_roles[i] for i in org.custom_role_order)],
-            "resource_sets": sets,
-            "api_tokens": [{"id": t.id, "name": t.name, "userId": t.user_id}
-                           for t in (org.api_tokens[i] for i in org.api_token_order)],
-        }
+        return self.org.snapshot()
 
     def stats(self) -> dict:
         return {"requests_total": self.requests_total, "faults_total": self.faults_total, **self.rl.stats(),
@@ -172,15 +150,15 @@ class Simulator:
                 if method != "POST":
                     raise errors.method_not_allowed()
                 status, headers, body = self.token_endpoint.handle(origin + r.uri, r.headers, form)
-                resp = api.Response(status, orjson.dumps(body), list(headers.items()))
+                resp = Response(status, orjson.dumps(body), list(headers.items()))
             else:
-                route, params = api.match(method, path)
+                route, params = routes.match(method, path)
                 self.auth.authorize(principal, route.scope, route.operation)
                 resp = self._cached(r) if method == "GET" else None
                 if method != "GET":
-                    self._pages.clear()
+                    self._version += 1
                 if resp is None:
-                    req = api.Request(method, path, _query(r.query), self.base, r.headers, r.body, self.org)
+                    req = Request(method, path, _query(r.query), self.base, r.headers, r.body, self.org)
                     resp = route.handler(req, **params)
                     self._remember(r, resp)
                 if self.latency_ms and resp.items:
@@ -199,22 +177,17 @@ class Simulator:
             extra = [(k, v.replace(self.base, origin)) for k, v in extra]
         await reply.send(status, body, rate_headers, extra, cut=cut)
 
-    # A GET's answer depends only on the org, so pages are kept until the next change (any other
-    # method). This is what lets one process serve well over 1,000 pages of 200 users a second.
-    def _cache_key(self, r) -> tuple[str, str, str]:
-        return (r.uri, r.headers.get("okta-response") or "", r.headers.get("Content-Type") or "")
+    # GET answers are kept until the org changes (any other method bumps the version).
+    def _cache_key(self, r) -> tuple:
+        return (id(self), self._version, r.uri, r.headers.get("okta-response") or "",
+                r.headers.get("Content-Type") or "")
 
-    def _cached(self, r) -> api.Response | None:
-        hit = self._pages.get(self._cache_key(r))
-        if hit is not None:
-            self._pages.move_to_end(self._cache_key(r))
-        return hit
+    def _cached(self, r) -> Response | None:
+        return self._pages.get(self._cache_key(r))
 
-    def _remember(self, r, resp: api.Response) -> None:
+    def _remember(self, r, resp: Response) -> None:
         if r.method == "GET" and resp.status == 200 and resp.body:
-            self._pages[self._cache_key(r)] = resp
-            if len(self._pages) > PAGE_CACHE_ENTRIES:
-                self._pages.popitem(last=False)
+            self._pages.put(self._cache_key(r), resp)
 
     def _fault(self) -> int | str | None:
         if not self.fault_rate:
@@ -231,94 +204,6 @@ class Simulator:
             print("oktasim: internal error:\n" + traceback.format_exc(limit=6), file=sys.stderr, flush=True)
 
 
+
 def _query(raw: str) -> dict[str, list[str]]:
     return parse_qs(raw, keep_blank_values=True) if raw else {}
-
-
-# ---------------------------------------------------------------------- command line
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="oktasim", description=(
-        "A simulated Okta org over HTTP: generated users, groups, apps, roles; Okta's pagination, "
-        "errors, rate limits, SSWS and OAuth (private_key_jwt, DPoP). Prints "
-        "'oktasim listening on http://HOST:PORT' when ready."))
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default 0)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the generated org and faults (default 0)")
-    p.add_argument("--users", type=int, default=200, help="users to generate (default 200)")
-    p.add_argument("--groups", type=int, default=30, help="groups to generate, Everyone included (default 30)")
-    p.add_argument("--apps", type=int, default=12, help="apps to generate (default 12)")
-    p.add_argument("--latency-ms", type=float, default=0.0,
-                   help="added latency per API request, plus 0.5%% of it per returned item (default 0)")
-    p.add_argument("--fault-rate", type=float, default=0.0,
-                   help="fraction of API requests answered 500, 503 or cut off mid-body (default 0)")
-    p.add_argument("--window-seconds", type=float, default=60.0,
-                   help="length of every rate-limit window; limits per window stay Okta's (default 60)")
-    p.add_argument("--rate-limit-scale", type=float, default=1.0, help="multiply every rate limit (default 1)")
-    p.add_argument("--concurrency-limit", type=int, default=75,
-                   help="requests in flight before 429 with Limit=0 (default 75)")
-    p.add_argument("--api-token", action="append", default=[], metavar="TOKEN[=LEVEL]",
-                   help="accept this SSWS token; LEVEL read-only, app-group-admin or super-admin (default). "
-                        f"Repeatable. Without any, the token {DEFAULT_TOKEN} (super-admin) is accepted")
-    p.add_argument("--oauth-client-id", help="client id of the one OAuth service app")
-    p.add_argument("--oauth-public-key", metavar="PEM_FILE", help="the app's public key (PEM)")
-    p.add_argument("--oauth-key-id", help="the key id (kid) client assertions must carry")
-    p.add_argument("--oauth-scopes", help="space-separated scopes granted to the app (default: all)")
-    p.add_argument("--oauth-require-dpop", action="store_true", help="the app must use DPoP-bound tokens")
-    return p.parse_args(argv)
-
-
-def build(ns: argparse.Namespace) -> Simulator:
-    from oktasim.auth import parse_api_token
-    from oktasim.oauth import ALL_SCOPES, OAuthApp, load_public_key
-
-    tokens: dict[str, str] | None = None
-    if ns.api_token:
-        tokens = dict(parse_api_token(spec) for spec in ns.api_token)
-    oauth_app = None
-    if ns.oauth_client_id or ns.oauth_public_key or ns.oauth_key_id:
-        if not (ns.oauth_client_id and ns.oauth_public_key and ns.oauth_key_id):
-            raise ValueError("--oauth-client-id, --oauth-public-key and --oauth-key-id go together")
-        try:
-            with open(ns.oauth_public_key, "rb") as f:
-                pem = f.read()
-        except OSError as exc:
-            raise ValueError(f"--oauth-public-key: cannot read {ns.oauth_public_key}: {exc.strerror}") from None
-        load_public_key(pem)
-        scopes = frozenset(ns.oauth_scopes.split()) if ns.oauth_scopes else ALL_SCOPES
-        oauth_app = OAuthApp(ns.oauth_client_id, pem, ns.oauth_key_id, scopes, bool(ns.oauth_require_dpop))
-    org = generate(ns.seed, ns.users, ns.groups, ns.apps)
-    return Simulator(org, seed=ns.seed, latency_ms=ns.latency_ms, fault_rate=ns.fault_rate,
-                     window_seconds=ns.window_seconds, rate_limit_scale=ns.rate_limit_scale,
-                     concurrency_limit=ns.concurrency_limit, api_tokens=tokens, oauth_app=oauth_app)
-
-
-async def serve(sim: Simulator, host: str, port: int) -> None:
-    sockets = tornado.netutil.bind_sockets(port, address=host)
-    server = tornado.httpserver.HTTPServer(Delegate(sim.handle), idle_connection_timeout=300)
-    server.add_sockets(sockets)
-    bound = sockets[0].getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
-    sim.base = f"http://{shown}:{bound}"
-    print(f"oktasim listening on {sim.base}", flush=True)
-    await asyncio.Event().wait()
-
-
-def main(argv: list[str] | None = None) -> None:
-    ns = parse_args(argv)
-    # tornado logs client mistakes (malformed HTTP, resets) as warnings; stderr may be a pipe nobody
-    # reads (test fixtures), so keep it for the simulator's own bounded messages.
-    logging.getLogger("tornado").addHandler(logging.NullHandler())
-    logging.getLogger("tornado").propagate = False
-    try:
-        sim = build(ns)
-    except ValueError as exc:
-        print(f"oktasim: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    try:
-        asyncio.run(serve(sim, ns.host, ns.port))
-    except KeyboardInterrupt:
-        pass
-    except OSError as exc:
-        print(f"oktasim: cannot listen on {ns.host}:{ns.port}: {exc.strerror}", file=sys.stderr)
-        raise SystemExit(1) from None

@@ -42,7 +42,7 @@ def _pem(key) -> bytes:
 def _setup(client_key, dpop: bool):
     clock = Clock()
     app = OAuthApp("0oaUNIT", _pem(client_key), "k1", frozenset({"okta.users.read"}), dpop)
-    auth = Authenticator({}, app, clock=clock)
+    auth = Authenticator({}, clock=clock)
     return clock, auth, TokenEndpoint(app, auth)
 
 
@@ -105,7 +105,7 @@ def test_parse_api_token():
 
 
 def test_secrets_stay_out_of_reprs_and_errors(client_key):
-    auth = Authenticator({"very-secret-token": "read-only"}, None)
+    auth = Authenticator({"very-secret-token": "read-only"})
     principal = auth.authenticate("GET", API_URL, {"Authorization": "SSWS very-secret-token"})
     assert "very-secret" not in repr(principal) and principal.id.startswith("00T")
     with pytest.raises(OktaError) as err:
@@ -114,7 +114,7 @@ def test_secrets_stay_out_of_reprs_and_errors(client_key):
     app = OAuthApp("0oaX", _pem(client_key), "k", frozenset(), False)
     assert "BEGIN PUBLIC KEY" not in repr(app)
     with pytest.raises(ValueError, match="unknown API token level"):
-        Authenticator({"t": "root"}, None)
+        Authenticator({"t": "root"})
 
 
 def test_public_key_file_errors(client_key):
