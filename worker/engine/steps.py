@@ -18,7 +18,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from worker.connector import (
+    Fail,
     PageResult,
+    Skip,
     StreamSpec,
     handle_error,
     handle_page,
@@ -28,7 +30,6 @@ from worker.connector import (
 from worker.engine import state
 from worker.engine.dispatch import NEW_LIST
 from worker.engine.runtime import Runtime
-from worker.okta.errors import OktaAuthenticationError, OktaError, OktaRateLimited, RateLimitWait
 from worker.store.generations import RunStateError, discard_run, finalize_generation
 from worker.store.models import EntitlementRow, ResourceRow, SyncRun, SyncStream, Tenant, utcnow
 from worker.store.writes import write_page
@@ -112,34 +113,26 @@ def page(rt: Runtime, stream_id: int, cursor: str) -> None:
         return  # tenant removed; its run is being torn down
     spec = decode_spec(st.kind, st.parent, st.url)
     final_state = "done"
-    items = 0
     next_url: str | None = None
     try:
         got = ctx.client.get_page(cursor, headers=spec.header_dict or None)
-        items = len(got.records)
         # The page's own URL, so first-page-only checks (an empty user list) stay exact.
         result = handle_page(dataclasses.replace(spec, url=cursor), got.items, ctx.options)
         next_url = got.next_url or result.next_url
-    except RateLimitWait as wait:
-        cause = wait.__cause__
-        if isinstance(cause, OktaError) and not isinstance(cause, OktaRateLimited):
-            # The client wants to retry a transient failure: count it, so a dead org ends the run.
-            _page_failed(rt, st, cursor, cause, countdown=wait.seconds)
-        else:
-            _defer(rt, st, cursor, wait.seconds, wait.reason)
-        return
     except Exception as exc:  # noqa: BLE001 - the connector decides what an error means
-        try:
-            result = handle_error(spec, exc, ctx.options) if isinstance(exc, OktaError) else _raise(exc)
-            final_state = "skipped"
-        except Exception as final:  # noqa: BLE001
-            _page_failed(rt, st, cursor, final)
+        decision = handle_error(spec, exc, ctx.options)
+        if isinstance(decision, Skip):
+            result, final_state = PageResult(warnings=[decision.warning]), "skipped"
+        elif isinstance(decision, Fail):
+            _page_failed(rt, st, cursor, decision.reason, fatal=True)
             return
-    _commit_page(rt, st, cursor, next_url, items, result, final_state)
-
-
-def _raise(exc: BaseException) -> PageResult:
-    raise exc
+        elif decision.counted:
+            _page_failed(rt, st, cursor, decision.reason, countdown=decision.after)
+            return
+        else:
+            _defer(rt, st, cursor, decision.after or 0.0, decision.reason)
+            return
+    _commit_page(rt, st, cursor, next_url, result.items, result, final_state)
 
 
 def _commit_page(rt: Runtime, st: state.StreamRow, cursor: str, next_url: str | None, items: int,
@@ -182,18 +175,18 @@ def _defer(rt: Runtime, st: state.StreamRow, cursor: str, seconds: float, reason
             release(rt)  # a waiting stream frees its slot for a list on another Okta bucket
 
 
-def _page_failed(rt: Runtime, st: state.StreamRow, cursor: str, exc: BaseException,
-                 countdown: float | None = None) -> None:
+def _page_failed(rt: Runtime, st: state.StreamRow, cursor: str, reason: str,
+                 countdown: float | None = None, fatal: bool = False) -> None:
     what = f"{st.kind}{' of ' + st.parent if st.parent else ''}"
-    message = f"{what}: {type(exc).__name__}: {exc}"
+    message = f"{what}: {reason}"
     with rt.sessions() as s:
         attempts = state.record_attempt(s, st.id, cursor, message)
         s.commit()
     if attempts is None:
         return
-    if isinstance(exc, OktaAuthenticationError):
-        # Okta refused the credentials (the client already fetched a fresh token once): retrying
-        # cannot help, so say so now rather than after minutes of backoff.
+    if fatal:
+        # e.g. Okta refused the credentials (the client already fetched a fresh token once):
+        # retrying cannot help, so say so now rather than after minutes of backoff.
         fail_run(rt, st.run_id, f"listing {message}")
         return
     log.warning("page of %s failed (attempt %s/%s): %s", what, attempts, rt.max_page_attempts, message)
