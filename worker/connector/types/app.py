@@ -4,6 +4,7 @@ reference/baton-okta.md §1.3, §2, §3)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -119,7 +120,7 @@ def _through_group(uid: str, aid: str) -> str:
             f"from that group instead")
 
 
-def _app_user(ctx: ExecContext, grant: bool, ent: Entitlement, uid: str) -> Outcome:
+def _app_user(grant: bool, ctx: ExecContext, ent: Entitlement, uid: str) -> Outcome:
     aid = ent.resource_id
     g = Grant(ent.id, "user", uid)
     current = call(ctx, "GET", f"/api/v1/apps/{aid}/users/{uid}", PERM_APPS, absent_ok=True,
@@ -153,7 +154,7 @@ def _app_user(ctx: ExecContext, grant: bool, ent: Entitlement, uid: str) -> Outc
     return Outcome(f"revoked: {g.principal} on {ent.id}", changes=[GrantRemoved(g)])
 
 
-def _app_group(ctx: ExecContext, grant: bool, ent: Entitlement, gid: str) -> Outcome:
+def _app_group(grant: bool, ctx: ExecContext, ent: Entitlement, gid: str) -> Outcome:
     aid = ent.resource_id
     g = Grant(ent.id, "group", gid)
     current = call(ctx, "GET", f"/api/v1/apps/{aid}/groups/{gid}", PERM_APPS, absent_ok=True,
@@ -170,12 +171,8 @@ def _app_group(ctx: ExecContext, grant: bool, ent: Entitlement, gid: str) -> Out
     return Outcome(f"revoked: {g.principal} on {ent.id}", changes=[GrantRemoved(g)])
 
 
-def _grant(ctx: ExecContext, ent: Entitlement, ptype: str, pid: str) -> Outcome:
-    return (_app_user if ptype == "user" else _app_group)(ctx, True, ent, pid)
-
-
-def _revoke(ctx: ExecContext, ent: Entitlement, ptype: str, pid: str) -> Outcome:
-    return (_app_user if ptype == "user" else _app_group)(ctx, False, ent, pid)
+def _assign(grant: bool, ctx: ExecContext, ent: Entitlement, ptype: str, pid: str) -> Outcome:
+    return (_app_user if ptype == "user" else _app_group)(grant, ctx, ent, pid)
 
 
 # ------------------------------------------------------------------------------------ probes
@@ -210,7 +207,7 @@ TYPE = ResourceType(
         Stream(APP_GROUPS, "app group assignments", _PERM_READ, _app_groups),
     ),
     initial_streams=_initial_streams,
-    grant=_grant,
-    revoke=_revoke,
+    grant=functools.partial(_assign, True),
+    revoke=functools.partial(_assign, False),
     probes=_probes,
 )

@@ -4,6 +4,7 @@ entitlement, membership grant/revoke, the create/modify/delete group actions and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -152,7 +153,8 @@ def _check_editable(group: dict[str, Any], gid: str) -> None:
             f"({'managed by the app that pushes it' if gtype == 'APP_GROUP' else 'a system group'})")
 
 
-def _membership(ctx: ExecContext, grant: bool, ent: Entitlement, uid: str) -> Outcome:
+def _membership(grant: bool, ctx: ExecContext, ent: Entitlement, ptype: str, uid: str) -> Outcome:
+    """Add (grant=True) or remove a user's membership; `ptype` is always user."""
     gid = ent.resource_id
     group = get(ctx, gid)
     is_member = _is_member(ctx, gid, uid)
@@ -166,14 +168,6 @@ def _membership(ctx: ExecContext, grant: bool, ent: Entitlement, uid: str) -> Ou
          what=f"group {gid} or user {uid}")
     change = GrantAdded(g) if grant else GrantRemoved(g)
     return Outcome(f"{'granted' if grant else 'revoked'}: {g.principal} on {ent.id}", changes=[change])
-
-
-def _grant(ctx: ExecContext, ent: Entitlement, ptype: str, pid: str) -> Outcome:
-    return _membership(ctx, True, ent, pid)
-
-
-def _revoke(ctx: ExecContext, ent: Entitlement, ptype: str, pid: str) -> Outcome:
-    return _membership(ctx, False, ent, pid)
 
 
 # ------------------------------------------------------------------------------------ actions
@@ -313,8 +307,8 @@ TYPE = ResourceType(
                "okta.groups.read (an admin role that can view group members)", _group_members),
     ),
     initial_streams=_initial_streams,
-    grant=_grant,
-    revoke=_revoke,
+    grant=functools.partial(_membership, True),
+    revoke=functools.partial(_membership, False),
     actions=(
         Action("create", {"name": Arg("str", True, 255), "description": Arg("str"), "userMembers": Arg("list")},
                create_group),

@@ -6,6 +6,7 @@ resource_sets_bindings.go; reference/baton-okta.md §1.6, §1.7, §2, §3)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -190,7 +191,7 @@ def _find_member(members: list[dict[str, Any]], ptype: str, pid: str) -> dict[st
     return next((m for m in members if principal_from_member(m) == (ptype, pid)), None)
 
 
-def _membership(ctx: ExecContext, grant: bool, ent: Entitlement, ptype: str, pid: str) -> Outcome:
+def _membership(grant: bool, ctx: ExecContext, ent: Entitlement, ptype: str, pid: str) -> Outcome:
     rs, role_id = split_binding_id(ent.resource_id)
     g = Grant(ent.id, ptype, pid)
     call(ctx, "GET", f"/api/v1/iam/resource-sets/{rs}", PERM_ROLES, what=f"resource set {rs}")
@@ -219,14 +220,6 @@ def _membership(ctx: ExecContext, grant: bool, ent: Entitlement, ptype: str, pid
     call(ctx, "DELETE", f"/api/v1/iam/resource-sets/{rs}/bindings/{role_id}/members/{found['id']}",
          PERM_ROLES, absent_ok=True)
     return Outcome(f"revoked: {g.principal} on {ent.id}", changes=[GrantRemoved(g)])
-
-
-def _grant_member(ctx: ExecContext, ent: Entitlement, ptype: str, pid: str) -> Outcome:
-    return _membership(ctx, True, ent, ptype, pid)
-
-
-def _revoke_member(ctx: ExecContext, ent: Entitlement, ptype: str, pid: str) -> Outcome:
-    return _membership(ctx, False, ent, ptype, pid)
 
 
 def _delete_binding(ctx: ExecContext, ent: Entitlement, ptype: str, role_id: str) -> Outcome:
@@ -268,7 +261,7 @@ TYPE = ResourceType(
 BINDING_TYPE = ResourceType(
     BINDING,
     streams=(Stream(BINDING_MEMBERS, "resource set binding members", _PERM_READ, _binding_members),),
-    grant=_grant_member,
-    revoke=_revoke_member,
+    grant=functools.partial(_membership, True),
+    revoke=functools.partial(_membership, False),
     implied_grants=_implied_grants,
 )

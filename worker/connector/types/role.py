@@ -4,6 +4,7 @@ the admin-roles probe (baton-okta role.go; reference/baton-okta.md §1.4, §2, �
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -142,7 +143,7 @@ def _role_assignees(spec: StreamSpec, body: Any, options: SyncOptions) -> PageRe
 
 # ------------------------------------------------------------------------------------ grant / revoke
 
-def _assign(ctx: ExecContext, grant: bool, ent: Entitlement, ptype: str, pid: str) -> Outcome:
+def _assign(grant: bool, ctx: ExecContext, ent: Entitlement, ptype: str, pid: str) -> Outcome:
     """Standard roles go to users and groups; a user's revoke removes only a *direct* assignment
     (never one held through a group)."""
     role_type = ent.resource_id
@@ -172,14 +173,6 @@ def _assign(ctx: ExecContext, grant: bool, ent: Entitlement, ptype: str, pid: st
     return Outcome(f"revoked: {g.principal} on {ent.id}", changes=[GrantRemoved(g)])
 
 
-def _grant(ctx: ExecContext, ent: Entitlement, ptype: str, pid: str) -> Outcome:
-    return _assign(ctx, True, ent, ptype, pid)
-
-
-def _revoke(ctx: ExecContext, ent: Entitlement, ptype: str, pid: str) -> Outcome:
-    return _assign(ctx, False, ent, ptype, pid)
-
-
 def _probes(client: Any) -> dict[str, Capability]:
     return {"review admin roles": capability(
         "review admin roles", "GET /api/v1/iam/assignees/users",
@@ -195,7 +188,7 @@ TYPE = ResourceType(
     ),
     initial_streams=_initial_streams,
     static_resources=_static_resources,
-    grant=_grant,
-    revoke=_revoke,
+    grant=functools.partial(_assign, True),
+    revoke=functools.partial(_assign, False),
     probes=_probes,
 )
