@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from worker.connector.probes import Capability
     from worker.provisioning.context import ExecContext, Outcome
 
+PAST = {"grant": "granted", "revoke": "revoked"}  # for messages about a request kind
+
 PageHandler = Callable[[StreamSpec, Any, SyncOptions], PageResult]
 # grant / revoke: (ctx, entitlement, principal type, principal id) -> Outcome
 GrantExecutor = Callable[["ExecContext", Entitlement, str, str], "Outcome"]
@@ -67,7 +69,7 @@ class ResourceType:
     revoke: GrantExecutor | None = None
     # Why a grant ("grant") or revoke ("revoke") of `entitlement` is not done here; intake's message.
     not_provisionable: Callable[[str, Entitlement], str] = (
-        lambda kind, ent: f"entitlement {ent.id!r} cannot be {kind}d")
+        lambda kind, ent: f"entitlement {ent.id!r} cannot be {PAST[kind]}")
     actions: tuple[Action, ...] = ()
     delete: Callable[[ExecContext, str], Outcome] | None = None
     # Capability probes: name -> probe, in the order `oktasync check` shows them.

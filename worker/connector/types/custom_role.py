@@ -10,7 +10,7 @@ from typing import Any
 
 from worker.connector.options import SyncOptions
 from worker.connector.pages import PageResult, StreamSpec, body_next, each, object_id, records, text
-from worker.connector.types.base import ResourceType, Stream
+from worker.connector.types.base import PAST, ResourceType, Stream
 from worker.model import Entitlement, Resource, resource_key
 
 NAME = "custom-role"
@@ -53,7 +53,7 @@ def _custom_roles(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResu
 
 
 def _not_provisionable(kind: str, ent: Entitlement) -> str:
-    return (f"entitlement {ent.id!r}: custom roles are {kind}ed through a resource-set binding "
+    return (f"entitlement {ent.id!r}: custom roles are {PAST[kind]} through a resource-set binding "
             f"member: use 'resourceset-binding:<resourceSetId>:{ent.resource_id}:member'")
 
 
