@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 from worker import client  # noqa: E402
 from worker.store.db import make_engine, make_session_factory  # noqa: E402
 from worker.store.migrate import migrate  # noqa: E402
-from worker.store.models import ProvisioningRequest, SyncRun, Tenant  # noqa: E402
 from worker.store.secrets import generate_key  # noqa: E402
+from worker.store.tables import ProvisioningRequest, SyncRun, Tenant  # noqa: E402
 from worker.store.tenants import create_tenant  # noqa: E402
 
 TOKEN = "00sim-super-admin-token-0000000000000000000"

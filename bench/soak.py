@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from tests.chaos.conftest import FAST, OwnRedis, children, kill9, reap_orphans, start_run  # noqa: E402
-from tests.conftest import Sim  # noqa: E402
-from tests.engine.conftest import Cluster  # noqa: E402
+from tests.support.chaos import FAST, OwnRedis, children, kill9, reap_orphans, start_run  # noqa: E402
+from tests.support.cluster import Cluster  # noqa: E402
+from tests.support.sim import Sim  # noqa: E402
 
 FINAL = ("succeeded", "failed")
 
@@ -84,7 +84,7 @@ def main() -> int:
     faults = ["kill_sync_main", "kill_pool_children", "kill_provisioner", "restart_redis", "drop_postgres"]
 
     def run_state(run_id: int) -> str:
-        from worker.store.models import SyncRun
+        from worker.store.tables import SyncRun
 
         with c.sessions() as s:
             return s.get(SyncRun, run_id, populate_existing=True).state

@@ -34,8 +34,8 @@ from worker.model import Entitlement, Grant, Resource  # noqa: E402
 from worker.store.db import make_engine, make_session_factory  # noqa: E402
 from worker.store.generations import finalize_generation  # noqa: E402
 from worker.store.migrate import migrate  # noqa: E402
-from worker.store.models import SyncRun  # noqa: E402
 from worker.store.secrets import generate_key  # noqa: E402
+from worker.store.tables import SyncRun  # noqa: E402
 from worker.store.tenants import create_tenant  # noqa: E402
 from worker.store.writes import write_page  # noqa: E402
 

@@ -170,7 +170,7 @@ class Cluster:
     def make_due(self, tenant_ids: list[int]) -> None:
         import sqlalchemy as sa
 
-        from worker.store.models import Tenant
+        from worker.store.tables import Tenant
 
         with self.sessions() as s:
             s.execute(sa.update(Tenant).where(Tenant.id.in_(tenant_ids)).values(next_sync_at=None))
@@ -179,7 +179,7 @@ class Cluster:
     def wait_done(self, tenant_ids: list[int], after_run: dict[int, int] | None = None, timeout: float = 3600) -> dict:
         import sqlalchemy as sa
 
-        from worker.store.models import SyncRun
+        from worker.store.tables import SyncRun
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -271,21 +271,21 @@ def cmd_small(a: argparse.Namespace) -> None:
     """Orgs of --users sizes on Okta's real 60 s windows: the limiter's burst against even pacing
     (burst_fraction 0), same org, same run. Small orgs need less than a window's share of most
     buckets, so how the share is spread, not the bucket, decides their time."""
+    from worker.connector.tenant_client import limiter_shares
     from worker.engine import embedded
     from worker.okta.ratelimit import LimiterConfig, MemoryLimiter
-    from worker.tasks.runtime import limiter_shares
 
-    def paced(concurrency: int, share: float) -> MemoryLimiter:
-        return MemoryLimiter(LimiterConfig(shares=limiter_shares(share), max_in_flight=concurrency,
+    def paced(share: float, max_in_flight: int) -> MemoryLimiter:
+        return MemoryLimiter(LimiterConfig(shares=limiter_shares(share), max_in_flight=max_in_flight,
                                            burst_fraction=0.0))
 
-    default_limiter = embedded._memory_limiter
+    default_limiter = embedded.memory_limiter
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for users in a.users:
             row = {}
             for label, make in (("burst", default_limiter), ("paced", paced)):
-                embedded._memory_limiter = make
+                embedded.memory_limiter = make
                 try:
                     proc, url = start_sim(users, max(2, users // 10), 12, 5, 60.0, a.latency)
                     try:
@@ -295,7 +295,7 @@ def cmd_small(a: argparse.Namespace) -> None:
                         proc.terminate()
                         proc.wait()
                 finally:
-                    embedded._memory_limiter = default_limiter
+                    embedded.memory_limiter = default_limiter
                 row[label] = {"elapsed_s": round(elapsed, 2), "requests": stats["requests_total"],
                               "throttled_429": stats["throttled_total"]}
             row["paced_over_burst"] = round(row["paced"]["elapsed_s"] / row["burst"]["elapsed_s"], 1)

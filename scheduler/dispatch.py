@@ -12,9 +12,9 @@ from typing import Any
 
 from worker.app import app
 from worker.engine import steps
-from worker.tasks.runtime import get_runtime
+from worker.tasks.base import OktasyncTask
 
 
-@app.task(name=steps.DISPATCH)
-def dispatch() -> dict[str, Any]:
-    return steps.dispatch(get_runtime(app))
+@app.task(name=steps.DISPATCH, base=OktasyncTask, bind=True, max_retries=0)
+def dispatch(self: OktasyncTask) -> dict[str, Any]:
+    return steps.dispatch(self.runtime.engine)

@@ -9,8 +9,6 @@ on for Flower. Tasks take ids only; credentials are read from the store inside t
 
 from __future__ import annotations
 
-import importlib.util
-
 from celery import Celery
 from kombu import Queue
 
@@ -19,15 +17,7 @@ from worker import broker_guard, config
 SYNC_QUEUE = "sync"
 PROVISIONING_QUEUE = "provisioning"
 
-# Task modules; provisioning is another helper's module and is included when present.
-_TASK_MODULES = ["worker.tasks.sync", "scheduler.dispatch", "worker.tasks.provisioning"]
-
-
-def _present(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
+TASK_MODULES = ["worker.tasks.sync", "worker.tasks.provisioning", "scheduler.dispatch"]
 
 
 def make_app(settings: config.Settings | None = None) -> Celery:
@@ -42,7 +32,7 @@ def make_app(settings: config.Settings | None = None) -> Celery:
         "unacked_restore_throttle": 1,
     }
     celery = Celery("oktasync", broker=settings.broker_url,
-                    include=[m for m in _TASK_MODULES if _present(m)])
+                    include=TASK_MODULES)
     celery.conf.update(
         broker_transport_options=transport,
         result_backend_transport_options={"visibility_timeout": vt},

@@ -11,8 +11,8 @@ import importlib
 
 import click
 
+from worker.commands.cliopts import credential_options, sync_options
 from worker.commands.provision import maybe_run_oneshot, oneshot_options
-from worker.engine.cliopts import credential_options, sync_options
 
 # (module, attribute) of each command added to the `oktasync` group.
 COMMANDS: list[tuple[str, str]] = [
@@ -69,7 +69,7 @@ def main(ctx: click.Context, domain: str | None, file: str, concurrency: int, ra
             raise click.UsageError("--domain is required to sync (or set OKTASYNC_DOMAIN)")
         click.echo(ctx.get_help())
         return
-    from worker.engine.embedded_cli import run_from_cli
+    from worker.commands.embedded_cli import run_from_cli
 
     ctx.exit(run_from_cli(domain, file=file, concurrency=concurrency, rate_limit_share=rate_limit_share, **flags))
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from worker.provisioning import requests, service
+from worker.provisioning import service
 from worker.provisioning.errors import IdempotencyConflict, InvalidRequest
-from worker.provisioning.requests import RequestRef, UnknownTenant
+from worker.store import provision_requests
+from worker.store.provision_requests import RequestRef, UnknownTenant
 
 __all__ = ["submit", "status", "wait", "list_requests", "grant", "revoke", "action", "delete",
            "RequestRef", "UnknownTenant", "IdempotencyConflict", "InvalidRequest"]
@@ -50,13 +51,13 @@ def submit(tenant: str, kind: str, payload: dict[str, Any], idempotency_key: str
 def status(tenant: str, idempotency_key: str, *, database_url: str | None = None) -> RequestRef | None:
     """Where the request stands, or None if the tenant has no request with this key."""
     with _sessions(database_url)() as session:
-        return requests.by_key(session, tenant, idempotency_key)
+        return provision_requests.by_key(session, tenant, idempotency_key)
 
 
 def list_requests(tenant: str, state: str | None = None, limit: int = 100, *,
                   database_url: str | None = None) -> list[RequestRef]:
     with _sessions(database_url)() as session:
-        return requests.listing(session, tenant, state, limit)
+        return provision_requests.listing(session, tenant, state, limit)
 
 
 def wait(tenant: str, idempotency_key: str, timeout: float = 60.0, poll: float = 0.2, *,

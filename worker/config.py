@@ -1,4 +1,4 @@
-"""Settings for the distributed mode, read from the environment (OKTASYNC_*).
+"""Settings of the worker, Beat and metrics processes, read from the environment (OKTASYNC_*).
 
 One frozen dataclass so every process (worker, beat, CLI) derives the same values, and a
 `check()` that refuses orderings that would duplicate work: a task's hard time limit must stay
@@ -65,6 +65,14 @@ class Settings:
     max_in_flight: int = 8
     # Page tasks wait for the limiter by re-enqueueing with at most this countdown (seconds).
     max_countdown: float = field(default=60.0)
+    # Log lines: "text" or "json" (one object per line); Celery's own received/succeeded lines
+    # are quieted unless `log_celery_task_lines` (oktasync logs one line per task itself).
+    log_format: str = "text"
+    log_celery_task_lines: bool = False
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_format == "json"
 
     @property
     def task_time_limit(self) -> float:
@@ -89,9 +97,33 @@ class Settings:
             raise ConfigError("OKTASYNC_STALL_TIMEOUT must be positive")
         if not 0 < self.rate_limit_share <= 1:
             raise ConfigError(f"OKTASYNC_RATE_LIMIT_SHARE={self.rate_limit_share:g} must be in (0, 1]")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"OKTASYNC_LOG_FORMAT={self.log_format!r} must be text or json")
         if self.tenant_max_streams < 1 or self.global_max_streams < 1:
             raise ConfigError("OKTASYNC_TENANT_MAX_STREAMS and OKTASYNC_GLOBAL_MAX_STREAMS must be >= 1")
         return self
+
+
+# Read on their own by processes that need nothing else (the CLI, the embedded mode): a bad
+# worker setting must not stop `oktasync db upgrade` or `oktasync grants`.
+DATABASE_URL_VAR = "OKTASYNC_DATABASE_URL"
+SECRET_KEY_VAR = "OKTASYNC_SECRET_KEY"
+
+
+def database_url() -> str:
+    """$OKTASYNC_DATABASE_URL, else ./oktasync.db."""
+    return _env_str(DATABASE_URL_VAR, Settings.database_url)
+
+
+def secret_key() -> str | None:
+    """$OKTASYNC_SECRET_KEY (comma-separated Fernet keys, newest first), if set."""
+    return os.environ.get(SECRET_KEY_VAR)
+
+
+def provision_lease() -> float | None:
+    """$OKTASYNC_PROVISION_LEASE: seconds after which a `running` provisioning request whose
+    worker stopped renewing it may be taken over; None when not set."""
+    return _env_float("OKTASYNC_PROVISION_LEASE", 0.0) or None
 
 
 def load() -> Settings:
@@ -100,7 +132,7 @@ def load() -> Settings:
     return Settings(
         broker_url=broker,
         redis_url=_env_str("OKTASYNC_REDIS_URL", broker),
-        database_url=_env_str("OKTASYNC_DATABASE_URL", Settings.database_url),
+        database_url=database_url(),
         visibility_timeout=_env_float("OKTASYNC_VISIBILITY_TIMEOUT", Settings.visibility_timeout, minimum=1),
         stall_timeout=_env_float("OKTASYNC_STALL_TIMEOUT", Settings.stall_timeout, minimum=0.1),
         run_stall_factor=_env_float("OKTASYNC_RUN_STALL_FACTOR", Settings.run_stall_factor, minimum=1),
@@ -111,4 +143,6 @@ def load() -> Settings:
         rate_limit_share=_env_float("OKTASYNC_RATE_LIMIT_SHARE", Settings.rate_limit_share),
         max_in_flight=_env_int("OKTASYNC_MAX_IN_FLIGHT", Settings.max_in_flight, minimum=1),
         max_countdown=_env_float("OKTASYNC_MAX_COUNTDOWN", Settings.max_countdown, minimum=0.1),
+        log_format=_env_str("OKTASYNC_LOG_FORMAT", Settings.log_format).lower(),
+        log_celery_task_lines=_env_str("OKTASYNC_LOG_CELERY_TASK_LINES", "0").lower() in ("1", "true", "yes"),
     ).check()

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tests.provisioning.test_worker import raw_message
+from tests.support.provisioning import raw_message
 from worker import broker_guard
 
 TASKS = frozenset({"oktasync.provision.submit", "oktasync.provision.execute"})

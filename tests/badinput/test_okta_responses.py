@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 
-from tests.conftest import SIM_TOKEN
+from tests.support.sim import SIM_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
 EXE = str(Path(sys.executable).with_name("oktasync"))

@@ -11,8 +11,7 @@ import time
 
 import redis
 
-from tests.provisioning.conftest import make_store, sim_args, wait_done
-from tests.provisioning.test_worker import raw_message
+from tests.support.provisioning import make_store, raw_message, sim_args, wait_done
 
 SUBMIT = "oktasync.provision.submit"
 

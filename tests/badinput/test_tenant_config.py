@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.conftest import SIM_TOKEN
+from tests.support.sim import SIM_TOKEN
 from worker.store.secrets import generate_key
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import time
 
-from tests.chaos.conftest import assert_exact_once, children, kill9, start_run, wait_pages
+import pytest
+
+from tests.support.chaos import assert_exact_once, children, kill9, start_run, wait_pages
+
+# Minutes of real workers killed and restarted: left out of the default run (CI runs `-m slow`).
+pytestmark = pytest.mark.slow
 
 ORG = ["--users", "500", "--groups", "25", "--apps", "8", "--latency-ms", "60", "--window-seconds", "5"]
 
@@ -50,7 +55,7 @@ def test_kill9_sync_pool_children_mid_run(chaos, oktasim):
 def test_kill9_provisioning_worker_mid_grant_applies_once(oktasim, pg_url, secret_key, workers, celery_app):
     """A grant whose worker dies between its read and its write: the message comes back, the group
     gets the member once, the request succeeds once (attempts 2), and the view shows it."""
-    from tests.provisioning.conftest import make_store, sim_args, wait_done
+    from tests.support.provisioning import make_store, sim_args, wait_done
     from worker import client
 
     sim = oktasim(sim_args("--latency-ms", "700"))

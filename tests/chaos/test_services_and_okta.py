@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import sqlalchemy as sa
 
-from tests.chaos.conftest import assert_exact_once, make_cluster, reap_orphans, start_run, wait_pages
+from tests.support.chaos import assert_exact_once, make_cluster, reap_orphans, start_run, wait_pages
+
+# Minutes of real workers killed and restarted: left out of the default run (CI runs `-m slow`).
+pytestmark = pytest.mark.slow
 
 ORG = ["--users", "450", "--groups", "20", "--apps", "8", "--latency-ms", "60", "--window-seconds", "5"]
 
@@ -85,7 +89,7 @@ def test_429_storm_completes_without_a_busy_loop(chaos, oktasim):
     sim, run_id = sync_to_the_end(chaos, oktasim, "storm", ["--rate-limit-scale", "0.02", "--window-seconds", "2",
                                                             "--seed", "34"], timeout=150)
     stats = sim.stats()
-    from worker.store.models import SyncStream
+    from worker.store.tables import SyncStream
 
     with chaos.sessions() as s:
         pages = s.execute(sa.select(sa.func.sum(SyncStream.pages)).where(SyncStream.run_id == run_id)).scalar()

@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from tests.connector.conftest import TOKENS
+from tests.support.connector import TOKENS
 from worker.cli import main
 
 # The product documentation's table (custom read-only / read-only + app admin + group admin / super admin).

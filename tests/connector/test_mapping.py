@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.connector.recordings import bodies
+from tests.support.recordings import bodies
 from worker.connector import (
     Fail,
     InvalidOptions,

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.connector.conftest import SIZES
-from tests.connector.expected import STANDARD, expected, observed
+from tests.support.connector import SIZES
+from tests.support.expected import STANDARD, expected, observed
 from worker.cli import main
 from worker.connector import SyncOptions
 from worker.connector.crawl import crawl

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import Sim
-from tests.connector.conftest import SIZES, TOKENS
-from tests.connector.expected import expected, observed
+from tests.support.connector import SIZES, TOKENS
+from tests.support.expected import expected, observed
+from tests.support.sim import Sim
 from worker.connector import SyncOptions, initial_streams
 from worker.connector.crawl import crawl
 from worker.okta.auth import SSWSAuth

@@ -6,15 +6,17 @@ import time
 
 import sqlalchemy as sa
 
-from worker.engine import state, steps
+from worker.engine import steps
+from worker.engine.release import release_streams
 from worker.engine.runtime import Runtime
-from worker.store.models import GrantRow, ResourceRow, SyncRun, SyncStream, Tenant
+from worker.store import runs
+from worker.store.tables import GrantRow, ResourceRow, SyncRun, SyncStream, Tenant
 
 SMALL = ["--users", "60", "--groups", "12", "--apps", "6", "--window-seconds", "5"]
 
 
 class Collect:
-    """A dispatcher that only records what a step enqueued (the test then delivers it itself)."""
+    """A sender that only records what a step enqueued (the test then delivers it itself)."""
 
     def __init__(self):
         self.sent: list[tuple[str, list, float | None]] = []
@@ -42,19 +44,19 @@ def test_redelivered_pages_change_nothing(cluster, oktasim):
     sim = oktasim(["--users", "450", "--groups", "5", "--apps", "3", "--seed", "4", "--window-seconds", "5"])
     tid = cluster.add_tenant("dup", sim.url)
     collect = Collect()
-    rt = Runtime(sessions=cluster.sessions, dispatcher=collect, make_tenant=lambda row: None)
+    rt = Runtime(sessions=cluster.sessions, sender=collect, make_tenant=lambda row: None)
     with cluster.sessions() as s:
-        state.begin_write(s)
-        run_id = state.create_run(s, tid)
+        runs.begin_write(s)
+        run_id = runs.create_run(s, tid)
         s.commit()
-    # Start the run in the test with a recording dispatcher, then deliver every first page TWICE.
-    from worker.engine.tenant_client import tenant_factory
+    # Start the run in the test with a recording sender, then deliver every first page TWICE.
+    from worker.connector.tenant_client import tenant_factory
 
     rt.make_tenant = tenant_factory(None)
     steps.start_run(rt, run_id)
     first_pages = [(t, a) for t, a, _ in collect.sent if t == steps.PAGE]
     assert first_pages, collect.sent
-    celery = cluster.dispatcher()
+    celery = cluster.sender()
     for task, args in first_pages:
         celery.enqueue(task, args)
         celery.enqueue(task, args)
@@ -77,12 +79,12 @@ def test_failed_run_leaves_the_previous_view(cluster, oktasim):
     sim = oktasim([*SMALL, "--seed", "5"])
     tid = cluster.add_tenant("keep", sim.url)
     cluster.worker("w1")
-    celery = cluster.dispatcher()
+    celery = cluster.sender()
 
     def sync_now() -> int:
         with cluster.sessions() as s:
-            state.begin_write(s)
-            run_id = state.create_run(s, tid)
+            runs.begin_write(s)
+            run_id = runs.create_run(s, tid)
             s.commit()
         celery.enqueue(steps.START, [run_id])
         return run_id
@@ -124,8 +126,8 @@ def test_beat_schedules_by_interval_and_never_overlaps(cluster, oktasim):
     slow_runs, fast_runs = cluster.runs(slow), cluster.runs(fast)
     assert len([r for r in slow_runs if r.state != "failed"]) == 1
     assert cluster.runs(paused) == []
-    for runs in (fast_runs, slow_runs):
-        done = [r for r in runs if r.started_at]
+    for tenant_runs in (fast_runs, slow_runs):
+        done = [r for r in tenant_runs if r.started_at]
         for a, b in zip(done, done[1:], strict=False):
             assert a.finished_at is not None and b.started_at >= a.finished_at, (a, b)
     assert all(r.state != "failed" for r in fast_runs), [r.error for r in fast_runs]
@@ -165,10 +167,10 @@ def test_removed_tenant_stops_cleanly(cluster, oktasim):
             assert n == 0, model
     # The workers are healthy: another tenant still syncs.
     with cluster.sessions() as s:
-        state.begin_write(s)
-        other_run = state.create_run(s, other)
+        runs.begin_write(s)
+        other_run = runs.create_run(s, other)
         s.commit()
-    cluster.dispatcher().enqueue(steps.START, [other_run])
+    cluster.sender().enqueue(steps.START, [other_run])
     assert cluster.wait_state(other_run, ("succeeded", "failed")).state == "succeeded"
     assert "Traceback" not in cluster.log("w1"), cluster.log("w1")[-3000:]
 
@@ -179,7 +181,7 @@ def test_tenant_and_sync_commands(cluster, oktasim):
     import sys
     from pathlib import Path
 
-    from tests.conftest import SIM_TOKEN
+    from tests.support.sim import SIM_TOKEN
 
     exe = str(Path(sys.executable).with_name("oktasync"))
 
@@ -199,8 +201,8 @@ def test_tenant_and_sync_commands(cluster, oktasim):
     cluster.worker("w1")
     done = cli("sync", "acme", "--wait", "--timeout", "150")
     assert "resources:" in done.stdout
-    runs = json.loads(cli("runs", "acme", "--json").stdout)
-    assert runs[0]["state"] == "succeeded" and runs[0]["counts"]["resources_by_type"]["user"] == 60
+    listed = json.loads(cli("runs", "acme", "--json").stdout)
+    assert listed[0]["state"] == "succeeded" and listed[0]["counts"]["resources_by_type"]["user"] == 60
     with cluster.sessions() as s:
         from worker.store.tenants import get_tenant
 
@@ -210,8 +212,8 @@ def test_tenant_and_sync_commands(cluster, oktasim):
     cli("tenant", "update", "acme", "--api-token", "00bad-token-00000000000000000000000000000")
     bad = cli("sync", "acme", "--wait", "--timeout", "150", ok=False)
     assert bad.returncode == 1 and "failed" in bad.stderr and "credentials" in bad.stderr
-    runs = json.loads(cli("runs", "acme", "--json").stdout)
-    assert [r["state"] for r in runs] == ["failed", "succeeded"] and runs[0]["error"]
+    listed = json.loads(cli("runs", "acme", "--json").stdout)
+    assert [r["state"] for r in listed] == ["failed", "succeeded"] and listed[0]["error"]
     cli("tenant", "resume", "acme")
     cli("tenant", "pause", "acme")
     cli("tenant", "remove", "acme", "--yes")
@@ -229,10 +231,10 @@ def test_tenant_update_interval_moves_the_next_due_time(tmp_path):
     from datetime import datetime, timedelta
     from pathlib import Path
 
-    from tests.conftest import SIM_TOKEN
+    from tests.support.sim import SIM_TOKEN
     from worker.store.db import make_engine, make_session_factory
-    from worker.store.models import utcnow
     from worker.store.secrets import generate_key
+    from worker.store.tables import utcnow
 
     url = f"sqlite:///{tmp_path / 'store.db'}"
     env = {**os.environ, "OKTASYNC_DATABASE_URL": url, "OKTASYNC_SECRET_KEY": generate_key()}
@@ -250,7 +252,7 @@ def test_tenant_update_interval_moves_the_next_due_time(tmp_path):
     engine = make_engine(url)
     with make_session_factory(engine)() as s:
         claimed_at = utcnow()
-        assert len(state.claim_due(s, claimed_at)) == 1  # Beat's claim: next due a day later
+        assert len(runs.claim_due(s, claimed_at)) == 1  # Beat's claim: next due a day later
     engine.dispose()
     assert due() > claimed_at + timedelta(hours=23)
     out = cli("tenant", "update", "acme", "--interval", "60").stdout
@@ -270,7 +272,7 @@ def test_sync_with_the_broker_down_fails_the_run_and_says_so(tmp_path):
     import sys
     from pathlib import Path
 
-    from tests.conftest import SIM_TOKEN
+    from tests.support.sim import SIM_TOKEN
     from worker.store.secrets import generate_key
 
     with socket.socket() as sock:  # a port nobody listens on
@@ -289,8 +291,8 @@ def test_sync_with_the_broker_down_fails_the_run_and_says_so(tmp_path):
         assert got.returncode == 1, (got.stdout, got.stderr[-2000:])
         assert "cannot reach the broker" in got.stderr and "Traceback" not in got.stderr, got.stderr[-2000:]
         assert "pw-hunter2" not in got.stderr + got.stdout
-    runs = json.loads(cli("runs", "acme", "--json").stdout)
-    assert [r["state"] for r in runs] == ["failed", "failed"] and "enqueue" in runs[0]["error"]
+    listed = json.loads(cli("runs", "acme", "--json").stdout)
+    assert [r["state"] for r in listed] == ["failed", "failed"] and "enqueue" in listed[0]["error"]
 
 
 def test_sync_wait_without_a_worker_says_so(tmp_path, redis_url):
@@ -300,7 +302,7 @@ def test_sync_wait_without_a_worker_says_so(tmp_path, redis_url):
     import sys
     from pathlib import Path
 
-    from tests.conftest import SIM_TOKEN
+    from tests.support.sim import SIM_TOKEN
     from worker.store.secrets import generate_key
 
     env = {**os.environ, "OKTASYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
@@ -322,7 +324,7 @@ def test_sync_with_bad_settings_says_which_and_starts_nothing(tmp_path):
     import sys
     from pathlib import Path
 
-    from tests.conftest import SIM_TOKEN
+    from tests.support.sim import SIM_TOKEN
     from worker.store.secrets import generate_key
 
     env = {**os.environ, "OKTASYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
@@ -334,8 +336,8 @@ def test_sync_with_bad_settings_says_which_and_starts_nothing(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert got.returncode == 1 and "OKTASYNC_VISIBILITY_TIMEOUT=10 is too small" in got.stderr, got.stderr
     assert "Traceback" not in got.stderr
-    runs = subprocess.run([exe, "runs", "acme", "--json"], env=env, capture_output=True, text=True, timeout=60)
-    assert json.loads(runs.stdout) == []  # no queued run left behind
+    listed = subprocess.run([exe, "runs", "acme", "--json"], env=env, capture_output=True, text=True, timeout=60)
+    assert json.loads(listed.stdout) == []  # no queued run left behind
 
 
 def test_tenant_update_changes_only_what_its_flags_name(tmp_path):
@@ -346,7 +348,7 @@ def test_tenant_update_changes_only_what_its_flags_name(tmp_path):
     import sys
     from pathlib import Path
 
-    from tests.conftest import SIM_TOKEN
+    from tests.support.sim import SIM_TOKEN
     from worker.store.db import make_engine, make_session_factory
     from worker.store.secrets import generate_key, load_keys
     from worker.store.tenants import get_tenant, tenant_credentials
@@ -391,7 +393,7 @@ def test_runs_shows_how_far_an_active_run_got(tmp_path):
     import sys
     from pathlib import Path
 
-    from tests.conftest import SIM_TOKEN
+    from tests.support.sim import SIM_TOKEN
     from worker.store.db import make_engine, make_session_factory
     from worker.store.secrets import generate_key
 
@@ -407,15 +409,15 @@ def test_runs_shows_how_far_an_active_run_got(tmp_path):
     cli("tenant", "add", "acme", "--domain", "acme.okta.com", "--api-token", SIM_TOKEN, "--paused")
     engine = make_engine(url)
     with make_session_factory(engine)() as s:  # a run part way: users list at its 2nd page, groups done
-        run_id = state.create_run(s, 1)
-        state.start_run(s, run_id)
-        state.add_streams(s, run_id, [("users", "", "{}", "u1"), ("groups", "", "{}", "g1")])
+        run_id = runs.create_run(s, 1)
+        runs.start_run(s, run_id)
+        runs.add_streams(s, run_id, [("users", "", "{}", "u1"), ("groups", "", "{}", "g1")])
         s.commit()
-        state.release(s, 8, 8)
+        release_streams(s, 8, 8)
         s.commit()
         ids = dict(s.execute(sa.select(SyncStream.kind, SyncStream.id).where(SyncStream.run_id == run_id)).all())
-        assert state.advance(s, ids["users"], "u1", "u2", 200)
-        assert state.advance(s, ids["groups"], "g1", None, 12)
+        assert runs.advance(s, ids["users"], "u1", "u2", 200)
+        assert runs.advance(s, ids["groups"], "g1", None, 12)
         s.commit()
     engine.dispose()
     [row] = json.loads(cli("runs", "acme", "--json"))

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.conftest import SIM_TOKEN
-from tests.connector.expected import expected
+from tests.support.expected import expected
+from tests.support.sim import SIM_TOKEN
 from worker.connector import SyncOptions
 from worker.engine.embedded import run_embedded
 from worker.store.db import make_engine
-from worker.store.models import EntitlementRow, GrantRow, ResourceRow, Tenant
+from worker.store.tables import EntitlementRow, GrantRow, ResourceRow, Tenant
 
 OKTASYNC = str(Path(sys.executable).with_name("oktasync"))
 
@@ -110,7 +110,7 @@ def test_refused_credentials_fail_the_run_at_once(oktasim, tmp_path):
 
 def test_failure_hints_name_what_to_check():
     """The 'what to do' line for the errors a wrong token, host or domain actually produce."""
-    from worker.engine.report import hint_for
+    from worker.commands.report import hint_for
 
     cases = {
         "listing users: OktaAuthenticationError: Okta 401 E0000011: Invalid token provided": "credentials",
@@ -133,7 +133,8 @@ def test_second_sync_into_the_same_file_is_refused_and_a_killed_one_is_discarded
     import signal
     import time
 
-    sim = oktasim(["--users", "30", "--groups", "4", "--apps", "3", "--seed", "14", "--latency-ms", "150"])
+    # Slow enough (~15 sequential requests at 0.6 s) that the first sync is still running when killed.
+    sim = oktasim(["--users", "30", "--groups", "4", "--apps", "3", "--seed", "14", "--latency-ms", "600"])
     file = tmp_path / "s.db"
     args = [OKTASYNC, "--domain", sim.url, "--file", str(file), "--concurrency", "1"]
     env = {**os.environ, "OKTASYNC_API_TOKEN": SIM_TOKEN}

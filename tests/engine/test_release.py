@@ -1,4 +1,4 @@
-"""state.release on a real SQLite file: a kind of list whose streams wait for the limiter gets no
+"""release_streams on a real SQLite file: a kind of list whose streams wait for the limiter gets no
 new stream once `kind_waiting_cap` of them wait, so lists of other kinds (other Okta buckets) start."""
 
 from __future__ import annotations
@@ -8,10 +8,17 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from worker.connector import SyncOptions
-from worker.engine import state
 from worker.engine.embedded import _prepare
+from worker.engine.release import (
+    DEFERRED_HEADROOM,
+    ReleasePlan,
+    kind_waiting_cap,
+    plan_release,
+    release_streams,
+)
+from worker.store import runs
 from worker.store.db import make_session_factory
-from worker.store.models import SyncStream, utcnow
+from worker.store.tables import SyncStream, utcnow
 
 
 def _run_with_streams(tmp_path, waiting_apps: int):
@@ -19,12 +26,12 @@ def _run_with_streams(tmp_path, waiting_apps: int):
                                         SyncOptions())
     sessions = make_session_factory(engine)
     with sessions() as s:
-        state.begin_write(s)
-        run_id = state.create_run(s, tenant_id)
-        assert state.start_run(s, run_id)
+        runs.begin_write(s)
+        run_id = runs.create_run(s, tenant_id)
+        assert runs.start_run(s, run_id)
         specs = [(kind, f"{kind}:{i}", f"/u/{kind}/{i}", f"/u/{kind}/{i}")
                  for kind in ("app-users", "group-members") for i in range(10)]
-        state.add_streams(s, run_id, specs)
+        runs.add_streams(s, run_id, specs)
         ids = s.execute(sa.select(SyncStream.id).where(SyncStream.kind == "app-users").order_by(SyncStream.id)
                         ).scalars().all()
         s.execute(sa.update(SyncStream).where(SyncStream.id.in_(ids[:waiting_apps])).values(
@@ -40,9 +47,9 @@ def _released_kinds(sessions, picked):
 
 def test_a_kind_with_cap_waiting_streams_gets_no_new_stream(tmp_path):
     cap = 16
-    engine, sessions, _run = _run_with_streams(tmp_path, waiting_apps=state.kind_waiting_cap(cap))
+    engine, sessions, _run = _run_with_streams(tmp_path, waiting_apps=kind_waiting_cap(cap))
     with sessions() as s:
-        picked = state.release(s, cap, 256)
+        picked = release_streams(s, cap, 256)
         s.commit()
     kinds = _released_kinds(sessions, picked)
     assert kinds and set(kinds) == {"group-members"}  # all 10 of them; no app list is opened
@@ -52,13 +59,53 @@ def test_a_kind_with_cap_waiting_streams_gets_no_new_stream(tmp_path):
 
 def test_a_kind_under_the_cap_still_gets_streams_round_robin(tmp_path):
     cap = 16
-    engine, sessions, _run = _run_with_streams(tmp_path, waiting_apps=state.kind_waiting_cap(cap) - 1)
+    engine, sessions, _run = _run_with_streams(tmp_path, waiting_apps=kind_waiting_cap(cap) - 1)
     with sessions() as s:
-        picked = state.release(s, cap, 256)
+        picked = release_streams(s, cap, 256)
         s.commit()
     kinds = _released_kinds(sessions, picked)
     # Round-robin until the busy cap (16): all 7 pending app lists, 9 group-member lists.
     assert len(kinds) == cap
-    assert kinds.count("app-users") == 10 - (state.kind_waiting_cap(cap) - 1)
+    assert kinds.count("app-users") == 10 - (kind_waiting_cap(cap) - 1)
     assert kinds.count("group-members") == cap - kinds.count("app-users")
     engine.dispose()
+
+
+# ---------------------------------------------------------------- the plan alone, no database
+
+def test_plan_serves_the_run_with_fewest_busy_streams_first():
+    counts = [(1, "users", "active", False, 3), (1, "groups", "pending", False, 5),
+              (2, "users", "pending", False, 5)]
+    plan = plan_release(counts, tenant_cap=4, global_cap=5)
+    # Two free slots in all: run 2 (nothing busy) is served first, then run 1.
+    assert plan.slots == {2: 1, 1: 1}
+
+
+def test_plan_keeps_each_run_under_its_cap_and_all_under_the_global_cap():
+    counts = [(1, "users", "pending", False, 50), (2, "users", "pending", False, 50)]
+    assert plan_release(counts, tenant_cap=8, global_cap=100).slots == {1: 8, 2: 8}
+    assert sum(plan_release(counts, tenant_cap=8, global_cap=10).slots.values()) == 10
+    assert plan_release([(1, "users", "active", False, 10), *counts], tenant_cap=8, global_cap=10).slots == {}
+
+
+def test_plan_holds_back_a_kind_whose_streams_wait_for_the_limiter():
+    cap = 16
+    waiting = kind_waiting_cap(cap)
+    counts = [(1, "app-users", "active", True, waiting), (1, "app-users", "pending", False, 10),
+              (1, "group-members", "pending", False, 10)]
+    plan = plan_release(counts, tenant_cap=cap, global_cap=256)
+    assert plan.held == {(1, "app-users")}
+    assert plan.slots == {1: 10}  # only the group-member lists
+
+
+def test_plan_bounds_open_streams_by_the_deferred_headroom():
+    cap = 2
+    # Waiting streams spread over kinds (none held back), filling the open headroom.
+    counts = [(1, f"k{i}", "active", True, 1) for i in range(DEFERRED_HEADROOM * cap)]
+    counts.append((1, "users", "pending", False, 5))
+    assert plan_release(counts, tenant_cap=cap, global_cap=256).slots == {}
+    assert plan_release(counts[1:], tenant_cap=cap, global_cap=256).slots == {1: 1}
+
+
+def test_plan_with_nothing_pending_is_empty():
+    assert plan_release([(1, "users", "active", False, 2)], 8, 256) == ReleasePlan()

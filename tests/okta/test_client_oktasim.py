@@ -7,7 +7,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.conftest import SIM_TOKEN
+from tests.support.sim import SIM_TOKEN
 from worker.connector.types.resource_set import principal_from_member
 from worker.okta.auth import PrivateKeyJWTAuth, SSWSAuth
 from worker.okta.client import OktaClient

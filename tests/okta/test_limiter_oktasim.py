@@ -13,7 +13,7 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import SIM_TOKEN
+from tests.support.sim import SIM_TOKEN
 from worker.okta.ratelimit import LimiterConfig, Permit, RedisLimiter
 
 WINDOW = 3.0          # seconds per simulated rate-limit window
@@ -50,15 +50,14 @@ def drive(sim_url: str, redis_url: str, prefix: str, start, stop_at: float, wind
 def run_load(sim, redis_url: str, window: float = WINDOW, windows: int = WINDOWS,
              processes: int = PROCESSES) -> list[tuple[int, int, float]]:
     ctx = multiprocessing.get_context("fork")
-    start, out = ctx.Event(), ctx.Queue()
+    start, out = ctx.Barrier(processes + 1), ctx.Queue()  # released once every process is ready
     prefix = f"accept:{uuid.uuid4().hex[:8]}"
     stop_at = time.time() + 1.0 + windows * (window + 2.0)  # a bound; they stop after `windows`
     procs = [ctx.Process(target=drive, args=(sim.url, redis_url, prefix, start, stop_at, windows, out))
              for _ in range(processes)]
     for p in procs:
         p.start()
-    time.sleep(1.0)  # let them all get to start.wait()
-    start.set()
+    start.wait(timeout=60)
     results = [r for _ in procs for r in out.get(timeout=windows * window + 30)]
     for p in procs:
         p.join(10)

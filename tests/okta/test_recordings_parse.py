@@ -6,12 +6,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
+from tests.support.recordings import RECORDINGS
 from worker.okta.client import parse_link_header, reset_wait
 from worker.okta.errors import (
     OktaAuthenticationError,
@@ -23,7 +23,8 @@ from worker.okta.errors import (
 )
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-RECORDINGS = Path("/work/shared/okta-recordings")
+
+
 def _interactions():
     if not RECORDINGS.is_dir():
         pytest.fail(f"the Okta recordings folder {RECORDINGS} is missing: these tests need real Okta bodies")

@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import Sim
+from tests.support.sim import Sim
 
 TOKENS = {"read-only": "00ro-" + "r" * 36, "app-group-admin": "00ag-" + "a" * 36, "super-admin": "00sa-" + "s" * 36}
 LEVELS = tuple(TOKENS)

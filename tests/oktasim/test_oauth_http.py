@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from oktasim.oauth import JWT_BEARER, client_assertion, dpop_proof
-from tests.conftest import Sim
+from tests.support.sim import Sim
 
 CLIENT_ID = "0oasimtestapp0000001"
 KID = "test-key-1"

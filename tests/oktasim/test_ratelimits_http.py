@@ -10,7 +10,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 import pytest
 
-from tests.conftest import Sim
+from tests.support.sim import Sim
 
 TOKEN_A = "00rate-a-" + "a" * 33
 TOKEN_B = "00rate-b-" + "b" * 33

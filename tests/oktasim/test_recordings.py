@@ -1,4 +1,4 @@
-"""The simulator against recorded real Okta traffic (../shared/okta-recordings, VCR cassettes from
+"""The simulator against recorded real Okta traffic (tests/recordings, VCR cassettes from
 okta-sdk-python): for the same calls, the same status codes, the same protocol header names and
 the same JSON field sets.
 
@@ -18,23 +18,20 @@ Documented exceptions (everything else must match exactly):
     must match one recorded variant (it matches 2025). `/groups/{id}/apps` was only recorded in 2020,
     so it is compared with every recorded app variant.
   * 429: the cassettes hold no 429, so its body is compared with the documented one in
-    ../shared/reference/okta-api.md §4.7 (same fields, E0000047, no Retry-After).
+    tests/recordings/okta-429-documented.json (same fields, E0000047, no Retry-After).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.oktasim.simhelp import client
+from tests.support.recordings import DOCUMENTED_429, RECORDINGS
+from tests.support.simhttp import client
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
-RECORDINGS = SHARED / "okta-recordings"
 PROTOCOL_HEADERS = {"content-type", "date", "x-okta-request-id", "x-rate-limit-limit",
                     "x-rate-limit-remaining", "x-rate-limit-reset", "link", "www-authenticate"}
 ID = r"[0-9A-Za-z]{20}"
@@ -42,8 +39,8 @@ ID = r"[0-9A-Za-z]{20}"
 
 def _load() -> list[dict]:
     if not RECORDINGS.is_dir():
-        pytest.fail(f"the Okta recordings are missing: expected {RECORDINGS} (../shared/okta-recordings "
-                    "relative to the repository root); this test compares the simulator with them")
+        pytest.fail(f"the Okta recordings are missing: expected {RECORDINGS}; this test compares the "
+                    "simulator with them")
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     out = []
     for f in sorted(RECORDINGS.glob("*/*.yaml")):
@@ -111,7 +108,7 @@ def _compare_headers(recorded: list[dict], resp, allow_extra: set[str] = frozens
 
 @pytest.fixture(scope="module")
 def sim():
-    from tests.conftest import Sim
+    from tests.support.sim import Sim
 
     s = Sim(["--users", "80", "--groups", "15", "--apps", "12", "--seed", "4", "--rate-limit-scale", "100"])
     yield s
@@ -324,12 +321,7 @@ def test_mutations_match_recordings(recordings, oktasim):
 
 
 def test_rate_limited_response_matches_documented_429(oktasim):
-    doc = (SHARED / "reference" / "okta-api.md")
-    if not doc.is_file():
-        pytest.fail(f"missing {doc}: the documented 429 body is compared from it")
-    m = re.search(r"`(\{\"errorCode\":\"E0000047\"[^`]+\})`", doc.read_text())
-    assert m, "okta-api.md §4.7 documents the 429 body"
-    documented = json.loads(m.group(1).replace("oae…", "oaeX"))
+    documented = json.loads(DOCUMENTED_429.read_text())
     sim = oktasim(["--users", "10", "--groups", "3", "--apps", "3", "--rate-limit-scale", "0.01"])
     with client(sim) as c:
         codes = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.oktasim.simhelp import client
+from tests.support.simhttp import client
 
 
 @pytest.fixture

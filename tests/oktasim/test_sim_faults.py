@@ -7,7 +7,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from tests.oktasim.simhelp import client
+from tests.support.simhttp import client
 
 SMALL = ["--users", "40", "--groups", "8", "--apps", "6", "--rate-limit-scale", "100"]
 

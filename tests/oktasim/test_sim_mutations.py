@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from tests.oktasim.simhelp import client
+from tests.support.simhttp import client
 
 ARGS = ["--users", "120", "--groups", "20", "--apps", "15", "--seed", "5", "--rate-limit-scale", "100"]
 
@@ -287,7 +287,7 @@ def _raw(sim, request: bytes) -> bytes:
 
 
 def test_bodyless_post_without_content_length_gets_411(sim):
-    from tests.conftest import SIM_TOKEN
+    from tests.support.sim import SIM_TOKEN
 
     s = sim.state()
     g = _okta_group(s)

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.oktasim.simhelp import client, links, walk
+from tests.support.simhttp import client, links, walk
 
 ARGS = ["--users", "130", "--groups", "25", "--apps", "30", "--seed", "7", "--rate-limit-scale", "100"]
 

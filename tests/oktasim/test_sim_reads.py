@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from oktasim.model import USER_STATUSES
-from tests.oktasim.simhelp import client, walk
+from tests.support.simhttp import client, walk
 
 ARGS = ["--users", "300", "--groups", "40", "--apps", "25", "--seed", "3", "--rate-limit-scale", "100"]
 

@@ -10,7 +10,8 @@ import shlex
 
 import yaml
 
-from tests.ops.conftest import ENV_EXAMPLE, ROOT
+from tests.support.ops import ENV_EXAMPLE
+from tests.support.paths import ROOT
 
 DEPLOY = ROOT / "deploy"
 

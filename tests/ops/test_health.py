@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from click.testing import CliRunner
 
-from tests.ops.conftest import free_port
+from tests.support.services import free_port
 from worker.commands.health import health
 
 

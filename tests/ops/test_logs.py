@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from tests.conftest import SIM_TOKEN
+from tests.support.sim import SIM_TOKEN
 from worker.observability import logs
 from worker.observability.redact import Redactor, redact
 from worker.store.secrets import generate_key
@@ -80,13 +80,12 @@ def test_literal_secrets_from_the_environment():
 
 
 def _logger(name: str, monkeypatch, fmt: str) -> tuple[logging.Logger, io.StringIO]:
-    monkeypatch.setenv(logs.ENV_FORMAT, fmt)
     stream = io.StringIO()
     logger = logging.getLogger(name)
     logger.handlers = [logging.StreamHandler(stream)]
     logger.propagate = False
     logger.setLevel(logging.DEBUG)
-    assert logs.install(logger) == 1
+    assert logs.install(logger, json_lines=fmt == "json") == 1
     return logger, stream
 
 

@@ -1,11 +1,10 @@
 """`oktasync metrics`: numbers read at scrape time from PostgreSQL and Redis, and the counters the
-workers write (429s through the real Okta HTTP client against oktasim, deferrals through the
-engine's own event logger)."""
+workers write (429s through an Okta client's response hook against oktasim, deferrals through
+the engine's event sink)."""
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import subprocess
 import time
 
@@ -14,8 +13,9 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import SIM_TOKEN
-from tests.ops.conftest import BIN, ROOT, free_port
+from tests.support.paths import BIN, ROOT
+from tests.support.services import free_port
+from tests.support.sim import SIM_TOKEN
 from worker.observability import counters
 from worker.observability.metrics import registry_for, render
 
@@ -42,7 +42,7 @@ def store(pg_url, monkeypatch):
 
 
 def seed(sessions) -> dict[str, int]:
-    from worker.store.models import ProvisioningRequest, SyncRun, SyncStream
+    from worker.store.tables import ProvisioningRequest, SyncRun, SyncStream
     from worker.store.tenants import create_tenant
 
     with sessions() as s:
@@ -76,35 +76,30 @@ def test_metrics_from_the_database_and_redis(store, pg_url, redis_url, oktasim):
     app.send_task("oktasync.sync.dispatch")
     app.send_task("oktasync.provision.reap")
 
-    # Real 429s: the process's Okta HTTP client with the hook, against a simulator with tiny limits.
+    # Real 429s: an Okta client given the hook (as the workers' clients are), against a simulator
+    # with tiny limits; no retries, so every answer is seen once.
     sim = oktasim(["--users", "5", "--rate-limit-scale", "0.001", "--window-seconds", "60"])
-    from worker.okta.client import http_client
+    from worker.okta.auth import SSWSAuth
+    from worker.okta.client import OktaClient
 
-    assert counters.watch_http(redis_url) is True
-    try:
-        assert counters.watch_http(redis_url) is False  # once per client
-        statuses = [http_client().get(f"{sim.url}/api/v1/users", headers={"Authorization": f"SSWS {SIM_TOKEN}"}
-                                      ).status_code for _ in range(30)]
-    finally:
-        counters.unwatch_http()
+    statuses: list[int] = []
+    client = OktaClient(sim.url, SSWSAuth(SIM_TOKEN), max_retries=0, on_wait="raise",
+                        response_hooks=[counters.Okta429Counter(redis_url), lambda r: statuses.append(r.status_code)])
+    for _ in range(30):
+        try:
+            client.get_page("/api/v1/users")
+        except Exception:  # noqa: BLE001 - the 429s are what this counts
+            pass
     seen_429 = statuses.count(429)
     assert seen_429 > 0 and statuses[0] == 200, statuses
     host = httpx.URL(sim.url).netloc.decode()
 
-    # Deferrals: the engine's own event function, through the logger the counter listens to.
-    from worker.engine.runtime import log_events
-
-    logging.getLogger("oktasync.engine").setLevel(logging.INFO)
-    handler = counters.DeferralCounter(redis_url)
-    logging.getLogger("oktasync.engine").addHandler(handler)
-    try:
-        for reason in ("rate limiter: bucket /api/v1/users at 80%", "rate limiter: concurrency",
-                       "retry 1/5 after: 429 E0000047 API call exceeded rate limit"):
-            log_events("wait", {"run_id": 1, "tenant_id": ids["acme"], "stream": "users", "seconds": 1.2,
-                                "reason": reason})
-        log_events("page", {"run_id": 1, "tenant_id": ids["acme"], "stream": "users", "items": 200})
-    finally:
-        logging.getLogger("oktasync.engine").removeHandler(handler)
+    # Deferrals: the engine's `wait` events, through the event sink the workers give the engine.
+    sink = counters.DeferralCounter(redis_url)
+    for reason in ("rate limiter: bucket /api/v1/users at 80%", "rate limiter: concurrency",
+                   "retry 1/5 after: 429 E0000047 API call exceeded rate limit"):
+        sink("wait", {"run_id": 1, "tenant_id": ids["acme"], "stream": "users", "seconds": 1.2, "reason": reason})
+    sink("page", {"run_id": 1, "tenant_id": ids["acme"], "stream": "users", "items": 200})
 
     m = parse(render(registry_for(pg_url, redis_url, redis_url)))
     acme = ("tenant", "acme")

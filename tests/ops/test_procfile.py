@@ -15,8 +15,10 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import SIM_TOKEN
-from tests.ops.conftest import BIN, ROOT, env_file_from_example, free_port, processes_with_marker, run_cli
+from tests.support.ops import env_file_from_example, processes_with_marker, run_cli
+from tests.support.paths import BIN, ROOT
+from tests.support.services import free_port
+from tests.support.sim import SIM_TOKEN
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +87,7 @@ def test_procfile_runs_everything(tmp_path, redis_url, pg_url, oktasim, rsa_key)
         assert add.returncode == 0, add.stderr
 
         from worker.store.db import make_engine, make_session_factory
-        from worker.store.models import SyncRun, Tenant
+        from worker.store.tables import SyncRun, Tenant
 
         engine = make_engine(pg_url)
         sessions = make_session_factory(engine)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.provisioning.conftest import RO, SUPER
+from tests.support.provisioning import RO, SUPER
 from worker.provisioning.errors import IdempotencyConflict
-from worker.provisioning.requests import UnknownTenant
+from worker.store.provision_requests import UnknownTenant
 
 
 def okta(sim) -> httpx.Client:
@@ -287,8 +287,8 @@ def test_token_levels_name_the_missing_permission(sim, store, run_inline):
 def test_rejected_credentials_fail_clearly(sim, store, run_inline):
     import sqlalchemy as sa
 
-    from worker.store.models import Tenant
     from worker.store.secrets import encrypt_credentials
+    from worker.store.tables import Tenant
 
     with store.sessions() as s:
         s.execute(sa.update(Tenant).where(Tenant.name == "ro").values(
@@ -309,13 +309,13 @@ def test_invalid_requests_are_recorded_failed(sim, store, run_inline):
         row = run_inline(kind, payload)
         assert row.state == "failed" and needle in row.error and row.error.startswith("invalid request")
     with store.sessions() as s, pytest.raises(UnknownTenant, match="unknown tenant 'nobody'"):
-        from worker.provisioning import requests
+        from worker.store import provision_requests
 
-        requests.record(s, "nobody", "grant", {})
+        provision_requests.record(s, "nobody", "grant", {})
 
 
 def test_same_key_returns_the_request_and_other_payload_is_rejected(sim, store):
-    from tests.provisioning.conftest import Recorder
+    from tests.support.provisioning import Recorder
     from worker.provisioning import service
 
     app = Recorder()
@@ -336,7 +336,7 @@ def test_transient_errors_retry_then_dead_with_last_error(store, run_inline):
 
     import sqlalchemy as sa
 
-    from worker.store.models import Tenant
+    from worker.store.tables import Tenant
 
     with socket.socket() as sock:  # a port nobody listens on: connection refused, a transient error
         sock.bind(("127.0.0.1", 0))
@@ -356,22 +356,23 @@ def test_create_after_a_crash_between_post_and_checkpoint_adopts_the_group(sim, 
 
     import sqlalchemy as sa
 
-    from tests.provisioning.conftest import Recorder
-    from worker.provisioning import requests, runner, service
-    from worker.store.models import ProvisioningRequest
+    from tests.support.provisioning import Recorder
+    from worker.provisioning import runner, service
+    from worker.store import provision_requests
+    from worker.store.tables import ProvisioningRequest
 
     uid = pick(sim.state())
     with store.sessions() as s:
         ref = service.record_and_publish(s, Recorder(), "super", "action",
                                          {"action": "create", "args": {"name": "Crashed Create", "userMembers": [uid]}})
     with store.sessions() as s:
-        row, _ = requests.claim(s, ref.id)  # attempt 1 starts ...
+        row, _ = provision_requests.claim(s, ref.id)  # attempt 1 starts ...
         assert row.attempts == 1
     with okta(sim) as c:  # ... its POST reaches Okta ...
         c.post("/api/v1/groups", json={"profile": {"name": "Crashed Create"}}).raise_for_status()
     with store.sessions() as s:  # ... and the worker dies: the lease runs out
         s.execute(sa.update(ProvisioningRequest).where(ProvisioningRequest.id == ref.id).values(
-            updated_at=requests.now() - timedelta(seconds=requests.LEASE_SECONDS + 1)))
+            updated_at=provision_requests.now() - timedelta(seconds=provision_requests.LEASE_SECONDS + 1)))
         s.commit()
     step = runner.run_request(store.sessions, ref.id, runner.default_client_factory())
     assert step.state == "succeeded"
@@ -382,21 +383,22 @@ def test_create_after_a_crash_between_post_and_checkpoint_adopts_the_group(sim, 
 
 
 def test_a_live_lease_is_not_taken_over(sim, store):
-    from tests.provisioning.conftest import Recorder
-    from worker.provisioning import requests, runner, service
+    from tests.support.provisioning import Recorder
+    from worker.provisioning import runner, service
+    from worker.store import provision_requests
 
     with store.sessions() as s:
         ref = service.record_and_publish(s, Recorder(), "super", "action",
                                          {"action": "disable_user", "args": {"user_id": pick(sim.state())}})
     with store.sessions() as s:
-        requests.claim(s, ref.id)  # another worker is running it right now
+        provision_requests.claim(s, ref.id)  # another worker is running it right now
     step = runner.run_request(store.sessions, ref.id, runner.default_client_factory())
     assert not step.done and step.countdown > 0  # come back later, do not run it twice at once
     assert store.request(ref.id).attempts == 1
 
 
 def test_requests_on_one_subject_run_in_order(sim, store):
-    from tests.provisioning.conftest import Recorder
+    from tests.support.provisioning import Recorder
     from worker.provisioning import runner, service
 
     st = sim.state()

@@ -8,9 +8,9 @@ from typing import Any
 import click
 from click.testing import CliRunner
 
-from tests.provisioning.conftest import RO, SUPER, sim_args
+from tests.support.provisioning import RO, SUPER, sim_args
+from worker.commands.cliopts import credential_options
 from worker.commands.provision import maybe_run_oneshot, oneshot_options
-from worker.engine.cliopts import credential_options
 from worker.provisioning.oneshot import EXIT_FAILED, EXIT_INVALID, EXIT_OK, run_oneshot
 
 

@@ -4,35 +4,18 @@ kill -9 of the worker in the middle of a request."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 import redis
 
-from tests.provisioning.conftest import ROOT, make_store, sim_args, wait_done
+from tests.support.paths import ROOT
+from tests.support.provisioning import make_store, raw_message, sim_args, wait_done
 from worker import client
-
-
-def raw_message(task: str, kwargs: dict) -> str:
-    """The Celery protocol-2 message as docs/provisioning.md documents it, built by hand (no Celery)."""
-    tid = str(uuid.uuid4())
-    body = json.dumps([[], kwargs, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}])
-    return json.dumps({
-        "body": base64.b64encode(body.encode()).decode(),
-        "content-encoding": "utf-8",
-        "content-type": "application/json",
-        "headers": {"lang": "py", "task": task, "id": tid, "root_id": tid, "parent_id": None, "group": None,
-                    "retries": 0, "eta": None, "expires": None},
-        "properties": {"correlation_id": tid, "reply_to": "", "delivery_mode": 2,
-                       "delivery_info": {"exchange": "", "routing_key": "provisioning"}, "priority": 0,
-                       "body_encoding": "base64", "delivery_tag": str(uuid.uuid4())},
-    })
 
 
 def test_python_api_json_message_and_rejects(oktasim, pg_url, redis_url, secret_key, workers, celery_app):
@@ -78,10 +61,10 @@ def test_python_api_json_message_and_rejects(oktasim, pg_url, redis_url, secret_
     assert lost["tenant"] == "no-such-tenant" and "unknown tenant" in lost["error"]
 
     # A request whose publish was lost (recorded, never sent): the reaper sends it again.
-    from worker.provisioning import requests
+    from worker.store import provision_requests
 
     with store.sessions() as s:
-        orphan = requests.record(s, "super", "grant", {"entitlement": ent, "principal": f"user:{uid}"}, "orphan")
+        orphan = provision_requests.record(s, "super", "grant", {"entitlement": ent, "principal": f"user:{uid}"}, "orphan")
     celery_app.send_task("oktasync.provision.reap", kwargs={"older_than": 0}, queue="provisioning")
     assert wait_done(store, orphan.id).state == "succeeded"
     assert uid in next(x for x in sim.state()["groups"] if x["id"] == g["id"])["members"]

@@ -7,13 +7,13 @@ import time
 
 import sqlalchemy as sa
 
-from tests.provisioning.conftest import SUPER, Recorder, sim_args
+from tests.support.provisioning import SUPER, Recorder, sim_args
 from worker.connector import SyncOptions
 from worker.engine.embedded import run_embedded
 from worker.provisioning import runner, service
 from worker.store.db import make_engine, make_session_factory
-from worker.store.models import GrantRow, ResourceRow, Tenant
 from worker.store.secrets import load_keys, local_key_file
+from worker.store.tables import GrantRow, ResourceRow, Tenant
 
 
 def view(sessions) -> tuple[set[str], set[str]]:

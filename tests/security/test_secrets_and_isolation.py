@@ -14,12 +14,13 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 import redis
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.chaos.conftest import start_run
+from tests.support.chaos import start_run
 
 EXE = str(Path(sys.executable).with_name("oktasync"))
 ORG = ["--users", "120", "--groups", "10", "--apps", "5", "--window-seconds", "5"]
@@ -73,6 +74,7 @@ def _forms(secret: str) -> list[str]:
     return [secret, raw.hex(), base64.b64encode(raw).decode()[:-4]]
 
 
+@pytest.mark.slow
 def test_secrets_never_in_clear(chaos, oktasim, tmp_path):
     token = "00sec" + secrets.token_urlsafe(30)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.store.conftest import user
-from tests.store.test_generations import ORG1, _sync
+from tests.support.store import ORG1, sync_and_finalize, user
 from worker.cli import main
 from worker.store.db import make_engine
 from worker.store.migrate import current_revision, head_revision
@@ -25,7 +24,7 @@ def run_cli(*args: str) -> tuple[int, str]:
 @pytest.fixture
 def synced(store):
     t = store.tenant("acme")
-    _sync(store, t, **ORG1)
+    sync_and_finalize(store, t, **ORG1)
     return store
 
 
@@ -92,7 +91,7 @@ def test_changes_command(synced):
     with synced.Session() as s:
         from worker.store.tenants import get_tenant
         t = get_tenant(s, "acme").id
-    run2, _ = _sync(synced, t, ORG1["resources"] + [user("u4")], ORG1["entitlements"],
+    run2, _ = sync_and_finalize(synced, t, ORG1["resources"] + [user("u4")], ORG1["entitlements"],
                     ORG1["grants"][1:] + [ORG1["grants"][0].__class__("group:g1:member", "user", "u4")])
     code, out = run_cli("changes", "acme", "--db", synced.url)
     assert code == 0, out

@@ -7,8 +7,18 @@ import multiprocessing
 import pytest
 import sqlalchemy as sa
 
-from tests.store.conftest import access_ent, app, app_grant, group, member, member_ent, user
-from worker.model import Entitlement, Grant, Resource
+from tests.support.store import (
+    ORG1,
+    access_ent,
+    app,
+    app_grant,
+    group,
+    member,
+    member_ent,
+    sync_and_finalize,
+    user,
+)
+from worker.model import Grant
 from worker.store import queries
 from worker.store.db import make_engine, make_session_factory
 from worker.store.generations import (
@@ -17,34 +27,13 @@ from worker.store.generations import (
     discard_run,
     finalize_generation,
 )
-from worker.store.models import AccessChange, GrantRow, ResourceRow, SyncRun, Tenant
+from worker.store.tables import AccessChange, GrantRow, ResourceRow, SyncRun, Tenant
 from worker.store.writes import write_page
-
-
-def _sync(store, t, resources, entitlements, grants, **kw):
-    run = store.start_run(t)
-    with store.Session() as s:
-        write_page(s, t, run, resources, entitlements, grants)
-        s.commit()
-        result = finalize_generation(s, t, run, **kw)
-    return run, result
-
-
-ORG1 = dict(
-    resources=[user("u1"), user("u2"), user("u3"), group("g1"), group("g2"), app("a1"),
-               Resource("role", "SUPER_ADMIN", "Super admin")],
-    entitlements=[member_ent("g1"), member_ent("g2"), access_ent("a1"), Entitlement("role", "SUPER_ADMIN", "assigned")],
-    grants=[member("g1", "u1"), member("g1", "u2"), member("g2", "u2"),
-            app_grant("a1", "group", "g1"), app_grant("a1", "group", "g2"),
-            app_grant("a1", "user", "u2", annotations={"scope": "GROUP"}),  # listed by Okta too
-            app_grant("a1", "user", "u3"),
-            Grant("role:SUPER_ADMIN:assigned", "group", "g2")],
-)
 
 
 def test_finalize_expands_group_grants_and_switches(store):
     t = store.tenant()
-    run, res = _sync(store, t, **ORG1)
+    run, res = sync_and_finalize(store, t, **ORG1)
     assert (res.previous_run_id, res.expanded, res.pruned, res.added, res.removed) == (None, 2, 0, 0, 0)
     with store.Session() as s:
         assert queries.current_run_id(s, "acme") == run
@@ -66,7 +55,7 @@ def test_finalize_expands_group_grants_and_switches(store):
 
 def test_one_member_through_several_groups_gets_one_grant_with_sorted_sources(store):
     t = store.tenant()
-    _sync(store, t, [user("u1"), group("g1"), group("g2"), app("a1")], [access_ent("a1")],
+    sync_and_finalize(store, t, [user("u1"), group("g1"), group("g2"), app("a1")], [access_ent("a1")],
           [member("g2", "u1"), member("g1", "u1"), app_grant("a1", "group", "g2"), app_grant("a1", "group", "g1")])
     with store.Session() as s:
         [g] = queries.app_access(s, "acme", "a1")
@@ -77,7 +66,7 @@ def test_prune_drops_grants_to_principals_that_are_not_resources(store):
     t = store.tenant()
     # u9 was filtered out by email domain and g9 is a skipped APP_GROUP: the connector did not
     # emit them as resources, but grants naming them arrived from app/group listings.
-    run, res = _sync(store, t, [user("u1"), group("g1"), app("a1")], [access_ent("a1"), member_ent("g1")],
+    run, res = sync_and_finalize(store, t, [user("u1"), group("g1"), app("a1")], [access_ent("a1"), member_ent("g1")],
                      [member("g1", "u1"), member("g1", "u9"), app_grant("a1", "user", "u9"),
                       app_grant("a1", "group", "g9"), app_grant("a1", "group", "g1")])
     assert res.pruned == 3
@@ -92,10 +81,10 @@ def test_prune_drops_grants_to_principals_that_are_not_resources(store):
 
 def test_second_run_records_changes_and_removes_old_generation(store):
     t = store.tenant()
-    run1, _ = _sync(store, t, **ORG1)
+    run1, _ = sync_and_finalize(store, t, **ORG1)
     org2 = dict(ORG1, grants=[g for g in ORG1["grants"] if g.id != "group:g1:member:user:u1"]
                 + [member("g1", "u3")])
-    run2, res = _sync(store, t, **org2)
+    run2, res = sync_and_finalize(store, t, **org2)
     assert res.previous_run_id == run1
     with store.Session() as s:
         got_run, changes = queries.changes(s, "acme")
@@ -116,7 +105,7 @@ def test_second_run_records_changes_and_removes_old_generation(store):
 
 def test_failed_run_leaves_previous_view_and_is_cleaned_up(store):
     t = store.tenant()
-    run1, _ = _sync(store, t, **ORG1)
+    run1, _ = sync_and_finalize(store, t, **ORG1)
     with store.Session() as s:
         before = queries.grants(s, "acme")
     run2 = store.start_run(t)
@@ -142,7 +131,7 @@ def test_reader_sees_old_or_new_view_never_a_mix(store):
     t = store.tenant()
     users = [user(f"u{i}") for i in range(60)]
     old_grants = [member("g1", f"u{i}") for i in range(0, 60)]
-    _sync(store, t, users + [group("g1")], [member_ent("g1")], old_grants)
+    sync_and_finalize(store, t, users + [group("g1")], [member_ent("g1")], old_grants)
     new_grants = [member("g1", f"u{i}") for i in range(20, 60)] + [member("g2", f"u{i}") for i in range(30)]
     old_ids = {g.id for g in old_grants}
     new_ids = {g.id for g in new_grants}
@@ -183,8 +172,8 @@ def test_one_active_run_per_tenant(store):
 
 def test_collect_garbage_removes_leftovers_of_interrupted_cleanups(store):
     t = store.tenant()
-    run1, _ = _sync(store, t, **ORG1)
-    run2, res = _sync(store, t, **ORG1, cleanup=False)
+    run1, _ = sync_and_finalize(store, t, **ORG1)
+    run2, res = sync_and_finalize(store, t, **ORG1, cleanup=False)
     assert res.old_rows_removed == 0 and res.added == res.removed == 0
     with store.Session() as s:
         assert s.execute(sa.select(sa.func.count()).select_from(ResourceRow).where(ResourceRow.run_id == run1)).scalar() > 0
@@ -251,7 +240,7 @@ def test_concurrent_writers_from_several_processes(store):
 def test_changes_of_unknown_run_is_an_error(store):
     t = store.tenant()
     store.tenant("other")
-    _sync(store, t, **ORG1)
+    sync_and_finalize(store, t, **ORG1)
     with store.Session() as s:
         other_run = store.start_run(s.execute(sa.select(Tenant.id).where(Tenant.name == "other")).scalar())
         with pytest.raises(LookupError, match="not a run of tenant 'acme'"):
@@ -283,7 +272,7 @@ def test_write_through_reaches_current_and_active_runs(store):
     from worker.store.writethrough import write_through
 
     t = store.tenant()
-    run1, _ = _sync(store, t, **ORG1)
+    run1, _ = sync_and_finalize(store, t, **ORG1)
     run2 = store.start_run(t)
     new = app_grant("a1", "user", "u1")  # u1 had it only through g1 so far (expanded)
     with store.Session() as s:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from worker.store.db import _writer_lock, immediate, make_engine, make_session_factory
 from worker.store.migrate import migrate
-from worker.store.models import Tenant
+from worker.store.tables import Tenant
 from worker.store.tenants import create_tenant
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from tests.store.conftest import access_ent, app, app_grant, group, member, member_ent, user
+from tests.support.store import access_ent, app, app_grant, group, member, member_ent, user
 from worker.model import Grant, Resource
 from worker.store.db import SQLITE_BUSY_TIMEOUT_MS
-from worker.store.models import GrantRow, ResourceRow, SyncRun
+from worker.store.tables import GrantRow, ResourceRow, SyncRun
 from worker.store.writes import RunNotWritable, rows_per_statement, write_page
 
 

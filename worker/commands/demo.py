@@ -38,7 +38,7 @@ def examples(file: str, limit: int = 5) -> list[str]:
     import sqlalchemy as sa
 
     from worker.store.db import make_engine
-    from worker.store.models import GrantRow, ResourceRow, Tenant
+    from worker.store.tables import GrantRow, ResourceRow, Tenant
 
     engine = make_engine(f"sqlite:///{file}")
     out: list[str] = []
@@ -77,10 +77,10 @@ def examples(file: str, limit: int = 5) -> list[str]:
 def demo(users: int, groups: int, apps: int, seed: int, latency_ms: int, window_seconds: float,
          file: str | None, concurrency: int) -> None:
     """Sync a simulated Okta org (oktasim on a free loopback port) and show what was found."""
+    from worker.commands.embedded_cli import progress_printer
+    from worker.commands.report import hint_for, summary_lines
     from worker.connector import SyncOptions
     from worker.engine.embedded import EmbeddedError, run_embedded
-    from worker.engine.embedded_cli import progress_printer
-    from worker.engine.report import hint_for, summary_lines
 
     tmp: tempfile.TemporaryDirectory[str] | None = None
     if file is None:

@@ -266,7 +266,7 @@ def maybe_run_oneshot(ctx: click.Context, domain: str | None, flags: dict[str, A
     if not domain:
         raise click.UsageError("--domain is required with --grant-entitlement, --revoke-grant, "
                                "--invoke-action or --delete-resource")
-    from worker.engine.cliopts import credentials_from
+    from worker.commands.cliopts import credentials_from
 
     credentials = credentials_from(flags.get("api_token"), flags.get("okta_client_id"),  # type: ignore[arg-type]
                                    flags.get("okta_private_key"), flags.get("okta_private_key_id"))

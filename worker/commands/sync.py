@@ -28,7 +28,7 @@ def run_info(run: Any) -> dict[str, Any]:
 
 
 def stream_progress(s: Any, run_id: int) -> dict[str, int]:
-    from worker.store.models import SyncStream
+    from worker.store.tables import SyncStream
 
     t = SyncStream.__table__
     rows = s.execute(sa.select(t.c.state, sa.func.count(), sa.func.coalesce(sa.func.sum(t.c.pages), 0),
@@ -52,7 +52,7 @@ NO_WORKER = ("no worker has taken the run yet: is `celery -A worker worker -Q sy
 
 def wait_for_run(sessions: Any, run_id: int, *, timeout: float | None, out: Any = None) -> Any:
     """Follow a run until it ends, printing progress; returns the final SyncRun row."""
-    from worker.store.models import SyncRun
+    from worker.store.tables import SyncRun
 
     out = out or sys.stderr
     tty = out.isatty()
@@ -93,10 +93,11 @@ def wait_for_run(sessions: Any, run_id: int, *, timeout: float | None, out: Any 
 @click.option("--timeout", type=float, default=None, help="With --wait: give up waiting after this many seconds.")
 def sync(name: str, wait: bool, timeout: float | None) -> None:
     """Start a sync of tenant NAME now (workers on the `sync` queue run it)."""
+    from worker.commands.report import hint_for, summary_lines
     from worker.config import ConfigError
-    from worker.engine import state, steps
-    from worker.engine.dispatch import CeleryDispatcher
-    from worker.engine.report import hint_for, summary_lines
+    from worker.engine import steps
+    from worker.engine.sender import CelerySender
+    from worker.store import runs
 
     try:  # the Celery app reads its settings on import: refuse bad ones before creating a run
         from worker.app import app
@@ -106,20 +107,20 @@ def sync(name: str, wait: bool, timeout: float | None) -> None:
     with sessions() as s:
         tenant = _get(s, name)
         s.commit()
-        state.begin_write(s)
-        run_id = state.create_run(s, tenant.id)
+        runs.begin_write(s)
+        run_id = runs.create_run(s, tenant.id)
         s.commit()
         if run_id is None:
-            active = state.active_run(s, tenant.id)
+            active = runs.active_run(s, tenant.id)
             run_id = active.id if active else None
             click.echo(f"tenant {name} already has run {run_id} in progress" + ("; following it" if wait else ""))
         else:
             try:
-                CeleryDispatcher(app).enqueue(steps.START, [run_id])
+                CelerySender(app).enqueue(steps.START, [run_id])
             except Exception as exc:  # noqa: BLE001 - kombu raises several kinds for a broker it cannot reach
                 # Left queued, the run would block the next `oktasync sync` until the reaper fails it.
-                state.begin_write(s)
-                state.fail(s, run_id, f"could not enqueue the run: {exc}")
+                runs.begin_write(s)
+                runs.fail(s, run_id, f"could not enqueue the run: {exc}")
                 s.commit()
                 from kombu.utils.url import maybe_sanitize_url
 
@@ -146,7 +147,7 @@ def sync(name: str, wait: bool, timeout: float | None) -> None:
 def runs(name: str, as_json: bool, limit: int) -> None:
     """List the runs of tenant NAME: id, state, timings, counts, warnings; for a run still active,
     how far it got (lists done/opened, pages, items)."""
-    from worker.store.models import ACTIVE_RUN_STATES, SyncRun
+    from worker.store.tables import ACTIVE_RUN_STATES, SyncRun
 
     with open_sessions()() as s:
         tenant = _get(s, name)

@@ -13,7 +13,7 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
-from worker.engine.cliopts import credential_options, credentials_from, options_from, sync_options
+from worker.commands.cliopts import credential_options, credentials_from, options_from, sync_options
 
 
 def open_sessions(migrate_first: bool = False) -> Any:
@@ -44,7 +44,7 @@ def _when(value: datetime | None) -> str | None:
 
 
 def tenant_info(s: Any, t: Any) -> dict[str, Any]:
-    from worker.store.models import SyncRun
+    from worker.store.tables import SyncRun
 
     last = s.execute(sa.select(SyncRun).where(SyncRun.tenant_id == t.id).order_by(SyncRun.id.desc()).limit(1)
                      ).scalar_one_or_none()
@@ -212,16 +212,16 @@ def resume(name: str) -> None:
 
 def remove_tenant_cleanly(sessions: Any, name: str) -> int:
     """Stop the tenant's active run (its page tasks then find nothing to do), then delete it all."""
-    from worker.engine import state
+    from worker.store import runs
     from worker.store.tenants import remove_tenant
 
     with sessions() as s:
         tenant_id = _get(s, name).id
         s.commit()
-        state.begin_write(s)
-        run = state.active_run(s, tenant_id)
+        runs.begin_write(s)
+        run = runs.active_run(s, tenant_id)
         if run is not None:
-            state.fail(s, run.id, "tenant removed")
+            runs.fail(s, run.id, "tenant removed")
         s.commit()
         return remove_tenant(s, name)
 

@@ -1,6 +1,6 @@
 """Embedded mode: sync one org in this process into a SQLite file, on the engine's own steps.
 
-The broker is an in-process thread pool with a timer heap (InProcessDispatcher), the limiter is
+The broker is an in-process thread pool with a timer heap (InProcessSender), the limiter is
 the in-process backend, the store is SQLite with migrations applied on open, and the credentials
 are stored encrypted with a key kept next to the file (`<file>.key`, mode 0600). A lock on
 `<file>.lock` keeps two processes from syncing into one file at once.
@@ -18,17 +18,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
+from sqlalchemy.exc import DatabaseError
 
 from worker.connector import SyncOptions
-from worker.engine import state, steps
-from worker.engine.dispatch import InProcessDispatcher
+from worker.connector.tenant_client import memory_limiter, tenant_factory
+from worker.engine import steps
 from worker.engine.runtime import Runtime
-from worker.engine.tenant_client import tenant_factory
+from worker.engine.sender import InProcessSender
+from worker.store import runs
 from worker.store.db import make_engine, make_session_factory
 from worker.store.migrate import migrate
-from worker.store.models import SyncRun, Tenant
 from worker.store.secrets import load_keys, local_key_file
+from worker.store.tables import SyncRun
 from worker.store.tenants import create_tenant, list_tenants, update_tenant
 
 TERMINAL = ("succeeded", "failed")
@@ -97,25 +98,19 @@ def tenant_name(domain: str) -> str:
     return host
 
 
-def _memory_limiter(concurrency: int, share: float) -> Any:
-    try:
-        from worker.okta.ratelimit import LimiterConfig, MemoryLimiter
-    except ImportError:
-        return None
-    from worker.tasks.runtime import limiter_shares
-
-    return MemoryLimiter(LimiterConfig(shares=limiter_shares(share), max_in_flight=concurrency))
-
-
-def _prepare(file: Path, domain: str, credentials: dict[str, str], options: SyncOptions) -> tuple[Any, Any, int]:
-    """Migrate the file, store the tenant (encrypted credentials), return (engine, keys, tenant id)."""
+def _check_path(file: Path) -> None:
     if not file.parent.is_dir():
         raise EmbeddedError(f"directory {file.parent} does not exist (for --file {file})")
     if file.is_dir():
         raise EmbeddedError(f"--file {file} is a directory; name a file in it, e.g. --file {file / 'sync.db'}")
+
+
+def _prepare(file: Path, domain: str, credentials: dict[str, str], options: SyncOptions) -> tuple[Any, Any, int]:
+    """Migrate the file, store the tenant (encrypted credentials), return (engine, keys, tenant id)."""
+    _check_path(file)
     try:
         return _open_file(file, domain, credentials, options)
-    except sa.exc.DatabaseError as exc:  # unwritable place, read-only file, not a SQLite file
+    except DatabaseError as exc:  # unwritable place, read-only file, not a SQLite file
         raise EmbeddedError(
             f"cannot use {file} as the sync file ({exc.orig or exc}); give --file a new file in a directory "
             "you can write, or a file an earlier sync created") from None
@@ -141,7 +136,7 @@ def _open_file(file: Path, domain: str, credentials: dict[str, str], options: Sy
             tenant = update_tenant(s, name, domain=domain, credentials=credentials, options=options.to_dict(),
                                    keys=keys)
         else:
-            # Interval 0 and no due time: the embedded file is never picked up by a dispatcher.
+            # Interval 0 and no due time: the embedded file is never picked up by the dispatcher.
             tenant = create_tenant(s, name, domain, credentials, options=options.to_dict(), sync_interval=0,
                                    keys=keys)
         s.commit()
@@ -158,9 +153,12 @@ def run_embedded(domain: str, credentials: dict[str, str], options: SyncOptions,
     if not 0 < rate_limit_share <= 1:
         raise EmbeddedError("--rate-limit-share must be in (0, 1]")
     path = Path(file).expanduser().resolve()
-    engine, keys, tenant_id = _prepare(path, domain, credentials, options)
+    _check_path(path)
+    # Lock first: a second process must not write into the file (tenant row, migrations) while
+    # the first one syncs, nor fail on its write lock before saying who holds the file.
     lock = _hold_file_lock(path)
     try:
+        engine, keys, tenant_id = _prepare(path, domain, credentials, options)
         return _sync_prepared(domain, path, engine, keys, tenant_id, concurrency, rate_limit_share, on_progress,
                               progress_every, stall_timeout)
     finally:
@@ -192,42 +190,42 @@ def _sync_prepared(domain: str, path: Path, engine: Any, keys: Any, tenant_id: i
                    stall_timeout: float) -> EmbeddedResult:
     sessions = make_session_factory(engine)
     progress = Progress()
-    limiter = _memory_limiter(concurrency, rate_limit_share)
+    limiter = memory_limiter(rate_limit_share, max_in_flight=concurrency)
     handlers: dict[str, Callable[..., Any]] = {}
-    dispatcher = InProcessDispatcher(handlers, concurrency)
-    rt = Runtime(sessions=sessions, dispatcher=dispatcher, make_tenant=tenant_factory(limiter, keys=keys),
+    sender = InProcessSender(handlers, concurrency)
+    rt = Runtime(sessions=sessions, sender=sender, make_tenant=tenant_factory(limiter, keys=keys),
                  tenant_max_streams=max(2, concurrency * 2), global_max_streams=max(2, concurrency * 2),
                  countdown_cap=30.0, stall_timeout=stall_timeout, events=progress.on_event)
     handlers.update({steps.START: lambda run_id: steps.start_run(rt, run_id),
                      steps.PAGE: lambda sid, cursor: steps.page(rt, sid, cursor),
                      steps.FINALIZE: lambda run_id: steps.finalize(rt, run_id)})
     with sessions() as s:
-        old = state.active_run(s, tenant_id)
+        old = runs.active_run(s, tenant_id)
         old_id = old.id if old else None
     if old_id is not None:  # we hold the file's lock, so the process that ran it died: discard its data
         steps.fail_run(rt, old_id, "interrupted (the process that ran it stopped)")
     with sessions() as s:
-        state.begin_write(s)
-        run_id = state.create_run(s, tenant_id)
+        runs.begin_write(s)
+        run_id = runs.create_run(s, tenant_id)
         s.commit()
     if run_id is None:
         raise EmbeddedError(f"another sync of {tenant_name(domain)} is running on {path}")
     started = time.monotonic()
-    dispatcher.enqueue(steps.START, [run_id])
+    sender.enqueue(steps.START, [run_id])
     try:
-        _wait(rt, dispatcher, run_id, progress, on_progress, progress_every)
+        _wait(rt, sender, run_id, progress, on_progress, progress_every)
     except KeyboardInterrupt:
-        dispatcher.close()
+        sender.close()
         steps.fail_run(rt, run_id, "interrupted (Ctrl-C)")
         raise
     finally:
-        dispatcher.close()
+        sender.close()
     with sessions() as s:
         run = s.get(SyncRun, run_id, populate_existing=True)
         assert run is not None
         result = EmbeddedResult(run_id, run.state, run.error, dict(run.counts or {}), list(run.warnings or []),
                                 time.monotonic() - started, progress, str(path))
-    if limiter is not None and hasattr(limiter, "stats"):
+    if hasattr(limiter, "stats"):
         try:
             result.limiter_stats = dict(limiter.stats())
         except Exception:  # noqa: BLE001 - stats are decoration
@@ -236,29 +234,29 @@ def _sync_prepared(domain: str, path: Path, engine: Any, keys: Any, tenant_id: i
     return result
 
 
-def _wait(rt: Runtime, dispatcher: InProcessDispatcher, run_id: int, progress: Progress,
+def _wait(rt: Runtime, sender: InProcessSender, run_id: int, progress: Progress,
           on_progress: Callable[[Progress], None] | None, every: float) -> str:
     last_shown = 0.0
     idle_checks = 0
     while True:
-        dispatcher.wait_idle(timeout=min(every, 0.5))
+        sender.wait_idle(timeout=min(every, 0.5))
         with rt.sessions() as s:
-            run_state = s.execute(sa.select(SyncRun.state).where(SyncRun.id == run_id)).scalar_one()
+            run_state = runs.run_state(s, run_id)
         if run_state in TERMINAL:
             if on_progress:
                 on_progress(progress)
             return run_state
-        if dispatcher.errors:
-            task, exc = dispatcher.errors[0]
+        if sender.errors:
+            task, exc = sender.errors[0]
             steps.fail_run(rt, run_id, f"internal error in {task}: {type(exc).__name__}: {exc}")
             continue
-        if dispatcher.idle:
+        if sender.idle:
             # Nothing queued, scheduled or running, yet the run is open: a lost step. Let the
             # reaper's logic re-drive it; if that finds nothing to do twice, the run is stuck.
             idle_checks += 1
             steps.release(rt)
             steps.complete(rt, run_id)
-            if idle_checks > 3 and dispatcher.idle:
+            if idle_checks > 3 and sender.idle:
                 steps.fail_run(rt, run_id, "the sync stopped making progress (no work left, run still open)")
         else:
             idle_checks = 0
@@ -266,13 +264,3 @@ def _wait(rt: Runtime, dispatcher: InProcessDispatcher, run_id: int, progress: P
         if on_progress and now - last_shown >= every:
             last_shown = now
             on_progress(progress)
-
-
-def tenant_of_file(file: str) -> Tenant | None:
-    engine = make_engine(f"sqlite:///{Path(file).resolve()}")
-    try:
-        with make_session_factory(engine)() as s:
-            rows = list_tenants(s)
-            return rows[0] if rows else None
-    finally:
-        engine.dispose()

@@ -1,7 +1,7 @@
 """What the engine's steps need from their surroundings, in one object.
 
 The Celery tasks build a `Runtime` once per worker process (PostgreSQL/SQLite engine, Redis
-limiter, Celery dispatcher); the embedded mode builds one with an in-process dispatcher and
+limiter, Celery sender); the embedded mode builds one with an in-process sender and
 limiter. The steps are the same code either way.
 """
 
@@ -12,12 +12,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.engine.dispatch import Dispatcher
+from worker.engine.sender import Sender
+from worker.store.tables import Tenant
+from worker.store.tenants import tenant_version
 
 log = logging.getLogger("oktasync.engine")
 
@@ -28,13 +29,21 @@ def log_events(kind: str, data: dict[str, Any]) -> None:
     log.info("%s %s", kind, " ".join(f"{k}={v}" for k, v in data.items()))
 
 
+class PageSource(Protocol):
+    """What the engine asks of a tenant's API client (worker/connector/tenant_client.py)."""
+
+    def get_page(self, url: str, headers: dict[str, str] | None = None) -> Any:
+        """One page: `.items` (the body), `.next_url`. Raises instead of sleeping when it would have
+        to wait; the connector's handle_error says what any error means (Skip, Retry, Fail)."""
+
+
 @dataclass
 class TenantContext:
-    """A tenant's Okta client and sync options, cached per process until the tenant row changes."""
+    """A tenant's API client and sync options, cached per process until the tenant row changes."""
 
     tenant_id: int
     name: str
-    client: Any  # worker.okta.client.OktaClient
+    client: PageSource
     options: Any  # worker.connector.SyncOptions
     version: datetime | None
 
@@ -42,7 +51,7 @@ class TenantContext:
 @dataclass
 class Runtime:
     sessions: sessionmaker[Session]
-    dispatcher: Dispatcher
+    sender: Sender
     # Builds a TenantContext from a Tenant row (decrypts credentials, makes the client).
     make_tenant: Callable[[Any], TenantContext]
     tenant_max_streams: int = 8
@@ -58,16 +67,14 @@ class Runtime:
 
     def tenant(self, session: Session, tenant_id: int) -> TenantContext | None:
         """The cached context, rebuilt when the tenant row was updated (new credentials/options)."""
-        from worker.store.models import Tenant
-
-        version = session.execute(sa.select(Tenant.updated_at).where(Tenant.id == tenant_id)).scalar()
+        version = tenant_version(session, tenant_id)
         if version is None:
             return None
         with self._lock:
             ctx = self._tenants.get(tenant_id)
             if ctx is not None and ctx.version == version:
                 return ctx
-        row = session.get(Tenant, tenant_id, populate_existing=True)
+        row = session.get(Tenant, tenant_id, populate_existing=True)  # fresh: credentials may have changed
         if row is None:
             return None
         ctx = self.make_tenant(row)

@@ -15,8 +15,6 @@ import random
 from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 from worker.connector import (
     Fail,
     PageResult,
@@ -27,11 +25,12 @@ from worker.connector import (
     initial_streams,
     static_resources,
 )
-from worker.engine import state
-from worker.engine.dispatch import NEW_LIST
+from worker.engine.release import release_streams
 from worker.engine.runtime import Runtime
+from worker.engine.sender import NEW_LIST
+from worker.store import runs
 from worker.store.generations import RunStateError, discard_run, finalize_generation
-from worker.store.models import EntitlementRow, ResourceRow, SyncRun, SyncStream, Tenant, utcnow
+from worker.store.tables import SyncRun, Tenant, utcnow
 from worker.store.writes import write_page
 
 log = logging.getLogger("oktasync.engine")
@@ -67,7 +66,7 @@ def first_cursor(spec: StreamSpec) -> str:
 def start_run(rt: Runtime, run_id: int) -> None:
     """queued -> running: static resources, one stream per initial list, then release streams."""
     with rt.sessions() as s:
-        state.begin_write(s)
+        runs.begin_write(s)
         run = s.get(SyncRun, run_id, populate_existing=True)
         if run is None or run.state != "queued":
             return
@@ -82,13 +81,13 @@ def start_run(rt: Runtime, run_id: int) -> None:
             s.rollback()
             fail_run(rt, run_id, "cannot start: the tenant was removed")
             return
-        if not state.start_run(s, run_id):
+        if not runs.start_run(s, run_id):
             s.rollback()
             return
         static = static_resources(ctx.options)
         write_page(s, run.tenant_id, run_id, static.resources, static.entitlements, static.grants, check_run=False)
         specs = initial_streams(ctx.options)
-        state.add_streams(s, run_id, [(*encode_spec(sp), first_cursor(sp)) for sp in specs])
+        runs.add_streams(s, run_id, [(*encode_spec(sp), first_cursor(sp)) for sp in specs])
         tenant_id = run.tenant_id
         s.commit()
     rt.emit("run_started", run_id=run_id, tenant_id=tenant_id, streams=len(specs))
@@ -100,7 +99,7 @@ def start_run(rt: Runtime, run_id: int) -> None:
 def page(rt: Runtime, stream_id: int, cursor: str) -> None:
     """Fetch one page of a stream at `cursor`, write it, move the cursor, enqueue the next page."""
     with rt.sessions() as s:
-        st = state.load_stream(s, stream_id)
+        st = runs.load_stream(s, stream_id)
         if st is None or st.state != "active" or st.cursor != cursor or st.run_state != "running":
             return  # a duplicate, a stale message, or a run that stopped: nothing to do
         try:
@@ -135,52 +134,52 @@ def page(rt: Runtime, stream_id: int, cursor: str) -> None:
     _commit_page(rt, st, cursor, next_url, result.items, result, final_state)
 
 
-def _commit_page(rt: Runtime, st: state.StreamRow, cursor: str, next_url: str | None, items: int,
+def _commit_page(rt: Runtime, st: runs.StreamRow, cursor: str, next_url: str | None, items: int,
                  result: PageResult, final_state: str) -> None:
     children = [(*encode_spec(c), first_cursor(c)) for c in result.children]
     with rt.sessions() as s:
-        state.begin_write(s)
-        if not state.lock_running(s, st.run_id):
+        runs.begin_write(s)
+        if not runs.lock_running(s, st.run_id):
             s.rollback()
             return
-        if not state.advance(s, st.id, cursor, next_url, items, result.warnings, final_state):
+        if not runs.advance(s, st.id, cursor, next_url, items, result.warnings, final_state):
             s.rollback()  # another delivery of this page got there first
             return
         write_page(s, st.tenant_id, st.run_id, result.resources, result.entitlements, result.grants,
                    check_run=False)
-        opened = state.add_streams(s, st.run_id, children)
+        opened = runs.add_streams(s, st.run_id, children)
         s.commit()
     rt.emit("page", run_id=st.run_id, tenant_id=st.tenant_id, stream=st.kind, parent=st.parent,
             items=items, opened=opened, done=next_url is None, state=final_state if next_url is None else "active",
             warnings=list(result.warnings))
     if next_url is not None:
-        rt.dispatcher.enqueue(PAGE, [st.id, next_url])
+        rt.sender.enqueue(PAGE, [st.id, next_url])
     if next_url is None or opened:
         release(rt)
     if next_url is None:
         complete(rt, st.run_id)
 
 
-def _defer(rt: Runtime, st: state.StreamRow, cursor: str, seconds: float, reason: str) -> None:
+def _defer(rt: Runtime, st: runs.StreamRow, cursor: str, seconds: float, reason: str) -> None:
     """The limiter said wait: re-enqueue this page with a countdown instead of holding the slot."""
     countdown = min(max(0.05, seconds) * random.uniform(1.0, 1.1), rt.countdown_cap)
     with rt.sessions() as s:
-        moved = state.defer(s, st.id, cursor, countdown)
+        moved = runs.defer(s, st.id, cursor, countdown)
         s.commit()
     if moved:
         rt.emit("wait", run_id=st.run_id, tenant_id=st.tenant_id, stream=st.kind, seconds=round(countdown, 3),
                 reason=reason)
-        rt.dispatcher.enqueue(PAGE, [st.id, cursor], countdown=countdown)
+        rt.sender.enqueue(PAGE, [st.id, cursor], countdown=countdown)
         if countdown >= RELEASE_ON_WAIT:
             release(rt)  # a waiting stream frees its slot for a list on another Okta bucket
 
 
-def _page_failed(rt: Runtime, st: state.StreamRow, cursor: str, reason: str,
+def _page_failed(rt: Runtime, st: runs.StreamRow, cursor: str, reason: str,
                  countdown: float | None = None, fatal: bool = False) -> None:
     what = f"{st.kind}{' of ' + st.parent if st.parent else ''}"
     message = f"{what}: {reason}"
     with rt.sessions() as s:
-        attempts = state.record_attempt(s, st.id, cursor, message)
+        attempts = runs.record_attempt(s, st.id, cursor, message)
         s.commit()
     if attempts is None:
         return
@@ -195,7 +194,7 @@ def _page_failed(rt: Runtime, st: state.StreamRow, cursor: str, reason: str,
         return
     rt.emit("retry", run_id=st.run_id, tenant_id=st.tenant_id, stream=st.kind, attempt=attempts, error=message)
     delay = countdown if countdown is not None else 2.0 ** attempts * random.uniform(0.5, 1.0)
-    rt.dispatcher.enqueue(PAGE, [st.id, cursor], countdown=min(rt.countdown_cap, delay))
+    rt.sender.enqueue(PAGE, [st.id, cursor], countdown=min(rt.countdown_cap, delay))
 
 
 # ---------------------------------------------------------------- release, completion, finalize
@@ -203,50 +202,23 @@ def _page_failed(rt: Runtime, st: state.StreamRow, cursor: str, reason: str,
 def release(rt: Runtime) -> int:
     """Activate pending streams round-robin across tenants within the caps, and enqueue them."""
     with rt.sessions() as s:
-        picked = state.release(s, rt.tenant_max_streams, rt.global_max_streams)
+        picked = release_streams(s, rt.tenant_max_streams, rt.global_max_streams)
         s.commit()
     for stream_id, cursor in picked:
-        rt.dispatcher.enqueue(PAGE, [stream_id, cursor], priority=NEW_LIST)
+        rt.sender.enqueue(PAGE, [stream_id, cursor], priority=NEW_LIST)
     return len(picked)
 
 
 def complete(rt: Runtime, run_id: int) -> bool:
     """running -> finalizing if nothing is open; the one caller that wins enqueues the finalizer."""
     with rt.sessions() as s:
-        state.begin_write(s)
-        won = state.try_complete(s, run_id)
+        runs.begin_write(s)
+        won = runs.try_complete(s, run_id)
         s.commit()
     if won:
         rt.emit("run_finalizing", run_id=run_id)
-        rt.dispatcher.enqueue(FINALIZE, [run_id])
+        rt.sender.enqueue(FINALIZE, [run_id])
     return won
-
-
-def run_counts(s: Any, run_id: int) -> dict[str, Any]:
-    """Per-type counts of what the run stored, plus pages and items fetched."""
-    def by(col: Any, table: Any) -> dict[str, int]:
-        return {str(k): int(n) for k, n in s.execute(
-            sa.select(col, sa.func.count()).where(table.c.run_id == run_id).group_by(col)).all()}
-
-    # Grants per type are counted by finalize_generation, after grants to principals the run did
-    # not keep (e.g. --filter-email-domains) are pruned.
-    r, e, st = ResourceRow.__table__, EntitlementRow.__table__, SyncStream.__table__
-    pages, items, streams = s.execute(sa.select(sa.func.coalesce(sa.func.sum(st.c.pages), 0),
-                                                sa.func.coalesce(sa.func.sum(st.c["items"]), 0), sa.func.count())
-                                      .where(st.c.run_id == run_id)).one()
-    return {"resources_by_type": by(r.c.resource_type, r), "entitlements_by_type": by(e.c.resource_type, e),
-            "pages": int(pages), "items": int(items), "streams": int(streams)}
-
-
-def run_warnings(s: Any, run_id: int) -> list[str]:
-    st = SyncStream.__table__
-    seen: dict[str, None] = {}
-    for (text,) in s.execute(sa.select(st.c.error).where(
-            st.c.run_id == run_id, st.c.state.in_(("done", "skipped")), st.c.error.is_not(None)).order_by(st.c.id)):
-        for line in str(text).splitlines():
-            if line.strip():
-                seen.setdefault(line.strip(), None)
-    return list(seen)
 
 
 def finalize(rt: Runtime, run_id: int) -> None:
@@ -258,17 +230,16 @@ def finalize(rt: Runtime, run_id: int) -> None:
         tenant = s.get(Tenant, run.tenant_id, populate_existing=True)
         if tenant is None:
             return
-        counts = run_counts(s, run_id)
-        warnings = run_warnings(s, run_id)
+        counts = runs.run_counts(s, run_id)
+        warnings = runs.run_warnings(s, run_id)
         interval = max(1, tenant.sync_interval or 1)
         base = run.started_at or run.created_at
         due = base + timedelta(seconds=interval)
         if tenant.next_sync_at is not None and tenant.next_sync_at > due:
             due = tenant.next_sync_at
         s.rollback()
-        state.begin_write(s)
-        s.execute(sa.update(SyncRun).where(SyncRun.id == run_id, SyncRun.state == "finalizing")
-                  .values(counts=counts, warnings=warnings))
+        runs.begin_write(s)
+        runs.record_results(s, run_id, counts, warnings)
         s.commit()
         try:
             result = finalize_generation(s, run.tenant_id, run_id, next_sync_at=due)
@@ -283,8 +254,8 @@ def finalize(rt: Runtime, run_id: int) -> None:
 def fail_run(rt: Runtime, run_id: int, error: str) -> bool:
     """Fail the run (if still active): the previous view stays current; the run's rows are deleted."""
     with rt.sessions() as s:
-        state.begin_write(s)
-        moved = state.fail(s, run_id, error)
+        runs.begin_write(s)
+        moved = runs.fail(s, run_id, error)
         s.commit()
         if moved:
             log.warning("sync run %s failed: %s", run_id, error)
@@ -297,15 +268,15 @@ def fail_run(rt: Runtime, run_id: int, error: str) -> bool:
     return moved
 
 
-# ---------------------------------------------------------------- dispatcher and reaper
+# ---------------------------------------------------------------- Beat's dispatcher and the reaper
 
 def claim_and_start(rt: Runtime) -> list[int]:
     """Create runs for due tenants and enqueue their start."""
     with rt.sessions() as s:
-        run_ids = state.claim_due(s, utcnow())
+        run_ids = runs.claim_due(s, utcnow())
     for run_id in run_ids:
         rt.emit("run_queued", run_id=run_id)
-        rt.dispatcher.enqueue(START, [run_id])
+        rt.sender.enqueue(START, [run_id])
     return run_ids
 
 
@@ -315,36 +286,36 @@ def reap(rt: Runtime) -> dict[str, int]:
     stall = rt.stall_timeout
     out = {"streams": 0, "starts": 0, "finalizes": 0, "completed": 0, "failed": 0}
     with rt.sessions() as s:
-        stale = state.stale_streams(s, now, stall)
-        runs = state.runs_in(s, ("queued", "running", "finalizing"))
+        stale = runs.stale_streams(s, now, stall)
+        active = runs.runs_in(s, ("queued", "running", "finalizing"))
         s.rollback()
         for stream_id, cursor, attempts in stale:
             if attempts >= rt.max_redeliveries:
-                st = state.load_stream(s, stream_id)
+                st = runs.load_stream(s, stream_id)
                 s.rollback()
                 if st is not None and fail_run(rt, st.run_id, f"{st.kind}{' of ' + st.parent if st.parent else ''}: "
                                                f"no progress after {attempts} re-deliveries (worker lost?)"):
                     out["failed"] += 1
                 continue
-            state.begin_write(s)
-            claimed = state.touch_stream(s, stream_id, cursor)
+            runs.begin_write(s)
+            claimed = runs.touch_stream(s, stream_id, cursor)
             s.commit()
             if claimed:
                 out["streams"] += 1
-                rt.dispatcher.enqueue(PAGE, [stream_id, cursor])
-    for run_id, _tenant_id, run_state, created_at, updated_at in runs:
+                rt.sender.enqueue(PAGE, [stream_id, cursor])
+    for run_id, _tenant_id, run_state, created_at, updated_at in active:
         age = (now - updated_at).total_seconds()
         if run_state == "queued" and (now - created_at).total_seconds() > stall:
             if (now - created_at).total_seconds() > stall * rt.run_stall_factor:
                 out["failed"] += fail_run(rt, run_id, "never started (no worker took it)")
             else:
                 out["starts"] += 1
-                rt.dispatcher.enqueue(START, [run_id])
+                rt.sender.enqueue(START, [run_id])
         elif run_state == "running":
             out["completed"] += complete(rt, run_id)  # the last page's completion may have been lost
         elif run_state == "finalizing" and age > stall:
             out["finalizes"] += 1
-            rt.dispatcher.enqueue(FINALIZE, [run_id])
+            rt.sender.enqueue(FINALIZE, [run_id])
     if any(out.values()):
         rt.emit("reaped", **out)
     return out
@@ -365,7 +336,7 @@ def give_up(rt: Runtime, task: str, args: list[Any], reason: str) -> None:
         run_id = int(args[0])
     elif task == PAGE and args:
         with rt.sessions() as s:
-            st = state.load_stream(s, int(args[0]))
+            st = runs.load_stream(s, int(args[0]))
         run_id = st.run_id if st else None
     if run_id is not None:
         fail_run(rt, run_id, reason)

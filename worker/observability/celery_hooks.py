@@ -7,20 +7,18 @@ formatter (text, or JSON with OKTASYNC_LOG_FORMAT=json). Around each task we log
 
 (Celery's own "received"/"succeeded" lines are quieted to WARNING to keep it one line; set
 OKTASYNC_LOG_CELERY_TASK_LINES=1 to keep them.) While a task runs, JSON lines carry the same ids.
-It also counts, in Redis, the 429s Okta answered and the times the engine deferred a page for the
-limiter: worker/observability/counters.py, read by the metrics endpoint.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any
 
-from celery import signals
+from celery import current_app, signals
 
-from worker.observability import counters, logs
+from worker.config import Settings
+from worker.observability import logs
 from worker.observability.taskinfo import describe
 
 log = logging.getLogger("oktasync.task")
@@ -32,13 +30,13 @@ _started: dict[str, float] = {}
 
 
 def _install_logging(logger: logging.Logger | None = None, **_: Any) -> None:
-    logs.install(logging.getLogger())
+    settings = getattr(current_app.conf, "oktasync_settings", None) or Settings()
+    logs.install(logging.getLogger(), settings.json_logs)
     if logger is not None:
-        logs.install(logger)
-    if os.environ.get("OKTASYNC_LOG_CELERY_TASK_LINES", "").strip() not in ("1", "true", "yes"):
+        logs.install(logger, settings.json_logs)
+    if not settings.log_celery_task_lines:
         for name in CELERY_TASK_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
-    counters.install_log_counters()
 
 
 def _app_settings(task: Any) -> Any:
@@ -55,8 +53,6 @@ def _prerun(task_id: str | None = None, task: Any = None, args: Any = None, kwar
         ctx = describe(getattr(task, "name", "?"), list(args or []), dict(kwargs or {}), settings)
         ctx = {"task": getattr(task, "name", "?"), "task_id": task_id, **ctx}
         logs.task_context.set(ctx)
-        if settings is not None:
-            counters.watch_http(settings.redis_url)
     except Exception:  # noqa: BLE001 - observability must never stop a task
         logging.getLogger(__name__).debug("task context failed", exc_info=True)
 

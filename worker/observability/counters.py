@@ -1,9 +1,9 @@
 """Counters that no table holds, kept in Redis so every process adds to the same number.
 
-- Okta 429 answers, per Okta host: an httpx response hook on the process's Okta HTTP client
-  (worker/okta/client.py `http_client()`), added when a task starts.
+- Okta 429 answers, per Okta host: an httpx response hook given to each Okta client the workers
+  build (worker/tasks/base.py).
 - Pages the engine deferred because it had to wait (the limiter's pacing, or a 429's reset), per
-  tenant and reason: a logging handler on the engine's `wait` events (logger `oktasync.engine`).
+  tenant and reason: an engine event sink on its `wait` events (worker/tasks/base.py).
 
 Both are Redis hashes (HINCRBY); worker/observability/metrics.py reads them at scrape time. They
 only grow (Prometheus counters); FLUSHDB or a new Redis resets them, which Prometheus handles as
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 from typing import Any
 from urllib.parse import urlsplit
@@ -46,10 +45,10 @@ def _incr(url: str | None, key: str, field: str) -> None:
         logging.getLogger(__name__).debug("counter %s not written", key, exc_info=True)
 
 
-# ---------------------------------------------------------------- 429s from the HTTP client
+# ---------------------------------------------------------------- 429s from the Okta client
 
-class _On429:
-    """httpx response hook: count 429 answers by host."""
+class Okta429Counter:
+    """httpx response hook (passed to each Okta client): count 429 answers by host."""
 
     def __init__(self, redis_url: str):
         self.redis_url = redis_url
@@ -59,27 +58,7 @@ class _On429:
             _incr(self.redis_url, OKTA_429_KEY, urlsplit(str(response.request.url)).netloc or "?")
 
 
-def watch_http(redis_url: str) -> bool:
-    """Add the 429 hook to this process's Okta HTTP client (once per client); True if added."""
-    try:
-        from worker.okta.client import http_client
-    except ImportError:
-        return False
-    client = http_client()
-    hooks = client.event_hooks
-    responses = list(hooks.get("response", []))
-    if any(isinstance(h, _On429) for h in responses):
-        return False
-    responses.append(_On429(redis_url))
-    hooks["response"] = responses
-    client.event_hooks = hooks
-    return True
-
-
 # ---------------------------------------------------------------- deferrals from engine events
-
-_TENANT = re.compile(r"\btenant_id=(\d+)")
-
 
 def deferral_reason(text: str) -> str:
     """'limiter' (our pacing), 'rate_limited' (Okta said 429), or 'other' (retry backoff)."""
@@ -91,43 +70,14 @@ def deferral_reason(text: str) -> str:
     return "other"
 
 
-class DeferralCounter(logging.Handler):
-    """Counts the engine's `wait` events (one per deferred page)."""
+class DeferralCounter:
+    """An engine event sink (worker.engine.runtime.EventSink): counts `wait` events, one per
+    deferred page, by tenant and reason."""
 
-    def __init__(self, redis_url: str | None = None):
-        super().__init__(logging.INFO)
-        self._redis_url = redis_url
+    def __init__(self, redis_url: str):
+        self.redis_url = redis_url
 
-    def redis_url(self) -> str | None:
-        if self._redis_url is None:
-            try:
-                from worker.config import load
-
-                self._redis_url = load().redis_url
-            except Exception:  # noqa: BLE001
-                self._redis_url = ""
-        return self._redis_url or None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        args = record.args if isinstance(record.args, tuple) else ()
-        if not args or args[0] != "wait":
-            return
-        detail = str(args[1]) if len(args) > 1 else ""
-        match = _TENANT.search(detail)
-        _incr(self.redis_url(), DEFERRALS_KEY, f"{match.group(1) if match else '?'}|{deferral_reason(detail)}")
-
-
-def install_log_counters(logger_name: str = "oktasync.engine") -> None:
-    logger = logging.getLogger(logger_name)
-    if not any(isinstance(h, DeferralCounter) for h in logger.handlers):
-        logger.addHandler(DeferralCounter())
-
-
-def unwatch_http() -> None:
-    """Remove the 429 hook from this process's Okta HTTP client (tests)."""
-    from worker.okta.client import http_client
-
-    client = http_client()
-    hooks = client.event_hooks
-    hooks["response"] = [h for h in hooks.get("response", []) if not isinstance(h, _On429)]
-    client.event_hooks = hooks
+    def __call__(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "wait":
+            reason = deferral_reason(str(data.get("reason", "")))
+            _incr(self.redis_url, DEFERRALS_KEY, f"{data.get('tenant_id', '?')}|{reason}")

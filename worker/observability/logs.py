@@ -11,22 +11,16 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import os
 import time
 from typing import Any
 
 from worker.observability.redact import redact
 
-ENV_FORMAT = "OKTASYNC_LOG_FORMAT"
 TEXT_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] %(name)s: %(message)s"
 
 # The task being run by this thread (set by the Celery hooks, read by the formatters).
 task_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "oktasync_task_context", default=None)
-
-
-def wants_json() -> bool:
-    return os.environ.get(ENV_FORMAT, "").strip().lower() == "json"
 
 
 class RedactingFormatter(logging.Formatter):
@@ -76,15 +70,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
-def make_formatter(inner: logging.Formatter | None = None) -> logging.Formatter:
-    if wants_json():
+def make_formatter(inner: logging.Formatter | None = None, json_lines: bool = False) -> logging.Formatter:
+    if json_lines:
         return JsonFormatter()
     if isinstance(inner, (RedactingFormatter, JsonFormatter)):
         inner = getattr(inner, "inner", None)
     return RedactingFormatter(inner)
 
 
-def install(logger: logging.Logger | None = None) -> int:
+def install(logger: logging.Logger | None = None, json_lines: bool = False) -> int:
     """Put a redacting (text or JSON) formatter on every handler of `logger` (root by default).
 
     Text handlers keep their formatter inside ours (Celery's colours and layout); returns the number of
@@ -93,23 +87,23 @@ def install(logger: logging.Logger | None = None) -> int:
     """
     logger = logger or logging.getLogger()
     changed = 0
-    want_json = wants_json()
+    want_json = json_lines
     for handler in logger.handlers:
         current = handler.formatter
         if isinstance(current, JsonFormatter) and want_json:
             continue
         if isinstance(current, RedactingFormatter) and not want_json:
             continue
-        handler.setFormatter(make_formatter(current))
+        handler.setFormatter(make_formatter(current, json_lines))
         changed += 1
     return changed
 
 
-def configure(level: int | str = logging.INFO) -> None:
+def configure(level: int | str = logging.INFO, json_lines: bool = False) -> None:
     """For processes Celery does not set up (the metrics server, the Flower wrapper): a stderr
     handler with the redacting formatter."""
     root = logging.getLogger()
     if not root.handlers:
         root.addHandler(logging.StreamHandler())
     root.setLevel(level)
-    install(root)
+    install(root, json_lines)

@@ -103,7 +103,7 @@ class OktasyncCollector(Collector):
     def _database(self) -> list[Any]:
         import sqlalchemy as sa
 
-        from worker.store.models import ProvisioningRequest, SyncRun, SyncStream, Tenant
+        from worker.store.tables import ProvisioningRequest, SyncRun, SyncStream, Tenant
 
         with self._db()() as s:
             tenants = {tid: (name, enabled) for tid, name, enabled in

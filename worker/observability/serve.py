@@ -61,14 +61,14 @@ def metrics(host: str, port: int, once: bool) -> None:
     from worker.config import ConfigError, load
     from worker.observability.logs import configure
     from worker.observability.metrics import registry_for, render
-    from worker.store.db import database_url
 
-    configure()
     try:
         settings = load()
     except ConfigError as exc:
+        configure()
         raise click.ClickException(str(exc)) from None
-    registry = registry_for(database_url(), settings.broker_url, settings.redis_url)
+    configure(json_lines=settings.json_logs)
+    registry = registry_for(settings.database_url, settings.broker_url, settings.redis_url)
     if once:
         click.echo(render(registry), nl=False)
         return

@@ -40,7 +40,7 @@ def _lookup(kind: str, ident: int, database_url: str) -> dict[str, Any]:
             return _cache[key]
     import sqlalchemy as sa
 
-    from worker.store.models import ProvisioningRequest, SyncRun, SyncStream
+    from worker.store.tables import ProvisioningRequest, SyncRun, SyncStream
 
     found: dict[str, Any] = {}
     with _sessions(database_url)() as s:

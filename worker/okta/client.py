@@ -20,7 +20,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -220,6 +220,7 @@ class OktaClient:
         max_rate_limit_wait: float = 120.0,
         inline_wait: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
+        response_hooks: Sequence[Callable[[httpx.Response], None]] = (),
     ):
         if on_wait not in ("sleep", "raise"):
             raise ValueError(f"on_wait must be 'sleep' or 'raise', got {on_wait!r}")
@@ -231,6 +232,8 @@ class OktaClient:
         self._origin = origin_of(self.base_url)
         self.auth = auth
         self.tenant = tenant
+        # httpx response hooks of this client's requests only (the connection pool is shared).
+        self.response_hooks = tuple(response_hooks)
         self.limiter = limiter
         self.use = use
         self.on_wait = on_wait
@@ -319,6 +322,8 @@ class OktaClient:
                 # Streamed, so that the headers (request id, rate limit) survive a body cut short.
                 resp = http.send(http.build_request(method, url, timeout=self.timeout, **kw), stream=True)
                 status, headers = resp.status_code, resp.headers
+                for hook in self.response_hooks:
+                    hook(resp)
                 resp.read()
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 if resp is not None:

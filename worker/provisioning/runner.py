@@ -30,11 +30,11 @@ from worker.okta.errors import (
     OktaTransientError,
     RateLimitWait,
 )
-from worker.provisioning import requests
 from worker.provisioning.context import ExecContext, Outcome, PartialFailure
 from worker.provisioning.errors import NotFound, ProvisionError, RetryLater
-from worker.store.models import Tenant
+from worker.store import provision_requests as requests
 from worker.store.secrets import SecretKeyError
+from worker.store.tables import Tenant
 from worker.store.tenants import tenant_credentials
 from worker.store.writethrough import write_through
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from worker.provisioning import requests
-from worker.provisioning.requests import RequestRef
+from worker.store import provision_requests as requests
+from worker.store.provision_requests import RequestRef
 
 log = logging.getLogger("oktasync.provisioning")
 

@@ -21,8 +21,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-ENV_VAR = "OKTASYNC_DATABASE_URL"
-DEFAULT_URL = "sqlite:///oktasync.db"
+from worker import config
+
+ENV_VAR = config.DATABASE_URL_VAR
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Execution option read by the SQLite `begin` hook: "IMMEDIATE" takes the write lock up front,
 # which avoids read-then-write lock upgrades failing with "database is locked".
@@ -35,7 +36,7 @@ class DatabaseURLError(ValueError):
 
 def database_url(url: str | None = None) -> str:
     """The URL to use: the explicit one, else $OKTASYNC_DATABASE_URL, else ./oktasync.db."""
-    return url or os.environ.get(ENV_VAR) or DEFAULT_URL
+    return url or config.database_url()
 
 
 def normalize_url(url: str | URL) -> URL:

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from worker.store.db import immediate
-from worker.store.models import (
+from worker.store.tables import (
     ACTIVE_RUN_STATES,
     AccessChange,
     EntitlementRow,

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from worker.model import Entitlement, Grant, Resource, parse_principal
-from worker.store.models import AccessChange, EntitlementRow, GrantRow, ResourceRow, SyncRun, Tenant
+from worker.store.tables import AccessChange, EntitlementRow, GrantRow, ResourceRow, SyncRun, Tenant
 from worker.store.tenants import TenantNotFound, get_tenant
 
 

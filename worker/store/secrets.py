@@ -17,7 +17,9 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-ENV_VAR = "OKTASYNC_SECRET_KEY"
+from worker import config
+
+ENV_VAR = config.SECRET_KEY_VAR
 
 
 class SecretKeyError(RuntimeError):
@@ -32,7 +34,7 @@ def generate_key() -> str:
 def load_keys(value: str | None = None) -> MultiFernet:
     """Parse comma-separated keys (default: $OKTASYNC_SECRET_KEY), newest first."""
     if value is None:
-        value = os.environ.get(ENV_VAR)
+        value = config.secret_key()
     if not value or not value.strip():
         raise SecretKeyError(
             f"{ENV_VAR} is not set: credentials are encrypted at rest. Create a key with "

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from cryptography.fernet import MultiFernet
 from sqlalchemy.orm import Session
 
-from worker.store.models import SyncRun, Tenant
 from worker.store.secrets import Credentials, decrypt_credentials, encrypt_credentials, reencrypt
+from worker.store.tables import SyncRun, Tenant
 
 REQUIRED = {"api_token": ("api_token",), "private_key_jwt": ("client_id", "private_key")}
 OPTIONAL = {"api_token": (), "private_key_jwt": ("key_id",)}
@@ -93,6 +93,11 @@ def get_tenant(session: Session, tenant: str | int) -> Tenant:
         names = list_tenant_names(session)
         raise TenantNotFound(f"no tenant {tenant!r}; tenants: {', '.join(names) if names else '(none)'}")
     return row
+
+
+def tenant_version(session: Session, tenant_id: int) -> datetime | None:
+    """When the tenant row last changed (None if it is gone): caches of its client compare this."""
+    return session.execute(sa.select(Tenant.updated_at).where(Tenant.id == tenant_id)).scalar()
 
 
 def list_tenant_names(session: Session) -> list[str]:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from worker.model import PRINCIPAL_TYPES, RESOURCE_TYPES, Entitlement, Grant, Resource
 from worker.store.db import SQLITE_BEGIN_OPTION, immediate
-from worker.store.models import EntitlementRow, GrantRow, ResourceRow, SyncRun
+from worker.store.tables import EntitlementRow, GrantRow, ResourceRow, SyncRun
 
 # Bind-parameter limits per statement: SQLite >= 3.32 allows 32766, PostgreSQL's protocol 65535.
 PARAM_LIMITS = {"sqlite": 32766, "postgresql": 65535}
@@ -195,4 +195,3 @@ def write_page(conn: Session | sa.Connection, tenant_id: int, run_id: int,
         "entitlements": upsert_rows(conn, EntitlementRow.__table__, [entitlement_row(run_id, e) for e in entitlements]),
         "grants": upsert_rows(conn, GrantRow.__table__, [grant_row(run_id, g) for g in grants]),
     }
-

@@ -29,7 +29,7 @@ from worker.model import (
     split_resource_key,
 )
 from worker.store.generations import DEFAULT_EXPAND_TYPES
-from worker.store.models import ACTIVE_RUN_STATES, EntitlementRow, GrantRow, ResourceRow, SyncRun, Tenant
+from worker.store.tables import ACTIVE_RUN_STATES, EntitlementRow, GrantRow, ResourceRow, SyncRun, Tenant
 from worker.store.writes import entitlement_row, grant_row, resource_row, upsert_rows
 
 ImpliedGrants = Callable[[Grant], list[Grant]]

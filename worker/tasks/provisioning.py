@@ -13,124 +13,72 @@ Arguments are names, ids and payloads only; credentials are read from the store 
 from __future__ import annotations
 
 import logging
-import os
-import threading
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
+import sqlalchemy as sa
 
 from worker import broker_guard
 from worker.app import app
-from worker.provisioning import requests, runner, service
-from worker.provisioning.clients import INLINE_WAIT
+from worker.provisioning import runner, service
 from worker.provisioning.errors import IdempotencyConflict, InvalidRequest
+from worker.store import provision_requests
+from worker.store.tables import ProvisioningRequest
+from worker.tasks.base import OktasyncTask, process_runtime
 
 log = logging.getLogger("oktasync.provisioning")
 
-_lock = threading.Lock()
-_state: dict[str, Any] = {}
-
-
-def _runtime() -> dict[str, Any]:
-    """Per process (after the prefork fork): sessions, Redis, the Okta client factory."""
-    pid = os.getpid()
-    with _lock:
-        if _state.get("pid") != pid:
-            import redis
-
-            from worker.store.db import make_engine, make_session_factory
-
-            settings = app.conf.oktasync_settings
-            if not os.environ.get("OKTASYNC_PROVISION_LEASE"):
-                # No attempt outlives the hard time limit: past it, a `running` row's worker is gone.
-                requests.LEASE_SECONDS = settings.task_time_limit + 5
-            rclient = redis.Redis.from_url(settings.redis_url)
-            limiter = None
-            try:
-                from worker.tasks.runtime import make_limiter
-
-                limiter = make_limiter(settings, rclient)
-            except Exception as exc:  # noqa: BLE001 - say it, then run unpaced rather than not at all
-                log.warning("provisioning without the shared rate limiter: %s", exc)
-            _state.clear()
-            _state.update(pid=pid, settings=settings, redis=rclient,
-                          sessions=make_session_factory(make_engine(settings.database_url)),
-                          client_for=runner.default_client_factory(
-                              limiter, inline_wait=min(INLINE_WAIT, settings.task_soft_time_limit / 3)))
-        return _state
-
 
 def _keep_malformed(reason: str, raw: str, size: int) -> None:
-    service.reject_message(_runtime()["redis"], reason, raw, size)
+    service.reject_message(process_runtime(app).redis, reason, raw, size)
 
 
 # Upstream systems write to this queue: what is not one of its tasks goes to the rejected list.
 broker_guard.watch(service.QUEUE, {service.SUBMIT_TASK, service.EXECUTE_TASK, service.REAP_TASK}, _keep_malformed)
 
 
-def _deliveries(task_id: str | None, retries: int) -> int:
-    """Deliveries of this very message (a retry is a new message with the same id)."""
-    if not task_id:
-        return 1
-    st = _runtime()
-    key = f"oktasync:provision:deliveries:{task_id}:{retries}"
-    pipe = st["redis"].pipeline()
-    pipe.incr(key)
-    pipe.expire(key, int(st["settings"].visibility_timeout * (st["settings"].max_redeliveries + 2)))
-    return int(pipe.execute()[0])
-
-
-# The store unreachable for a moment must not lose a message: retry it (the work is idempotent).
-_DB_RETRY = dict(autoretry_for=(OperationalError,), retry_backoff=2, retry_backoff_max=60, retry_jitter=True)
-
-
-@app.task(name=service.SUBMIT_TASK, bind=True, acks_late=True, max_retries=30, **_DB_RETRY)
-def submit(self: Any, tenant: Any = None, kind: Any = None, payload: Any = None,
+@app.task(name=service.SUBMIT_TASK, base=OktasyncTask, bind=True, max_retries=30)
+def submit(self: OktasyncTask, tenant: Any = None, kind: Any = None, payload: Any = None,
            idempotency_key: Any = None) -> dict[str, Any] | None:
-    st = _runtime()
-    with st["sessions"]() as session:
+    rt = self.runtime
+    with rt.sessions() as session:
         try:
             ref = service.record_and_publish(session, app, tenant, kind, payload, idempotency_key)
         except (InvalidRequest, IdempotencyConflict) as exc:  # no row can hold it: keep it visible
             session.rollback()
-            service.reject(st["redis"], tenant, kind, payload, idempotency_key, str(exc))
+            service.reject(rt.redis, tenant, kind, payload, idempotency_key, str(exc))
             return None
     log.info("provisioning request %s recorded (%s, %s, key %s)", ref.id, ref.kind, ref.state, ref.idempotency_key)
     return ref.as_dict()
 
 
-@app.task(name=service.EXECUTE_TASK, bind=True, acks_late=True, max_retries=None, **_DB_RETRY)
-def execute(self: Any, request_id: int) -> str | None:
-    st = _runtime()
-    count = _deliveries(self.request.id, self.request.retries or 0)
-    if count > st["settings"].max_redeliveries:
-        _give_up(st, request_id, count)
+class ExecuteTask(OktasyncTask):
+    abstract = True
+
+    def give_up(self, args: tuple[Any, ...], kwargs: dict[str, Any], deliveries: int) -> str:
+        """The worker died running this message each time: do not loop on a poison request."""
+        request_id = int(args[0] if args else kwargs["request_id"])
+        with self.runtime.sessions() as session:
+            session.execute(sa.update(ProvisioningRequest).where(
+                ProvisioningRequest.id == request_id, ProvisioningRequest.state.in_(("queued", "running")))
+                .values(state="dead", error=f"the worker running this request died {deliveries - 1} times; given up",
+                        updated_at=provision_requests.now(), finished_at=provision_requests.now()))
+            session.commit()
         return "dead"
-    step = runner.run_request(st["sessions"], int(request_id), st["client_for"])
+
+
+@app.task(name=service.EXECUTE_TASK, base=ExecuteTask, bind=True, max_retries=None)
+def execute(self: ExecuteTask, request_id: int) -> str | None:
+    rt = self.runtime
+    step = runner.run_request(rt.sessions, int(request_id), rt.provision_client)
     if not step.done:
-        raise self.retry(countdown=min(step.countdown, st["settings"].countdown_cap), max_retries=None)
+        raise self.retry(countdown=min(step.countdown, rt.settings.countdown_cap), max_retries=None)
     return step.state
 
 
-def _give_up(st: dict[str, Any], request_id: int, count: int) -> None:
-    """The worker died `count` times running this message: do not loop on a poison request."""
-    import sqlalchemy as sa
-
-    from worker.store.models import ProvisioningRequest
-
-    with st["sessions"]() as session:
-        session.execute(sa.update(ProvisioningRequest).where(
-            ProvisioningRequest.id == request_id, ProvisioningRequest.state.in_(("queued", "running")))
-            .values(state="dead", error=f"the worker running this request died {count - 1} times; given up",
-                    updated_at=requests.now(), finished_at=requests.now()))
-        session.commit()
-
-
-@app.task(name=service.REAP_TASK, acks_late=True)
-def reap(older_than: float = 120.0) -> int:
-    st = _runtime()
-    with st["sessions"]() as session:
-        ids = requests.stale(session, older_than)
+@app.task(name=service.REAP_TASK, base=OktasyncTask, bind=True, max_retries=0)
+def reap(self: OktasyncTask, older_than: float = 120.0) -> int:
+    with self.runtime.sessions() as session:
+        ids = provision_requests.stale(session, older_than)
     for rid in ids:
         service.publish(app, rid)
     if ids:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from alembic import context
 
 from worker.store.db import make_engine
-from worker.store.models import Base
+from worker.store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

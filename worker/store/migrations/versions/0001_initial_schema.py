@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-# JSONB on PostgreSQL (comparable, compact), JSON text on SQLite: same as worker.store.models.
+# JSONB on PostgreSQL (comparable, compact), JSON text on SQLite: same as worker.store.tables.
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 

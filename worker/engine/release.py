@@ -1,0 +1,90 @@
+"""Which pending streams to activate: round-robin across running runs within the caps.
+
+`plan_release` is pure (counts and caps in, slots per run out), so the fairness rules are tested
+without a database; `release_streams` reads the counts and applies the plan through the store
+(worker/store/runs.py) in one serialized transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from worker.store import runs
+
+# A stream waiting for the limiter (deferred) holds no worker slot, only a countdown message; up
+# to this many times the cap may be open per run so other lists (other Okta buckets) keep going.
+DEFERRED_HEADROOM = 4
+
+
+def kind_waiting_cap(tenant_cap: int) -> int:
+    """Waiting streams of one kind past which that kind gets no new stream. Each kind of list
+    mostly hits one Okta bucket: once this many of its lists wait for the limiter, its bucket
+    (not the number of open lists) holds it back, and opening more of them would only fill the
+    open headroom with waiters and keep lists of other buckets (e.g. group members behind app
+    assignments) from starting."""
+    return max(2, tenant_cap // 4)
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    slots: dict[int, int] = field(default_factory=dict)  # run id -> streams to activate
+    held: set[tuple[int, str]] = field(default_factory=set)  # (run id, kind) held back by its bucket
+
+
+def plan_release(counts: Iterable[tuple[int, str, str, bool, int]], tenant_cap: int,
+                 global_cap: int) -> ReleasePlan:
+    """From (run id, kind, state, waiting, count) of the open streams: how many pending streams
+    each run may activate, keeping at most `tenant_cap` busy per run and `global_cap` busy in all.
+    Busy = active and not waiting for the limiter; with waiting ones, at most DEFERRED_HEADROOM x
+    `tenant_cap` streams of a run are open at once, and a kind with `kind_waiting_cap(tenant_cap)`
+    streams waiting gets no new one. Runs with the fewest busy streams are served first."""
+    busy: dict[int, int] = {}
+    opened: dict[int, int] = {}
+    waiting_by_kind: dict[tuple[int, str], int] = {}
+    pending_by_kind: dict[tuple[int, str], int] = {}
+    for run_id, kind, state, waiting, n in counts:
+        if state == "pending":
+            pending_by_kind[(run_id, kind)] = pending_by_kind.get((run_id, kind), 0) + n
+            continue
+        opened[run_id] = opened.get(run_id, 0) + n
+        if waiting:
+            waiting_by_kind[(run_id, kind)] = waiting_by_kind.get((run_id, kind), 0) + n
+        else:
+            busy[run_id] = busy.get(run_id, 0) + n
+    kind_cap = kind_waiting_cap(tenant_cap)
+    held = {rk for rk, n in waiting_by_kind.items() if n >= kind_cap}
+    pending: dict[int, int] = {}
+    for (run_id, kind), n in pending_by_kind.items():
+        if (run_id, kind) not in held:
+            pending[run_id] = pending.get(run_id, 0) + n
+    free = global_cap - sum(busy.values())
+    if free <= 0 or not pending:
+        return ReleasePlan()
+    slots: dict[int, int] = {}
+    order = sorted(pending, key=lambda r: (busy.get(r, 0), r))
+    progressed = True
+    while free > 0 and progressed:
+        progressed = False
+        for run_id in order:
+            if free <= 0:
+                break
+            g = slots.get(run_id, 0)
+            if (g < pending[run_id] and busy.get(run_id, 0) + g < tenant_cap
+                    and opened.get(run_id, 0) + g < tenant_cap * DEFERRED_HEADROOM):
+                slots[run_id] = g + 1
+                free -= 1
+                progressed = True
+    return ReleasePlan(slots, held)
+
+
+def release_streams(session: Session, tenant_cap: int, global_cap: int) -> list[tuple[int, str]]:
+    """Activate the planned streams; returns (stream id, cursor) to enqueue. Call inside a fresh
+    transaction; the caller commits."""
+    runs.lock_release(session)
+    plan = plan_release(runs.open_stream_counts(session), tenant_cap, global_cap)
+    if not plan.slots:
+        return []
+    return runs.activate_streams(session, plan.slots, plan.held)

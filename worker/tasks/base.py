@@ -1,0 +1,169 @@
+"""The one base of every oktasync Celery task, and the worker process's runtime.
+
+- `ProcessRuntime`: what tasks need from their process (settings, Redis, database sessions, the
+  engine's Runtime, provisioning's Okta client factory), built once per process: when a prefork
+  child starts (`worker_process_init`), or on first use in a process that forked no children
+  (solo pool, Beat). A forked child never reuses its parent's connections.
+- `OktasyncTask`: counts each delivery of a message (Redis INCR with a TTL) and gives it up past
+  `max_redeliveries` (with `acks_late` + `task_reject_on_worker_lost`, a message whose execution
+  kills the worker comes back forever otherwise); retries a task in a new message when the
+  database connection was lost (every step is safe to run twice). Tasks set `max_retries`.
+- Metrics come from hooks given to what the runtime builds: the engine's event sink counts
+  deferrals, and an httpx response hook on every Okta client counts 429s.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Task, signals
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker import config
+from worker.config import Settings
+from worker.engine.runtime import Runtime, log_events
+from worker.engine.sender import CelerySender
+from worker.observability.counters import DeferralCounter, Okta429Counter
+
+log = logging.getLogger("oktasync.task")
+
+# Longest wait before retrying a task whose database connection was lost.
+DB_RETRY_MAX_COUNTDOWN = 60.0
+
+
+@dataclass
+class ProcessRuntime:
+    settings: Settings
+    redis: Any
+    sessions: sessionmaker[Session]
+    engine: Runtime
+    # Builds a provisioning Okta client for a Tenant row (worker/provisioning/runner.py).
+    provision_client: Callable[[Any], Any]
+
+
+def _build(app: Any) -> ProcessRuntime:
+    import redis
+
+    from worker.connector.tenant_client import redis_limiter, tenant_factory
+    from worker.provisioning import runner
+    from worker.provisioning.clients import INLINE_WAIT
+    from worker.store.db import make_engine, make_session_factory
+
+    settings: Settings = app.conf.oktasync_settings
+    if config.provision_lease() is None:
+        # No attempt outlives the hard time limit: past it, a `running` row's worker is gone.
+        # TODO(issue 13): have the runner pass the lease to provision_requests.claim instead of
+        # setting this module value (worker/provisioning/runner.py is being rewritten meanwhile).
+        from worker.store import provision_requests
+
+        provision_requests.LEASE_SECONDS = settings.task_time_limit + 5
+    rclient = redis.Redis.from_url(settings.redis_url)
+    limiter = redis_limiter(rclient, settings.rate_limit_share, settings.max_in_flight)
+    sessions = make_session_factory(make_engine(settings.database_url))
+    on_429 = Okta429Counter(settings.redis_url)
+    deferrals = DeferralCounter(settings.redis_url)
+
+    def events(kind: str, data: dict[str, Any]) -> None:
+        log_events(kind, data)
+        deferrals(kind, data)
+
+    engine = Runtime(
+        sessions=sessions,
+        sender=CelerySender(app),
+        make_tenant=tenant_factory(limiter, response_hooks=[on_429]),
+        tenant_max_streams=settings.tenant_max_streams,
+        global_max_streams=settings.global_max_streams,
+        countdown_cap=settings.countdown_cap,
+        stall_timeout=settings.stall_timeout,
+        run_stall_factor=settings.run_stall_factor,
+        max_redeliveries=settings.max_redeliveries,
+        events=events,
+    )
+    okta_client = runner.default_client_factory(
+        limiter, inline_wait=min(INLINE_WAIT, settings.task_soft_time_limit / 3))
+
+    def provision_client(tenant: Any) -> Any:
+        client = okta_client(tenant)
+        client.response_hooks = (*client.response_hooks, on_429)
+        return client
+
+    return ProcessRuntime(settings, rclient, sessions, engine, provision_client)
+
+
+_lock = threading.Lock()
+_built: dict[str, Any] = {}
+
+
+def process_runtime(app: Any) -> ProcessRuntime:
+    """This process's runtime (a new one in each forked child)."""
+    pid = os.getpid()
+    with _lock:
+        if _built.get("pid") != pid:
+            _built.update(pid=pid, runtime=_build(app))
+        return _built["runtime"]
+
+
+def _on_process_init(**_: Any) -> None:
+    from worker.app import app
+
+    process_runtime(app)
+
+
+signals.worker_process_init.connect(_on_process_init, weak=False, dispatch_uid="oktasync-process-runtime")
+
+
+def _lost_database(exc: DBAPIError) -> bool:
+    """PostgreSQL restarted, connections terminated, SQLite busy: worth trying again soon."""
+    return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+
+
+class OktasyncTask(Task):
+    """Base of every oktasync task: redelivery guard and the retry policy for a lost database."""
+
+    abstract = True
+    acks_late = True
+
+    @property
+    def runtime(self) -> ProcessRuntime:
+        return process_runtime(self.app)
+
+    def give_up(self, args: tuple[Any, ...], kwargs: dict[str, Any], deliveries: int) -> Any:
+        """Called instead of the task when its message was delivered too often; its return value
+        is the task's. Tasks whose work has a row to fail override this."""
+        return None
+
+    def deliveries(self) -> int:
+        """Count this delivery of this message (a retry is a new message with the same id); 1 on
+        the first delivery."""
+        task_id = self.request.id
+        if not task_id:
+            return 1
+        rt = self.runtime
+        key = f"oktasync:deliveries:{task_id}:{self.request.retries or 0}"
+        pipe = rt.redis.pipeline()
+        pipe.incr(key)
+        pipe.expire(key, int(rt.settings.visibility_timeout * (rt.settings.max_redeliveries + 2)))
+        return int(pipe.execute()[0])
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        count = self.deliveries()
+        if count > self.runtime.settings.max_redeliveries:
+            log.error("task %s %s delivered %s times; giving up", self.name, list(args), count)
+            return self.give_up(args, kwargs, count)
+        try:
+            return super().__call__(*args, **kwargs)
+        except DBAPIError as exc:
+            retries = self.request.retries or 0
+            if not _lost_database(exc) or (self.max_retries is not None and retries >= self.max_retries):
+                raise
+            countdown = min(DB_RETRY_MAX_COUNTDOWN, 2.0 ** retries) * random.uniform(0.5, 1.0)
+            log.warning("task %s %s: database unavailable (%s); retrying in %.1fs",
+                        self.name, list(args), type(exc.orig or exc).__name__, countdown)
+            raise self.retry(countdown=countdown) from None
