@@ -52,7 +52,7 @@ class Resource:
 
     @property
     def key(self) -> str:
-        return f"{self.type}:{self.id}"
+        return resource_key(self.type, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,7 @@ class Entitlement:
 
     @property
     def resource(self) -> str:
-        return f"{self.resource_type}:{self.resource_id}"
+        return resource_key(self.resource_type, self.resource_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +89,23 @@ class Grant:
 
     @property
     def principal(self) -> str:
-        return f"{self.principal_type}:{self.principal_id}"
+        return resource_key(self.principal_type, self.principal_id)
+
+
+def resource_key(rtype: str, rid: str) -> str:
+    """`<type>:<id>`: a resource's key, a principal, a stream's parent."""
+    return f"{rtype}:{rid}"
+
+
+def split_resource_key(key: str) -> tuple[str, str]:
+    """`user:00u1` -> ("user", "00u1"); a resourceset-binding's id keeps its ':'."""
+    rtype, _, rid = key.partition(":")
+    return rtype, rid
+
+
+def entitlement_of(rtype: str, rid: str) -> Entitlement:
+    """The one entitlement of resource `<rtype>:<rid>` (every type has at most one slug)."""
+    return Entitlement(rtype, rid, ENTITLEMENT_SLUGS[rtype][0])
 
 
 def _check_part(kind: str, value: str, part: str, text: str) -> None:
@@ -157,3 +173,35 @@ def check_grantable(ent: Entitlement, principal_type: str) -> None:
         raise InvalidId(
             f"entitlement {ent.id!r} cannot be granted to a {principal_type}; "
             f"it takes {' or '.join(allowed)}")
+
+
+# ---------------------------------------------------------------------------------- changes
+# What a provisioning step changed, for the store to write through to the tenant's view at once
+# (worker.store.writethrough). The type modules say what changed; the store applies it.
+
+@dataclass(frozen=True, slots=True)
+class GrantAdded:
+    grant: Grant
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRemoved:
+    grant: Grant
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceSaved:
+    """The resource (and its entitlements) as a sync would now map it."""
+
+    resource: Resource
+    entitlements: tuple[Entitlement, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRemoved:
+    """The resource is gone, with its entitlements and the grants on them and to it."""
+
+    key: str
+
+
+Change = GrantAdded | GrantRemoved | ResourceSaved | ResourceRemoved

@@ -1,5 +1,5 @@
 """Property-based tests (hypothesis) of the parsers that read outside input: ids, the e-mail domain
-filter, Link headers, Okta bodies and error bodies. They raise only their documented error types,
+filter, Link headers, Okta bodies and error bodies, and the connector's mapping of Okta objects and pages. They raise only their documented error types,
 and round-trip where that makes sense."""
 
 from __future__ import annotations
@@ -9,7 +9,10 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from worker.connector import PageResult, StreamSpec, SyncOptions, handle_page
 from worker.connector.options import InvalidOptions, normalize_domains
+from worker.connector.pages import BadObject
+from worker.connector.types import STREAMS, api_token, app, custom_role, group, resource_set, user
 from worker.model import (
     ENTITLEMENT_SLUGS,
     Entitlement,
@@ -19,7 +22,6 @@ from worker.model import (
     parse_grant_id,
     parse_principal,
 )
-from worker.okta import models
 from worker.okta.client import parse_link_header
 from worker.okta.errors import OktaError, error_from_response, parse_www_authenticate
 
@@ -98,21 +100,27 @@ def test_link_header_round_trip(rels):
     assert parse_link_header([", ".join(lines)]) == want
 
 
-PARSERS = [getattr(models, name) for name in dir(models) if name.startswith("parse_") and name != "parse_list"]
+MAPPERS = [user.resource, group.resource, app.resource, custom_role.resource, resource_set.resource,
+           api_token.resource]
+ALL_OPTIONS = SyncOptions(sync_custom_roles=True, sync_secrets=True, filter_email_domains=("acme.com",))
 
 
 @FAST
 @given(json_values)
-def test_okta_body_parsers_raise_only_model_error(data):
-    for parse in PARSERS:
+def test_okta_objects_and_pages_raise_only_bad_object(data):
+    for to_resource in MAPPERS:
         try:
-            parse(data)
-        except models.ModelError as exc:
+            to_resource(data)
+        except BadObject as exc:
             assert str(exc)
-    try:
-        models.parse_list(models.parse_user, data if isinstance(data, list) else [data])
-    except models.ModelError:
-        pass
+    for kind in STREAMS:
+        for body in (data, [data]):
+            try:
+                result = handle_page(StreamSpec(kind, "/x", "group:00g1"), body, ALL_OPTIONS)
+            except BadObject as exc:  # a body that is not a page at all
+                assert str(exc)
+            else:
+                assert isinstance(result, PageResult)
 
 
 @FAST

@@ -6,8 +6,11 @@ import pytest
 
 from tests.support.recordings import bodies
 from worker.connector import (
+    Fail,
     InvalidOptions,
     PageResult,
+    Retry,
+    Skip,
     StreamSpec,
     SyncOptions,
     UnknownStream,
@@ -17,9 +20,15 @@ from worker.connector import (
     initial_streams,
     static_resources,
 )
-from worker.connector import streams as s
+from worker.connector.types import api_token, app, custom_role, group, resource_set, role, user
 from worker.model import parse_entitlement_id, parse_grant_id
-from worker.okta.errors import OktaNotFound, OktaPermissionDenied, OktaTransientError, error_from_response
+from worker.okta.errors import (
+    OktaNotFound,
+    OktaPermissionDenied,
+    OktaTransientError,
+    RateLimitWait,
+    error_from_response,
+)
 
 OPTS = SyncOptions()
 ALL = SyncOptions(sync_custom_roles=True, sync_secrets=True, sync_inactive_apps=True)
@@ -38,7 +47,7 @@ def test_recorded_users_pages():
     assert pages
     n = 0
     for page in pages:
-        res = handle_page(StreamSpec(s.USERS, s.users_url()), page, OPTS)
+        res = handle_page(StreamSpec(user.USERS, user.users_url()), page, OPTS)
         assert [r.id for r in res.resources] == [u["id"] for u in page]
         for r, u in zip(res.resources, page, strict=True):
             assert r.type == "user"
@@ -59,17 +68,17 @@ def test_user_display_name_and_employee_ids():
     page = [{"id": "00u1", "status": "ACTIVE", "profile": {"firstName": "Ada", "login": "ada@x.io",
                                                           "employeeNumber": "E7", "email": "ada@x.io"}},
             {"id": "00u2", "status": "WEIRD", "profile": {"displayName": "Bob B", "login": "bob"}}]
-    a, b = handle_page(StreamSpec(s.USERS, s.users_url()), page, OPTS).resources
+    a, b = handle_page(StreamSpec(user.USERS, user.users_url()), page, OPTS).resources
     assert a.display_name == "Ada unknown" and a.profile["employee_ids"] == ["E7"]
     assert a.profile["login_aliases"] == ["ada"]
     assert b.display_name == "Bob B" and b.profile["status"] == "unspecified" and b.profile["emails"] == []
 
 
 def test_empty_user_list_is_flagged():
-    res = handle_page(StreamSpec(s.USERS, s.users_url()), [], OPTS)
+    res = handle_page(StreamSpec(user.USERS, user.users_url()), [], OPTS)
     assert res.resources == [] and len(res.warnings) == 1 and "admin role" in res.warnings[0]
     # An empty later page (user count a multiple of the page size) is not suspicious.
-    later = StreamSpec(s.USERS, "https://x.okta.com/api/v1/users?after=100u9&limit=200&search=status+pr")
+    later = StreamSpec(user.USERS, "https://x.okta.com/api/v1/users?after=100u9&limit=200&search=status+pr")
     assert handle_page(later, [], OPTS).warnings == []
 
 
@@ -106,8 +115,8 @@ def test_filter_applies_to_users_and_group_members():
     o = SyncOptions(filter_email_domains=("acme.com",))
     users = [{"id": "00u1", "status": "ACTIVE", "profile": {"login": "a@acme.com", "email": "a@x.io"}},
              {"id": "00u2", "status": "ACTIVE", "profile": {"login": "b@x.io", "email": "b@x.io"}}]
-    assert [r.id for r in handle_page(StreamSpec(s.USERS, s.users_url()), users, o).resources] == ["00u1"]
-    res = handle_page(StreamSpec(s.GROUP_MEMBERS, "/x", "group:00g1"), users, o)
+    assert [r.id for r in handle_page(StreamSpec(user.USERS, user.users_url()), users, o).resources] == ["00u1"]
+    res = handle_page(StreamSpec(group.GROUP_MEMBERS, "/x", "group:00g1"), users, o)
     assert [g.id for g in res.grants] == ["group:00g1:member:user:00u1"]
 
 
@@ -115,7 +124,7 @@ def test_recorded_groups_pages():
     pages = bodies("GET", r"/api/v1/groups")
     assert pages
     for page in pages:
-        res = handle_page(StreamSpec(s.GROUPS, "/api/v1/groups"), page, OPTS)
+        res = handle_page(StreamSpec(group.GROUPS, "/api/v1/groups"), page, OPTS)
         check_ids(res)
         assert [r.id for r in res.resources] == [g["id"] for g in page]
         for r, g in zip(res.resources, page, strict=True):
@@ -126,7 +135,7 @@ def test_recorded_groups_pages():
         assert sorted(c.url for c in res.children) == sorted(
             [f"/api/v1/groups/{g['id']}/users?limit=1000" for g in page]
             + [f"/api/v1/groups/{g['id']}/roles" for g in page])
-        skip = handle_page(StreamSpec(s.GROUPS, "/"), page, SyncOptions(skip_app_groups=True))
+        skip = handle_page(StreamSpec(group.GROUPS, "/"), page, SyncOptions(skip_app_groups=True))
         assert [r.id for r in skip.resources] == [g["id"] for g in page if g["type"] != "APP_GROUP"]
 
 
@@ -137,25 +146,25 @@ def test_group_stats_drive_children():
         {"id": "00g1", "type": "APP_GROUP", "profile": {"name": "Pushed", "description": "d"},
          "_embedded": {"stats": {"usersCount": 3, "appsCount": 0, "hasAdminPrivlege": True}}},
     ]
-    res = handle_page(StreamSpec(s.GROUPS, "/"), page, OPTS)
-    assert [(c.kind, c.parent) for c in res.children] == [(s.GROUP_MEMBERS, "group:00g1"), (s.GROUP_ROLES, "group:00g1")]
+    res = handle_page(StreamSpec(group.GROUPS, "/"), page, OPTS)
+    assert [(c.kind, c.parent) for c in res.children] == [(group.GROUP_MEMBERS, "group:00g1"), (role.GROUP_ROLES, "group:00g1")]
     assert res.resources[0].profile["users_count"] == 0 and res.resources[0].profile["apps_count"] == 2
     assert res.entitlements[1].id == "group:00g1:member"
     assert res.entitlements[1].display_name == "Pushed Group Member"
-    assert handle_page(StreamSpec(s.GROUPS, "/"), page, SyncOptions(skip_app_groups=True)).children == []
+    assert handle_page(StreamSpec(group.GROUPS, "/"), page, SyncOptions(skip_app_groups=True)).children == []
 
 
 def test_recorded_apps_pages():
     pages = [p for p in bodies("GET", r"/api/v1/apps") if isinstance(p, list)]
     assert pages
     for page in pages:
-        res = handle_page(StreamSpec(s.APPS, "/"), page, ALL)
+        res = handle_page(StreamSpec(app.APPS, "/"), page, ALL)
         check_ids(res)
         assert [r.id for r in res.resources] == [a["id"] for a in page]
         for r, a in zip(res.resources, page, strict=True):
             assert (r.display_name, r.profile["status"], r.profile["signOnMode"]) == (
                 a["label"], a["status"], a["signOnMode"])
-        active = handle_page(StreamSpec(s.APPS, "/"), page, OPTS)
+        active = handle_page(StreamSpec(app.APPS, "/"), page, OPTS)
         assert [r.id for r in active.resources] == [a["id"] for a in page if a["status"] == "ACTIVE"]
         assert len(active.children) == 2 * len(active.resources)
 
@@ -163,14 +172,14 @@ def test_recorded_apps_pages():
 def test_recorded_app_assignments():
     users = bodies("GET", r"/api/v1/apps/[^/]+/users")
     groups = bodies("GET", r"/api/v1/apps/[^/]+/groups")
-    spec = StreamSpec(s.APP_USERS, "/", "app:0oa1")
+    spec = StreamSpec(app.APP_USERS, "/", "app:0oa1")
     for page in users:
         res = handle_page(spec, page, OPTS)
         assert [(g.id, g.annotations["scope"]) for g in res.grants] == [
             (f"app:0oa1:access:user:{u['id']}", u["scope"]) for u in page]
     n = 0
     for page in groups:
-        res = handle_page(StreamSpec(s.APP_GROUPS, "/", "app:0oa1"), page, OPTS)
+        res = handle_page(StreamSpec(app.APP_GROUPS, "/", "app:0oa1"), page, OPTS)
         assert [g.id for g in res.grants] == [f"app:0oa1:access:group:{g['id']}" for g in page]
         n += len(res.grants)
     assert n > 0
@@ -178,13 +187,13 @@ def test_recorded_app_assignments():
 
 def test_recorded_role_assignments():
     for page in bodies("GET", r"/api/v1/groups/[^/]+/roles"):
-        res = handle_page(StreamSpec(s.GROUP_ROLES, "/", "group:00g1"), page, OPTS)
+        res = handle_page(StreamSpec(role.GROUP_ROLES, "/", "group:00g1"), page, OPTS)
         check_ids(res)
         assert {g.id for g in res.grants} == {f"role:{a['type']}:assigned:group:00g1" for a in page}
     pages = bodies("GET", r"/api/v1/users/[^/]+/roles")
     assert pages
     for page in pages:
-        res = handle_page(StreamSpec(s.USER_ROLES, "/", "user:00u1"), page, OPTS)
+        res = handle_page(StreamSpec(role.USER_ROLES, "/", "user:00u1"), page, OPTS)
         assert {g.id for g in res.grants} == {f"role:{a['type']}:assigned:user:00u1" for a in page}
 
 
@@ -199,7 +208,7 @@ def test_role_assignment_rules():
         {"id": "irb2", "type": "WORKFLOWS_ADMIN", "role": "cr0wf", "status": "ACTIVE", "assignmentType": "USER"},
         {"id": "bad", "status": "ACTIVE", "assignmentType": "USER"},
     ]
-    spec = StreamSpec(s.USER_ROLES, "/", "user:00u9")
+    spec = StreamSpec(role.USER_ROLES, "/", "user:00u9")
     plain = handle_page(spec, page, OPTS)
     assert [g.id for g in plain.grants] == ["role:SUPER_ADMIN:assigned:user:00u9",
                                             "role:NEW_FANCY_ADMIN:assigned:user:00u9"]
@@ -222,23 +231,23 @@ def test_static_roles():
 def test_assignees_open_one_role_list_per_user_and_follow_body_links():
     body = {"value": [{"id": "00u1", "orn": "orn:okta:x:users:00u1"}, {"id": "00u2"}],
             "_links": {"next": {"href": "https://x.okta.com/api/v1/iam/assignees/users?after=00u2&limit=1000"}}}
-    res = handle_page(StreamSpec(s.ROLE_ASSIGNEES, "/"), body, OPTS)
+    res = handle_page(StreamSpec(role.ROLE_ASSIGNEES, "/"), body, OPTS)
     assert [(c.kind, c.url, c.parent) for c in res.children] == [
-        (s.USER_ROLES, "/api/v1/users/00u1/roles", "user:00u1"), (s.USER_ROLES, "/api/v1/users/00u2/roles", "user:00u2")]
+        (role.USER_ROLES, "/api/v1/users/00u1/roles", "user:00u1"), (role.USER_ROLES, "/api/v1/users/00u2/roles", "user:00u2")]
     assert res.next_url.endswith("after=00u2&limit=1000")
 
 
 def test_custom_roles_resource_sets_bindings_members():
-    roles = handle_page(StreamSpec(s.CUSTOM_ROLES, "/"), {"roles": [{"id": "cr0a", "label": "Auditor"}]}, ALL)
+    roles = handle_page(StreamSpec(custom_role.CUSTOM_ROLES, "/"), {"roles": [{"id": "cr0a", "label": "Auditor"}]}, ALL)
     assert [e.id for e in roles.entitlements] == ["custom-role:cr0a:assigned"]
     assert roles.entitlements[0].display_name == "Auditor Role Member"
     for recorded in bodies("GET", r"/api/v1/iam/roles") + bodies("GET", r"/api/v1/iam/resource-sets"):
-        kind = s.CUSTOM_ROLES if "roles" in recorded else s.RESOURCE_SETS
+        kind = custom_role.CUSTOM_ROLES if "roles" in recorded else resource_set.RESOURCE_SETS
         assert handle_page(StreamSpec(kind, "/"), recorded, ALL).warnings == []
-    sets = handle_page(StreamSpec(s.RESOURCE_SETS, "/"),
+    sets = handle_page(StreamSpec(resource_set.RESOURCE_SETS, "/"),
                        {"resource-sets": [{"id": "iam1", "label": "Set one", "description": "d"}]}, ALL)
     child = sets.children[0]
-    assert (child.kind, child.url, child.parent) == (s.BINDINGS, "/api/v1/iam/resource-sets/iam1/bindings",
+    assert (child.kind, child.url, child.parent) == (resource_set.BINDINGS, "/api/v1/iam/resource-sets/iam1/bindings",
                                                      "resource-set:iam1")
     child = StreamSpec.from_dict(child.to_dict())  # survives the engine's JSON storage
     bindings = handle_page(child, {"roles": [{"id": "cr0a"}], "_links": {}}, ALL)
@@ -264,20 +273,20 @@ def test_recorded_api_tokens_never_carry_values():
     pages = bodies("GET", r"/api/v1/api-tokens")
     assert pages
     for page in pages:
-        res = handle_page(StreamSpec(s.API_TOKENS, "/"), page, ALL)
+        res = handle_page(StreamSpec(api_token.API_TOKENS, "/"), page, ALL)
         assert [r.id for r in res.resources] == [t["id"] for t in page]
         for r, t in zip(res.resources, page, strict=True):
             assert r.parent == f"user:{t['userId']}" and r.display_name == t["name"]
             assert set(r.profile) == {"name", "user_id", "client_name", "created", "expires_at", "last_updated",
                                       "token_window"}
     secret = [{"id": "00T1", "name": "n", "userId": "00u1", "token": "00abcsecret", "value": "00abcsecret"}]
-    assert "00abcsecret" not in repr(handle_page(StreamSpec(s.API_TOKENS, "/"), secret, ALL))
+    assert "00abcsecret" not in repr(handle_page(StreamSpec(api_token.API_TOKENS, "/"), secret, ALL))
 
 
 def test_initial_streams_follow_options():
     kinds = [sp.kind for sp in initial_streams(OPTS)]
-    assert kinds == [s.USERS, s.GROUPS, s.APPS, s.ROLE_ASSIGNEES]
-    assert [sp.kind for sp in initial_streams(ALL)][4:] == [s.CUSTOM_ROLES, s.RESOURCE_SETS, s.API_TOKENS]
+    assert kinds == [user.USERS, group.GROUPS, app.APPS, role.ROLE_ASSIGNEES]
+    assert [sp.kind for sp in initial_streams(ALL)][4:] == [custom_role.CUSTOM_ROLES, resource_set.RESOURCE_SETS, api_token.API_TOKENS]
     users = initial_streams(OPTS)[0]
     assert "search=status+pr" in users.url and "omitCredentials" in users.header_dict["Content-Type"]
     assert 'filter=status%20eq%20%22ACTIVE%22' in initial_streams(OPTS)[2].url
@@ -288,26 +297,37 @@ def test_errors():
     denied = error_from_response(403, {}, b'{"errorCode":"E0000006","errorSummary":"You do not have permission"}',
                                  method="GET", url="http://x/api/v1/groups/00g1/roles")
     assert isinstance(denied, OktaPermissionDenied)
-    res = handle_error(StreamSpec(s.GROUP_ROLES, "/api/v1/groups/00g1/roles", "group:00g1"), denied, OPTS)
-    assert len(res.warnings) == 1 and "okta.roles.read" in res.warnings[0] and "E0000006" in res.warnings[0]
+    res = handle_error(StreamSpec(role.GROUP_ROLES, "/api/v1/groups/00g1/roles", "group:00g1"), denied, OPTS)
+    assert isinstance(res, Skip) and "okta.roles.read" in res.warning and "E0000006" in res.warning
     # Same text for every group: the run shows one distinct warning.
-    again = handle_error(StreamSpec(s.GROUP_ROLES, "/api/v1/groups/00g2/roles", "group:00g2"), denied, OPTS)
-    assert again.warnings == res.warnings
+    again = handle_error(StreamSpec(role.GROUP_ROLES, "/api/v1/groups/00g2/roles", "group:00g2"), denied, OPTS)
+    assert again == res
     scope = error_from_response(403, {"WWW-Authenticate": 'Bearer error="insufficient_scope", '
                                       'error_description="no", scope="okta.apiTokens.read"'}, b"")
-    res = handle_error(StreamSpec(s.API_TOKENS, "/api/v1/api-tokens"), scope, ALL)
-    assert "okta.apiTokens.read" in res.warnings[0]
+    res = handle_error(StreamSpec(api_token.API_TOKENS, "/api/v1/api-tokens"), scope, ALL)
+    assert "okta.apiTokens.read" in res.warning
     gone = error_from_response(404, {}, b'{"errorCode":"E0000007","errorSummary":"Not found"}')
     assert isinstance(gone, OktaNotFound)
-    assert handle_error(StreamSpec(s.APP_USERS, "/", "app:0oa1"), gone, OPTS).warnings
-    with pytest.raises(OktaNotFound):
-        handle_error(StreamSpec(s.USERS, "/"), gone, OPTS)
-    with pytest.raises(OktaTransientError):
-        handle_error(StreamSpec(s.USERS, "/"), error_from_response(503, {}, b""), OPTS)
+    assert isinstance(handle_error(StreamSpec(app.APP_USERS, "/", "app:0oa1"), gone, OPTS), Skip)
+    # A top-level list that is not found, a 5xx, a malformed page: retried, counted against the page.
+    for error in (gone, error_from_response(503, {}, b""), ValueError("bad page")):
+        got = handle_error(StreamSpec(user.USERS, "/"), error, OPTS)
+        assert isinstance(got, Retry) and got.counted and type(error).__name__ in got.reason
+    assert isinstance(error_from_response(503, {}, b""), OktaTransientError)
+    # Credentials refused: retrying cannot help.
+    refused = error_from_response(401, {}, b'{"errorCode":"E0000011","errorSummary":"Invalid token provided"}')
+    assert isinstance(handle_error(StreamSpec(user.USERS, "/"), refused, OPTS), Fail)
+    # The limiter says wait: paced, not counted; a transient failure the client backs off from: counted.
+    paced = RateLimitWait(1.5, "bucket empty")
+    assert handle_error(StreamSpec(user.USERS, "/"), paced, OPTS) == Retry("bucket empty", 1.5, counted=False)
+    backoff = RateLimitWait(2.0, "retry")
+    backoff.__cause__ = error_from_response(503, {}, b"")
+    got = handle_error(StreamSpec(user.USERS, "/"), backoff, OPTS)
+    assert got.counted and got.after == 2.0
 
 
 def test_bad_input():
     with pytest.raises(UnknownStream):
         handle_page(StreamSpec("nope", "/"), [], OPTS)
-    res = handle_page(StreamSpec(s.GROUPS, "/"), [{"id": None}, "x", {"id": "00g1", "profile": {}}], OPTS)
+    res = handle_page(StreamSpec(group.GROUPS, "/"), [{"id": None}, "x", {"id": "00g1", "profile": {}}], OPTS)
     assert [r.id for r in res.resources] == ["00g1"] and len(res.warnings) == 2

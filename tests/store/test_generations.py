@@ -267,21 +267,22 @@ def test_finalize_inside_the_callers_transaction_commits_with_it(store):
         assert s.get(Tenant, t).next_sync_at == datetime(2030, 1, 1, tzinfo=UTC)
 
 
-def test_apply_grant_change_writes_through_current_and_active_runs(store):
-    from worker.store.writes import apply_grant_change
+def test_write_through_reaches_current_and_active_runs(store):
+    from worker.model import GrantAdded, GrantRemoved
+    from worker.store.writethrough import write_through
 
     t = store.tenant()
     run1, _ = sync_and_finalize(store, t, **ORG1)
     run2 = store.start_run(t)
     new = app_grant("a1", "user", "u1")  # u1 had it only through g1 so far (expanded)
     with store.Session() as s:
-        assert apply_grant_change(s, t, Grant("app:a9:access", "user", "u3"), True) == [run1, run2]
-        assert apply_grant_change(s, t, new, True) == [run1, run2]
+        assert write_through(s, t, [GrantAdded(Grant("app:a9:access", "user", "u3"))]) == [run1, run2]
+        assert write_through(s, t, [GrantAdded(new)]) == [run1, run2]
         s.commit()
         [g] = [g for g in queries.app_access(s, "acme", "a1") if g.principal_id == "u1"]
         assert (g.expanded, g.sources) == (False, ())
         assert "app:a9:access:user:u3" in {g.id for g in queries.effective_access(s, "acme", "u3")}
-        apply_grant_change(s, t, Grant("app:a9:access", "user", "u3"), False)
+        write_through(s, t, [GrantRemoved(Grant("app:a9:access", "user", "u3"))])
         s.commit()
         assert "app:a9:access:user:u3" not in {g.id for g in queries.effective_access(s, "acme", "u3")}
         in_run2 = set(s.execute(sa.select(GrantRow.id).where(GrantRow.run_id == run2)).scalars())

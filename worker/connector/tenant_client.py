@@ -1,8 +1,8 @@
 """Build a tenant's Okta client, limiter and sync options for the engine (credentials decrypted
 here, in the worker, never passed through the broker).
 
-The engine knows nothing of Okta: `SyncPages` adapts an OktaClient to the engine's `PageSource`,
-turning the client's "would have to wait" into the engine's PageWait.
+The engine knows nothing of Okta: an OktaClient is the engine's `PageSource` as it is, and what
+its errors mean (including "would have to wait") is worker.connector.decisions' call.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from worker.connector import SyncOptions
-from worker.engine.runtime import PageWait, TenantContext
+from worker.engine.runtime import TenantContext
 from worker.okta.auth import PrivateKeyJWTAuth, SSWSAuth
 from worker.okta.client import OktaClient
-from worker.okta.errors import OktaAuthenticationError, OktaError, OktaRateLimited, RateLimitWait
 from worker.okta.ratelimit import LimiterConfig, MemoryLimiter, RedisLimiter
 from worker.store.tenants import tenant_credentials
 
@@ -46,26 +45,6 @@ def make_auth(credentials: dict[str, str], options: SyncOptions) -> Any:
                              use="sync", sync_secrets=options.sync_secrets)
 
 
-class SyncPages:
-    """An OktaClient seen as the engine's PageSource."""
-
-    def __init__(self, client: OktaClient):
-        self.client = client
-
-    def get_page(self, url: str, headers: dict[str, str] | None = None) -> Any:
-        try:
-            return self.client.get_page(url, headers=headers)
-        except RateLimitWait as wait:
-            cause = wait.__cause__
-            # A wait before retrying a transient failure (not a 429): the engine counts the failure.
-            failure = cause if isinstance(cause, OktaError) and not isinstance(cause, OktaRateLimited) else None
-            raise PageWait(wait.seconds, wait.reason, failure) from wait
-
-    def credentials_refused(self, error: BaseException) -> bool:
-        # Okta refused the credentials (the client already fetched a fresh token once).
-        return isinstance(error, OktaAuthenticationError)
-
-
 def tenant_factory(limiter: Any, *, keys: Any = None, inline_wait: float = INLINE_WAIT,
                    response_hooks: Sequence[Callable[[Any], None]] = ()) -> Callable[[Any], TenantContext]:
     """A `Runtime.make_tenant` that builds clients sharing `limiter` (Redis or in-process);
@@ -76,7 +55,7 @@ def tenant_factory(limiter: Any, *, keys: Any = None, inline_wait: float = INLIN
         auth = make_auth(tenant_credentials(row, keys), options)
         client = OktaClient(row.domain, auth, tenant=str(row.id), limiter=limiter, use="sync",
                             on_wait="raise", inline_wait=inline_wait, response_hooks=response_hooks)
-        return TenantContext(tenant_id=row.id, name=row.name, client=SyncPages(client), options=options,
+        return TenantContext(tenant_id=row.id, name=row.name, client=client, options=options,
                              version=row.updated_at)
 
     return make

@@ -29,26 +29,12 @@ def log_events(kind: str, data: dict[str, Any]) -> None:
     log.info("%s %s", kind, " ".join(f"{k}={v}" for k, v in data.items()))
 
 
-class PageWait(Exception):
-    """The tenant's client would have to wait `seconds` before fetching this page (limiter pacing,
-    a 429's reset, or the backoff before retrying `failure`, a transient error) and does not sleep
-    in a worker slot: the engine re-enqueues the page with a countdown."""
-
-    def __init__(self, seconds: float, reason: str, failure: BaseException | None = None):
-        super().__init__(f"wait {seconds:.2f}s: {reason}")
-        self.seconds = float(seconds)
-        self.reason = reason
-        self.failure = failure
-
-
 class PageSource(Protocol):
     """What the engine asks of a tenant's API client (worker/connector/tenant_client.py)."""
 
     def get_page(self, url: str, headers: dict[str, str] | None = None) -> Any:
-        """One page: `.records`, `.items`, `.next_url`; raises PageWait instead of sleeping."""
-
-    def credentials_refused(self, error: BaseException) -> bool:
-        """True when `error` says the credentials were refused (retrying cannot help)."""
+        """One page: `.items` (the body), `.next_url`. Raises instead of sleeping when it would have
+        to wait; the connector's handle_error says what any error means (Skip, Retry, Fail)."""
 
 
 @dataclass

@@ -16,7 +16,9 @@ from datetime import timedelta
 from typing import Any
 
 from worker.connector import (
+    Fail,
     PageResult,
+    Skip,
     StreamSpec,
     handle_error,
     handle_page,
@@ -24,7 +26,7 @@ from worker.connector import (
     static_resources,
 )
 from worker.engine.release import release_streams
-from worker.engine.runtime import PageWait, Runtime
+from worker.engine.runtime import Runtime
 from worker.engine.sender import NEW_LIST
 from worker.store import runs
 from worker.store.generations import RunStateError, discard_run, finalize_generation
@@ -110,30 +112,26 @@ def page(rt: Runtime, stream_id: int, cursor: str) -> None:
         return  # tenant removed; its run is being torn down
     spec = decode_spec(st.kind, st.parent, st.url)
     final_state = "done"
-    items = 0
     next_url: str | None = None
     try:
         got = ctx.client.get_page(cursor, headers=spec.header_dict or None)
-        items = len(got.records)
         # The page's own URL, so first-page-only checks (an empty user list) stay exact.
         result = handle_page(dataclasses.replace(spec, url=cursor), got.items, ctx.options)
         next_url = got.next_url or result.next_url
-    except PageWait as wait:
-        if wait.failure is not None:
-            # The client wants to retry a transient failure: count it, so a dead org ends the run.
-            _page_failed(rt, st, cursor, wait.failure, ctx.client.credentials_refused(wait.failure),
-                         countdown=wait.seconds)
-        else:
-            _defer(rt, st, cursor, wait.seconds, wait.reason)
-        return
     except Exception as exc:  # noqa: BLE001 - the connector decides what an error means
-        try:
-            result = handle_error(spec, exc, ctx.options)  # a warning (skip), or re-raised
-            final_state = "skipped"
-        except Exception as final:  # noqa: BLE001
-            _page_failed(rt, st, cursor, final, ctx.client.credentials_refused(final))
+        decision = handle_error(spec, exc, ctx.options)
+        if isinstance(decision, Skip):
+            result, final_state = PageResult(warnings=[decision.warning]), "skipped"
+        elif isinstance(decision, Fail):
+            _page_failed(rt, st, cursor, decision.reason, fatal=True)
             return
-    _commit_page(rt, st, cursor, next_url, items, result, final_state)
+        elif decision.counted:
+            _page_failed(rt, st, cursor, decision.reason, countdown=decision.after)
+            return
+        else:
+            _defer(rt, st, cursor, decision.after or 0.0, decision.reason)
+            return
+    _commit_page(rt, st, cursor, next_url, result.items, result, final_state)
 
 
 def _commit_page(rt: Runtime, st: runs.StreamRow, cursor: str, next_url: str | None, items: int,
@@ -176,18 +174,18 @@ def _defer(rt: Runtime, st: runs.StreamRow, cursor: str, seconds: float, reason:
             release(rt)  # a waiting stream frees its slot for a list on another Okta bucket
 
 
-def _page_failed(rt: Runtime, st: runs.StreamRow, cursor: str, exc: BaseException, refused: bool,
-                 countdown: float | None = None) -> None:
+def _page_failed(rt: Runtime, st: runs.StreamRow, cursor: str, reason: str,
+                 countdown: float | None = None, fatal: bool = False) -> None:
     what = f"{st.kind}{' of ' + st.parent if st.parent else ''}"
-    message = f"{what}: {type(exc).__name__}: {exc}"
+    message = f"{what}: {reason}"
     with rt.sessions() as s:
         attempts = runs.record_attempt(s, st.id, cursor, message)
         s.commit()
     if attempts is None:
         return
-    if refused:
-        # Okta refused the credentials (the client already fetched a fresh token once): retrying
-        # cannot help, so say so now rather than after minutes of backoff.
+    if fatal:
+        # e.g. Okta refused the credentials (the client already fetched a fresh token once):
+        # retrying cannot help, so say so now rather than after minutes of backoff.
         fail_run(rt, st.run_id, f"listing {message}")
         return
     log.warning("page of %s failed (attempt %s/%s): %s", what, attempts, rt.max_page_attempts, message)

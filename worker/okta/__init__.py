@@ -1,5 +1,5 @@
 """Talking to Okta: domain validation, auth (SSWS, private_key_jwt, DPoP), the HTTP client with
-retries and pagination, typed errors, and typed models. The rate limiter lives in okta.ratelimit."""
+retries and pagination, and typed errors. The rate limiter lives in okta.ratelimit."""
 
 from worker.okta.auth import (
     MANAGE_SCOPES,

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from worker.model import Change, Grant
 from worker.okta.errors import OktaNotFound, OktaPermissionDenied
-from worker.provisioning.errors import NotFound, PermissionDenied
+from worker.provisioning.errors import NotFound, PermissionDenied, ProvisionError
 
 # The permission each family of operation needs: the OAuth scope and the admin role.
 PERM_GROUPS = "okta.groups.manage (scope) / Group Administrator or Super Administrator (role)"
@@ -23,18 +24,24 @@ PERM_USERS = "okta.users.manage (scope) / Group Administrator or Super Administr
 
 
 @dataclass
-class Change:
-    """One write-through instruction for the tenant's current view (see writethrough.py)."""
-
-    op: str  # "grant+" | "grant-" | "user+" | "group+" | "resource-"
-    data: dict[str, Any]
-
-
-@dataclass
 class Outcome:
     message: str
     details: dict[str, Any] = field(default_factory=dict)
+    # What changed in Okta, for the store to write through to the tenant's view at once.
     changes: list[Change] = field(default_factory=list)
+
+
+def already(verb: str, grant: Grant, note: str = "") -> Outcome:
+    """Nothing to do: the grant is already there ("granted") or gone ("revoked")."""
+    return Outcome(f"already {verb}: {grant.principal} on {grant.entitlement_id}{note}", {"already": True})
+
+
+class PartialFailure(ProvisionError):
+    """Part of the request happened (e.g. the group exists) and part failed: both are recorded."""
+
+    def __init__(self, message: str, outcome: Outcome):
+        super().__init__(message)
+        self.outcome = outcome
 
 
 @dataclass

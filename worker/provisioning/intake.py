@@ -4,8 +4,8 @@ A request is `(kind, payload)`:
 
 - `grant`  {"entitlement": ENT_ID, "principal": "TYPE:ID"}  (or principal_type + principal_id)
 - `revoke` {"grant": GRANT_ID}  or  {"entitlement": ENT_ID, "principal": "TYPE:ID"}
-- `action` {"action": NAME, "args": {...}}  (NAME in ACTIONS below)
-- `delete` {"resource_type": "group" | "user", "resource_id": RAW_OKTA_ID}
+- `action` {"action": NAME, "args": {...}}  (NAME an action of a resource type: worker.connector.types.ACTIONS)
+- `delete` {"resource_type": "user" | "group", "resource_id": RAW_OKTA_ID}
 
 normalize() returns the canonical payload (so equivalent spellings hash alike) or raises
 InvalidRequest naming what is wrong. Ids are parsed with worker.model, never re-invented.
@@ -15,37 +15,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any
 
-from worker.model import InvalidId, check_grantable, parse_entitlement_id, parse_grant_id, parse_principal
+from worker.connector.types import ACTIONS, DELETABLE, TYPES
+from worker.connector.types.base import Arg
+from worker.model import (
+    Grant,
+    InvalidId,
+    check_grantable,
+    parse_entitlement_id,
+    parse_grant_id,
+    parse_principal,
+    resource_key,
+)
 from worker.provisioning.errors import InvalidRequest
 
 KINDS = ("grant", "revoke", "action", "delete")
-DELETABLE_TYPES = ("group", "user")
-
-
-@dataclass(frozen=True)
-class Arg:
-    type: str  # "str" | "list" | "bool" | "dict"
-    required: bool = False
-    max_len: int | None = None
-
-
-# Connector actions (baton-okta §4 and the product documentation) plus account creation (§3.1).
-ACTIONS: dict[str, dict[str, Arg]] = {
-    "enable_user": {"user_id": Arg("str", True)},
-    "disable_user": {"user_id": Arg("str", True)},
-    "create": {"name": Arg("str", True, 255), "description": Arg("str"), "userMembers": Arg("list")},
-    "modify_group": {"group_id": Arg("str", True), "name": Arg("str", False, 255), "description": Arg("str")},
-    "create_account": {
-        "email": Arg("str", True), "first_name": Arg("str", True), "last_name": Arg("str", True),
-        "login": Arg("str"), "create_inactive": Arg("bool"), "send_activation_email": Arg("bool"),
-        "additionalAttributes": Arg("dict"),
-    },
-    "deactivate_user": {"user_id": Arg("str", True)},
-    "delete_user": {"user_id": Arg("str", True)},
-}
 
 
 def _bad(msg: str) -> InvalidRequest:
@@ -68,7 +53,7 @@ def _principal(payload: dict[str, Any]) -> tuple[str, str]:
     if "principal" in payload:
         return parse_principal(payload["principal"])
     if "principal_type" in payload or "principal_id" in payload:
-        return parse_principal(f"{payload.get('principal_type')}:{payload.get('principal_id')}")
+        return parse_principal(resource_key(str(payload.get('principal_type')), str(payload.get('principal_id'))))
     raise _bad("missing 'principal' (TYPE:ID, e.g. user:00u1)")
 
 
@@ -86,13 +71,10 @@ def _grant_target(kind: str, payload: dict[str, Any]) -> dict[str, str]:
         ptype, pid = _principal(payload)
         check_grantable(ent, ptype)
     # What we can execute; everything else is refused here, before it is queued.
-    if ent.resource_type == "custom-role":
-        raise _bad(f"entitlement {ent.id!r}: custom roles are {kind}ed through a resource-set binding "
-                   f"member: use 'resourceset-binding:<resourceSetId>:{ent.resource_id}:member'")
-    if ent.resource_type == "resource-set" and kind == "grant":
-        raise _bad(f"entitlement {ent.id!r}: a binding is created by granting a member: "
-                   f"'resourceset-binding:{ent.resource_id}:<roleId>:member' to a user or group")
-    return {"entitlement": ent.id, "principal": f"{ptype}:{pid}"}
+    rtype = TYPES[ent.resource_type]
+    if (rtype.grant if kind == "grant" else rtype.revoke) is None:
+        raise _bad(rtype.not_provisionable(kind, ent))
+    return {"entitlement": ent.id, "principal": Grant(ent.id, ptype, pid).principal}
 
 
 def _coerce(action: str, name: str, spec: Arg, value: Any) -> Any:
@@ -134,7 +116,7 @@ def _action(payload: dict[str, Any]) -> dict[str, Any]:
     args = payload.get("args", {})
     if not isinstance(args, dict):
         raise _bad(f"action {name!r}: 'args' must be an object, got {type(args).__name__}")
-    spec = ACTIONS[name]
+    spec = ACTIONS[name].args
     unknown = sorted(set(args) - set(spec))
     if unknown:
         raise _bad(f"action {name!r}: unknown argument(s) {', '.join(unknown)}; takes {', '.join(spec)}")
@@ -147,21 +129,16 @@ def _action(payload: dict[str, Any]) -> dict[str, Any]:
             out[key] = _raw_id(f"action {name!r} argument {key!r}", out[key], key.split("_")[0])
     if "userMembers" in out:
         out["userMembers"] = [_raw_id("userMembers entry", v, "user") for v in out["userMembers"]]
-    if name == "modify_group" and "name" not in out and "description" not in out:
-        raise _bad("action 'modify_group' needs at least one of name, description")
-    if name == "create_account" and "@" not in out["email"]:
-        raise _bad(f"action 'create_account': email {out['email']!r} is not an email address")
-    if name == "create_account" and out.get("additionalAttributes"):
-        clash = {"firstName", "lastName", "email", "login"} & set(out["additionalAttributes"])
-        if clash:
-            raise _bad(f"action 'create_account': additionalAttributes may not set {', '.join(sorted(clash))}")
+    problem = ACTIONS[name].check(out)
+    if problem:
+        raise _bad(problem)
     return {"action": name, "args": out}
 
 
 def _delete(payload: dict[str, Any]) -> dict[str, Any]:
     rtype = payload.get("resource_type")
-    if rtype not in DELETABLE_TYPES:
-        raise _bad(f"delete: resource_type must be one of {', '.join(DELETABLE_TYPES)}, got {rtype!r}")
+    if rtype not in DELETABLE:
+        raise _bad(f"delete: resource_type must be one of {', '.join(DELETABLE)}, got {rtype!r}")
     return {"resource_type": rtype, "resource_id": _raw_id("delete: resource_id", payload.get("resource_id"), rtype)}
 
 

@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from worker.provisioning import intake
-from worker.provisioning.actions import PartialFailure
-from worker.provisioning.context import ExecContext
+from worker.provisioning.context import ExecContext, PartialFailure
 from worker.provisioning.errors import InvalidRequest
 from worker.provisioning.runner import classify, execute
 

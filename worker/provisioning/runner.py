@@ -7,6 +7,7 @@ uses only `execute` and `classify`). `run_request` never sleeps: it returns a St
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -17,6 +18,8 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
+from worker.connector.types import ACTIONS, TYPES, implied_grants
+from worker.model import parse_entitlement_id, parse_principal
 from worker.okta.auth import InvalidCredentials
 from worker.okta.domain import InvalidDomain
 from worker.okta.errors import (
@@ -27,14 +30,13 @@ from worker.okta.errors import (
     OktaTransientError,
     RateLimitWait,
 )
-from worker.provisioning import actions, executors, writethrough
-from worker.provisioning.actions import PartialFailure
-from worker.provisioning.context import ExecContext, Outcome
-from worker.provisioning.errors import ProvisionError, RetryLater
+from worker.provisioning.context import ExecContext, Outcome, PartialFailure
+from worker.provisioning.errors import NotFound, ProvisionError, RetryLater
 from worker.store import provision_requests as requests
 from worker.store.secrets import SecretKeyError
 from worker.store.tables import Tenant
 from worker.store.tenants import tenant_credentials
+from worker.store.writethrough import write_through
 
 log = logging.getLogger("oktasync.provisioning")
 
@@ -65,16 +67,40 @@ class RetryPolicy:
         return round(raw * random.uniform(0.5, 1.0), 3)  # jitter: retries of many requests spread
 
 
+def _run_grant(ctx: ExecContext, payload: dict[str, Any], kind: str) -> Outcome:
+    ent = parse_entitlement_id(payload["entitlement"])
+    ptype, pid = parse_principal(payload["principal"])
+    executor = getattr(TYPES[ent.resource_type], kind)  # its grant or revoke
+    if executor is None:  # intake refuses these first
+        raise NotFound(f"no executor for entitlement {ent.id!r}")
+    return executor(ctx, ent, ptype, pid)
+
+
+def _run_action(ctx: ExecContext, payload: dict[str, Any]) -> Outcome:
+    return ACTIONS[payload["action"]].run(ctx, payload["args"])
+
+
+def _run_delete(ctx: ExecContext, payload: dict[str, Any]) -> Outcome:
+    delete = TYPES[payload["resource_type"]].delete
+    if delete is None:  # intake refuses these first
+        raise ProvisionError(f"resources of type {payload['resource_type']!r} cannot be deleted")
+    return delete(ctx, payload["resource_id"])
+
+
+# Request kind -> how it runs (on intake.normalize's payload); the resource types do the Okta calls.
+EXECUTE: dict[str, Callable[[ExecContext, dict[str, Any]], Outcome]] = {
+    "grant": functools.partial(_run_grant, kind="grant"),
+    "revoke": functools.partial(_run_grant, kind="revoke"),
+    "action": _run_action,
+    "delete": _run_delete,
+}
+
+
 def execute(ctx: ExecContext, kind: str, payload: dict[str, Any]) -> Outcome:
-    if kind == "grant":
-        return executors.run_grant(ctx, True, payload)
-    if kind == "revoke":
-        return executors.run_grant(ctx, False, payload)
-    if kind == "action":
-        return actions.run_action(ctx, payload)
-    if kind == "delete":
-        return actions.run_delete(ctx, payload)
-    raise ProvisionError(f"unknown kind {kind!r}")
+    run = EXECUTE.get(kind)
+    if run is None:
+        raise ProvisionError(f"unknown kind {kind!r}")
+    return run(ctx, payload)
 
 
 @dataclass(frozen=True)
@@ -195,7 +221,7 @@ def _finish(session: Session, request_id: int, attempts: int, tenant_id: int, st
         session.rollback()
         return Step(done=True)
     if outcome is not None and outcome.changes:
-        writethrough.apply(session, tenant_id, outcome.changes)
+        write_through(session, tenant_id, outcome.changes, implied_grants)
     session.commit()
     log.info("provisioning request %s %s: %s", request_id, state, error or (outcome.message if outcome else ""))
     return Step(done=True, state=state)

@@ -195,26 +195,3 @@ def write_page(conn: Session | sa.Connection, tenant_id: int, run_id: int,
         "entitlements": upsert_rows(conn, EntitlementRow.__table__, [entitlement_row(run_id, e) for e in entitlements]),
         "grants": upsert_rows(conn, GrantRow.__table__, [grant_row(run_id, g) for g in grants]),
     }
-
-
-def apply_grant_change(session: Session, tenant_id: int, grant: Grant, present: bool) -> list[int]:
-    """Write a provisioning result through to the store so it shows before the next sync.
-
-    Adds (present=True) or removes the listed grant in the tenant's current generation and in
-    its active run's generation, if any (that run may already have crawled the list). Expanded
-    grants derived from it are left to the next sync. Returns the run ids touched; the caller
-    commits.
-    """
-    from worker.store.tables import ACTIVE_RUN_STATES, Tenant
-
-    current = session.execute(sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id)).scalar_one_or_none()
-    active = session.execute(sa.select(SyncRun.id).where(
-        SyncRun.tenant_id == tenant_id, SyncRun.state.in_(ACTIVE_RUN_STATES))).scalars().all()
-    runs = [r for r in [current, *active] if r is not None]
-    table = GrantRow.__table__
-    for run_id in runs:
-        if present:
-            upsert_rows(session, table, [grant_row(run_id, grant)])
-        else:
-            session.execute(sa.delete(table).where(table.c.run_id == run_id, table.c.id == grant.id))
-    return runs

@@ -1,0 +1,213 @@
+"""Apps: the apps list and each app's user and group assignments, the app resource and its
+`access` entitlement, assignment grant/revoke and their probes (baton-okta app.go;
+reference/baton-okta.md §1.3, §2, §3)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from worker.connector.options import SyncOptions
+from worker.connector.pages import PageResult, StreamSpec, each, object_id, q, records, text
+from worker.connector.probes import PROBE_USER, Capability, capability, outcome
+from worker.connector.types.base import ResourceType, Stream
+from worker.model import Entitlement, Grant, GrantAdded, GrantRemoved, Resource
+from worker.okta.errors import OktaConflict, OktaNotFound, OktaPermissionDenied
+from worker.provisioning.context import PERM_APPS, PERM_GROUPS, ExecContext, Outcome, already, call
+from worker.provisioning.errors import ProvisionError
+
+NAME = "app"
+APPS = "apps"  # stream kinds
+APP_USERS = "app-users"
+APP_GROUPS = "app-groups"
+APPS_LIMIT = 200  # /apps: max 200 (reference/okta-api.md §3.2)
+APP_USERS_LIMIT = 500  # /apps/{id}/users: max 500
+APP_GROUPS_LIMIT = 200  # /apps/{id}/groups: max 200
+
+_NO_NHI_MODES = frozenset({"BOOKMARK", "BROWSER_PLUGIN", "AUTO_LOGIN", "BASIC_AUTH", "SECURE_PASSWORD_STORE"})
+_PERM_READ = "okta.apps.read (an admin role that can view app assignments)"
+
+
+def access(aid: str, display_name: str = "") -> Entitlement:
+    """`app:<aid>:access`"""
+    return Entitlement(NAME, aid, "access", display_name)
+
+
+# ------------------------------------------------------------------------------------ mapping
+
+def resource(app: Mapping[str, Any]) -> Resource:
+    aid = object_id(app, "app")
+    mode = text(app.get("signOnMode")) or ""
+    data: dict[str, Any] = {
+        "label": app.get("label"),
+        "name": app.get("name"),
+        "status": app.get("status"),
+        "signOnMode": app.get("signOnMode"),
+    }
+    if mode not in _NO_NHI_MODES:
+        data["non_human_identity"] = f"okta.app.{mode.lower()}" if mode else "okta.app"
+    return Resource(NAME, aid, text(app.get("label")) or aid, data)
+
+
+def entitlement(res: Resource) -> Entitlement:
+    return access(res.id, f"{res.display_name} App Access")
+
+
+# ------------------------------------------------------------------------------------ streams
+
+def apps_url(options: SyncOptions) -> str:
+    url = f"/api/v1/apps?limit={APPS_LIMIT}"
+    if not options.sync_inactive_apps:
+        url += "&filter=" + q('status eq "ACTIVE"')
+    return url
+
+
+def _initial_streams(options: SyncOptions) -> list[StreamSpec]:
+    return [StreamSpec(APPS, apps_url(options))]
+
+
+def _apps(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
+    out = PageResult()
+
+    def one(app: Any) -> None:
+        res = resource(app)
+        # The list is filtered server-side; this also holds if a page carries an inactive app anyway.
+        if not options.sync_inactive_apps and app.get("status") != "ACTIVE":
+            return
+        out.resources.append(res)
+        out.entitlements.append(entitlement(res))
+        aid = q(res.id)
+        out.children.append(StreamSpec(APP_USERS, f"/api/v1/apps/{aid}/users?limit={APP_USERS_LIMIT}", res.key))
+        out.children.append(StreamSpec(APP_GROUPS, f"/api/v1/apps/{aid}/groups?limit={APP_GROUPS_LIMIT}", res.key))
+    each(out, "apps", records(body), one)
+    return out
+
+
+def _app_users(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
+    # The app-user profile is the app's, not the Okta profile, so the e-mail filter is not applied here;
+    # the store drops grants whose user is not a resource of the run.
+    out = PageResult()
+    ent = access(spec.parent_id).id
+
+    def one(app_user: Any) -> None:
+        uid = object_id(app_user, "app user")
+        ann: dict[str, Any] = {"scope": app_user.get("scope") or "USER"}
+        if app_user.get("status"):
+            ann["status"] = app_user["status"]
+        out.grants.append(Grant(ent, "user", uid, annotations=ann))
+    each(out, "app users", records(body), one)
+    return out
+
+
+def _app_groups(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
+    out = PageResult()
+    ent = access(spec.parent_id).id
+
+    def one(assignment: Any) -> None:
+        gid = object_id(assignment, "app group")
+        ann = {"priority": assignment["priority"]} if "priority" in assignment else {}
+        out.grants.append(Grant(ent, "group", gid, annotations=ann))
+    each(out, "app groups", records(body), one)
+    return out
+
+
+# ------------------------------------------------------------------------------------ grant / revoke
+
+def _through_group(uid: str, aid: str) -> str:
+    return (f"cannot revoke app {aid} from user {uid}: the user's access holds through a group "
+            f"assigned to the app (Okta E0000046); revoke the group's app access or remove the user "
+            f"from that group instead")
+
+
+def _app_user(grant: bool, ctx: ExecContext, ent: Entitlement, uid: str) -> Outcome:
+    aid = ent.resource_id
+    g = Grant(ent.id, "user", uid)
+    current = call(ctx, "GET", f"/api/v1/apps/{aid}/users/{uid}", PERM_APPS, absent_ok=True,
+                   parents=("AppInstance", "User"))
+    if grant:
+        if current is not None:
+            return already("granted", g, " (through a group)" if current.get("scope") == "GROUP" else "")
+        user = call(ctx, "GET", f"/api/v1/users/{uid}", PERM_GROUPS, what=f"user {uid}")
+        profile = user.get("profile") or {}
+        username = profile.get("email") or profile.get("login")
+        if not username:
+            raise ProvisionError(f"user {uid} has neither an email nor a login to use as the app username")
+        body = {"id": uid, "scope": "USER", "credentials": {"userName": username}}
+        try:
+            call(ctx, "POST", f"/api/v1/apps/{aid}/users", PERM_APPS, json=body, what=f"app {aid}")
+        except OktaConflict as exc:
+            if exc.error_code == "E0000062":  # assigned meanwhile
+                return already("granted", g)
+            raise
+        added = Grant(ent.id, "user", uid, annotations={"scope": "USER", "status": "ACTIVE"})
+        return Outcome(f"granted: {g.principal} on {ent.id} (userName {username})",
+                       {"userName": username}, [GrantAdded(added)])
+    if current is None:
+        return already("revoked", g)
+    if current.get("scope") == "GROUP":
+        raise ProvisionError(_through_group(uid, aid))
+    try:
+        call(ctx, "DELETE", f"/api/v1/apps/{aid}/users/{uid}", PERM_APPS, raw_403=("E0000046",))
+    except OktaPermissionDenied:
+        raise ProvisionError(_through_group(uid, aid)) from None
+    return Outcome(f"revoked: {g.principal} on {ent.id}", changes=[GrantRemoved(g)])
+
+
+def _app_group(grant: bool, ctx: ExecContext, ent: Entitlement, gid: str) -> Outcome:
+    aid = ent.resource_id
+    g = Grant(ent.id, "group", gid)
+    current = call(ctx, "GET", f"/api/v1/apps/{aid}/groups/{gid}", PERM_APPS, absent_ok=True,
+                   parents=("AppInstance", "UserGroup"))
+    if grant:
+        if current is not None:
+            return already("granted", g)
+        call(ctx, "PUT", f"/api/v1/apps/{aid}/groups/{gid}", PERM_APPS, json={}, parents=("AppInstance", "UserGroup"),
+             what=f"app {aid} or group {gid}")
+        return Outcome(f"granted: {g.principal} on {ent.id}", changes=[GrantAdded(g)])
+    if current is None:
+        return already("revoked", g)
+    call(ctx, "DELETE", f"/api/v1/apps/{aid}/groups/{gid}", PERM_APPS, absent_ok=True)
+    return Outcome(f"revoked: {g.principal} on {ent.id}", changes=[GrantRemoved(g)])
+
+
+def _assign(grant: bool, ctx: ExecContext, ent: Entitlement, ptype: str, pid: str) -> Outcome:
+    return (_app_user if ptype == "user" else _app_group)(grant, ctx, ent, pid)
+
+
+# ------------------------------------------------------------------------------------ probes
+
+def _probes(client: Any) -> dict[str, Capability]:
+    out: dict[str, Capability] = {}
+    apps: list = []
+
+    def read_apps() -> None:
+        apps.extend(client.get("/api/v1/apps", {"limit": 1}) or [])
+        if apps:
+            client.get(f"/api/v1/apps/{apps[0]['id']}/users", {"limit": 1})
+    out["review app assignment"] = capability(
+        "review app assignment", "GET /api/v1/apps, GET /api/v1/apps/{id}/users", read_apps)
+    if apps:
+        app_id = apps[0]["id"]
+        ok, detail = outcome(
+            lambda: client.request("DELETE", f"/api/v1/apps/{app_id}/users/{PROBE_USER}"), (OktaNotFound,))
+        how = "DELETE /api/v1/apps/{an app}/users/{nonexistent user}"
+    else:
+        ok, detail = None, "could not tell: no app readable to probe with"
+        how = "needs a readable app"
+    out["provision app assignment"] = Capability("provision app assignment", ok, how, detail)
+    return out
+
+
+TYPE = ResourceType(
+    NAME,
+    streams=(
+        Stream(APPS, "apps", "okta.apps.read (an admin role that can view apps)", _apps),
+        Stream(APP_USERS, "app user assignments", _PERM_READ, _app_users),
+        Stream(APP_GROUPS, "app group assignments", _PERM_READ, _app_groups),
+    ),
+    initial_streams=_initial_streams,
+    grant=functools.partial(_assign, True),
+    revoke=functools.partial(_assign, False),
+    probes=_probes,
+)

@@ -1,0 +1,79 @@
+"""The common interface of a resource type (like baton-okta's ResourceSyncer), and its parts.
+
+A type module (user.py, group.py, ...) builds one ResourceType: the streams that list it (with
+their page handlers), its grant and revoke, its actions with their argument schemas, its
+capability probes and its write-through rules. Anything a type does not do is left at None or
+empty; the registry (worker.connector.types) ties them together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from worker.connector.options import SyncOptions
+from worker.connector.pages import PageResult, StreamSpec
+from worker.model import Entitlement, Grant
+
+if TYPE_CHECKING:
+    from worker.connector.probes import Capability
+    from worker.provisioning.context import ExecContext, Outcome
+
+PAST = {"grant": "granted", "revoke": "revoked"}  # for messages about a request kind
+
+PageHandler = Callable[[StreamSpec, Any, SyncOptions], PageResult]
+# grant / revoke: (ctx, entitlement, principal type, principal id) -> Outcome
+GrantExecutor = Callable[["ExecContext", Entitlement, str, str], "Outcome"]
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One kind of Okta list: what it reads, the permission that needs, and its page handler."""
+
+    kind: str
+    what: str  # for warnings: "skipped <what>"
+    permission: str  # what the credentials need to read it (warnings, `oktasync check`)
+    handle: PageHandler
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of an action: "str" | "list" | "bool" | "dict"."""
+
+    type: str
+    required: bool = False
+    max_len: int | None = None
+
+
+@dataclass(frozen=True)
+class Action:
+    """A connector action (baton-okta §4) or account creation (§3.1)."""
+
+    name: str
+    args: Mapping[str, Arg]
+    run: Callable[[ExecContext, dict[str, Any]], Outcome]
+    # Checks beyond each argument's type, on the coerced arguments: the problem, or None.
+    check: Callable[[dict[str, Any]], str | None] = lambda _args: None
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    name: str  # the baton resource type, e.g. "resourceset-binding"
+    streams: tuple[Stream, ...] = ()
+    # The lists a run starts with (children are opened by the page handlers).
+    initial_streams: Callable[[SyncOptions], list[StreamSpec]] = lambda _options: []
+    # Rows no API call lists (the standard admin roles).
+    static_resources: Callable[[SyncOptions], PageResult] | None = None
+    grant: GrantExecutor | None = None
+    revoke: GrantExecutor | None = None
+    # Why a grant ("grant") or revoke ("revoke") of `entitlement` is not done here; intake's message.
+    not_provisionable: Callable[[str, Entitlement], str] = (
+        lambda kind, ent: f"entitlement {ent.id!r} cannot be {PAST[kind]}")
+    actions: tuple[Action, ...] = ()
+    delete: Callable[[ExecContext, str], Outcome] | None = None
+    # Capability probes: name -> probe, in the order `oktasync check` shows them.
+    probes: Callable[[Any], dict[str, Capability]] = lambda _client: {}
+    # Write-through rule: the grants holding `grant` also gives its principal (shown where the
+    # implied grant's resource is in the view; removed when no other grant implies it).
+    implied_grants: Callable[[Grant], list[Grant]] = lambda _grant: []

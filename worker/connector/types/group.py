@@ -1,0 +1,320 @@
+"""Groups: the groups list and each group's members, the group resource and its `member`
+entitlement, membership grant/revoke, the create/modify/delete group actions and their probes
+(baton-okta group.go; reference/baton-okta.md §1.2, §2, §3, §4)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from worker.connector.options import SyncOptions
+from worker.connector.pages import PageResult, StreamSpec, each, object_id, q, records, text
+from worker.connector.probes import PROBE_GROUP, PROBE_USER, Capability, capability, outcome
+from worker.connector.types import role
+from worker.connector.types.base import Action, Arg, ResourceType, Stream
+from worker.connector.types.user import OMIT_CREDENTIALS
+from worker.model import (
+    Entitlement,
+    Grant,
+    GrantAdded,
+    GrantRemoved,
+    Resource,
+    ResourceRemoved,
+    ResourceSaved,
+    resource_key,
+)
+from worker.okta.errors import OktaInvalidRequest, OktaNotFound, OktaPermissionDenied
+from worker.provisioning.context import (
+    PERM_GROUPS,
+    ExecContext,
+    Outcome,
+    PartialFailure,
+    already,
+    call,
+    list_all,
+)
+from worker.provisioning.errors import NotFound, ProvisionError
+
+NAME = "group"
+GROUPS = "groups"  # stream kinds
+GROUP_MEMBERS = "group-members"
+GROUPS_LIMIT = 10000  # /groups: max 10000 (reference/okta-api.md §3.2)
+GROUP_USERS_LIMIT = 1000  # /groups/{id}/users: default = max 1000
+
+_SOURCE = {"BUILT_IN": "built_in", "APP_GROUP": "app_imported", "OKTA_GROUP": "native"}
+
+
+def key(gid: str) -> str:
+    return resource_key(NAME, gid)
+
+
+def member(gid: str, display_name: str = "") -> Entitlement:
+    """`group:<gid>:member`"""
+    return Entitlement(NAME, gid, "member", display_name)
+
+
+# ------------------------------------------------------------------------------------ mapping
+
+def stats(group: Mapping[str, Any]) -> dict[str, Any]:
+    embedded = group.get("_embedded")
+    found = embedded.get("stats") if isinstance(embedded, Mapping) else None
+    return dict(found) if isinstance(found, Mapping) else {}
+
+
+def resource(group: Mapping[str, Any]) -> Resource:
+    gid = object_id(group, "group")
+    profile = group.get("profile") if isinstance(group.get("profile"), Mapping) else {}
+    gtype = group.get("type")
+    data: dict[str, Any] = {
+        "name": profile.get("name"),
+        "description": profile.get("description"),
+        "type": gtype,
+        "group_source_type": _SOURCE.get(gtype, ""),
+        "immutable": gtype == "BUILT_IN",
+    }
+    counts = stats(group)
+    if "usersCount" in counts:
+        data["users_count"] = counts["usersCount"]
+    if "appsCount" in counts:
+        data["apps_count"] = counts["appsCount"]
+    return Resource(NAME, gid, text(profile.get("name")) or gid, data)
+
+
+def entitlement(res: Resource) -> Entitlement:
+    return member(res.id, f"{res.display_name} Group Member")
+
+
+def saved(group: Mapping[str, Any]) -> ResourceSaved:
+    res = resource(group)
+    return ResourceSaved(res, (entitlement(res),))
+
+
+# ------------------------------------------------------------------------------------ streams
+
+def _initial_streams(options: SyncOptions) -> list[StreamSpec]:
+    return [StreamSpec(GROUPS, f"/api/v1/groups?expand=stats&limit={GROUPS_LIMIT}")]
+
+
+def _groups(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
+    out = PageResult()
+
+    def one(group: Any) -> None:
+        res = resource(group)
+        if options.skip_app_groups and res.profile.get("type") == "APP_GROUP":
+            return
+        out.resources.append(res)
+        out.entitlements.append(entitlement(res))
+        counts = stats(group)
+        if counts.get("usersCount") != 0:  # missing count -> fetch; 0 -> nothing to fetch
+            out.children.append(StreamSpec(
+                GROUP_MEMBERS, f"/api/v1/groups/{q(res.id)}/users?limit={GROUP_USERS_LIMIT}", res.key,
+                headers=OMIT_CREDENTIALS))
+        # expand=stats says whether the group holds an admin role ("hasAdminPrivlege", sic); only those
+        # groups' role lists are fetched (all of them when Okta does not say).
+        if counts.get("hasAdminPrivlege", counts.get("hasAdminPrivilege")) is not False:
+            out.children.append(role.group_roles_stream(res.id))
+    each(out, "groups", records(body), one)
+    return out
+
+
+def _group_members(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
+    out = PageResult()
+    ent = member(spec.parent_id).id
+
+    def one(user: Any) -> None:
+        uid = object_id(user, "group member")
+        # Members come as full user objects, so the e-mail filter costs nothing here.
+        if options.user_allowed(user.get("profile")):
+            out.grants.append(Grant(ent, "user", uid))
+    each(out, "group members", records(body), one)
+    return out
+
+
+# ------------------------------------------------------------------------------------ grant / revoke
+
+def get(ctx: ExecContext, gid: str, **kw: Any) -> dict[str, Any] | None:
+    return call(ctx, "GET", f"/api/v1/groups/{gid}", PERM_GROUPS, what=kw.pop("what", f"group {gid}"), **kw)
+
+
+def _is_member(ctx: ExecContext, gid: str, uid: str) -> bool:
+    # a clear not-found for the user before listing its groups
+    call(ctx, "GET", f"/api/v1/users/{uid}", PERM_GROUPS, what=f"user {uid}")
+    return any(g.get("id") == gid for g in list_all(ctx, f"/api/v1/users/{uid}/groups", PERM_GROUPS,
+                                                      what=f"user {uid}", params={"limit": 200}))
+
+
+def _check_editable(group: dict[str, Any], gid: str) -> None:
+    gtype = group.get("type")
+    if gtype in ("APP_GROUP", "BUILT_IN"):
+        raise ProvisionError(
+            f"group {gid} is a {gtype} group: Okta does not allow changing its membership "
+            f"({'managed by the app that pushes it' if gtype == 'APP_GROUP' else 'a system group'})")
+
+
+def _membership(grant: bool, ctx: ExecContext, ent: Entitlement, ptype: str, uid: str) -> Outcome:
+    """Add (grant=True) or remove a user's membership; `ptype` is always user."""
+    gid = ent.resource_id
+    group = get(ctx, gid)
+    is_member = _is_member(ctx, gid, uid)
+    g = Grant(ent.id, "user", uid)
+    if grant and is_member:
+        return already("granted", g)
+    if not grant and not is_member:
+        return already("revoked", g)
+    _check_editable(group, gid)
+    call(ctx, "PUT" if grant else "DELETE", f"/api/v1/groups/{gid}/users/{uid}", PERM_GROUPS,
+         what=f"group {gid} or user {uid}")
+    change = GrantAdded(g) if grant else GrantRemoved(g)
+    return Outcome(f"{'granted' if grant else 'revoked'}: {g.principal} on {ent.id}", changes=[change])
+
+
+# ------------------------------------------------------------------------------------ actions
+
+def _find_own(ctx: ExecContext, name: str) -> dict[str, Any] | None:
+    """After a crash between POST /groups and ctx.save: the group this request created, if any."""
+    since = (ctx.created_at or datetime.now().astimezone()) - timedelta(seconds=5)
+    for g in list_all(ctx, "/api/v1/groups", PERM_GROUPS, params={"q": name, "limit": 200}):
+        created = g.get("created")
+        if (g.get("profile") or {}).get("name") == name and g.get("type") == "OKTA_GROUP" and created:
+            if datetime.fromisoformat(created.replace("Z", "+00:00")) >= since:
+                return g
+    return None
+
+
+def create_group(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
+    """Records the new group's id in the request row (ctx.save) before adding members, so a
+    retried request never creates a second group."""
+    name, description = args["name"], args.get("description")
+    gid = ctx.progress.get("group_id")
+    group: dict[str, Any] | None = None
+    if gid:
+        group = get(ctx, gid, what=f"group {gid} (created earlier)")
+    elif ctx.attempt > 1:
+        group = _find_own(ctx, name)
+    if group is None:
+        profile = {"name": name} | ({"description": description} if description is not None else {})
+        try:
+            group = call(ctx, "POST", "/api/v1/groups", PERM_GROUPS, json={"profile": profile})
+        except OktaInvalidRequest as exc:
+            if not any("already exists" in c for c in exc.error_causes):
+                raise ProvisionError(f"Okta refused the group: {exc.error_summary or exc}"
+                                     + (f" ({'; '.join(exc.error_causes)})" if exc.error_causes else "")) from None
+            group = _find_own(ctx, name) if ctx.attempt > 1 else None
+            if group is None:
+                raise ProvisionError(f"a group named {name!r} already exists in Okta") from None
+    gid = group["id"]
+    ctx.save(group_id=gid)
+    changes: list[Any] = [saved(group)]
+    added, failed = [], {}
+    for uid in args.get("userMembers", []):
+        try:
+            call(ctx, "PUT", f"/api/v1/groups/{gid}/users/{uid}", PERM_GROUPS, what=f"user {uid}")
+            added.append(uid)
+            changes.append(GrantAdded(Grant(member(gid).id, "user", uid)))
+        except (NotFound, ProvisionError, OktaInvalidRequest, OktaNotFound, OktaPermissionDenied) as exc:
+            failed[uid] = str(exc)
+    details = {"group_id": gid, "members_added": added, "members_failed": failed}
+    result = Outcome(f"group {gid} {name!r} created with {len(added)} member(s)", details, changes)
+    if failed:
+        raise PartialFailure(
+            f"group {gid} {name!r} created, but {len(failed)} member(s) could not be added: "
+            + "; ".join(f"{u}: {m}" for u, m in failed.items()), result)
+    return result
+
+
+def modify_group(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
+    gid = args["group_id"]
+    group = get(ctx, gid)
+    if group.get("type") != "OKTA_GROUP":
+        raise ProvisionError(f"group {gid} is a {group.get('type')} group: only OKTA_GROUP groups can be modified")
+    profile = dict(group.get("profile") or {})
+    wanted = {k: args[k] for k in ("name", "description") if k in args}
+    if all(profile.get(k) == v for k, v in wanted.items()):
+        return Outcome(f"group {gid} already has that name and description; nothing to do", {"already": True})
+    profile.update(wanted)  # the full profile: custom attributes are kept
+    updated = call(ctx, "PUT", f"/api/v1/groups/{gid}", PERM_GROUPS, json={"profile": profile},
+                   what=f"group {gid}")
+    return Outcome(f"group {gid} updated ({', '.join(wanted)})", {"group_id": gid},
+                   [saved(updated or {**group, "profile": profile})])
+
+
+def _check_modify(args: dict[str, Any]) -> str | None:
+    if "name" not in args and "description" not in args:
+        return "action 'modify_group' needs at least one of name, description"
+    return None
+
+
+def delete_group(ctx: ExecContext, gid: str) -> Outcome:
+    """Records that it started, so a retry that finds the group gone reports "already deleted"."""
+    group = get(ctx, gid, absent_ok=bool(ctx.progress.get("deleting")))
+    gone = ResourceRemoved(key(gid))
+    if group is None:  # this request's earlier attempt deleted it
+        return Outcome(f"group {gid} already deleted", {"already": True}, [gone])
+    gtype = group.get("type")
+    if gtype in ("BUILT_IN", "APP_GROUP"):
+        raise ProvisionError(
+            f"group {gid} ({(group.get('profile') or {}).get('name')!r}) is a {gtype} group and cannot be "
+            f"deleted: {'it is a system group' if gtype == 'BUILT_IN' else 'it is managed by the app that pushes it'}")
+    ctx.save(deleting=True)
+    call(ctx, "DELETE", f"/api/v1/groups/{gid}", PERM_GROUPS, what=f"group {gid}", absent_ok=True)
+    return Outcome(f"group {gid} deleted", {"group_id": gid}, [gone])
+
+
+# ------------------------------------------------------------------------------------ probes
+
+def _probes(client: Any) -> dict[str, Capability]:
+    out: dict[str, Capability] = {}
+    groups: list = []
+
+    def read_groups() -> None:  # one list read, then one member list of a real group
+        groups.extend(client.get("/api/v1/groups", {"limit": 20}) or [])
+        if groups:
+            client.get(f"/api/v1/groups/{groups[0]['id']}/users", {"limit": 1})
+    out["review group membership"] = capability(
+        "review group membership", "GET /api/v1/groups, GET /api/v1/groups/{id}/users", read_groups)
+
+    okta_group = next((g["id"] for g in groups if g.get("type") == "OKTA_GROUP"), None)
+    if okta_group:
+        ok, detail = outcome(
+            lambda: client.request("PUT", f"/api/v1/groups/{okta_group}/users/{PROBE_USER}"), (OktaNotFound,))
+        how = "PUT /api/v1/groups/{an Okta group}/users/{nonexistent user}"
+    else:
+        ok, detail = None, "could not tell: no OKTA_GROUP group readable to probe with"
+        how = "needs a readable OKTA_GROUP group"
+    out["provision group membership"] = Capability("provision group membership", ok, how, detail)
+
+    # `create group` is probed with a profile without a name, which Okta refuses with 400 E0000001.
+    out["create group"] = capability(
+        "create group", "POST /api/v1/groups with a profile without a name",
+        lambda: client.request("POST", "/api/v1/groups", json={"profile": {}}), (OktaInvalidRequest,))
+    out["modify group"] = capability(
+        "modify group", "PUT /api/v1/groups/{nonexistent group}",
+        lambda: client.request("PUT", f"/api/v1/groups/{PROBE_GROUP}",
+                               json={"profile": {"name": "oktasync capability probe"}}), (OktaNotFound,))
+    out["delete group"] = capability(
+        "delete group", "DELETE /api/v1/groups/{nonexistent group}",
+        lambda: client.request("DELETE", f"/api/v1/groups/{PROBE_GROUP}"), (OktaNotFound,))
+    return out
+
+
+TYPE = ResourceType(
+    NAME,
+    streams=(
+        Stream(GROUPS, "groups", "okta.groups.read (an admin role that can view groups)", _groups),
+        Stream(GROUP_MEMBERS, "group members",
+               "okta.groups.read (an admin role that can view group members)", _group_members),
+    ),
+    initial_streams=_initial_streams,
+    grant=functools.partial(_membership, True),
+    revoke=functools.partial(_membership, False),
+    actions=(
+        Action("create", {"name": Arg("str", True, 255), "description": Arg("str"), "userMembers": Arg("list")},
+               create_group),
+        Action("modify_group", {"group_id": Arg("str", True), "name": Arg("str", False, 255),
+                                "description": Arg("str")}, modify_group, _check_modify),
+    ),
+    delete=delete_group,
+    probes=_probes,
+)

@@ -1,0 +1,194 @@
+"""Standard admin roles: the static list of roles, the role assignments of users and groups (which
+also name custom roles), the role resource and its `assigned` entitlement, role grant/revoke and
+the admin-roles probe (baton-okta role.go; reference/baton-okta.md §1.4, §2, §3)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from worker.connector.options import SyncOptions
+from worker.connector.pages import BadObject, PageResult, StreamSpec, body_next, each, object_id, q, records
+from worker.connector.probes import Capability, capability
+from worker.connector.types import custom_role, user
+from worker.connector.types.base import ResourceType, Stream
+from worker.model import Entitlement, Grant, GrantAdded, GrantRemoved, Resource, resource_key
+from worker.okta.errors import OktaConflict
+from worker.provisioning.context import PERM_ROLES, ExecContext, Outcome, already, call
+
+NAME = "role"
+ROLE_ASSIGNEES = "role-assignees"  # stream kinds
+USER_ROLES = "user-roles"
+GROUP_ROLES = "group-roles"
+ASSIGNEES_LIMIT = 1000  # /iam/assignees/users: no documented max; baton-okta uses 1000
+
+# The standard admin roles baton-okta lists (resource id = Okta role type).
+STANDARD_ROLES: dict[str, str] = {
+    "API_ACCESS_MANAGEMENT_ADMIN": "API Access Management Administrator",
+    "MOBILE_ADMIN": "Mobile Administrator",
+    "ORG_ADMIN": "Organizational Administrator",
+    "READ_ONLY_ADMIN": "Read-Only Administrator",
+    "REPORT_ADMIN": "Report Administrator",
+    "SUPER_ADMIN": "Super Administrator",
+    "USER_ADMIN": "Group Administrator",
+    "HELP_DESK_ADMIN": "Help Desk Administrator",
+    "APP_ADMIN": "Application Administrator",
+    "GROUP_MEMBERSHIP_ADMIN": "Group Membership Administrator",
+}
+# IAM-based standard roles: Okta returns them through the custom-role endpoint and in the custom-role shape.
+IAM_BASED_ROLES = frozenset({"WORKFLOWS_ADMIN", "ACCESS_CERTIFICATIONS_ADMIN", "ACCESS_REQUESTS_ADMIN"})
+# Okta's errors for "this role is already assigned".
+ALREADY_ASSIGNED = ("E0000090", "E0000263")
+_PERM_READ = "okta.roles.read (an admin role with 'View roles, resources, and admin assignments')"
+
+
+def assigned(role_type: str, display_name: str = "") -> Entitlement:
+    """`role:<TYPE>:assigned`"""
+    return Entitlement(NAME, role_type, "assigned", display_name)
+
+
+def roles_path(ptype: str, pid: str) -> str:
+    """The role assignments of a user or group."""
+    return f"/api/v1/{'users' if ptype == 'user' else 'groups'}/{pid}/roles"
+
+
+# ------------------------------------------------------------------------------------ mapping
+
+def resource(role_type: str, label: str | None = None) -> Resource:
+    label = label or STANDARD_ROLES.get(role_type) or role_type
+    return Resource(NAME, role_type, label, {"id": "", "label": label, "type": role_type})
+
+
+def entitlement(res: Resource) -> Entitlement:
+    return assigned(res.id, f"{res.display_name} Role Member")
+
+
+def _static_resources(options: SyncOptions) -> PageResult:
+    """The standard admin roles and their entitlements (no API call lists them)."""
+    out = PageResult()
+    for role_type in STANDARD_ROLES:
+        res = resource(role_type)
+        out.resources.append(res)
+        out.entitlements.append(entitlement(res))
+    return out
+
+
+# ------------------------------------------------------------------------------------ streams
+
+def group_roles_stream(gid: str) -> StreamSpec:
+    return StreamSpec(GROUP_ROLES, roles_path("group", q(gid)), resource_key("group", gid))
+
+
+def _initial_streams(options: SyncOptions) -> list[StreamSpec]:
+    return [StreamSpec(ROLE_ASSIGNEES, f"/api/v1/iam/assignees/users?limit={ASSIGNEES_LIMIT}")]
+
+
+def _role_grants(out: PageResult, assignments: list[Any], principal_type: str, principal_id: str,
+                 assignment_type: str, options: SyncOptions) -> None:
+    """Role assignments of one user or group -> grants on role / custom-role entitlements."""
+
+    def one(a: Any) -> None:
+        if not isinstance(a, Mapping):
+            raise BadObject(f"role assignment: expected an object, got {type(a).__name__}")
+        if a.get("status") == "INACTIVE":
+            return
+        # A user's list also holds roles inherited from groups (assignmentType GROUP): those are the
+        # group's grants, expanded by the store, not the user's own.
+        if (a.get("assignmentType") or assignment_type) != assignment_type:
+            return
+        role_type = a.get("type")
+        if not isinstance(role_type, str) or not role_type:
+            raise BadObject(f"role assignment {a.get('id')!r} has no type")
+        ann = {k: a[k] for k in ("id", "resource-set") if isinstance(a.get(k), str)}
+        if role_type == "CUSTOM" or role_type in IAM_BASED_ROLES:
+            if not options.sync_custom_roles:
+                return
+            role_id = a.get("role") if isinstance(a.get("role"), str) and a.get("role") else role_type
+            out.grants.append(Grant(custom_role.assigned(role_id).id, principal_type, principal_id,
+                                    annotations=ann))
+            return
+        if role_type not in STANDARD_ROLES:
+            # A standard role type baton-okta's list lacks: create it rather than drop the grant.
+            res = resource(role_type, a.get("label") if isinstance(a.get("label"), str) else None)
+            out.resources.append(res)
+            out.entitlements.append(entitlement(res))
+        out.grants.append(Grant(assigned(role_type).id, principal_type, principal_id, annotations=ann))
+    each(out, f"roles of {principal_type} {principal_id}", assignments, one)
+
+
+def _group_roles(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
+    out = PageResult()
+    _role_grants(out, records(body), "group", spec.parent_id, "GROUP", options)
+    return out
+
+
+def _user_roles(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
+    out = PageResult()
+    _role_grants(out, records(body), "user", spec.parent_id, "USER", options)
+    return out
+
+
+def _role_assignees(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
+    # One list of the users holding any admin role, then one role list per such user: a few hundred
+    # requests at most, instead of baton-okta's pass over this list for every role.
+    out = PageResult(next_url=body_next(body))
+
+    def one(entry: Any) -> None:
+        uid = object_id(entry, "role assignee")
+        out.children.append(StreamSpec(USER_ROLES, roles_path("user", q(uid)), user.key(uid)))
+    each(out, "role assignees", records(body, "value"), one)
+    return out
+
+
+# ------------------------------------------------------------------------------------ grant / revoke
+
+def _assign(grant: bool, ctx: ExecContext, ent: Entitlement, ptype: str, pid: str) -> Outcome:
+    """Standard roles go to users and groups; a user's revoke removes only a *direct* assignment
+    (never one held through a group)."""
+    role_type = ent.resource_id
+    base = roles_path(ptype, pid)
+    g = Grant(ent.id, ptype, pid)
+    assignments = call(ctx, "GET", base, PERM_ROLES, what=f"{ptype} {pid}") or []
+    direct = "USER" if ptype == "user" else "GROUP"
+    mine = [a for a in assignments if a.get("type") == role_type and a.get("status", "ACTIVE") != "INACTIVE"
+            and a.get("assignmentType", direct) == direct]
+    if grant:
+        if mine:
+            return already("granted", g)
+        try:
+            made = call(ctx, "POST", base, PERM_ROLES, json={"type": role_type}, what=f"{ptype} {pid}")
+        except OktaConflict as exc:
+            if exc.error_code in ALREADY_ASSIGNED:
+                return already("granted", g)
+            raise
+        aid = (made or {}).get("id")
+        added = Grant(ent.id, ptype, pid, annotations={"id": aid} if aid else {})
+        return Outcome(f"granted: {g.principal} on {ent.id}", {"assignment_id": aid}, [GrantAdded(added)])
+    if not mine:
+        via_group = ptype == "user" and any(a.get("type") == role_type for a in assignments)
+        return already("revoked", g, " (the user still holds it through a group)" if via_group else "")
+    for a in mine:
+        call(ctx, "DELETE", f"{base}/{a['id']}", PERM_ROLES, absent_ok=True)
+    return Outcome(f"revoked: {g.principal} on {ent.id}", changes=[GrantRemoved(g)])
+
+
+def _probes(client: Any) -> dict[str, Capability]:
+    return {"review admin roles": capability(
+        "review admin roles", "GET /api/v1/iam/assignees/users",
+        lambda: client.get("/api/v1/iam/assignees/users", {"limit": 1}))}
+
+
+TYPE = ResourceType(
+    NAME,
+    streams=(
+        Stream(ROLE_ASSIGNEES, "admin roles assigned to users", _PERM_READ, _role_assignees),
+        Stream(USER_ROLES, "admin roles assigned to users", _PERM_READ, _user_roles),
+        Stream(GROUP_ROLES, "admin roles assigned to groups", _PERM_READ, _group_roles),
+    ),
+    initial_streams=_initial_streams,
+    static_resources=_static_resources,
+    grant=functools.partial(_assign, True),
+    revoke=functools.partial(_assign, False),
+    probes=_probes,
+)

@@ -1,0 +1,292 @@
+"""Users: the users list, the user resource, the user lifecycle actions, account creation and
+deletion, and the check that the credentials can read users at all (baton-okta user.go,
+user_actions.go; reference/baton-okta.md §1.1, §3.1, §4)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from worker.connector.options import SyncOptions
+from worker.connector.pages import PageResult, StreamSpec, each, object_id, records, text
+from worker.connector.probes import CredentialsRejected, ProbeFailed
+from worker.connector.types.base import Action, Arg, ResourceType, Stream
+from worker.model import Resource, ResourceRemoved, ResourceSaved, resource_key
+from worker.okta.errors import OktaAuthenticationError, OktaError, OktaInvalidRequest, OktaPermissionDenied
+from worker.provisioning.context import PERM_USERS, ExecContext, Outcome, call
+from worker.provisioning.errors import ProvisionError, RetryLater
+
+NAME = "user"
+USERS = "users"  # stream kind
+
+# Sent on user lists: Okta leaves out credential objects and links (smaller pages, server-side fast path).
+OMIT_CREDENTIALS = (
+    ("Content-Type",
+     'application/json; okta-response="omitCredentials,omitCredentialsLinks,omitTransitioningToStatus"'),
+)
+USERS_LIMIT = 200  # /users: max 200 (reference/okta-api.md §3.2)
+
+ENABLED_STATUSES = ("ACTIVE", "PROVISIONED", "RECOVERY", "PASSWORD_EXPIRED", "LOCKED_OUT")
+_DISABLED = frozenset({"STAGED", "SUSPENDED", "DEPROVISIONED"})
+_EMPLOYEE_ID_KEYS = frozenset({
+    "employeenumber", "employeeid", "employeeidnumber", "employee_number", "employee_id", "employee_idnumber",
+})
+
+
+def key(uid: str) -> str:
+    return resource_key(NAME, uid)
+
+
+# ------------------------------------------------------------------------------------ mapping
+
+def status(okta_status: Any) -> str:
+    if okta_status in ENABLED_STATUSES:
+        return "enabled"
+    if okta_status in _DISABLED:
+        return "disabled"
+    return "unspecified"
+
+
+def display_name(profile: Mapping[str, Any]) -> str:
+    name = profile.get("displayName")
+    if isinstance(name, str) and name:
+        return name
+    first = profile.get("firstName") or "unknown"
+    last = profile.get("lastName") or "unknown"
+    return f"{first} {last}"
+
+
+def resource(user: Mapping[str, Any]) -> Resource:
+    uid = object_id(user, "user")
+    profile = user.get("profile") if isinstance(user.get("profile"), Mapping) else {}
+    emails = []
+    if text(profile.get("email")):
+        emails.append({"address": profile["email"], "primary": True})
+    if text(profile.get("secondEmail")):
+        emails.append({"address": profile["secondEmail"], "primary": False})
+    login = text(profile.get("login"))
+    aliases = [login.split("@")[0]] if login and login.count("@") == 1 else []
+    employee_ids = [str(v) for k, v in profile.items()
+                    if k.lower() in _EMPLOYEE_ID_KEYS and v not in (None, "")]
+    data = {
+        "status": status(user.get("status")),
+        "okta_status": user.get("status"),
+        "login": login,
+        "login_aliases": aliases,
+        "emails": emails,
+        "employee_ids": employee_ids,
+        "last_login": user.get("lastLogin"),
+        "created": user.get("created"),
+        "okta_profile": dict(profile),
+    }
+    return Resource(NAME, uid, display_name(profile), data)
+
+
+# ------------------------------------------------------------------------------------ streams
+
+def users_url() -> str:
+    # search=status pr ("status present") is what includes DEPROVISIONED users.
+    return f"/api/v1/users?search=status+pr&limit={USERS_LIMIT}"
+
+
+def _initial_streams(options: SyncOptions) -> list[StreamSpec]:
+    return [StreamSpec(USERS, users_url(), headers=OMIT_CREDENTIALS)]
+
+
+def _users(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
+    out = PageResult()
+    items = records(body)
+    # Only the first page can tell: a later page may be empty when the user count is a multiple of
+    # the page size. The engine passes the spec with url = the page's URL (a cursor has after=).
+    if not items and "after=" not in spec.url:
+        # An org always has at least one user (its admin). An OAuth service app without an admin role
+        # gets 200 and an empty list instead of 403 (baton-okta reports that as a successful sync).
+        out.warnings.append(
+            "Okta returned no users: the org always has at least its admin, so these credentials probably "
+            "lack an admin role that can view users (e.g. an OAuth service app without an admin role); "
+            "users and their grants are missing from this run")
+
+    def one(user: Any) -> None:
+        res = resource(user)
+        if options.user_allowed(user.get("profile")):
+            out.resources.append(res)
+    each(out, "users", items, one)
+    return out
+
+
+# ------------------------------------------------------------------------------------ actions
+
+def saved(user: dict[str, Any], new_status: str | None = None) -> ResourceSaved:
+    """The user as the store should now show it (mapped like a sync would map it)."""
+    return ResourceSaved(resource({**user, "status": new_status or user.get("status")}))
+
+
+def get(ctx: ExecContext, uid: str, absent_ok: bool = False) -> dict[str, Any] | None:
+    return call(ctx, "GET", f"/api/v1/users/{uid}", PERM_USERS, what=f"user {uid}", absent_ok=absent_ok)
+
+
+def _lifecycle(ctx: ExecContext, uid: str, op: str) -> None:
+    try:
+        call(ctx, "POST", f"/api/v1/users/{uid}/lifecycle/{op}", PERM_USERS, what=f"user {uid}")
+    except OktaInvalidRequest as exc:
+        raise ProvisionError(f"Okta refused to {op.split('?')[0]} user {uid}: "
+                             f"{exc.error_summary or exc}") from None
+
+
+def enable_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
+    uid = args["user_id"]
+    user = get(ctx, uid)
+    was = user["status"]
+    if was in ENABLED_STATUSES:
+        return Outcome(f"user {uid} is already enabled ({was}); nothing to do", {"already": True})
+    if was == "DEPROVISIONED":
+        raise ProvisionError(f"user {uid} is DEPROVISIONED (deactivated): enable_user only activates "
+                             f"STAGED and unsuspends SUSPENDED users; reactivate it in Okta first")
+    if was == "STAGED":
+        _lifecycle(ctx, uid, "activate?sendEmail=false")
+    elif was == "SUSPENDED":
+        _lifecycle(ctx, uid, "unsuspend")
+    else:
+        raise ProvisionError(f"user {uid} has status {was}, which enable_user cannot change")
+    user = get(ctx, uid)
+    new = user["status"]
+    return Outcome(f"user {uid} enabled ({was} -> {new})", {"status": new}, [saved(user)])
+
+
+def disable_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
+    uid = args["user_id"]
+    user = get(ctx, uid)
+    was = user["status"]
+    if was not in ENABLED_STATUSES:
+        return Outcome(f"user {uid} is already disabled ({was}); nothing to do", {"already": True})
+    _lifecycle(ctx, uid, "suspend")
+    return Outcome(f"user {uid} suspended ({was} -> SUSPENDED)", {"status": "SUSPENDED"},
+                   [saved(user, "SUSPENDED")])
+
+
+def deactivate_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
+    uid = args["user_id"]
+    was = get(ctx, uid)["status"]
+    if was == "DEPROVISIONED":
+        return Outcome(f"user {uid} is already deactivated", {"already": True})
+    _lifecycle(ctx, uid, "deactivate?sendEmail=false")
+    user = get(ctx, uid)
+    if user["status"] != "DEPROVISIONED":
+        raise RetryLater(f"user {uid} is still being deactivated", countdown=1)
+    return Outcome(f"user {uid} deactivated ({was} -> DEPROVISIONED)", {"status": "DEPROVISIONED"}, [saved(user)])
+
+
+def delete_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
+    uid = args["user_id"]
+    gone = ResourceRemoved(key(uid))
+    user = get(ctx, uid, absent_ok=True)
+    if user is None:
+        return Outcome(f"user {uid} does not exist (already deleted)", {"already": True}, [gone])
+    if user["status"] != "DEPROVISIONED":
+        _lifecycle(ctx, uid, "deactivate?sendEmail=false")
+        if (get(ctx, uid, absent_ok=True) or {}).get("status") != "DEPROVISIONED":
+            raise RetryLater(f"user {uid} is still being deactivated", countdown=1)
+    for _ in range(2):  # baton-okta allows one more DELETE if the user is still DEPROVISIONED
+        call(ctx, "DELETE", f"/api/v1/users/{uid}", PERM_USERS, what=f"user {uid}", absent_ok=True)
+        if get(ctx, uid, absent_ok=True) is None:
+            return Outcome(f"user {uid} deactivated and deleted", {"user_id": uid}, [gone])
+    raise RetryLater(f"user {uid} still exists after DELETE", countdown=1)
+
+
+def _is_duplicate_login(exc: OktaInvalidRequest) -> bool:
+    return exc.error_code == "E0000001" and any(
+        c.lower().startswith("login") and "already exists" in c.lower() for c in exc.error_causes)
+
+
+def create_account(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
+    login = args.get("login") or args["email"]
+    profile = dict(args.get("additionalAttributes") or {})
+    profile.update(firstName=args["first_name"], lastName=args["last_name"], email=args["email"], login=login)
+    inactive = args.get("create_inactive", False)
+    send_email = args.get("send_activation_email", True)
+    activate_now = not inactive and send_email
+    uid = ctx.progress.get("user_id")
+    existed = False
+    if uid is None:
+        try:
+            user = call(ctx, "POST", "/api/v1/users", PERM_USERS, json={"profile": profile},
+                        params={"activate": "true" if activate_now else "false"})
+        except OktaInvalidRequest as exc:
+            if not _is_duplicate_login(exc):
+                raise ProvisionError(f"Okta refused the account: {exc.error_summary or exc}"
+                                     + (f" ({'; '.join(exc.error_causes)})" if exc.error_causes else "")) from None
+            user = get(ctx, login)
+            created = user.get("created")
+            mine = ctx.attempt > 1 and created and ctx.created_at and datetime.fromisoformat(
+                created.replace("Z", "+00:00")) >= ctx.created_at - timedelta(seconds=5)
+            if not mine:  # someone else's account: leave its lifecycle alone (baton-okta)
+                return Outcome(f"account {login} already exists (user {user['id']}); nothing changed",
+                               {"already": True, "user_id": user["id"]}, [saved(user)])
+            existed = True
+        uid = user["id"]
+        ctx.save(user_id=uid)
+    else:
+        user = get(ctx, uid)
+    if not inactive and not send_email and user.get("status") == "STAGED":
+        _lifecycle(ctx, uid, "activate?sendEmail=false")
+        user = get(ctx, uid)
+    note = " (recovered after a retry)" if existed else ""
+    return Outcome(f"account {login} created as user {uid} ({user.get('status')}){note}",
+                   {"user_id": uid, "status": user.get("status")}, [saved(user)])
+
+
+def _check_account(args: dict[str, Any]) -> str | None:
+    if "@" not in args["email"]:
+        return f"action 'create_account': email {args['email']!r} is not an email address"
+    clash = {"firstName", "lastName", "email", "login"} & set(args.get("additionalAttributes") or {})
+    if clash:
+        return f"action 'create_account': additionalAttributes may not set {', '.join(sorted(clash))}"
+    return None
+
+
+def _delete(ctx: ExecContext, uid: str) -> Outcome:
+    return delete_user(ctx, {"user_id": uid})
+
+
+# ------------------------------------------------------------------------------------ probes
+
+def users_readable(client: Any) -> tuple[bool | None, str]:
+    """Whether the users list is readable and non-empty (an OAuth app without an admin role gets []).
+
+    The first probe: CredentialsRejected when the credentials do not work at all, ProbeFailed when
+    the org cannot be asked."""
+    try:
+        users = client.get("/api/v1/users", {"limit": 1})
+    except OktaAuthenticationError as exc:
+        raise CredentialsRejected(exc) from None
+    except OktaPermissionDenied as exc:
+        return False, f"denied: {exc.error_code or ''}".strip()
+    except OktaError as exc:
+        # Unreachable, 5xx, rate limited after retries: nothing else would answer either.
+        raise ProbeFailed(exc) from None
+    if not users:
+        return False, ("Okta returned no users: the credentials probably lack an admin role "
+                       "(an OAuth service app needs one besides its scopes)")
+    return True, "allowed"
+
+
+USER_ID = {"user_id": Arg("str", True)}
+
+TYPE = ResourceType(
+    NAME,
+    streams=(Stream(USERS, "users", "okta.users.read (an admin role that can view users)", _users),),
+    initial_streams=_initial_streams,
+    actions=(
+        Action("enable_user", USER_ID, enable_user),
+        Action("disable_user", USER_ID, disable_user),
+        Action("create_account", {
+            "email": Arg("str", True), "first_name": Arg("str", True), "last_name": Arg("str", True),
+            "login": Arg("str"), "create_inactive": Arg("bool"), "send_activation_email": Arg("bool"),
+            "additionalAttributes": Arg("dict"),
+        }, create_account, _check_account),
+        Action("deactivate_user", USER_ID, deactivate_user),
+        Action("delete_user", USER_ID, delete_user),
+    ),
+    delete=_delete,
+)

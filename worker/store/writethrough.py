@@ -1,0 +1,190 @@
+"""Write a succeeded provisioning change through to the tenant's view, at once.
+
+The view is the tenant's current generation (what readers see now) plus its active run's
+generation if a sync is under way (that run may already have crawled the list, and it will
+become current next); it is computed once per call. The resource type modules say what changed
+(worker.model's GrantAdded, GrantRemoved, ResourceSaved, ResourceRemoved, mapped the way a sync
+maps them, so the next sync writes the same rows) and which other grants a grant implies; this
+module applies that. Grants that hold through a group are kept in step the way finalize expands
+them. A tenant never synced has no view yet: nothing to update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from worker.model import (
+    Change,
+    Grant,
+    GrantAdded,
+    GrantRemoved,
+    ResourceRemoved,
+    ResourceSaved,
+    entitlement_of,
+    parse_entitlement_id,
+    resource_key,
+    split_resource_key,
+)
+from worker.store.generations import DEFAULT_EXPAND_TYPES
+from worker.store.tables import ACTIVE_RUN_STATES, EntitlementRow, GrantRow, ResourceRow, SyncRun, Tenant
+from worker.store.writes import entitlement_row, grant_row, resource_row, upsert_rows
+
+ImpliedGrants = Callable[[Grant], list[Grant]]
+
+
+def view_runs(session: Session, tenant_id: int) -> list[int]:
+    """The tenant's current run and its active runs: the generations a change must reach."""
+    current = session.scalar(sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id))
+    active = session.scalars(sa.select(SyncRun.id).where(
+        SyncRun.tenant_id == tenant_id, SyncRun.state.in_(ACTIVE_RUN_STATES))).all()
+    return list(dict.fromkeys(r for r in [current, *active] if r is not None))
+
+
+def write_through(session: Session, tenant_id: int, changes: Iterable[Change],
+                  implied: ImpliedGrants = lambda _grant: []) -> list[int]:
+    """Apply `changes` to the tenant's view in the caller's transaction (the caller commits).
+
+    `implied`: the grants a grant also gives its principal (the type modules' rule). Returns the
+    run ids touched."""
+    runs = view_runs(session, tenant_id)
+    for change in changes:
+        for run_id in runs:
+            _apply(session, run_id, change, implied)
+    return runs
+
+
+def _apply(session: Session, run_id: int, change: Change, implied: ImpliedGrants) -> None:
+    if isinstance(change, GrantAdded):
+        upsert_rows(session, GrantRow.__table__, [grant_row(run_id, change.grant)])
+        _expand(session, run_id, change.grant, True)
+        _implied(session, run_id, change.grant, True, implied)
+    elif isinstance(change, GrantRemoved):
+        _implied(session, run_id, change.grant, False, implied)
+        _expand(session, run_id, change.grant, False)
+        _delete_grant(session, run_id, change.grant.id)
+    elif isinstance(change, ResourceSaved):
+        upsert_rows(session, ResourceRow.__table__, [resource_row(run_id, change.resource)])
+        upsert_rows(session, EntitlementRow.__table__, [entitlement_row(run_id, e) for e in change.entitlements])
+    elif isinstance(change, ResourceRemoved):
+        _remove_resource(session, run_id, change.key)
+    else:
+        raise TypeError(f"unknown write-through change {change!r}")
+
+
+def _delete_grant(session: Session, run_id: int, grant_id: str) -> None:
+    table = GrantRow.__table__
+    session.execute(sa.delete(table).where(table.c.run_id == run_id, table.c.id == grant_id))
+
+
+# ---------------------------------------------------------------- grants held through groups
+
+def _expandable(ent_id: str) -> bool:
+    return parse_entitlement_id(ent_id).resource_type in DEFAULT_EXPAND_TYPES
+
+
+def _members(session: Session, run_id: int, gid: str) -> list[str]:
+    return list(session.scalars(sa.select(GrantRow.principal_id).where(
+        GrantRow.run_id == run_id, GrantRow.entitlement_id == entitlement_of("group", gid).id,
+        GrantRow.principal_type == "user")))
+
+
+def _group_grants(session: Session, run_id: int, gid: str) -> list[tuple[str, str]]:
+    rows = session.execute(sa.select(GrantRow.id, GrantRow.entitlement_id).where(
+        GrantRow.run_id == run_id, GrantRow.principal_type == "group", GrantRow.principal_id == gid))
+    return [(r.id, r.entitlement_id) for r in rows if _expandable(r.entitlement_id)]
+
+
+def _add_expanded(session: Session, run_id: int, ent: str, uid: str, source: str) -> None:
+    gid = Grant(ent, "user", uid).id
+    row = session.get(GrantRow, (run_id, gid))
+    if row is None:
+        session.add(GrantRow(run_id=run_id, id=gid, entitlement_id=ent, principal_type="user",
+                             principal_id=uid, expanded=True, sources=[source], annotations={}))
+    elif row.expanded and source not in (row.sources or []):
+        row.sources = sorted([*(row.sources or []), source])
+    session.flush()
+
+
+def _other_group_gives(session: Session, run_id: int, ent: str, uid: str, source: str) -> bool:
+    for gid in session.scalars(sa.select(GrantRow.principal_id).where(
+            GrantRow.run_id == run_id, GrantRow.entitlement_id == ent, GrantRow.principal_type == "group",
+            GrantRow.id != source)):
+        if session.get(GrantRow, (run_id, Grant(entitlement_of("group", gid).id, "user", uid).id)) is not None:
+            return True
+    return False
+
+
+def _drop_expanded(session: Session, run_id: int, ent: str, uid: str, source: str) -> None:
+    row = session.get(GrantRow, (run_id, Grant(ent, "user", uid).id))
+    if row is None:
+        return
+    if row.expanded:
+        rest = [s for s in (row.sources or []) if s != source]
+        if rest:
+            row.sources = rest
+        else:
+            session.delete(row)
+    elif (row.annotations or {}).get("scope") == "GROUP" and not _other_group_gives(session, run_id, ent, uid, source):
+        session.delete(row)  # Okta listed it as held through a group, and no group gives it any more
+    session.flush()
+
+
+def _expand(session: Session, run_id: int, grant: Grant, present: bool) -> None:
+    """Keep the grants that hold through a group in step with a group's grant or a membership."""
+    step = _add_expanded if present else _drop_expanded
+    ent = parse_entitlement_id(grant.entitlement_id)
+    if grant.principal_type == "group" and ent.resource_type in DEFAULT_EXPAND_TYPES:
+        for uid in _members(session, run_id, grant.principal_id):
+            step(session, run_id, grant.entitlement_id, uid, grant.id)
+    elif ent.resource_type == "group" and grant.principal_type == "user":
+        for source, source_ent in _group_grants(session, run_id, ent.resource_id):
+            step(session, run_id, source_ent, grant.principal_id, source)
+
+
+# ---------------------------------------------------------------- implied grants
+
+def _implied(session: Session, run_id: int, grant: Grant, present: bool, implied: ImpliedGrants) -> None:
+    """An implied grant shows where its entitlement's resource is in the view, and goes when no
+    other grant of the principal implies it any more."""
+    for derived in implied(grant):
+        if session.get(ResourceRow, (run_id, parse_entitlement_id(derived.entitlement_id).resource)) is None:
+            continue
+        if present:
+            upsert_rows(session, GrantRow.__table__, [grant_row(run_id, derived)])
+            _expand(session, run_id, derived, True)
+        elif not _still_implied(session, run_id, grant, derived, implied):
+            _expand(session, run_id, derived, False)
+            _delete_grant(session, run_id, derived.id)
+
+
+def _still_implied(session: Session, run_id: int, grant: Grant, derived: Grant, implied: ImpliedGrants) -> bool:
+    rtype = parse_entitlement_id(grant.entitlement_id).resource_type
+    others = session.execute(sa.select(GrantRow.entitlement_id, GrantRow.principal_type, GrantRow.principal_id).where(
+        GrantRow.run_id == run_id, GrantRow.principal_type == grant.principal_type,
+        GrantRow.principal_id == grant.principal_id, GrantRow.id != grant.id, GrantRow.expanded.is_(False),
+        GrantRow.entitlement_id.startswith(resource_key(rtype, ""), autoescape=True)))
+    return any(derived in implied(Grant(*row)) for row in others)
+
+
+# ---------------------------------------------------------------- resources
+
+def _remove_resource(session: Session, run_id: int, key: str) -> None:
+    rtype, rid = split_resource_key(key)
+    if rtype == "group":  # what its members held through it goes first
+        for source, ent in _group_grants(session, run_id, rid):
+            for uid in _members(session, run_id, rid):
+                _drop_expanded(session, run_id, ent, uid, source)
+    ents = list(session.scalars(sa.select(EntitlementRow.id).where(
+        EntitlementRow.run_id == run_id, EntitlementRow.resource == key)))
+    g = GrantRow.__table__
+    if ents:
+        session.execute(sa.delete(g).where(g.c.run_id == run_id, g.c.entitlement_id.in_(ents)))
+    session.execute(sa.delete(g).where(g.c.run_id == run_id, g.c.principal_type == rtype,
+                                       g.c.principal_id == rid))
+    e = EntitlementRow.__table__
+    session.execute(sa.delete(e).where(e.c.run_id == run_id, e.c.resource == key))
+    r = ResourceRow.__table__
+    session.execute(sa.delete(r).where(r.c.run_id == run_id, r.c.id == key))
