@@ -29,11 +29,12 @@ DEFAULT_LEVEL = "super-admin"
 OPERATIONS = frozenset({
     "read", "group.create", "group.update", "group.delete", "group.membership", "app.assignment",
     "role.assignment", "resourceset.membership", "user.lifecycle", "user.create", "user.delete",
+    "app.lifecycle", "api_token.revoke",
 })
 _ALLOWED: dict[str, frozenset[str]] = {
     "read-only": frozenset({"read"}),
     "app-group-admin": frozenset({"read", "group.create", "group.update", "group.membership",
-                                  "app.assignment"}),
+                                  "app.assignment", "app.lifecycle"}),
     "super-admin": OPERATIONS,
 }
 

@@ -20,7 +20,8 @@ import tornado.httpserver
 import tornado.netutil
 from tornado import httputil
 
-from oktasim import errors, routes
+from oktasim import errors, routes, timestamps
+from oktasim.churn import Churner
 from oktasim.errors import OktaError
 from oktasim.generate import generate
 from oktasim.http import Delegate, Reply
@@ -79,10 +80,36 @@ class Simulator:
         elif path == "/__sim/reset-stats" and method == "POST":
             self.reset_stats()
             await reply.send(200, b"{}")
+        elif path in ("/__sim/churn", "/__sim/clock") and method == "POST":
+            status, body = self.admin_change(path, r.body)
+            await reply.send(status, orjson.dumps(body))
         else:
-            known = path in ("/__sim/state", "/__sim/stats", "/__sim/reset-stats")
+            known = path in ("/__sim/state", "/__sim/stats", "/__sim/reset-stats", "/__sim/churn", "/__sim/clock")
             err = errors.method_not_allowed() if known else errors.path_not_found()
             await reply.send(err.status, orjson.dumps(err.body()))
+
+    def admin_change(self, path: str, raw: bytes) -> tuple[int, dict]:
+        """POST /__sim/churn {"changes": N, "seed": S} and POST /__sim/clock {"advance_seconds": S}."""
+        try:
+            body = orjson.loads(raw or b"{}")
+            if path == "/__sim/clock":
+                return 200, {"offset_seconds": timestamps.advance(float(body.get("advance_seconds", 0))),
+                             "now": timestamps.now_iso()}
+            changes = Churner(self.org, int(body.get("seed", 0))).run(int(body.get("changes", 1)))
+        except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError) as exc:
+            err = errors.invalid(f"Bad admin request: {exc}")
+            return err.status, err.body()
+        finally:
+            self._pages.clear()
+        return 200, {"applied": len(changes), "changes": changes}
+
+    async def churn_forever(self, per_minute: float, seed: int) -> None:
+        """--churn-per-minute: one change at a time, evenly spread."""
+        churner = Churner(self.org, seed)
+        while True:
+            await asyncio.sleep(60 / per_minute)
+            churner.run(1)
+            self._pages.clear()
 
     # ------------------------------------------------------------------ the API pipeline
     async def handle(self, r: httputil.HTTPServerRequest, reply: Reply) -> None:
@@ -147,13 +174,16 @@ class Simulator:
             else:
                 route, params = routes.match(method, path)
                 self.auth.authorize(principal, route.scope, route.operation)
-                resp = self._cached(r) if method == "GET" else None
+                resp = self._cached(r) if method == "GET" and route.cacheable else None
                 if method != "GET":
                     self._pages.clear()
+                    self.org.log.context = self.org.request_context(principal, r.uri, r.remote_ip,
+                                                                    r.headers.get("User-Agent", ""))
                 if resp is None:
                     req = Request(method, path, _query(r.query), self.base, r.headers, r.body, self.org)
                     resp = route.handler(req, **params)
-                    self._remember(r, resp)
+                    if route.cacheable:
+                        self._remember(r, resp)
                 if self.latency_ms and resp.items:
                     await asyncio.sleep(self.latency_ms * ITEM_LATENCY_SHARE * resp.items / 1000)
             status, body, extra = resp.status, resp.body, resp.headers
@@ -236,6 +266,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--oauth-key-id", help="the key id (kid) client assertions must carry")
     p.add_argument("--oauth-scopes", help="space-separated scopes granted to the app (default: all)")
     p.add_argument("--oauth-require-dpop", action="store_true", help="the app must use DPoP-bound tokens")
+    p.add_argument("--log-delay-ms", type=float, default=0.0,
+                   help="System Log events become readable 0..MS after they are published (default 0)")
+    p.add_argument("--churn-per-minute", type=float, default=0.0,
+                   help="apply this many random changes a minute, as POST /__sim/churn does (default 0)")
     return p.parse_args(argv)
 
 
@@ -260,12 +294,15 @@ def build(ns: argparse.Namespace) -> Simulator:
         scopes = frozenset(ns.oauth_scopes.split()) if ns.oauth_scopes else ALL_SCOPES
         oauth_app = OAuthApp(ns.oauth_client_id, pem, ns.oauth_key_id, scopes, bool(ns.oauth_require_dpop))
     org = generate(ns.seed, ns.users, ns.groups, ns.apps)
+    if ns.log_delay_ms < 0 or ns.churn_per_minute < 0:
+        raise ValueError("--log-delay-ms and --churn-per-minute must be >= 0")
+    org.log.delay_ms = ns.log_delay_ms
     return Simulator(org, seed=ns.seed, latency_ms=ns.latency_ms, fault_rate=ns.fault_rate,
                      window_seconds=ns.window_seconds, rate_limit_scale=ns.rate_limit_scale,
                      concurrency_limit=ns.concurrency_limit, api_tokens=tokens, oauth_app=oauth_app)
 
 
-async def serve(sim: Simulator, host: str, port: int) -> None:
+async def serve(sim: Simulator, host: str, port: int, churn_per_minute: float = 0.0, seed: int = 0) -> None:
     sockets = tornado.netutil.bind_sockets(port, address=host)
     server = tornado.httpserver.HTTPServer(Delegate(sim.handle), idle_connection_timeout=300)
     server.add_sockets(sockets)
@@ -273,6 +310,8 @@ async def serve(sim: Simulator, host: str, port: int) -> None:
     shown = f"[{host}]" if ":" in host else host
     sim.base = f"http://{shown}:{bound}"
     print(f"oktasim listening on {sim.base}", flush=True)
+    if churn_per_minute:
+        await sim.churn_forever(churn_per_minute, seed)
     await asyncio.Event().wait()
 
 
@@ -288,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"oktasim: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     try:
-        asyncio.run(serve(sim, ns.host, ns.port))
+        asyncio.run(serve(sim, ns.host, ns.port, ns.churn_per_minute, ns.seed))
     except KeyboardInterrupt:
         pass
     except OSError as exc:
