@@ -44,9 +44,12 @@ def target(id: str, type: str, alternate_id: str | None, display_name: str | Non
 
 
 # The objects of every area as targets (duck-typed: this module imports no other area).
+def _full_name(u) -> str:
+    return f"{u.profile.get('firstName') or ''} {u.profile.get('lastName') or ''}".strip()
+
+
 def user_target(u) -> dict:
-    name = f"{u.profile.get('firstName') or ''} {u.profile.get('lastName') or ''}".strip()
-    return target(u.id, "User", u.profile.get("login"), name)
+    return target(u.id, "User", u.profile.get("login"), _full_name(u))
 
 
 def group_target(g) -> dict:
@@ -59,9 +62,8 @@ def app_target(a) -> dict:
 
 def app_user_target(a, u) -> dict:
     """Okta's AppUser has its own `0ua` id; the simulator derives a stable one from app and user."""
-    name = f"{u.profile.get('firstName') or ''} {u.profile.get('lastName') or ''}".strip()
     return target("0ua" + uuid.uuid5(uuid.NAMESPACE_OID, a.id + u.id).hex[:17], "AppUser",
-                  u.profile.get("login"), name)
+                  u.profile.get("login"), _full_name(u))
 
 
 @dataclass
