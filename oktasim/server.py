@@ -108,7 +108,10 @@ class Simulator:
         churner = Churner(self.org, seed)
         while True:
             await asyncio.sleep(60 / per_minute)
-            churner.run(1)
+            try:
+                churner.run(1)
+            except Exception:  # a churn bug must not stop the server
+                self._log_exception()
             self._pages.clear()
 
     # ------------------------------------------------------------------ the API pipeline

@@ -391,6 +391,9 @@ def test_timestamps_move_and_incremental_filters_find_the_changes(sim):
         assert u1["lastUpdated"] > t0 and u1["statusChanged"] > t0 and u1["status"] == "DEPROVISIONED"
         changed = c.get("/api/v1/users", params={"filter": f'lastUpdated gt "{t0}"'}).json()
         assert {u["id"] for u in changed} == {plain[0], plain[1]}, "filter results include DEPROVISIONED users"
+        whole_second = t0[:19] + "Z"      # a timestamp without milliseconds compares as the same instant
+        changed = c.get("/api/v1/users", params={"filter": f'lastUpdated ge "{whole_second}"'}).json()
+        assert {u["id"] for u in changed} == {plain[0], plain[1]}
 
         g0, g1 = c.get(f"/api/v1/groups/{renamed}").json(), c.get(f"/api/v1/groups/{joined}").json()
         assert g0["lastUpdated"] > t0 and g0["lastMembershipUpdated"] == g_before[renamed]["lastMembershipUpdated"]
