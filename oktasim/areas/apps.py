@@ -107,6 +107,8 @@ class AppState:
 
     def _log_app_user(self, a: App, uid: str, change: str) -> None:
         """application.user_membership.add|remove|update: a user gains, loses or changes access."""
+        if not self.log.recording:   # generating the org: skip building targets for nothing
+            return
         u = self.users[uid]
         message = {"add": "Add user to application membership", "remove": "Remove user's application membership",
                    "update": "Update user's application membership"}[change]

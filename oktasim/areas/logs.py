@@ -116,7 +116,7 @@ class EventLog:
         self._rng = random.Random(f"log:{seed}")
         self._pending: list[tuple[float, int, Event]] = []
         self._events: list[Event] = []  # persisted, in persistence order
-        self._first = 0                 # position of _events[0] (older ones fell out of retention)
+        self.first = 0                  # position of _events[0] (older ones fell out of retention)
         self._written = 0
 
     def write(self, event_type: str, message: str, targets: list[dict], debug: dict | None = None) -> None:
@@ -160,7 +160,7 @@ class EventLog:
         while self._pending and self._pending[0][0] <= t:
             at, _, ev = heapq.heappop(self._pending)
             ev.persisted = at
-            ev.seq = self._first + len(self._events)
+            ev.seq = self.first + len(self._events)
             self._events.append(ev)
         cutoff = t - RETENTION_DAYS * DAY
         gone = 0
@@ -168,15 +168,11 @@ class EventLog:
             gone += 1
         if gone:
             del self._events[:gone]
-            self._first += gone
+            self.first += gone
 
     def persisted(self) -> list[Event]:
         self.settle()
         return self._events
-
-    def head(self) -> int:
-        """The position after the last persisted event."""
-        return self._first + len(self._events)
 
 
 class LogState:
@@ -299,7 +295,7 @@ def list_logs(req: Request) -> Response:
 def _poll(req, log: EventLog, events: list[Event], limit: int, since, keep, self_link) -> Response:
     cur = _cursor(req, bounded=False)
     if cur is not None:
-        start = min(max(cur[1], log._first) - log._first, len(events))
+        start = min(max(cur[1], log.first) - log.first, len(events))
     else:
         since = since if since is not None else now() - DEFAULT_WINDOW_DAYS * DAY
         start = bisect_left(events, since, key=lambda e: e.persisted)
@@ -311,7 +307,7 @@ def _poll(req, log: EventLog, events: list[Event], limit: int, since, keep, self
         i += 1
     # the next poll starts after what this one scanned; at the head that is the head itself
     last = events[i - 1].persisted if i > 0 and events else (cur[0] if cur else now())
-    nxt = f"{int(last * 1000)}_{log._first + i}"
+    nxt = f"{int(last * 1000)}_{log.first + i}"
     return Response(200, b"[" + b",".join(e.bytes() for e in out) + b"]",
                     [self_link, ("Link", f'<{_link(req, limit, nxt, ("since",))}>; rel="next"')], items=len(out))
 

@@ -326,6 +326,8 @@ class RoleState:
         self._log_privileges("user", uid, had_some)
 
     def _log_privileges(self, ptype: str, pid: str, had_some: bool = False) -> None:
+        if not self.log.recording:   # generating the org: no need to work out the labels
+            return
         if ptype == "user":
             labels = self.privilege_labels(self.user_role_entries(pid))
             who, kind, noun = user_target(self.users[pid]), "user.account", "user"
