@@ -2,9 +2,10 @@
 tokens (Bearer or DPoP-bound) issued by oktasim.oauth.TokenEndpoint (okta-api.md §2.1, §2.3–§2.5, §7).
 
 Levels follow the connector's capability table (seeds/000_…): read-only reads everything the
-connector syncs except API tokens; app-group-admin may also create and modify groups, change group
-membership and app assignments; only super-admin changes roles and resource-set bindings, deletes
-groups, lists API tokens and manages users. OAuth tokens are limited by their scopes only (the
+connector syncs except API tokens (the System Log included); app-group-admin may also create and
+modify groups, change group membership and app assignments, activate and deactivate apps; only
+super-admin changes roles and resource-set bindings, deletes groups, lists and revokes API tokens
+and manages users. OAuth tokens are limited by their scopes only (the
 service app is taken to hold the super-admin role).
 """
 
@@ -31,11 +32,12 @@ DEFAULT_LEVEL = "super-admin"
 OPERATIONS = frozenset({
     "read", "group.create", "group.update", "group.delete", "group.membership", "app.assignment",
     "role.assignment", "resourceset.membership", "user.lifecycle", "user.create", "user.delete",
+    "app.lifecycle", "api_token.revoke",
 })
 _ALLOWED: dict[str, frozenset[str]] = {
     "read-only": frozenset({"read"}),
     "app-group-admin": frozenset({"read", "group.create", "group.update", "group.membership",
-                                  "app.assignment"}),
+                                  "app.assignment", "app.lifecycle"}),
     "super-admin": OPERATIONS,
 }
 

@@ -57,6 +57,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--oauth-key-id", help="the key id (kid) client assertions must carry")
     p.add_argument("--oauth-scopes", help="space-separated scopes granted to the app (default: all)")
     p.add_argument("--oauth-require-dpop", action="store_true", help="the app must use DPoP-bound tokens")
+    p.add_argument("--log-delay-ms", type=float, default=0.0,
+                   help="System Log events become readable 0..MS after they are published (default 0)")
+    p.add_argument("--churn-per-minute", type=float, default=0.0,
+                   help="apply this many random changes a minute to every org, as POST /__sim/churn does "
+                        "(default 0)")
     return p.parse_args(argv)
 
 
@@ -84,6 +89,8 @@ def build(ns: argparse.Namespace) -> tuple[list[fleet.OrgSpec], list[Simulator],
     the ones used take memory)."""
     from oktasim.auth import parse_api_token
 
+    if ns.log_delay_ms < 0 or ns.churn_per_minute < 0:
+        raise ValueError("--log-delay-ms and --churn-per-minute must be >= 0")
     tokens = dict(parse_api_token(spec) for spec in ns.api_token) if ns.api_token else None
     oauth_app = _oauth_app(ns)
     specs = fleet.plan(ns.orgs, ns.seed, ns.org_sizes, ns.users, ns.groups, ns.apps, tokens)
@@ -91,12 +98,18 @@ def build(ns: argparse.Namespace) -> tuple[list[fleet.OrgSpec], list[Simulator],
     pages = PageCache()    # one budget for every org's cached pages
     sims = []
     for spec in specs:
-        make = partial(generate, spec.seed, spec.users, spec.groups, spec.apps)
+        make = partial(_generate, spec, ns.log_delay_ms)
         sims.append(Simulator(make() if len(specs) == 1 else make, seed=spec.seed, latency_ms=ns.latency_ms,
                               fault_rate=ns.fault_rate, window_seconds=ns.window_seconds,
                               rate_limit_scale=ns.rate_limit_scale, concurrency_limit=ns.concurrency_limit,
                               api_tokens=spec.tokens, oauth_app=oauth_app, pages=pages))
     return specs, sims, addrs
+
+
+def _generate(spec: fleet.OrgSpec, log_delay_ms: float):
+    org = generate(spec.seed, spec.users, spec.groups, spec.apps)
+    org.log.delay_ms = log_delay_ms
+    return org
 
 
 def _allow_open_files(needed: int) -> None:
@@ -108,7 +121,7 @@ def _allow_open_files(needed: int) -> None:
 
 
 async def serve(specs: list[fleet.OrgSpec], sims: list[Simulator], addrs: list[str], port: int,
-                orgs_file: str | None) -> None:
+                orgs_file: str | None, churn_per_minute: float = 0.0) -> None:
     _allow_open_files(4 * len(sims) + 1024)
     bound_port, sockets = fleet.bind(addrs, port)
     urls = [fleet.url(a, bound_port) for a in addrs]
@@ -119,7 +132,10 @@ async def serve(specs: list[fleet.OrgSpec], sims: list[Simulator], addrs: list[s
     if orgs_file:
         fleet.write_orgs_file(orgs_file, specs, urls)
     print(f"oktasim listening on {urls[0]}", flush=True)
+    churners = [asyncio.create_task(sim.churn_forever(churn_per_minute, spec.seed))
+                for sim, spec in zip(sims, specs, strict=True)] if churn_per_minute else []
     await asyncio.Event().wait()
+    del churners
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -134,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"oktasim: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     try:
-        asyncio.run(serve(specs, sims, addrs, ns.port, ns.orgs_file))
+        asyncio.run(serve(specs, sims, addrs, ns.port, ns.orgs_file, ns.churn_per_minute))
     except KeyboardInterrupt:
         pass
     except OSError as exc:

@@ -256,4 +256,5 @@ def generate(seed: int = 0, users: int = 200, groups: int = 30, apps: int = 12) 
                                                                     "SCIM bridge")) + f" {i}",
                                     rng.choice(owners), clock.at(created), clock.at(used),
                                     clock.at(used + 30 * 86400)))
+    org.log.recording = True   # the log starts empty: only changes made while the simulator runs
     return org

@@ -46,6 +46,16 @@ class OrderedIds:
         self._count -= 1
         return True
 
+    def pick(self, rng, ok: Callable[[str], bool], tries: int = 40) -> str | None:
+        """A random id passing `ok` (a few cheap draws, then a scan of all), or None."""
+        if self._keys:
+            for _ in range(tries):
+                k = self._keys[rng.randrange(len(self._keys))]
+                if k is not None and ok(k):
+                    return k
+        found = [k for k in self if ok(k)]
+        return rng.choice(found) if found else None
+
     def start_after(self, cursor: str | None) -> int | None:
         """Index to resume from after `cursor`; None when the cursor names no id ever held."""
         if cursor is None:

@@ -14,6 +14,7 @@ from oktasim.areas import api_tokens, apps, groups, roles, users
 from oktasim.areas.api_tokens import ApiTokenState
 from oktasim.areas.apps import AppState
 from oktasim.areas.groups import GroupState
+from oktasim.areas.logs import Context, LogState, target, user_target
 from oktasim.areas.roles import RoleState
 from oktasim.areas.users import UserState
 
@@ -40,7 +41,7 @@ class IdMaker:
                 return i
 
 
-class Org(UserState, GroupState, AppState, RoleState, ApiTokenState):
+class Org(UserState, GroupState, AppState, RoleState, ApiTokenState, LogState):
     def __init__(self, seed: int = 0, name: str = "oktasim"):
         self.ids = IdMaker(seed)
         self.id = self.ids.new("00o")
@@ -53,6 +54,28 @@ class Org(UserState, GroupState, AppState, RoleState, ApiTokenState):
         self._init_apps()
         self._init_roles()
         self._init_api_tokens()
+        self._init_logs(seed)
+
+    def token_admin(self) -> str | None:
+        """The admin the simulator's SSWS tokens belong to: the first user holding SUPER_ADMIN (the
+        actor of API changes in the System Log; churn never removes them)."""
+        for uid in self.admins:
+            if "SUPER_ADMIN" in self.roles.get(("user", uid), {}):
+                return uid
+        return None
+
+    def request_context(self, principal, uri: str, ip: str, user_agent: str) -> Context:
+        """The System Log context of an API request: an SSWS token acts as its admin user, an OAuth
+        service app as itself (with no user)."""
+        if principal is not None and principal.kind == "oauth":
+            actor = target(principal.id, "PublicClientApp", principal.id, principal.id)
+            return Context(actor, ip=ip, user_agent=user_agent, request_uri=uri)
+        return Context(self.admin_actor(), token_id=principal.id if principal else None, ip=ip,
+                       user_agent=user_agent, request_uri=uri)
+
+    def admin_actor(self) -> dict:
+        uid = self.token_admin()
+        return user_target(self.users[uid]) if uid else target("00u_oktasim_admin", "User", "admin", "Admin")
 
     def snapshot(self) -> dict:
         """The whole org as /__sim/state shows it, each area contributing its part."""

@@ -11,8 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from oktasim.timestamps import parse_iso
+
 _TOKEN = re.compile(r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*")|(?P<lp>\()|(?P<rp>\))|(?P<word>[^\s()"]+))')
 _OPS = {"eq", "ne", "gt", "ge", "lt", "le", "sw", "co", "ew", "pr"}
+_DATE = re.compile(r"^\d{4}-\d\d-\d\dT")
 
 
 class QueryError(ValueError):
@@ -105,6 +108,9 @@ def _compare(op: str, have: Any, want: Any) -> bool:
         return h.startswith(w) if op == "sw" else (w in h if op == "co" else h.endswith(w))
     try:
         h, w = _norm(have), _norm(want)
+        if isinstance(have, str) and isinstance(want, str) and _DATE.match(have) and _DATE.match(want):
+            # dates compare as instants: "…:21Z" and "…:21.000Z" are the same time
+            h, w = parse_iso(have) or h, parse_iso(want) or w
         if op == "gt":
             return h > w
         if op == "ge":

@@ -5,11 +5,11 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 from oktasim import errors
-from oktasim.areas import api_tokens, apps, groups, org_profile, roles, users
+from oktasim.areas import api_tokens, apps, groups, logs, org_profile, roles, users
 from oktasim.routing import Route
 
 ROUTES: list[Route] = [*org_profile.ROUTES, *users.ROUTES, *groups.ROUTES, *apps.ROUTES, *roles.ROUTES,
-                       *api_tokens.ROUTES]
+                       *api_tokens.ROUTES, *logs.ROUTES]
 
 
 def match(method: str, path: str) -> tuple[Route, dict[str, str]]:

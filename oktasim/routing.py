@@ -179,6 +179,7 @@ class Route:
     operation: str                  # the admin operation (oktasim.auth.OPERATIONS) it performs
     body: bool = False              # a POST/PUT whose framing (Content-Length) is checked
     choices: dict[str, frozenset[str]] = field(default_factory=dict)   # path parameter -> allowed values
+    cacheable: bool = True          # a GET whose answer depends only on the org (not on the clock)
 
     def accepts(self, params: dict[str, str]) -> bool:
         return all(params.get(k) in allowed for k, allowed in self.choices.items())
@@ -188,9 +189,9 @@ _ID = r"(?P<{}>[^/]+)"
 
 
 def route(method: str, path: str, handler: Callable[..., Response], scope: str, operation: str = "read",
-          choices: dict[str, frozenset[str]] | None = None) -> Route:
+          choices: dict[str, frozenset[str]] | None = None, cacheable: bool = True) -> Route:
     """`path` with `{name}` placeholders (one path segment each, passed to the handler by name)."""
     regex = re.sub(r"\{(\w+)\}", lambda m: _ID.format(m.group(1)), path)
     return Route(method, re.compile(f"^{regex}/?$"), handler, scope, operation, method in ("POST", "PUT"),
-                 choices or {})
+                 choices or {}, cacheable)
 

@@ -9,9 +9,10 @@ APPS_READ, APPS_MANAGE = "okta.apps.read", "okta.apps.manage"
 ROLES_READ, ROLES_MANAGE = "okta.roles.read", "okta.roles.manage"
 API_TOKENS_READ, API_TOKENS_MANAGE = "okta.apiTokens.read", "okta.apiTokens.manage"
 ORGS_READ = "okta.orgs.read"
+LOGS_READ = "okta.logs.read"
 
 ALL_SCOPES = frozenset({
     USERS_READ, USERS_MANAGE, GROUPS_READ, GROUPS_MANAGE, APPS_READ, APPS_MANAGE, ROLES_READ, ROLES_MANAGE,
-    API_TOKENS_READ, API_TOKENS_MANAGE, "okta.logs.read", "okta.rateLimits.read",
+    API_TOKENS_READ, API_TOKENS_MANAGE, LOGS_READ, "okta.rateLimits.read",
     "okta.principalRateLimits.read", ORGS_READ,
 })

@@ -17,8 +17,9 @@ from urllib.parse import parse_qs
 import orjson
 from tornado import httputil
 
-from oktasim import errors, routes
+from oktasim import errors, routes, timestamps
 from oktasim.auth import DEFAULT_TOKEN, Authenticator
+from oktasim.churn import Churner
 from oktasim.errors import OktaError
 from oktasim.http import Reply
 from oktasim.oauth import TokenEndpoint
@@ -86,10 +87,39 @@ class Simulator:
         elif path == "/__sim/reset-stats" and method == "POST":
             self.reset_stats()
             await reply.send(200, b"{}")
+        elif path in ("/__sim/churn", "/__sim/clock") and method == "POST":
+            status, body = self.admin_change(path, r.body)
+            await reply.send(status, orjson.dumps(body))
         else:
-            known = path in ("/__sim/state", "/__sim/stats", "/__sim/reset-stats")
+            known = path in ("/__sim/state", "/__sim/stats", "/__sim/reset-stats", "/__sim/churn", "/__sim/clock")
             err = errors.method_not_allowed() if known else errors.path_not_found()
             await reply.send(err.status, orjson.dumps(err.body()))
+
+    def admin_change(self, path: str, raw: bytes) -> tuple[int, dict]:
+        """POST /__sim/churn {"changes": N, "seed": S} and POST /__sim/clock {"advance_seconds": S}."""
+        try:
+            body = orjson.loads(raw or b"{}")
+            if path == "/__sim/clock":
+                return 200, {"offset_seconds": timestamps.advance(float(body.get("advance_seconds", 0))),
+                             "now": timestamps.now_iso()}
+            changes = Churner(self.org, int(body.get("seed", 0))).run(int(body.get("changes", 1)))
+        except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError) as exc:
+            err = errors.invalid(f"Bad admin request: {exc}")
+            return err.status, err.body()
+        finally:
+            self._version += 1
+        return 200, {"applied": len(changes), "changes": changes}
+
+    async def churn_forever(self, per_minute: float, seed: int) -> None:
+        """--churn-per-minute: one change at a time, evenly spread."""
+        churner = Churner(self.org, seed)
+        while True:
+            await asyncio.sleep(60 / per_minute)
+            try:
+                churner.run(1)
+            except Exception:  # a churn bug must not stop the server
+                self._log_exception()
+            self._version += 1
 
     # ------------------------------------------------------------------ the API pipeline
     async def handle(self, r: httputil.HTTPServerRequest, reply: Reply) -> None:
@@ -154,13 +184,16 @@ class Simulator:
             else:
                 route, params = routes.match(method, path)
                 self.auth.authorize(principal, route.scope, route.operation)
-                resp = self._cached(r) if method == "GET" else None
+                resp = self._cached(r) if method == "GET" and route.cacheable else None
                 if method != "GET":
                     self._version += 1
+                    self.org.log.context = self.org.request_context(principal, r.uri, r.remote_ip,
+                                                                    r.headers.get("User-Agent", ""))
                 if resp is None:
                     req = Request(method, path, _query(r.query), self.base, r.headers, r.body, self.org)
                     resp = route.handler(req, **params)
-                    self._remember(r, resp)
+                    if route.cacheable:
+                        self._remember(r, resp)
                 if self.latency_ms and resp.items:
                     await asyncio.sleep(self.latency_ms * ITEM_LATENCY_SHARE * resp.items / 1000)
             status, body, extra = resp.status, resp.body, resp.headers

@@ -1,14 +1,17 @@
 """API tokens: the ApiToken object (metadata only; the simulator holds no token secrets), the org's
-tokens, their JSON shape and the read-only routes."""
+tokens, creating (no Okta API: an admin does it in the console, so only churn does) and revoking
+them, their JSON shape and routes."""
 
 from __future__ import annotations
 
 import orjson
 
 from oktasim import errors
+from oktasim.areas.logs import target
 from oktasim.orderedset import OrderedIds
-from oktasim.routing import Request, Response, json_list, json_response, route
-from oktasim.scopes import API_TOKENS_READ
+from oktasim.routing import NO_CONTENT, Request, Response, json_list, json_response, route
+from oktasim.scopes import API_TOKENS_MANAGE, API_TOKENS_READ
+from oktasim.timestamps import iso, now
 
 
 class ApiToken:
@@ -42,6 +45,23 @@ class ApiTokenState:
         self.api_tokens[t.id] = t
         self.api_token_order.add(t.id)
 
+    def create_api_token(self, name: str, user_id: str) -> ApiToken:
+        t0 = now()
+        t = ApiToken(self.ids.new("00T"), name, self.user(user_id).id, iso(t0), iso(t0), iso(t0 + 30 * 86400))
+        self.add_api_token(t)
+        self.emit("system.api_token.create", "Create API token", [_token_target(t)])
+        return t
+
+    def revoke_api_token(self, tid: str) -> None:
+        t = self.api_token(tid)
+        del self.api_tokens[t.id]
+        self.api_token_order.remove(t.id)
+        self.emit("system.api_token.revoke", "Revoke API token", [_token_target(t)])
+
+
+def _token_target(t: ApiToken) -> dict:
+    return target(t.id, "Token", t.name, t.name)
+
 
 def api_token_dict(t: ApiToken, base: str) -> dict:
     return {
@@ -64,9 +84,15 @@ def get_api_token(req: Request, tid: str) -> Response:
     return json_response(api_token_dict(req.org.api_token(tid), req.base))
 
 
+def revoke_api_token(req: Request, tid: str) -> Response:
+    req.org.revoke_api_token(tid)
+    return NO_CONTENT
+
+
 ROUTES = [
     route("GET", "/api/v1/api-tokens", list_api_tokens, API_TOKENS_READ),
     route("GET", "/api/v1/api-tokens/{tid}", get_api_token, API_TOKENS_READ),
+    route("DELETE", "/api/v1/api-tokens/{tid}", revoke_api_token, API_TOKENS_MANAGE, "api_token.revoke"),
 ]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from oktasim import errors
+from oktasim.areas.logs import app_target, app_user_target, group_target, user_target
 from oktasim.areas.users import user_dict
 from oktasim.errors import OktaError
 from oktasim.orderedset import OrderedIds
@@ -92,6 +93,7 @@ class AppState:
         a.via[uid] = n + 1
         if n == 0 and uid not in a.direct:
             a.users.add(uid)
+            self._log_app_user(a, uid, "add")
 
     def _revoke_via(self, a: App, uid: str) -> None:
         n = a.via.get(uid, 0)
@@ -99,8 +101,35 @@ class AppState:
             a.via.pop(uid, None)
             if uid not in a.direct:
                 a.users.remove(uid)
+                self._log_app_user(a, uid, "remove")
         else:
             a.via[uid] = n - 1
+
+    def _log_app_user(self, a: App, uid: str, change: str) -> None:
+        """application.user_membership.add|remove|update: a user gains, loses or changes access."""
+        if not self.log.recording:   # generating the org: skip building targets for nothing
+            return
+        u = self.users[uid]
+        message = {"add": "Add user to application membership", "remove": "Remove user's application membership",
+                   "update": "Update user's application membership"}[change]
+        self.emit(f"application.user_membership.{change}", message,
+                  [app_user_target(a, u), app_target(a), user_target(u)])
+
+    def _log_app_group(self, a: App, gid: str, change: str) -> None:
+        message = {"add": "Assign application to group", "remove": "Remove application assignment from group",
+                   "update": "Update application group assignment"}[change]
+        self.emit(f"group.application_assignment.{change}", message, [app_target(a), group_target(self.groups[gid])])
+
+    def set_app_status(self, aid: str, op: str) -> None:
+        """POST /apps/{id}/lifecycle/activate|deactivate (a no-op when already there)."""
+        a = self.app(aid)
+        new = "ACTIVE" if op == "activate" else "INACTIVE"
+        if a.status == new:
+            return
+        a.status = new
+        a.last_updated = now_iso()
+        a.cache = None
+        self.emit(f"application.lifecycle.{op}", f"{op.capitalize()} application", [app_target(a)])
 
     def assign_app_user(self, aid: str, body: dict) -> str:
         a = self.app(aid)
@@ -121,7 +150,7 @@ class AppState:
             raise errors.invalid("Api validation failed: credentials.userName")
         prev = a.direct.get(u.id)
         a.direct[u.id] = AppUser(name, prev.created if prev else now_iso(), profile)
-        a.users.add(u.id)
+        self._log_app_user(a, u.id, "add" if a.users.add(u.id) else "update")
         return u.id
 
     def unassign_app_user(self, aid: str, uid: str) -> None:
@@ -135,6 +164,7 @@ class AppState:
                 "grant them access"])
         a.direct.pop(u.id, None)
         a.users.remove(u.id)
+        self._log_app_user(a, u.id, "remove")
 
     def assign_app_group(self, aid: str, gid: str, body: dict) -> AppGroup:
         a = self.app(aid)
@@ -149,6 +179,7 @@ class AppState:
                 existing.priority = priority
             existing.profile = profile or existing.profile
             existing.last_updated = now_iso()
+            self._log_app_group(a, g.id, "update")
             return existing
         if priority is None:
             priority = max((x.priority for x in a.group_assign.values()), default=-1) + 1
@@ -156,6 +187,7 @@ class AppState:
         a.group_assign[g.id] = ag
         a.groups.add(g.id)
         g.apps.add(a.id)
+        self._log_app_group(a, g.id, "add")
         for uid in self.group_members(g):
             self._grant_via(a, uid)
         return ag
@@ -167,6 +199,7 @@ class AppState:
             raise errors.not_found_typed(gid, "ApplicationGroupAssignment")
         a.groups.remove(g.id)
         g.apps.remove(a.id)
+        self._log_app_group(a, g.id, "remove")
         for uid in list(self.group_members(g)):
             self._revoke_via(a, uid)
 
@@ -366,6 +399,11 @@ def unassign_app_group(req: Request, aid: str, gid: str) -> Response:
     return NO_CONTENT
 
 
+def app_lifecycle(req: Request, aid: str, op: str) -> Response:
+    req.org.set_app_status(aid, op)
+    return json_response({}, items=0)
+
+
 ROUTES = [
     route("GET", "/api/v1/apps", list_apps, APPS_READ),
     route("GET", "/api/v1/apps/{aid}", get_app, APPS_READ),
@@ -377,6 +415,8 @@ ROUTES = [
     route("GET", "/api/v1/apps/{aid}/groups/{gid}", get_app_group, APPS_READ),
     route("PUT", "/api/v1/apps/{aid}/groups/{gid}", assign_app_group, APPS_MANAGE, "app.assignment"),
     route("DELETE", "/api/v1/apps/{aid}/groups/{gid}", unassign_app_group, APPS_MANAGE, "app.assignment"),
+    route("POST", "/api/v1/apps/{aid}/lifecycle/{op}", app_lifecycle, APPS_MANAGE, "app.lifecycle",
+          choices={"op": frozenset({"activate", "deactivate"})}),
 ]
 
 

@@ -9,6 +9,7 @@ import orjson
 
 from oktasim import errors
 from oktasim.areas.apps import app_bytes, app_dict
+from oktasim.areas.logs import group_target, user_target
 from oktasim.areas.users import User, user_list_bytes
 from oktasim.orderedset import OrderedIds
 from oktasim.query import COMPARE, DATE_COMPARE, EQUALS, Dialect, profile_attr
@@ -98,6 +99,7 @@ class GroupState:
         self._check_group_name(profile["name"], None)
         g = Group(self.ids.new("00g"), "OKTA_GROUP", now_iso(), profile, members=OrderedIds())
         self.add_group(g)
+        self.emit("group.lifecycle.create", "Create Okta group", [group_target(g)])
         return g
 
     def _check_group_name(self, name: str, own_id: str | None) -> None:
@@ -115,6 +117,8 @@ class GroupState:
         self._check_group_name(profile["name"], g.id)
         g.profile = profile
         g.touch()
+        # Okta has no group.lifecycle.update: a rename or description change is a profile update
+        self.emit("group.profile.update", "Update group profile", [group_target(g)])
         return g
 
     def delete_group(self, gid: str) -> None:
@@ -133,6 +137,7 @@ class GroupState:
         self.role_groups.discard(g.id)
         del self.groups[g.id]
         self.group_order.remove(g.id)
+        self.emit("group.lifecycle.delete", "Delete Okta group", [group_target(g)])
 
     def _membership_check(self, gid: str, uid: str) -> tuple[Group, User]:
         g = self.group(gid)
@@ -146,16 +151,23 @@ class GroupState:
         if g.members.add(u.id):
             g.last_membership_updated = now_iso()
             g.cache = None
+            self.emit("group.user_membership.add", "Add user to group membership", [user_target(u), group_target(g)])
             for aid in g.apps:
                 self._grant_via(self.apps[aid], u.id)
+            if g.id in self.role_groups:
+                self.log_user_privileges(u.id)
 
     def remove_member(self, gid: str, uid: str) -> None:
         g, u = self._membership_check(gid, uid)
         if g.members.remove(u.id):
             g.last_membership_updated = now_iso()
             g.cache = None
+            self.emit("group.user_membership.remove", "Remove user from group membership",
+                      [user_target(u), group_target(g)])
             for aid in g.apps:
                 self._revoke_via(self.apps[aid], u.id)
+            if g.id in self.role_groups:
+                self.log_user_privileges(u.id, had_some=True)
 
 
 # ---------------------------------------------------------------- JSON shapes (okta-api.md §5)

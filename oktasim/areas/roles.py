@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from oktasim import errors
+from oktasim.areas.logs import group_target, target, user_target
 from oktasim.errors import OktaError
 from oktasim.orderedset import OrderedIds
 from oktasim.routing import (
@@ -217,6 +218,7 @@ class RoleState:
             self.admins.add(pid)
         else:
             self.role_groups.add(pid)
+        self._log_privileges(ptype, pid)
         return ra
 
     def _iam_resource_set(self, role: CustomRole) -> ResourceSet:
@@ -253,6 +255,7 @@ class RoleState:
             self._refresh_admin(pid)
         else:
             self._refresh_role_group(pid)
+        self._log_privileges(ptype, pid, had_some=True)
 
     def add_binding_member(self, rs: ResourceSet, role: CustomRole, ptype: str, pid: str) -> BindingMember:
         b = rs.bindings.get(role.id)
@@ -260,6 +263,8 @@ class RoleState:
             b = Binding(role.id, now_iso())
             rs.bindings[role.id] = b
             rs.binding_ids.add(role.id)
+            self.emit("iam.resourceset.bindings.add", "Add a binding to a resource set",
+                      [_resource_set_target(rs), _role_target(role)])
         for m in b.members.values():
             if m.principal_type == ptype and m.principal_id == pid:
                 return m
@@ -270,6 +275,7 @@ class RoleState:
             self.admins.add(pid)
         else:
             self.role_groups.add(pid)
+        self._log_privileges(ptype, pid)
         return m
 
     def _remove_binding_member(self, rs: ResourceSet, b: Binding, mid: str) -> None:
@@ -279,6 +285,7 @@ class RoleState:
             self._refresh_admin(m.principal_id)
         else:
             self._refresh_role_group(m.principal_id)
+        self._log_privileges(m.principal_type, m.principal_id, had_some=True)
 
     def binding_of(self, rs_id: str, role_id: str) -> tuple[ResourceSet, CustomRole, Binding]:
         rs = self.resource_set(rs_id)
@@ -300,6 +307,39 @@ class RoleState:
             self._remove_binding_member(rs, b, mid)
         del rs.bindings[role.id]
         rs.binding_ids.remove(role.id)
+        self.emit("iam.resourceset.bindings.delete", "Delete a binding from a resource set",
+                  [_resource_set_target(rs), _role_target(role)])
+
+    # System Log semantics (okta-incremental.md §1.3): `…privilege.grant` means "admin privileges
+    # changed" and carries every privilege the principal now holds (a user's group-derived ones too);
+    # `…privilege.revoke` fires only when none is left. So removing one role of several is a grant.
+    def privilege_labels(self, entries: list[RoleEntry]) -> list[str]:
+        labels = []
+        for _, held, _ in entries:
+            label = (STANDARD_ROLES[held.type] if isinstance(held, RoleAssignment)
+                     else self.custom_roles[held[1].role_id].label)
+            if label not in labels:
+                labels.append(label)
+        return labels
+
+    def log_user_privileges(self, uid: str, had_some: bool = False) -> None:
+        self._log_privileges("user", uid, had_some)
+
+    def _log_privileges(self, ptype: str, pid: str, had_some: bool = False) -> None:
+        if not self.log.recording:   # generating the org: no need to work out the labels
+            return
+        if ptype == "user":
+            labels = self.privilege_labels(self.user_role_entries(pid))
+            who, kind, noun = user_target(self.users[pid]), "user.account", "user"
+        else:
+            labels = self.privilege_labels(self.group_role_entries(pid))
+            who, kind, noun = group_target(self.groups[pid]), "group", "group"
+        if labels:
+            self.emit(f"{kind}.privilege.grant", f"Grant {noun} privilege", [who],
+                      {"privilegeGranted": ", ".join(labels)})
+        elif had_some:
+            self.emit(f"{kind}.privilege.revoke", f"Revoke {noun} privilege", [who],
+                      {"privilegeRevoked": "all"})
 
     def user_role_entries(self, uid: str) -> list[RoleEntry]:
         """Every role a user holds: direct, then through the groups they belong to (Okta lists both)."""
@@ -330,6 +370,14 @@ class RoleState:
                     if m.principal_type == "group" and m.principal_id == gid:
                         out.append(("GROUP", (rs, b, m), "group"))
         return out
+
+
+def _resource_set_target(rs: ResourceSet) -> dict:
+    return target(rs.id, "ResourceSet", rs.label, rs.label)
+
+
+def _role_target(role: CustomRole) -> dict:
+    return target(role.id, "CustomRole", role.label, role.label)
 
 
 # ---------------------------------------------------------------- JSON shapes (okta-api.md §5.7)

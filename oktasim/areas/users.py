@@ -6,6 +6,7 @@ from __future__ import annotations
 import orjson
 
 from oktasim import errors
+from oktasim.areas.logs import user_target
 from oktasim.errors import OktaError
 from oktasim.orderedset import OrderedIds
 from oktasim.query import COMPARE, DATE_COMPARE, EQUALS, Dialect, profile_attr
@@ -51,6 +52,17 @@ class User:
     def touch(self) -> None:
         self.last_updated = now_iso()
         self.cache = self.cache_nc = None
+
+
+# lifecycle operation -> (System Log event type, displayMessage)
+LIFECYCLE_EVENTS = {
+    "activate": ("user.lifecycle.activate", "Activate Okta user"),
+    "reactivate": ("user.lifecycle.reactivate", "Reactivate Okta user"),
+    "deactivate": ("user.lifecycle.deactivate", "Deactivate Okta user"),
+    "suspend": ("user.lifecycle.suspend", "Suspend Okta user"),
+    "unsuspend": ("user.lifecycle.unsuspend", "Unsuspend Okta user"),
+    "unlock": ("user.account.unlock", "Unlock user account"),
+}
 
 
 def _required_profile_causes(profile: dict) -> list[str]:
@@ -122,6 +134,9 @@ class UserState:
         full.update({k: v for k, v in profile.items() if k not in full})
         u = User(self.ids.new("00u"), status, now, now if activate else None,
                  now if activate else None, None, now, now if has_password else None, full, has_password)
+        self.emit("user.lifecycle.create", "Create Okta user", [user_target(u)])
+        if activate:
+            self.emit("user.lifecycle.activate", "Activate Okta user", [user_target(u)])
         self.add_user(u)
         for g in groups:
             if g.type == "OKTA_GROUP":
@@ -147,6 +162,7 @@ class UserState:
         self.logins[new["login"].lower()] = u.id
         u.profile = new
         u.touch()
+        self.emit("user.account.update_profile", "Update user profile for Okta", [user_target(u)])
         return u
 
     def lifecycle(self, uid: str, op: str) -> dict:
@@ -185,9 +201,11 @@ class UserState:
             new = "ACTIVE"
         else:
             raise errors.path_not_found()
-        u.status = new
-        u.status_changed = now_iso()
+        if new != s:
+            u.status = new
+            u.status_changed = now_iso()
         u.touch()
+        self.emit(*LIFECYCLE_EVENTS[op], [user_target(u)])
         return result
 
     def delete_user(self, uid: str) -> None:
@@ -196,10 +214,12 @@ class UserState:
         if u.status != "DEPROVISIONED":
             self.lifecycle(u.id, "deactivate")
             return
+        self.emit("user.lifecycle.delete.initiated", "Delete Okta user initiated", [user_target(u)])
         for g in self.groups.values():
             if g.members is not None and u.id in g.members:
                 g.members.remove(u.id)
                 g.last_membership_updated = now_iso()
+                g.cache = None
         for a in self.apps.values():
             if u.id in a.users:
                 a.direct.pop(u.id, None)
@@ -213,11 +233,11 @@ class UserState:
                         self._remove_binding_member(rs, b, m.id)
         self.admins.remove(u.id)
         for t in [t for t in self.api_tokens.values() if t.user_id == u.id]:
-            del self.api_tokens[t.id]
-            self.api_token_order.remove(t.id)
+            self.revoke_api_token(t.id)
         self.logins.pop(u.profile["login"].lower(), None)
         del self.users[u.id]
         self.user_order.remove(u.id)
+        self.emit("user.lifecycle.delete.completed", "Delete Okta user completed", [user_target(u)])
 
 
 # ---------------------------------------------------------------- JSON shapes (okta-api.md §5)
