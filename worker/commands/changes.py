@@ -6,7 +6,8 @@ import json
 
 import click
 
-from worker.commands.grants import DB_HELP, open_engine, print_table
+from worker.commands.database import DB_HELP, open_engine
+from worker.commands.grants import print_table
 from worker.store import queries
 from worker.store.db import make_session_factory
 from worker.store.tenants import TenantNotFound

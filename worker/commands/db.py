@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import click
 
+from worker.commands.database import DB_HELP, connect
 from worker.store.db import (
-    ENV_VAR,
     DatabaseURLError,
     database_url,
     make_engine,
     make_session_factory,
     normalize_url,
 )
-
-DB_OPTION_HELP = f"Database URL (sqlite:///PATH or postgresql://user@host/db); default ${ENV_VAR} or sqlite:///oktasync.db."
 
 
 @click.group("db")
@@ -26,7 +24,7 @@ def _shown(url: str) -> str:
 
 
 @db.command("upgrade")
-@click.option("--db", "url", metavar="URL", help=DB_OPTION_HELP)
+@click.option("--db", "url", metavar="URL", help=DB_HELP)
 @click.option("--revision", default="head", show_default=True, help="Alembic revision to upgrade to.")
 def upgrade(url: str | None, revision: str) -> None:
     """Create or upgrade the grant store's tables (idempotent)."""
@@ -41,16 +39,12 @@ def upgrade(url: str | None, revision: str) -> None:
 
 
 @db.command("current")
-@click.option("--db", "url", metavar="URL", help=DB_OPTION_HELP)
+@click.option("--db", "url", metavar="URL", help=DB_HELP)
 def current(url: str | None) -> None:
     """Show the schema revision of the database and the newest one shipped."""
     from worker.store.migrate import current_revision, head_revision
 
-    url = database_url(url)
-    try:
-        engine = make_engine(url)
-    except DatabaseURLError as exc:
-        raise click.UsageError(str(exc)) from None
+    url, engine = connect(url)
     try:
         rev = current_revision(engine)
     finally:
@@ -59,7 +53,7 @@ def current(url: str | None) -> None:
 
 
 @db.command("rotate-credentials")
-@click.option("--db", "url", metavar="URL", help=DB_OPTION_HELP)
+@click.option("--db", "url", metavar="URL", help=DB_HELP)
 def rotate_credentials_cmd(url: str | None) -> None:
     """Re-encrypt every tenant's credentials with the newest key in $OKTASYNC_SECRET_KEY.
 

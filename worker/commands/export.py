@@ -8,7 +8,8 @@ import os
 
 import click
 
-from worker.commands.grants import DB_HELP, open_engine, pick_tenant
+from worker.commands.database import DB_HELP, open_engine
+from worker.commands.grants import pick_tenant
 from worker.store import queries
 from worker.store.db import make_session_factory
 from worker.store.export import KINDS, NoCurrentRun, iter_csv, iter_records

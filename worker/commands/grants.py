@@ -7,35 +7,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from worker.commands.database import DB_HELP, open_engine
 from worker.model import RESOURCE_TYPES, Grant, InvalidId
 from worker.store import queries
-from worker.store.db import ENV_VAR, DatabaseURLError, database_url, make_engine, make_session_factory
+from worker.store.db import make_session_factory
 from worker.store.tenants import TenantNotFound, list_tenant_names
 
-DB_HELP = f"Database URL (sqlite:///PATH or postgresql://user@host/db); default ${ENV_VAR} or sqlite:///oktasync.db."
 TENANT_HELP = "Tenant name (may be left out when the database holds exactly one tenant)."
-
-
-def open_engine(url: str | None) -> sa.Engine:
-    """An engine on an existing, migrated grant store, or a click error saying what to do."""
-    url = database_url(url)
-    try:
-        engine = make_engine(url)
-    except DatabaseURLError as exc:
-        raise click.UsageError(str(exc)) from None
-    try:
-        present = sa.inspect(engine).has_table("tenants")
-    except sa.exc.OperationalError as exc:
-        raise click.ClickException(f"cannot open the database: {exc.orig}") from None
-    if not present:
-        engine.dispose()
-        raise click.ClickException(
-            f"{engine.url.render_as_string(hide_password=True)} has no oktasync tables; "
-            f"run `oktasync db upgrade --db URL` first")
-    return engine
 
 
 def pick_tenant(session: Session, name: str | None) -> str:

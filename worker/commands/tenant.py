@@ -19,7 +19,7 @@ from worker.commands.cliopts import credential_options, credentials_from, option
 def open_sessions(migrate_first: bool = False) -> Any:
     """Sessions on $OKTASYNC_DATABASE_URL; a click error (not a traceback) when it is unreachable,
     or (unless `migrate_first`) missing or without the schema."""
-    from worker.commands.grants import open_engine
+    from worker.commands.database import open_engine
     from worker.observability.metrics import missing_sqlite_file
     from worker.store.db import ENV_VAR, database_url, make_engine, make_session_factory
 
