@@ -157,7 +157,7 @@ def import_(file: Path) -> None:
     keeps the tenant's value, so importing `tenant export` output changes nothing. Each line says
     added, updated or unchanged; a bad line is reported by its number and the others still apply.
     Exit status: 0 if every line applied, 1 if any failed, 2 if the file was refused."""
-    from worker.commands.tenant_file import LineError, apply, parse, refuse_if_others_can_read
+    from worker.commands.tenant_file import BadLine, LineError, apply, parse, refuse_if_others_can_read
     from worker.store.secrets import load_keys
     from worker.store.tenants import list_tenants
 
@@ -166,7 +166,7 @@ def import_(file: Path) -> None:
     except (OSError, UnicodeDecodeError) as exc:
         raise click.UsageError(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from None
     lines = list(parse(text))
-    if str(file) != "-" and any(not isinstance(x, tuple) and x.holds_secret() for x in lines):
+    if str(file) != "-" and any(not isinstance(x, BadLine) and x.holds_secret() for x in lines):
         refuse_if_others_can_read(file)
     try:
         keys = load_keys()  # once: every line's credentials are encrypted with it
@@ -176,20 +176,19 @@ def import_(file: Path) -> None:
     with open_sessions(migrate_first=True)() as s:
         tenants = {t.name: t for t in list_tenants(s)}
         for item in lines:
-            if isinstance(item, tuple):
-                number, error, name = *item, None
-            else:
-                number, name = item.number, item.name
+            if not isinstance(item, BadLine):
                 try:
                     with s.begin_nested():  # a failed line leaves the others applied
                         result = apply(s, item, tenants, keys, os.environ)
-                    click.echo(f"line {number}: {name} {result}")
+                    click.echo(f"line {item.number}: {item.name} {result}")
                     counts[result.split()[0]] += 1
                     continue
                 except (LineError, click.ClickException, *_store_errors()) as exc:
                     error = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+                    item = BadLine(item.number, item.name, error)
             counts["failed"] += 1
-            click.echo(f"line {number}: {'' if name is None else name + ' '}failed: {error}", err=True)
+            click.echo(f"line {item.number}: {'' if item.name is None else item.name + ' '}failed: {item.error}",
+                       err=True)
         s.commit()
     click.echo(", ".join(f"{n} {what}" for what, n in counts.items()), err=True)
     if counts["failed"]:

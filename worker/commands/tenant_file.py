@@ -51,20 +51,28 @@ class Line:
         return any(isinstance(self.fields.get(k), str) for k in SECRETS)
 
 
-def parse(text: str) -> Iterator[Line | tuple[int, str]]:
-    """Each line as a Line, or (number, what is wrong) when it is not a well-formed tenant object."""
+@dataclass(frozen=True)
+class BadLine:
+    number: int
+    name: str | None  # when the line names its tenant
+    error: str
+
+
+def parse(text: str) -> Iterator[Line | BadLine]:
+    """Each line as a Line, or a BadLine saying what is wrong when it is not a well-formed tenant."""
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip() or raw.lstrip().startswith("#"):
             continue
         try:
             fields = json.loads(raw)
         except json.JSONDecodeError as exc:  # the message quotes no input
-            yield number, f"not JSON: {exc.msg} (column {exc.colno})"
+            yield BadLine(number, None, f"not JSON: {exc.msg} (column {exc.colno})")
             continue
         try:
             yield Line(number, _check_types(fields))
         except LineError as exc:
-            yield number, str(exc)
+            name = fields.get("name") if isinstance(fields, dict) else None
+            yield BadLine(number, name if isinstance(name, str) else None, str(exc))
 
 
 def _check_types(fields: Any) -> dict[str, Any]:
