@@ -173,13 +173,12 @@ def import_(file: Path) -> None:
     except _store_errors() as exc:
         raise click.ClickException(str(exc)) from None
     counts = {"added": 0, "updated": 0, "unchanged": 0, "failed": 0}
-    with open_sessions(migrate_first=True)() as s:
+    with open_sessions(migrate_first=True)() as s, s.no_autoflush:  # one flush at the end: batched inserts
         tenants = {t.name: t for t in list_tenants(s)}
         for item in lines:
             if not isinstance(item, BadLine):
-                try:
-                    with s.begin_nested():  # a failed line leaves the others applied
-                        result = apply(s, item, tenants, keys, os.environ)
+                try:  # a refused line changes nothing (apply checks everything first); the others apply
+                    result = apply(s, item, tenants, keys, os.environ)
                     click.echo(f"line {item.number}: {item.name} {result}")
                     counts[result.split()[0]] += 1
                     continue
@@ -189,7 +188,11 @@ def import_(file: Path) -> None:
             counts["failed"] += 1
             click.echo(f"line {item.number}: {'' if item.name is None else item.name + ' '}failed: {item.error}",
                        err=True)
-        s.commit()
+        try:
+            s.commit()
+        except sa.exc.IntegrityError as exc:  # another process added one of these names meanwhile
+            raise click.ClickException(f"nothing applied, the database refused the changes: {exc.orig}; "
+                                       "import the file again") from None
     click.echo(", ".join(f"{n} {what}" for what, n in counts.items()), err=True)
     if counts["failed"]:
         sys.exit(1)

@@ -133,9 +133,10 @@ def _secret(fields: Mapping[str, Any], key: str, environ: Mapping[str, str]) -> 
 
 def apply(session: Any, line: Line, tenants: dict[str, Any], keys: MultiFernet,
           environ: Mapping[str, str] = os.environ) -> str:
-    """Add or update the line's tenant (flushes; the caller commits); returns what happened:
-    "added", "updated (fields)" or "unchanged". `tenants` maps names to rows and is kept current."""
-    from worker.store.tenants import create_tenant, update_tenant
+    """Add or update the line's tenant in `session` (the caller flushes and commits); returns what
+    happened: "added", "updated (fields)" or "unchanged". A refused line changes nothing: every
+    check runs before the first change. `tenants` maps names to rows and is kept current."""
+    from worker.store.tenants import change_tenant, new_tenant
 
     f = line.fields
     row = tenants.get(line.name)
@@ -151,15 +152,16 @@ def apply(session: Any, line: Line, tenants: dict[str, Any], keys: MultiFernet,
         if "domain" not in f:
             raise LineError("'domain' is required for a new tenant")
         options = options_from(**option_flags).to_dict()
-        tenants[line.name] = create_tenant(
-            session, line.name, f["domain"], creds or {}, options=options,
-            sync_interval=interval or DEFAULT_INTERVAL, enabled=not f.get("paused", False), keys=keys)
+        row = new_tenant(line.name, f["domain"], creds or {}, options=options,
+                         sync_interval=interval or DEFAULT_INTERVAL, enabled=not f.get("paused", False), keys=keys)
+        session.add(row)
+        tenants[line.name] = row
         return "added"
     changes = tenant_changes(row, domain=f.get("domain"), credentials=creds, option_flags=option_flags,
                              interval=interval, enabled=None if "paused" not in f else not f["paused"], keys=keys)
     if not changes:
         return "unchanged"
-    update_tenant(session, row.id, **changes, keys=keys)
+    change_tenant(row, **changes, keys=keys)
     return f"updated ({', '.join(sorted(k for k in changes if k != 'next_sync_at'))})"
 
 
