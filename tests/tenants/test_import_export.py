@@ -163,3 +163,15 @@ def test_ec_private_keys_are_refused_by_import_as_by_add(cli, tmp_path):
             "okta_private_key_id": "kid1"}
     got = cli("tenant", "import", str(write(tmp_path / "t.jsonl", line)))
     assert got.exit_code == 1 and "EC (elliptic-curve) key" in got.stderr and "MII" not in got.output
+
+
+def test_a_refused_line_changes_nothing_of_its_tenant(cli, sessions, tmp_path):
+    f = write(tmp_path / "t.jsonl", {"name": "acme", "domain": "acme.okta.com", "api_token": TOKEN, "interval": 600})
+    assert cli("tenant", "import", str(f)).exit_code == 0
+    before = stored(sessions, "acme")
+    bad = [{"name": "acme", "domain": "https://169.254.169.254", "api_token": OTHER, "interval": 60},
+           {"name": "acme", "api_token": OTHER, "interval": 60, "filter_email_domains": "not a domain"},
+           {"name": "acme", "api_token": OTHER, "interval": 60, "sync_secrets": "yes"}]
+    got = cli("tenant", "import", str(write(f, *bad)))
+    assert got.exit_code == 1 and got.stderr.count("acme failed") == 3, got.output
+    assert stored(sessions, "acme") == before
