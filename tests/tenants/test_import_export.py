@@ -171,7 +171,10 @@ def test_a_refused_line_changes_nothing_of_its_tenant(cli, sessions, tmp_path):
     before = stored(sessions, "acme")
     bad = [{"name": "acme", "domain": "https://169.254.169.254", "api_token": OTHER, "interval": 60},
            {"name": "acme", "api_token": OTHER, "interval": 60, "filter_email_domains": "not a domain"},
-           {"name": "acme", "api_token": OTHER, "interval": 60, "sync_secrets": "yes"}]
+           {"name": "acme", "api_token": OTHER, "interval": 60, "sync_secrets": "yes"},
+           {"name": "acme", "api_token": OTHER, "interval": None},
+           {"name": "acme", "api_token": OTHER, "interval": 60.5}]
     got = cli("tenant", "import", str(write(f, *bad)))
-    assert got.exit_code == 1 and got.stderr.count("acme failed") == 3, got.output
+    assert got.exit_code == 1 and got.stderr.count("acme failed") == 5, got.output
+    assert got.stderr.count("'interval' must be a whole number of seconds") == 2
     assert stored(sessions, "acme") == before

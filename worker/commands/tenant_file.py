@@ -91,6 +91,8 @@ def _check_types(fields: Any) -> dict[str, Any]:
         value = fields.get(key)
         if key in fields and not (isinstance(value, str) or _env_name(value)):
             raise LineError(f"{key!r} must be a string or {{\"env\": \"VARIABLE\"}}")  # the value is not echoed
+    if "interval" in fields and (not isinstance(fields["interval"], int) or isinstance(fields["interval"], bool)):
+        raise LineError("'interval' must be a whole number of seconds")
     for key in (*BOOLEAN_OPTIONS, "paused"):
         if key in fields and not isinstance(fields[key], bool):
             raise LineError(f"{key!r} must be true or false")

@@ -16,10 +16,8 @@ INTERVAL = click.IntRange(1)  # seconds between the starts of two syncs
 DEFAULT_INTERVAL = 3600
 
 
-def check_interval(value: Any) -> int:
-    """`value` as an interval, refused as `--interval` would refuse it (a JSON true is not 1)."""
-    if isinstance(value, bool):
-        raise click.BadParameter(f"{value!r} is not a number of seconds", param_hint="interval")
+def check_interval(value: int) -> int:
+    """`value` as an interval, refused as `--interval` would refuse it."""
     try:
         return int(INTERVAL.convert(value, None, None))
     except click.BadParameter as exc:
