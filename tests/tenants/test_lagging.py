@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from worker.store.models import SyncRun, utcnow
+from worker.store.tables import SyncRun, utcnow
 from worker.store.tenants import create_tenant, update_tenant
 
 HOUR = 3600
