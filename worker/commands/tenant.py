@@ -7,13 +7,17 @@ Beat's dispatcher reads these rows on every tick, so changes apply without resta
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
 import sqlalchemy as sa
 
 from worker.commands.cliopts import credential_options, credentials_from, options_from, sync_options
+from worker.commands.tenant_settings import DEFAULT_INTERVAL, INTERVAL, tenant_changes
 
 
 def open_sessions(migrate_first: bool = False) -> Any:
@@ -27,11 +31,12 @@ def open_sessions(migrate_first: bool = False) -> Any:
     if migrate_first:
         from worker.store.migrate import migrate
 
+        engine = make_engine(url)
         try:
-            migrate(url)
+            migrate(engine=engine)
         except sa.exc.OperationalError as exc:
             raise click.ClickException(f"cannot open the database (${ENV_VAR}): {exc.orig}") from None
-        return make_session_factory(make_engine(url))
+        return make_session_factory(engine)
     missing = missing_sqlite_file(url)
     if missing:  # connecting would create an empty file
         raise click.ClickException(f"no grant store at {missing}: set ${ENV_VAR} to the database the workers "
@@ -74,7 +79,7 @@ def tenant() -> None:
 @click.option("--domain", required=True, help="The org's Okta domain, e.g. acme.okta.com.")
 @credential_options
 @sync_options
-@click.option("--interval", type=click.IntRange(1), default=3600, show_default=True,
+@click.option("--interval", type=INTERVAL, default=DEFAULT_INTERVAL, show_default=True,
               help="Seconds between the starts of two syncs.")
 @click.option("--paused", is_flag=True, help="Add it paused (no scheduled syncs until resumed).")
 def add(name: str, domain: str, interval: int, paused: bool, **flags: Any) -> None:
@@ -97,10 +102,15 @@ def add(name: str, domain: str, interval: int, paused: bool, **flags: Any) -> No
 
 @tenant.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array.")
-def list_(as_json: bool) -> None:
+@click.option("--lagging", is_flag=True, help="Only tenants whose last success is older than their interval "
+              "(or that never succeeded), one line each with why; nothing when none lags.")
+def list_(as_json: bool, lagging: bool) -> None:
     """List tenants with their schedule and last run."""
     from worker.store.tenants import list_tenants
 
+    if lagging:
+        _list_lagging(as_json)
+        return
     with open_sessions()() as s:
         rows = [tenant_info(s, t) for t in list_tenants(s)]
     if as_json:
@@ -114,6 +124,90 @@ def list_(as_json: bool) -> None:
         last = f"{r['last_run']} {r['last_run_state']}" if r["last_run"] else "-"
         click.echo(f"{r['name']:20} {r['domain']:32} {'active' if r['enabled'] else 'paused':7} "
                    f"{r['interval']:>8} {r['next_sync_at'] or 'due':25} {last}")
+
+
+def _list_lagging(as_json: bool) -> None:
+    from worker.commands.tenant_lag import lagging, line
+    from worker.store.tables import utcnow
+    from worker.store.tenants import freshness
+
+    with open_sessions()() as s:
+        now = utcnow()
+        rows = lagging(freshness(s), now)
+    if as_json:
+        click.echo(json.dumps([{"name": r.name, "reason": r.reason, "detail": r.detail, "interval": r.interval,
+                                "last_success": _when(r.last_success)} for r in rows], indent=2))
+        return
+    for r in rows:
+        click.echo(line(r, now))
+
+
+@tenant.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+def import_(file: Path) -> None:
+    """Add or update tenants from FILE (`-`: standard input), one JSON object per line.
+
+    \b
+    {"name": "acme", "domain": "acme.okta.com", "api_token": {"env": "ACME_TOKEN"},
+     "interval": 3600, "sync_custom_roles": true, "filter_email_domains": "acme.com"}
+
+    Keys are the `tenant add` flags with underscores, plus "paused"; values are checked as the
+    flags are. A secret (api_token, okta_private_key) is the value itself or {"env": "VARIABLE"}; a
+    file holding a secret itself must not be readable by other users (chmod 600). A key left out
+    keeps the tenant's value, so importing `tenant export` output changes nothing. Each line says
+    added, updated or unchanged; a bad line is reported by its number and the others still apply.
+    Exit status: 0 if every line applied, 1 if any failed, 2 if the file was refused."""
+    from worker.commands.tenant_file import BadLine, LineError, apply, parse, refuse_if_others_can_read
+    from worker.store.secrets import load_keys
+    from worker.store.tenants import list_tenants
+
+    try:
+        text = sys.stdin.read() if str(file) == "-" else file.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.UsageError(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from None
+    lines = list(parse(text))
+    if str(file) != "-" and any(not isinstance(x, BadLine) and x.holds_secret() for x in lines):
+        refuse_if_others_can_read(file)
+    try:
+        keys = load_keys()  # once: every line's credentials are encrypted with it
+    except _store_errors() as exc:
+        raise click.ClickException(str(exc)) from None
+    counts = {"added": 0, "updated": 0, "unchanged": 0, "failed": 0}
+    with open_sessions(migrate_first=True)() as s, s.no_autoflush:  # one flush at the end: batched inserts
+        tenants = {t.name: t for t in list_tenants(s)}
+        for item in lines:
+            if not isinstance(item, BadLine):
+                try:  # a refused line changes nothing (apply checks everything first); the others apply
+                    result = apply(s, item, tenants, keys, os.environ)
+                    click.echo(f"line {item.number}: {item.name} {result}")
+                    counts[result.split()[0]] += 1
+                    continue
+                except (LineError, click.ClickException, *_store_errors()) as exc:
+                    error = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+                    item = BadLine(item.number, item.name, error)
+            counts["failed"] += 1
+            click.echo(f"line {item.number}: {'' if item.name is None else item.name + ' '}failed: {item.error}",
+                       err=True)
+        try:
+            s.commit()
+        except sa.exc.IntegrityError as exc:  # another process added one of these names meanwhile
+            raise click.ClickException(f"nothing applied, the database refused the changes: {exc.orig}; "
+                                       "import the file again") from None
+    click.echo(", ".join(f"{n} {what}" for what, n in counts.items()), err=True)
+    if counts["failed"]:
+        sys.exit(1)
+
+
+@tenant.command("export")
+def export() -> None:
+    """Write every tenant as a `tenant import` line, without credentials (import keeps a tenant's
+    credentials when a line has none)."""
+    from worker.commands.tenant_file import export_line
+    from worker.store.tenants import list_tenants
+
+    with open_sessions()() as s:
+        for row in list_tenants(s):
+            click.echo(export_line(row))
 
 
 def _get(s: Any, name: str) -> Any:
@@ -144,7 +238,7 @@ def show(name: str, as_json: bool) -> None:
 @click.option("--domain", default=None, help="The org's new Okta domain.")
 @credential_options(from_env=False)
 @sync_options(from_env=False)
-@click.option("--interval", type=click.IntRange(1), default=None, help="Seconds between syncs.")
+@click.option("--interval", type=INTERVAL, default=None, help="Seconds between syncs.")
 @click.option("--rename", default=None, help="New name.")
 def update(name: str, domain: str | None, interval: int | None, rename: str | None, **flags: Any) -> None:
     """Change a tenant's domain, credentials, options or interval.
@@ -158,25 +252,18 @@ def update(name: str, domain: str | None, interval: int | None, rename: str | No
 
     creds = credentials_from(flags.pop("api_token"), flags.pop("okta_client_id"), flags.pop("okta_private_key"),
                              flags.pop("okta_private_key_id"), required=False)
+    given = [domain, creds, interval, rename, *flags.values()]
+    if all(v is None for v in given):
+        raise click.UsageError("nothing to change; give --domain, credentials, options, --interval or --rename")
     with open_sessions()() as s:
         row = _get(s, name)
-        changes: dict[str, Any] = {}
-        if any(v is not None for v in flags.values()):
-            changes["options"] = options_from(**flags, base=row.options).to_dict()
-        if domain is not None:
-            changes["domain"] = domain
-        if creds is not None:
-            changes["credentials"] = creds
-        if interval is not None:
-            changes["sync_interval"] = interval
-            if row.next_sync_at is not None and row.sync_interval:
-                # The due time was set from the old interval; move it so the new one applies now.
-                changes["next_sync_at"] = row.next_sync_at + timedelta(seconds=interval - row.sync_interval)
-        if rename is not None:
-            changes["name"] = rename
-        if not changes:
-            raise click.UsageError("nothing to change; give --domain, credentials, options, --interval or --rename")
         try:
+            changes = tenant_changes(row, domain=domain, credentials=creds, option_flags=flags, interval=interval)
+            if rename is not None and rename != name:
+                changes["name"] = rename
+            if not changes:
+                click.echo(f"tenant {name} unchanged: it already has these settings")
+                return
             update_tenant(s, name, **changes)
             s.commit()
         except _store_errors() as exc:
@@ -213,8 +300,9 @@ def resume(name: str) -> None:
     click.echo(f"resumed tenant {name}")
 
 
-def remove_tenant_cleanly(sessions: Any, name: str) -> int:
-    """Stop the tenant's active run (its page tasks then find nothing to do), then delete it all."""
+def remove_tenant_cleanly(sessions: Any, name: str) -> tuple[int, int]:
+    """Stop the tenant's active run (its page tasks then find nothing to do), then delete it all;
+    returns the tenant's id and the rows deleted."""
     from worker.store import runs
     from worker.store.tenants import remove_tenant
 
@@ -226,7 +314,27 @@ def remove_tenant_cleanly(sessions: Any, name: str) -> int:
         if run is not None:
             runs.fail(s, run.id, "tenant removed")
         s.commit()
-        return remove_tenant(s, name)
+        return tenant_id, remove_tenant(s, name)
+
+
+def forget_rate_limits(tenant_id: int) -> str:
+    """Drop the tenant's rate-limit keys from $OKTASYNC_REDIS_URL now rather than at their expiry;
+    says what happened (a Redis that is down only delays that, so it is not an error)."""
+    import redis
+
+    from worker.config import ConfigError, load
+    from worker.okta.ratelimit import RedisLimiter
+
+    try:
+        client = redis.Redis.from_url(load().redis_url, socket_timeout=5, socket_connect_timeout=5)
+    except (ConfigError, ValueError) as exc:
+        return f"rate-limit keys left to expire ({exc})"
+    try:
+        return f"{RedisLimiter(client).forget(str(tenant_id))} rate-limit keys deleted"
+    except redis.RedisError as exc:
+        return f"rate-limit keys left to expire ({type(exc).__name__} from Redis)"
+    finally:
+        client.close()
 
 
 @tenant.command("remove")
@@ -236,5 +344,5 @@ def remove(name: str, yes: bool) -> None:
     """Delete a tenant and all its data (an active run is stopped first)."""
     if not yes:
         click.confirm(f"remove tenant {name} and everything synced for it?", abort=True)
-    rows = remove_tenant_cleanly(open_sessions(), name)
-    click.echo(f"removed tenant {name} ({rows} rows deleted)")
+    tenant_id, rows = remove_tenant_cleanly(open_sessions(), name)
+    click.echo(f"removed tenant {name} ({rows} rows deleted, {forget_rate_limits(tenant_id)})")

@@ -8,6 +8,7 @@ tenants.credentials; use `tenant_credentials(tenant)` to get them back when call
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -66,20 +67,32 @@ def _check_domain(domain: str) -> None:
         raise TenantError(f"domain must be an Okta host like example.okta.com, got {domain!r}")
 
 
+def _check_interval(sync_interval: int) -> None:
+    if sync_interval < 0:
+        raise TenantError(f"sync_interval must be >= 0 seconds, got {sync_interval}")
+
+
+def new_tenant(name: str, domain: str, credentials: Mapping[str, Any], *, options: Mapping[str, Any] | None = None,
+               sync_interval: int = 3600, enabled: bool = True, next_sync_at: datetime | None = None,
+               keys: MultiFernet | None = None) -> Tenant:
+    """A checked tenant not yet in any session (bulk import adds many, then flushes once)."""
+    _check_name(name)
+    _check_domain(domain)
+    _check_interval(sync_interval)
+    return Tenant(name=name, domain=domain, auth_method=auth_method_for(credentials),
+                  credentials=encrypt_credentials(credentials, keys), options=dict(options or {}),
+                  sync_interval=sync_interval, enabled=enabled, next_sync_at=next_sync_at)
+
+
 def create_tenant(session: Session, name: str, domain: str, credentials: Mapping[str, Any], *,
                   options: Mapping[str, Any] | None = None, sync_interval: int = 3600,
                   enabled: bool = True, next_sync_at: datetime | None = None,
                   keys: MultiFernet | None = None) -> Tenant:
     """Add a tenant (flushes; the caller commits). Raises TenantError if the name is taken."""
-    _check_name(name)
-    _check_domain(domain)
-    if sync_interval < 0:
-        raise TenantError(f"sync_interval must be >= 0 seconds, got {sync_interval}")
+    tenant = new_tenant(name, domain, credentials, options=options, sync_interval=sync_interval, enabled=enabled,
+                        next_sync_at=next_sync_at, keys=keys)
     if session.execute(sa.select(Tenant.id).where(Tenant.name == name)).first():
         raise TenantError(f"tenant {name!r} already exists")
-    tenant = Tenant(name=name, domain=domain, auth_method=auth_method_for(credentials),
-                    credentials=encrypt_credentials(credentials, keys), options=dict(options or {}),
-                    sync_interval=sync_interval, enabled=enabled, next_sync_at=next_sync_at)
     session.add(tenant)
     session.flush()
     return tenant
@@ -120,27 +133,32 @@ def update_tenant(session: Session, tenant: str | int, *, name: str = _UNSET, do
                   next_sync_at: datetime | None = _UNSET, keys: MultiFernet | None = None) -> Tenant:
     """Change the given fields (flushes; the caller commits)."""
     row = get_tenant(session, tenant)
-    if name is not _UNSET:
-        _check_name(name)
-        row.name = name
-    if domain is not _UNSET:
-        _check_domain(domain)
-        row.domain = domain
-    if credentials is not _UNSET:
-        row.auth_method = auth_method_for(credentials)
-        row.credentials = encrypt_credentials(credentials, keys)
-    if options is not _UNSET:
-        row.options = dict(options)
-    if sync_interval is not _UNSET:
-        if sync_interval < 0:
-            raise TenantError(f"sync_interval must be >= 0 seconds, got {sync_interval}")
-        row.sync_interval = sync_interval
-    if enabled is not _UNSET:
-        row.enabled = enabled
-    if next_sync_at is not _UNSET:
-        row.next_sync_at = next_sync_at
+    change_tenant(row, name=name, domain=domain, credentials=credentials, options=options,
+                  sync_interval=sync_interval, enabled=enabled, next_sync_at=next_sync_at, keys=keys)
     session.flush()
     return row
+
+
+def change_tenant(row: Tenant, *, name: str = _UNSET, domain: str = _UNSET, credentials: Mapping[str, Any] = _UNSET,
+                  options: Mapping[str, Any] = _UNSET, sync_interval: int = _UNSET, enabled: bool = _UNSET,
+                  next_sync_at: datetime | None = _UNSET, keys: MultiFernet | None = None) -> None:
+    """Check every given field, then set them all on `row` (none if one is refused); no flush."""
+    values: dict[str, Any] = {"name": name, "domain": domain, "options": options, "sync_interval": sync_interval,
+                              "enabled": enabled, "next_sync_at": next_sync_at}
+    if name is not _UNSET:
+        _check_name(name)
+    if domain is not _UNSET:
+        _check_domain(domain)
+    if sync_interval is not _UNSET:
+        _check_interval(sync_interval)
+    if options is not _UNSET:
+        values["options"] = dict(options)
+    if credentials is not _UNSET:
+        values["auth_method"] = auth_method_for(credentials)
+        values["credentials"] = encrypt_credentials(credentials, keys)
+    for field, value in values.items():
+        if value is not _UNSET:
+            setattr(row, field, value)
 
 
 def tenant_credentials(tenant: Tenant, keys: MultiFernet | None = None) -> Credentials:
@@ -172,3 +190,22 @@ def remove_tenant(session: Session, tenant: str | int) -> int:
     session.execute(sa.delete(Tenant).where(Tenant.id == tenant_id))
     session.commit()
     return removed
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """A tenant's last success and latest run, what `tenant list --lagging` judges."""
+
+    tenant: Tenant
+    last_success: datetime | None  # when the last successful run finished
+    latest: SyncRun | None         # the newest run, whatever its state
+
+
+def freshness(session: Session) -> list[Freshness]:
+    """Every tenant with its last success and latest run, in three queries whatever their number."""
+    last_ok = dict(session.execute(
+        sa.select(SyncRun.tenant_id, sa.func.max(SyncRun.finished_at))
+        .where(SyncRun.state == "succeeded").group_by(SyncRun.tenant_id)).all())
+    latest_ids = sa.select(sa.func.max(SyncRun.id)).group_by(SyncRun.tenant_id).scalar_subquery()
+    latest = {r.tenant_id: r for r in session.execute(sa.select(SyncRun).where(SyncRun.id.in_(latest_ids))).scalars()}
+    return [Freshness(t, last_ok.get(t.id), latest.get(t.id)) for t in list_tenants(session)]

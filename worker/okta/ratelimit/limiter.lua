@@ -1,7 +1,8 @@
 -- oktasync rate limiter: the same transitions as algorithm.py, atomic in Redis.
 -- KEYS[1] bucket hash, KEYS[2] tenant hash, KEYS[3] in-flight zset (lease -> expiry); all hash-tagged
 -- {tenant} so one tenant's keys share a Redis Cluster slot.
--- ARGV: op ("acquire" | "release"), now ("" = Redis TIME), then op-specific arguments (see the ends).
+-- ARGV: op ("acquire" | "release"), now ("" = Redis TIME), key TTL in ms, then op-specific arguments
+-- (see the ends).
 local B_KEY, T_KEY, I_KEY = KEYS[1], KEYS[2], KEYS[3]
 local op = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -9,7 +10,8 @@ if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
-local TTL = 86400
+-- Every write renews the keys' lifetime: an idle tenant's keys expire (LimiterConfig.key_ttl_seconds).
+local TTL_MS = tonumber(ARGV[3])
 local EARLY = 0.1  -- as algorithm.EARLY
 
 local function fmt(x) return string.format('%.17g', x) end
@@ -23,12 +25,12 @@ local function effective_cap(low, at, max_in_flight, recovery)
 end
 
 if op == 'acquire' then
-  local use, share = ARGV[3], tonumber(ARGV[4])
-  local max_in_flight, lease_seconds, lease = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
-  local initial_limit, initial_window = tonumber(ARGV[8]), tonumber(ARGV[9])
-  local pace_ahead, unknown_wait = tonumber(ARGV[10]), tonumber(ARGV[11])
-  local in_flight_wait, recovery = tonumber(ARGV[12]), tonumber(ARGV[13])
-  local end_probes, burst_fraction = tonumber(ARGV[14]), tonumber(ARGV[15])
+  local use, share = ARGV[4], tonumber(ARGV[5])
+  local max_in_flight, lease_seconds, lease = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
+  local initial_limit, initial_window = tonumber(ARGV[9]), tonumber(ARGV[10])
+  local pace_ahead, unknown_wait = tonumber(ARGV[11]), tonumber(ARGV[12])
+  local in_flight_wait, recovery = tonumber(ARGV[13]), tonumber(ARGV[14])
+  local end_probes, burst_fraction = tonumber(ARGV[15]), tonumber(ARGV[16])
 
   redis.call('ZREMRANGEBYSCORE', I_KEY, '-inf', fmt(now))  -- leases of killed workers
   local f = redis.call('HMGET', B_KEY, 'paused_until', 'limit', 'reset_at', 'wlen', 'gen', 'remaining',
@@ -43,7 +45,7 @@ if op == 'acquire' then
     remaining = limit
     gen = (gen or 0) + 1
     redis.call('HSET', B_KEY, 'reset_at', fmt(reset_at), 'remaining', fmt(remaining), 'gen', fmt(gen), 'rolled', '1')
-    redis.call('EXPIRE', B_KEY, TTL)
+    redis.call('PEXPIRE', B_KEY, TTL_MS)
   end
   local used = num(f[7]) or 0
   if num(f[8]) ~= gen then used = 0 end
@@ -82,16 +84,16 @@ if op == 'acquire' then
   end
   redis.call('HSET', B_KEY, 'remaining', fmt(remaining - 1), 'used:' .. use, fmt(used + 1),
     'gen:' .. use, fmt(gen), 'last:' .. use, fmt(now))
-  redis.call('EXPIRE', B_KEY, TTL)
+  redis.call('PEXPIRE', B_KEY, TTL_MS)
   redis.call('ZADD', I_KEY, fmt(now + lease_seconds), lease)
   redis.call('PEXPIRE', I_KEY, math.floor((lease_seconds + 60) * 1000))
   return {'permit'}
 end
 
 if op == 'release' then
-  local lease, kind, status = ARGV[3], ARGV[4], tonumber(ARGV[5])
-  local max_in_flight, recovery, lease_seconds = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-  local pause_margin, missing_pause = tonumber(ARGV[9]), tonumber(ARGV[10])
+  local lease, kind, status = ARGV[4], ARGV[5], tonumber(ARGV[6])
+  local max_in_flight, recovery, lease_seconds = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+  local pause_margin, missing_pause = tonumber(ARGV[10]), tonumber(ARGV[11])
   local expiry = num(redis.call('ZSCORE', I_KEY, lease))
   local granted_at = nil
   if expiry then granted_at = expiry - lease_seconds end
@@ -101,11 +103,11 @@ if op == 'release' then
     if status == 429 then
       local paused = num(redis.call('HGET', B_KEY, 'paused_until')) or 0.0
       redis.call('HSET', B_KEY, 'remaining', '0', 'paused_until', fmt(math.max(paused, now + missing_pause)))
-      redis.call('EXPIRE', B_KEY, TTL)
+      redis.call('PEXPIRE', B_KEY, TTL_MS)
     end
     return 0
   end
-  local o_limit, o_remaining, o_reset, o_seconds = tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
+  local o_limit, o_remaining, o_reset, o_seconds = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15])
   if o_limit == 0 and o_remaining == 0 then
     -- Okta's concurrency signal: fewer requests in flight, not a wait for the window.
     local t = redis.call('HMGET', T_KEY, 'low', 'lowered_at')
@@ -113,7 +115,7 @@ if op == 'release' then
     if not at or (granted_at and granted_at >= at) then  -- once per burst
       local low = math.max(1, math.floor(effective_cap(num(t[1]), at, max_in_flight, recovery) / 2))
       redis.call('HSET', T_KEY, 'low', fmt(low), 'lowered_at', fmt(now))
-      redis.call('EXPIRE', T_KEY, TTL)
+      redis.call('PEXPIRE', T_KEY, TTL_MS)
     end
     return 0
   end
@@ -149,7 +151,7 @@ if op == 'release' then
     redis.call('HSET', B_KEY, 'remaining', fmt(remaining), 'reset_at', fmt(reset_at), 'limit', fmt(o_limit),
       'wlen', fmt(math.max(num(f[7]) or 0.0, o_seconds)))
     if paused then redis.call('HSET', B_KEY, 'paused_until', fmt(paused)) end
-    redis.call('EXPIRE', B_KEY, TTL)
+    redis.call('PEXPIRE', B_KEY, TTL_MS)
   end
   return 0
 end

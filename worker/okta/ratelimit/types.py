@@ -63,6 +63,7 @@ class LimiterConfig:
     in_flight_wait_seconds: float = 0.05   # how long to suggest waiting for an in-flight slot at most
     unknown_wait_seconds: float = 0.25     # longest wait suggested while no response has been seen yet
     max_reset_seconds: float = 300.0       # clamp on Reset-Date (baton-sdk caps windows at 5 minutes)
+    idle_key_seconds: float = 300.0        # how long a bucket's learned limit outlives what it must remember
 
     def __post_init__(self) -> None:
         if not self.shares:
@@ -87,9 +88,18 @@ class LimiterConfig:
                      "max_reset_seconds", "in_flight_wait_seconds", "unknown_wait_seconds"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"LimiterConfig.{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("pace_ahead_seconds", "pause_margin_seconds", "missing_headers_pause_seconds"):
+        for name in ("pace_ahead_seconds", "pause_margin_seconds", "missing_headers_pause_seconds", "idle_key_seconds"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"LimiterConfig.{name} must be >= 0, got {getattr(self, name)!r}")
+
+    @property
+    def key_ttl_seconds(self) -> float:
+        """How long a tenant's Redis keys live after their last write: past the longest window, pause
+        or lowered in-flight cap they can hold, plus idle_key_seconds. An idle tenant's keys expire
+        (about 10 minutes by default), so Redis holds keys only for tenants that sync."""
+        holds = max(self.max_reset_seconds + self.pause_margin_seconds, self.missing_headers_pause_seconds,
+                    self.initial_window_seconds, self.max_in_flight * self.concurrency_recovery_seconds)
+        return holds + self.idle_key_seconds
 
     def share(self, use: str) -> float:
         try:
