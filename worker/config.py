@@ -69,6 +69,15 @@ class Settings:
     # are quieted unless `log_celery_task_lines` (oktasync logs one line per task itself).
     log_format: str = "text"
     log_celery_task_lines: bool = False
+    # Provisioning: seconds after which a `running` request whose worker stopped renewing it may be
+    # taken over (0: the task's hard time limit + 5 s, since no attempt outlives it); limiter waits
+    # up to `provision_inline_wait` are slept in the task (capped at a third of its soft time
+    # limit); transient failures allowed per request and their backoff.
+    provision_lease: float = 0.0
+    provision_inline_wait: float = 30.0
+    provision_max_retries: int = 5
+    provision_retry_base: float = 2.0
+    provision_retry_cap: float = 60.0
 
     @property
     def json_logs(self) -> bool:
@@ -82,6 +91,14 @@ class Settings:
     @property
     def task_soft_time_limit(self) -> float:
         return self.task_time_limit * 0.8
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.provision_lease or self.task_time_limit + 5
+
+    @property
+    def provision_wait(self) -> float:
+        return min(self.provision_inline_wait, self.task_soft_time_limit / 3)
 
     @property
     def countdown_cap(self) -> float:
@@ -120,12 +137,6 @@ def secret_key() -> str | None:
     return os.environ.get(SECRET_KEY_VAR)
 
 
-def provision_lease() -> float | None:
-    """$OKTASYNC_PROVISION_LEASE: seconds after which a `running` provisioning request whose
-    worker stopped renewing it may be taken over; None when not set."""
-    return _env_float("OKTASYNC_PROVISION_LEASE", 0.0) or None
-
-
 def load() -> Settings:
     """Settings from the environment, checked."""
     broker = _env_str("OKTASYNC_BROKER_URL", Settings.broker_url)
@@ -145,4 +156,9 @@ def load() -> Settings:
         max_countdown=_env_float("OKTASYNC_MAX_COUNTDOWN", Settings.max_countdown, minimum=0.1),
         log_format=_env_str("OKTASYNC_LOG_FORMAT", Settings.log_format).lower(),
         log_celery_task_lines=_env_str("OKTASYNC_LOG_CELERY_TASK_LINES", "0").lower() in ("1", "true", "yes"),
+        provision_lease=_env_float("OKTASYNC_PROVISION_LEASE", Settings.provision_lease),
+        provision_inline_wait=_env_float("OKTASYNC_PROVISION_INLINE_WAIT", Settings.provision_inline_wait),
+        provision_max_retries=_env_int("OKTASYNC_PROVISION_MAX_RETRIES", Settings.provision_max_retries),
+        provision_retry_base=_env_float("OKTASYNC_PROVISION_RETRY_BASE", Settings.provision_retry_base),
+        provision_retry_cap=_env_float("OKTASYNC_PROVISION_RETRY_CAP", Settings.provision_retry_cap),
     ).check()

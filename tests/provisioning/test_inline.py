@@ -372,7 +372,7 @@ def test_create_after_a_crash_between_post_and_checkpoint_adopts_the_group(sim, 
         c.post("/api/v1/groups", json={"profile": {"name": "Crashed Create"}}).raise_for_status()
     with store.sessions() as s:  # ... and the worker dies: the lease runs out
         s.execute(sa.update(ProvisioningRequest).where(ProvisioningRequest.id == ref.id).values(
-            updated_at=provision_requests.now() - timedelta(seconds=provision_requests.LEASE_SECONDS + 1)))
+            updated_at=provision_requests.now() - timedelta(seconds=provision_requests.DEFAULT_LEASE + 1)))
         s.commit()
     step = runner.run_request(store.sessions, ref.id, runner.default_client_factory())
     assert step.state == "succeeded"

@@ -7,7 +7,6 @@ its row, decides. The one-shot CLI is not a worker and lets the client sleep and
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,8 +29,8 @@ def make_auth(credentials: Mapping[str, Any]) -> Any:
 # read-before-write checks, which spend the same paced bucket again, so under contention it can be
 # deferred again and again (Okta's /api/v1/apps* bucket allows ~1 call per 2.4 s to provisioning);
 # waiting for its slot in the task costs far less. The Celery task keeps it under a third of its
-# soft time limit.
-INLINE_WAIT = float(os.environ.get("OKTASYNC_PROVISION_INLINE_WAIT", "") or 30.0)
+# soft time limit (Settings.provision_wait).
+INLINE_WAIT = 30.0
 
 
 def make_client(domain: str, credentials: Mapping[str, Any], *, tenant: str, limiter: Any = None,

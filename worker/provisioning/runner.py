@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,13 +40,6 @@ from worker.store.writethrough import write_through
 log = logging.getLogger("oktasync.provisioning")
 
 
-def _env_float(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, "") or default)
-    except ValueError:
-        return default
-
-
 @dataclass(frozen=True)
 class RetryPolicy:
     """Transient failures allowed per request, and the backoff between them (seconds)."""
@@ -55,12 +47,6 @@ class RetryPolicy:
     max_retries: int = 5
     base: float = 2.0
     cap: float = 60.0
-
-    @classmethod
-    def from_env(cls) -> RetryPolicy:
-        return cls(int(_env_float("OKTASYNC_PROVISION_MAX_RETRIES", cls.max_retries)),
-                   _env_float("OKTASYNC_PROVISION_RETRY_BASE", cls.base),
-                   _env_float("OKTASYNC_PROVISION_RETRY_CAP", cls.cap))
 
     def countdown(self, failures: int) -> float:
         raw = min(self.cap, self.base * 2 ** max(0, failures - 1))
@@ -160,11 +146,11 @@ def default_client_factory(limiter: Any = None, keys: Any = None, inline_wait: f
 
 
 def run_request(sessions: sessionmaker[Session], request_id: int, client_for: ClientFactory,
-                policy: RetryPolicy | None = None) -> Step:
+                policy: RetryPolicy | None = None, lease: float = requests.DEFAULT_LEASE) -> Step:
     """One attempt at request `request_id`."""
-    policy = policy or RetryPolicy.from_env()
+    policy = policy or RetryPolicy()
     with sessions() as session:
-        row, wait = requests.claim(session, request_id)
+        row, wait = requests.claim(session, request_id, lease)
         if row is None:
             return Step(done=wait == 0, countdown=wait)
         attempts, kind, payload, created_at = row.attempts, row.kind, dict(row.payload), row.created_at

@@ -3,8 +3,8 @@
 State machine: queued -> running -> succeeded | failed | dead; running -> queued while a retry
 waits. Every transition is a conditional UPDATE (WHERE state = what we read, attempts = ours), so
 two deliveries of one request can never both finish it, and a finished request is never reopened.
-A `running` row whose lease (updated_at) is older than LEASE_SECONDS belongs to a worker that died:
-the redelivered message may take it over. Requests on the same subject (one grant, one user, one
+A `running` row not renewed (updated_at) for longer than the lease (the caller's: a worker passes
+Settings.lease_seconds) belongs to a worker that died: the redelivered message may take it over. Requests on the same subject (one grant, one user, one
 group) run in the order they were recorded: a later one waits while an earlier one is unfinished.
 """
 
@@ -18,14 +18,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from worker import config
 from worker.provisioning import intake
 from worker.provisioning.errors import IdempotencyConflict, InvalidRequest
 from worker.store.tables import ProvisioningRequest, Tenant
 
 TERMINAL = ("succeeded", "failed", "dead")
 # Longer than any single attempt (a few Okta calls under the client's timeouts); checkpoints renew it.
-LEASE_SECONDS = config.provision_lease() or 60.0
+# Workers pass their own (Settings.lease_seconds: the task's hard time limit + 5 s).
+DEFAULT_LEASE = 60.0
 
 
 class UnknownTenant(InvalidRequest):
@@ -140,7 +140,7 @@ def listing(session: Session, tenant: str, state: str | None = None, limit: int 
     return [ref(r, trow.name) for r in rows]
 
 
-def claim(session: Session, request_id: int) -> tuple[ProvisioningRequest | None, float]:
+def claim(session: Session, request_id: int, lease: float = DEFAULT_LEASE) -> tuple[ProvisioningRequest | None, float]:
     """Move a queued (or lease-expired running) request to running, counting the attempt.
 
     Returns (row, 0) when claimed, (None, 0) when there is nothing to do (terminal or missing),
@@ -157,9 +157,9 @@ def claim(session: Session, request_id: int) -> tuple[ProvisioningRequest | None
         return None, 1.0
     if row.state == "running":
         age = (ts - row.updated_at).total_seconds()
-        if age < LEASE_SECONDS:
+        if age < lease:
             session.rollback()
-            return None, max(1.0, LEASE_SECONDS - age)
+            return None, max(1.0, lease - age)
     res = session.execute(
         sa.update(ProvisioningRequest)
         .where(ProvisioningRequest.id == request_id, ProvisioningRequest.state == row.state,
@@ -244,11 +244,11 @@ def requeue(session: Session, request_id: int, attempts: int, error: str, progre
     return res.rowcount == 1
 
 
-def stale(session: Session, older_than: float) -> list[int]:
+def stale(session: Session, older_than: float, lease: float = DEFAULT_LEASE) -> list[int]:
     """Queued requests untouched for `older_than` seconds (their message may be lost) and running
     ones past their lease: the reaper publishes them again (execution is idempotent)."""
     cut = now() - timedelta(seconds=older_than)
-    lease_cut = now() - timedelta(seconds=max(older_than, LEASE_SECONDS))
+    lease_cut = now() - timedelta(seconds=max(older_than, lease))
     q = sa.select(ProvisioningRequest.id).where(sa.or_(
         sa.and_(ProvisioningRequest.state == "queued", ProvisioningRequest.updated_at < cut),
         sa.and_(ProvisioningRequest.state == "running", ProvisioningRequest.updated_at < lease_cut)))

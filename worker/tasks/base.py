@@ -26,7 +26,6 @@ from celery import Task, signals
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker import config
 from worker.config import Settings
 from worker.engine.runtime import Runtime, log_events
 from worker.engine.sender import CelerySender
@@ -46,6 +45,7 @@ class ProcessRuntime:
     engine: Runtime
     # Builds a provisioning Okta client for a Tenant row (worker/provisioning/runner.py).
     provision_client: Callable[[Any], Any]
+    provision_policy: Any  # worker.provisioning.runner.RetryPolicy
 
 
 def _build(app: Any) -> ProcessRuntime:
@@ -53,17 +53,9 @@ def _build(app: Any) -> ProcessRuntime:
 
     from worker.connector.tenant_client import redis_limiter, tenant_factory
     from worker.provisioning import runner
-    from worker.provisioning.clients import INLINE_WAIT
     from worker.store.db import make_engine, make_session_factory
 
     settings: Settings = app.conf.oktasync_settings
-    if config.provision_lease() is None:
-        # No attempt outlives the hard time limit: past it, a `running` row's worker is gone.
-        # TODO(issue 13): have the runner pass the lease to provision_requests.claim instead of
-        # setting this module value (worker/provisioning/runner.py is being rewritten meanwhile).
-        from worker.store import provision_requests
-
-        provision_requests.LEASE_SECONDS = settings.task_time_limit + 5
     rclient = redis.Redis.from_url(settings.redis_url)
     limiter = redis_limiter(rclient, settings.rate_limit_share, settings.max_in_flight)
     sessions = make_session_factory(make_engine(settings.database_url))
@@ -86,15 +78,16 @@ def _build(app: Any) -> ProcessRuntime:
         max_redeliveries=settings.max_redeliveries,
         events=events,
     )
-    okta_client = runner.default_client_factory(
-        limiter, inline_wait=min(INLINE_WAIT, settings.task_soft_time_limit / 3))
+    okta_client = runner.default_client_factory(limiter, inline_wait=settings.provision_wait)
 
     def provision_client(tenant: Any) -> Any:
         client = okta_client(tenant)
         client.response_hooks = (*client.response_hooks, on_429)
         return client
 
-    return ProcessRuntime(settings, rclient, sessions, engine, provision_client)
+    policy = runner.RetryPolicy(settings.provision_max_retries, settings.provision_retry_base,
+                                settings.provision_retry_cap)
+    return ProcessRuntime(settings, rclient, sessions, engine, provision_client, policy)
 
 
 _lock = threading.Lock()

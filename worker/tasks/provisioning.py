@@ -69,7 +69,8 @@ class ExecuteTask(OktasyncTask):
 @app.task(name=service.EXECUTE_TASK, base=ExecuteTask, bind=True, max_retries=None)
 def execute(self: ExecuteTask, request_id: int) -> str | None:
     rt = self.runtime
-    step = runner.run_request(rt.sessions, int(request_id), rt.provision_client)
+    step = runner.run_request(rt.sessions, int(request_id), rt.provision_client, rt.provision_policy,
+                              rt.settings.lease_seconds)
     if not step.done:
         raise self.retry(countdown=min(step.countdown, rt.settings.countdown_cap), max_retries=None)
     return step.state
@@ -78,7 +79,7 @@ def execute(self: ExecuteTask, request_id: int) -> str | None:
 @app.task(name=service.REAP_TASK, base=OktasyncTask, bind=True, max_retries=0)
 def reap(self: OktasyncTask, older_than: float = 120.0) -> int:
     with self.runtime.sessions() as session:
-        ids = provision_requests.stale(session, older_than)
+        ids = provision_requests.stale(session, older_than, self.runtime.settings.lease_seconds)
     for rid in ids:
         service.publish(app, rid)
     if ids:
