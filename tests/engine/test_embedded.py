@@ -133,8 +133,7 @@ def test_second_sync_into_the_same_file_is_refused_and_a_killed_one_is_discarded
     import signal
     import time
 
-    # Slow enough (~15 sequential requests at 0.6 s) that the first sync is still running when killed.
-    sim = oktasim(["--users", "30", "--groups", "4", "--apps", "3", "--seed", "14", "--latency-ms", "600"])
+    sim = oktasim(["--users", "30", "--groups", "4", "--apps", "3", "--seed", "14", "--latency-ms", "150"])
     file = tmp_path / "s.db"
     args = [OKTASYNC, "--domain", sim.url, "--file", str(file), "--concurrency", "1"]
     env = {**os.environ, "OKTASYNC_API_TOKEN": SIM_TOKEN}
@@ -144,9 +143,11 @@ def test_second_sync_into_the_same_file_is_refused_and_a_killed_one_is_discarded
         while not _has_running_run(file):
             assert first.poll() is None and time.monotonic() < deadline, "the first sync never started"
             time.sleep(0.2)
+        # Freeze the first sync mid-run (however loaded the machine, it cannot finish meanwhile).
+        first.send_signal(signal.SIGSTOP)
         second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
         assert second.returncode == 2 and "another oktasync" in second.stderr, second.stderr
-        assert first.poll() is None  # the first one goes on
+        assert first.poll() is None  # the first one is not disturbed
         first.send_signal(signal.SIGKILL)
         first.wait(30)
         third = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
