@@ -103,9 +103,13 @@ def test_failed_run_leaves_the_previous_view(cluster, oktasim):
     assert "401" in second.error or "uthentic" in second.error, second.error
     with cluster.sessions() as s:
         assert s.execute(sa.select(Tenant.current_run_id).where(Tenant.id == tid)).scalar() == first.id
-        left = s.execute(sa.select(sa.func.count()).select_from(ResourceRow).where(
-            ResourceRow.run_id == second.id)).scalar()
-        assert left == 0
+
+    def rows_left() -> int:
+        with cluster.sessions() as s:
+            return s.execute(sa.select(sa.func.count()).select_from(ResourceRow).where(
+                ResourceRow.run_id == second.id)).scalar()
+    # The failed state is committed first, then the run's rows are deleted in batches.
+    cluster.wait_runs(lambda: rows_left() == 0, 30, f"the rows of failed run {second.id} to be deleted")
     assert cluster.picture(tid) == before
     cluster.assert_matches(tid, sim)
 
