@@ -80,7 +80,11 @@ class Tenant(Base):
     """One Okta org. `credentials` is a Fernet token (see secrets.py), never clear text."""
 
     __tablename__ = "tenants"
-    __table_args__ = (sa.CheckConstraint(_in("auth_method", AUTH_METHODS), name="auth_method"),)
+    __table_args__ = (
+        sa.CheckConstraint(_in("auth_method", AUTH_METHODS), name="auth_method"),
+        # Beat's claim reads only the due rows (enabled, next_sync_at <= now), not all tenants.
+        sa.Index("ix_tenants_enabled_next_sync_at", "enabled", "next_sync_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200), unique=True)
