@@ -66,9 +66,11 @@ def test_a_due_tenant_with_an_active_run_is_skipped_and_stays_due(store):
     store.start_run(busy)
     with store.Session() as s:
         due_at = s.get(Tenant, busy).next_sync_at
+        idle_due_at = s.get(Tenant, idle).next_sync_at
         s.rollback()
         started = runs.claim_due(s, utcnow())
         assert [s.get(SyncRun, r).tenant_id for r in started] == [idle]
+        assert s.get(SyncRun, started[0]).due_at == idle_due_at  # freshness lag counts from when it was due
         assert s.get(Tenant, busy, populate_existing=True).next_sync_at == due_at
 
 

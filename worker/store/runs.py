@@ -115,7 +115,7 @@ def _claim_batch(session: Session, now: datetime, batch: int) -> list[int] | Non
                         .values(next_sync_at=now + timedelta(seconds=interval)))
     stamp = utcnow()
     rows = [{"tenant_id": t, "state": "queued", "created_at": stamp, "updated_at": stamp, "counts": {},
-             "warnings": []} for t, _d, _i in due]
+             "warnings": [], "due_at": due_at or now} for t, due_at, _i in due]
     created = dict(session.execute(_insert(session, RUNS).values(rows).on_conflict_do_nothing()
                                    .returning(RUNS.c.tenant_id, RUNS.c.id)).all())
     for tenant_id, due_at, _interval in due:

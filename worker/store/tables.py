@@ -128,6 +128,8 @@ class SyncRun(Base):
     error: Mapped[str | None] = mapped_column(sa.Text)
     # SyncOptions.fingerprint() of the options the run started with (None: runs before 0002).
     options_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
+    # When Beat found the tenant due (None: a run started by hand); freshness lag = due -> finished.
+    due_at: Mapped[datetime | None]
 
     def __repr__(self) -> str:
         return f"<SyncRun {self.id} tenant={self.tenant_id} {self.state}>"
