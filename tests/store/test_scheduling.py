@@ -96,3 +96,33 @@ def test_the_reaper_looks_only_at_stalled_runs(store):
         picked = {r for r, _state, _created in runs.runs_to_reap(s, utcnow(), stall=300)}
     assert picked == {completion_lost, stale_queued, stale_finalizing}
     assert not picked & {progressing, fresh_queued, fresh_finalizing}
+
+
+def test_pruning_keeps_recent_runs_the_current_view_and_runs_with_access_changes(store):
+    from worker.store.tables import AccessChange
+
+    tenant_id, other = _tenants(store, 2, due=2)
+    with store.Session() as s:
+        ids = []
+        for state in ["succeeded"] * 6 + ["failed"] * 4:
+            r = SyncRun(tenant_id=tenant_id, state=state)
+            s.add(r)
+            s.flush()
+            ids.append(r.id)
+        s.get(Tenant, tenant_id).current_run_id = ids[1]
+        changed = ids[2]
+        s.add(AccessChange(**_change(tenant_id, changed)))
+        other_run = SyncRun(tenant_id=other, state="failed")
+        s.add(other_run)
+        s.commit()
+
+        assert runs.prune_runs(s, tenant_id, keep=3) == 5
+        s.commit()
+        left = s.execute(sa.select(SyncRun.id).where(SyncRun.tenant_id == tenant_id).order_by(SyncRun.id)).scalars()
+        assert list(left) == [ids[1], changed, *ids[-3:]]
+        assert s.get(SyncRun, other_run.id) is not None  # another tenant's runs are not touched
+
+
+def _change(tenant_id: int, run_id: int) -> dict:
+    return {"tenant_id": tenant_id, "run_id": run_id, "grant_id": "group:00g1:member|user:00u1", "change": "added",
+            "entitlement_id": "group:00g1:member", "principal_type": "user", "principal_id": "00u1"}

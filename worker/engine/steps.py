@@ -247,6 +247,9 @@ def finalize(rt: Runtime, run_id: int) -> None:
             s.rollback()
             log.info("finalize of run %s skipped: %s", run_id, exc)
             return
+        runs.begin_write(s)
+        runs.prune_runs(s, run.tenant_id)  # bounded history, per tenant: cost follows the syncs
+        s.commit()
     rt.emit("run_succeeded", run_id=run_id, tenant_id=run.tenant_id, resources=result.resources,
             entitlements=result.entitlements, grants=result.grants, warnings=len(warnings))
 
