@@ -2,6 +2,7 @@
 
     python bench/tenants_cost.py tick --tenants 1000 10000 [--ticks 50] [--running 500]
     python bench/tenants_cost.py backlog --tenants 10000
+    python bench/tenants_cost.py page --users 4000 [--profile]
 
 `tick`: N tenant rows (direct inserts, as a bulk import makes them), `--running` of them with a
 running run and one active stream (a sync in progress), and each tick a few tenants (`--due-per-tick`)
@@ -9,6 +10,11 @@ come due; one tick = steps.dispatch (claim, release, reap) with a sender that on
 p50/p99 wall ms and this process's CPU ms per tick (PostgreSQL's own CPU is not in it: wall
 includes it, and the machine's load). `backlog`: all N tenants due at once (after an outage or a
 bulk add): how many ticks and how long until every tenant has a queued run.
+
+`page`: one oktasim org (no latency, limits far above what one process can use) synced on
+PostgreSQL by the engine's steps run one after another in this process (the work of one worker
+slot, without Celery's own per-message cost): pages per CPU-second of this process, and with
+--profile where that CPU goes (cProfile, top functions by own time).
 
 Needs PostgreSQL: $DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test) names the
 server; the bench creates and drops its own database. Run with PYTHONPATH=<another tree> to
@@ -152,6 +158,90 @@ def bench_backlog(count: int) -> None:
           f"{cpu:.2f} s client CPU ({sender.sent} runs); load {os.getloadavg()[0]:.1f}")
 
 
+TOKEN = "00sim-super-admin-token-0000000000000000000"
+
+
+class InlineSender:
+    """Runs each enqueued step after the current one, in this thread (countdowns are not waited)."""
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[str, list[Any]]] = []
+        self.handlers: dict[str, Any] = {}
+
+    def enqueue(self, task: str, args: Sequence[Any], countdown: float | None = None, priority: int = 0) -> None:
+        self.queue.append((task, list(args)))
+
+    def drain(self) -> None:
+        while self.queue:
+            task, args = self.queue.pop(0)
+            self.handlers[task](*args)
+
+
+def bench_page(users: int, profile: bool) -> None:
+    import cProfile
+    import pstats
+    import re
+    import subprocess
+    import sys
+
+    from worker.connector.tenant_client import memory_limiter, tenant_factory
+    from worker.store import runs
+    from worker.store.secrets import generate_key
+    from worker.store.tenants import create_tenant
+
+    os.environ.setdefault("OKTASYNC_SECRET_KEY", generate_key())
+    sim = subprocess.Popen([sys.executable, "-m", "oktasim", "--users", str(users), "--groups", "40", "--apps", "10",
+                            "--rate-limit-scale", "1000", "--api-token", TOKEN], stdout=subprocess.PIPE, text=True)
+    try:
+        line = sim.stdout.readline() if sim.stdout else ""
+        found = re.search(r"(http://\S+)", line)
+        if not found:
+            raise SystemExit(f"oktasim did not start: {line!r}")
+        with scratch_database() as url:
+            migrate(url)
+            engine = make_engine(url)
+            sessions = make_session_factory(engine)
+            with sessions() as s:
+                tenant_id = create_tenant(s, "bench", found.group(1), {"api_token": TOKEN}).id
+                s.commit()
+            sender = InlineSender()
+            rt = Runtime(sessions=sessions, sender=sender, global_max_streams=64, tenant_max_streams=64,
+                         make_tenant=tenant_factory(memory_limiter(1.0, max_in_flight=8)))
+            sender.handlers.update({steps.START: lambda r: steps.start_run(rt, r),
+                                    steps.PAGE: lambda sid, cur: steps.page(rt, sid, cur),
+                                    steps.FINALIZE: lambda r: steps.finalize(rt, r)})
+            with sessions() as s:
+                runs.begin_write(s)
+                run_id = runs.create_run(s, tenant_id)
+                s.commit()
+            sender.enqueue(steps.START, [run_id])
+            profiler = cProfile.Profile() if profile else None
+            c0, w0 = time.process_time(), time.perf_counter()
+            if profiler:
+                profiler.enable()
+            sender.drain()
+            if profiler:
+                profiler.disable()
+            cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+            with sessions() as s:
+                run = s.get(SyncRun, run_id)
+                assert run is not None
+                state, counts = run.state, dict(run.counts or {})
+            engine.dispose()
+    finally:
+        sim.terminate()
+        sim.wait(10)
+    pages, items = counts.get("pages", 0), counts.get("items", 0)
+    print(f"page users={users}: run {state}, {pages} pages, {items} items, {cpu:.2f} s client CPU, {wall:.2f} s wall: "
+          f"{pages / cpu:.0f} pages per CPU-second ({items / max(pages, 1):.0f} items a page); "
+          f"load {os.getloadavg()[0]:.1f}")
+    if profiler:
+        stats = pstats.Stats(profiler).sort_stats("tottime")
+        stats.print_stats(25)
+        if os.environ.get("BENCH_CALLERS"):
+            stats.print_callers(os.environ["BENCH_CALLERS"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -162,7 +252,13 @@ def main() -> None:
     tick.add_argument("--due-per-tick", type=int, default=5)
     backlog = sub.add_parser("backlog")
     backlog.add_argument("--tenants", type=int, nargs="+", default=[10000])
+    page = sub.add_parser("page")
+    page.add_argument("--users", type=int, default=4000)
+    page.add_argument("--profile", action="store_true")
     args = parser.parse_args()
+    if args.cmd == "page":
+        bench_page(args.users, args.profile)
+        return
     for count in args.tenants:
         if args.cmd == "tick":
             bench_tick(count, args.ticks, min(args.running, count // 2), args.due_per_tick)
