@@ -39,3 +39,40 @@ def test_command_refuses_without_auth(monkeypatch):
     res = CliRunner().invoke(flower_cmd, [])
     assert res.exit_code == 1
     assert "refusing to start Flower" in res.output and "FLOWER_BASIC_AUTH" in res.output
+
+
+def test_task_messages_name_their_tenant_for_flower(pg_url, redis_url, secret_key):
+    """Flower lists a task's args and kwargs as the message's argsrepr/kwargsrepr: ours carry the
+    tenant and run, so a page task is not just a stream id and a cursor."""
+    import json
+
+    import redis
+
+    from worker.app import make_app
+    from worker.config import Settings
+    from worker.store.db import make_engine, make_session_factory
+    from worker.store.migrate import migrate
+    from worker.store.tables import SyncRun, SyncStream
+    from worker.store.tenants import create_tenant
+
+    migrate(pg_url)
+    engine = make_engine(pg_url)
+    with make_session_factory(engine)() as s:
+        tenant = create_tenant(s, "acme", "acme.okta.com", {"api_token": "x" * 40})
+        s.flush()
+        run = SyncRun(tenant_id=tenant.id, state="running")
+        s.add(run)
+        s.flush()
+        stream = SyncStream(run_id=run.id, kind="users", parent="", state="active")
+        s.add(stream)
+        s.commit()
+        tenant_id, run_id, stream_id = tenant.id, run.id, stream.id
+    engine.dispose()
+
+    app = make_app(Settings(broker_url=redis_url, redis_url=redis_url, database_url=pg_url))
+    app.send_task("oktasync.sync.page", args=[stream_id, "/api/v1/users?limit=200"])
+    app.send_task("oktasync.sync.start", args=[run_id])
+    client = redis.Redis.from_url(redis_url)
+    shown = sorted(json.loads(raw)["headers"]["kwargsrepr"] for raw in client.lrange("sync", 0, -1))
+    client.close()
+    assert shown == sorted([repr({"tenant_id": tenant_id, "run_id": run_id})] * 2)

@@ -155,3 +155,42 @@ def test_metrics_command_serves_http_and_stops_on_sigterm(store, pg_url, redis_u
         proc.terminate()
         assert proc.wait(10) == 0
     redis.Redis.from_url(redis_url).close()
+
+
+def test_freshness_seconds_since_success_and_lag_by_size_class(store, pg_url, redis_url):
+    from datetime import timedelta
+
+    from worker.store.tables import SyncRun, Tenant, utcnow
+    from worker.store.tenants import create_tenant
+
+    now = utcnow()
+    with store() as s:
+        def tenant_synced(name: str, users: int, due_ago: float, finished_ago: float) -> None:
+            t = create_tenant(s, name, f"{name}.okta.com", {"api_token": SIM_TOKEN})
+            s.flush()
+            run = SyncRun(tenant_id=t.id, state="succeeded", due_at=now - timedelta(seconds=due_ago),
+                          finished_at=now - timedelta(seconds=finished_ago),
+                          counts={"resources_by_type": {"user": users}})
+            s.add(run)
+            s.flush()
+            t.current_run_id = run.id
+
+        tenant_synced("small1", 40, due_ago=125, finished_ago=100)  # lag 25 s
+        tenant_synced("small2", 499, due_ago=4000, finished_ago=3500)  # lag 500 s
+        tenant_synced("big", 20_000, due_ago=7200, finished_ago=3600)  # lag 3,600 s
+        create_tenant(s, "never", "never.okta.com", {"api_token": SIM_TOKEN})
+        s.commit()
+        assert s.query(Tenant).count() == 4
+
+    m = parse(render(registry_for(pg_url, redis_url, redis_url)))
+    since = {dict(k[1])["tenant"]: v for k, v in m.items() if k[0] == "oktasync_tenant_seconds_since_success"}
+    assert set(since) == {"small1", "small2", "big"}  # a tenant never synced has no age
+    assert 100 <= since["small1"] < 160 and 3600 <= since["big"] < 3660
+
+    def bucket(cls: str, le: str) -> float:
+        return m[("oktasync_sync_lag_seconds_bucket", (("le", le), ("size_class", cls)))]
+
+    assert bucket("small", "30.0") == 1 and bucket("small", "300.0") == 1 and bucket("small", "900.0") == 2
+    assert bucket("small", "+Inf") == 2 and m[("oktasync_sync_lag_seconds_gsum", (("size_class", "small"),))] == 525
+    assert bucket("large", "1800.0") == 0 and bucket("large", "3600.0") == 1
+    assert bucket("medium", "+Inf") == 0

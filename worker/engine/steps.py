@@ -247,6 +247,9 @@ def finalize(rt: Runtime, run_id: int) -> None:
             s.rollback()
             log.info("finalize of run %s skipped: %s", run_id, exc)
             return
+        runs.begin_write(s)
+        runs.prune_runs(s, run.tenant_id)  # bounded history, per tenant: cost follows the syncs
+        s.commit()
     rt.emit("run_succeeded", run_id=run_id, tenant_id=run.tenant_id, resources=result.resources,
             entitlements=result.entitlements, grants=result.grants, warnings=len(warnings))
 
@@ -287,7 +290,7 @@ def reap(rt: Runtime) -> dict[str, int]:
     out = {"streams": 0, "starts": 0, "finalizes": 0, "completed": 0, "failed": 0}
     with rt.sessions() as s:
         stale = runs.stale_streams(s, now, stall)
-        active = runs.runs_in(s, ("queued", "running", "finalizing"))
+        stalled = runs.runs_to_reap(s, now, stall)
         s.rollback()
         for stream_id, cursor, attempts in stale:
             if attempts >= rt.max_redeliveries:
@@ -303,9 +306,8 @@ def reap(rt: Runtime) -> dict[str, int]:
             if claimed:
                 out["streams"] += 1
                 rt.sender.enqueue(PAGE, [stream_id, cursor])
-    for run_id, _tenant_id, run_state, created_at, updated_at in active:
-        age = (now - updated_at).total_seconds()
-        if run_state == "queued" and (now - created_at).total_seconds() > stall:
+    for run_id, run_state, created_at in stalled:
+        if run_state == "queued":
             if (now - created_at).total_seconds() > stall * rt.run_stall_factor:
                 out["failed"] += fail_run(rt, run_id, "never started (no worker took it)")
             else:
@@ -313,7 +315,7 @@ def reap(rt: Runtime) -> dict[str, int]:
                 rt.sender.enqueue(START, [run_id])
         elif run_state == "running":
             out["completed"] += complete(rt, run_id)  # the last page's completion may have been lost
-        elif run_state == "finalizing" and age > stall:
+        elif run_state == "finalizing":
             out["finalizes"] += 1
             rt.sender.enqueue(FINALIZE, [run_id])
     if any(out.values()):

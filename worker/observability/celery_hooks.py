@@ -72,12 +72,30 @@ def _postrun(task_id: str | None = None, task: Any = None, state: str | None = N
         logs.task_context.set(None)
 
 
+def _show_owner(sender: Any = None, body: Any = None, headers: dict[str, Any] | None = None, **_: Any) -> None:
+    """Before a message is published: put the tenant and run it is about in its `kwargsrepr` (our
+    tasks take ids as positional args and no kwargs), so Flower's task list shows and searches by
+    tenant. A display string only: the task still gets its real arguments."""
+    try:
+        name = str(sender or "")
+        if headers is None or not name.startswith("oktasync.") or not isinstance(body, (tuple, list)):
+            return
+        args, kwargs = list(body[0] or []), dict(body[1] or {})
+        owner = {k: v for k, v in describe(name, args, kwargs, getattr(current_app.conf, "oktasync_settings", None))
+                 .items() if k in ("tenant_id", "tenant", "run_id") and v is not None}
+        if owner and not kwargs:
+            headers["kwargsrepr"] = repr(owner)
+    except Exception:  # noqa: BLE001 - a label must never stop a publish
+        logging.getLogger(__name__).debug("task owner label failed", exc_info=True)
+
+
 def connect() -> None:
     """Connect the handlers (idempotent: Celery's signals dedupe by dispatch_uid)."""
     signals.after_setup_logger.connect(_install_logging, weak=False, dispatch_uid="oktasync-logs")
     signals.after_setup_task_logger.connect(_install_logging, weak=False, dispatch_uid="oktasync-task-logs")
     signals.task_prerun.connect(_prerun, weak=False, dispatch_uid="oktasync-prerun")
     signals.task_postrun.connect(_postrun, weak=False, dispatch_uid="oktasync-postrun")
+    signals.before_task_publish.connect(_show_owner, weak=False, dispatch_uid="oktasync-owner")
 
 
 connect()

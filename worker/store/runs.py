@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from worker.store.db import immediate, is_sqlite
 from worker.store.tables import (
     ACTIVE_RUN_STATES,
+    AccessChange,
     EntitlementRow,
     ResourceRow,
     SyncRun,
@@ -70,33 +71,59 @@ def active_run(session: Session, tenant_id: int) -> SyncRun | None:
         SyncRun.tenant_id == tenant_id, SyncRun.state.in_(ACTIVE_RUN_STATES))).first()
 
 
-def claim_due(session: Session, now: datetime, limit: int = 100) -> list[int]:
-    """Claim tenants whose sync is due: advance next_sync_at (compare-and-set) and create a run.
+# Tenants claimed per transaction, and at most per tick: a backlog (after an outage or a bulk add)
+# is queued within a few ticks, and no transaction holds thousands of row locks.
+CLAIM_BATCH = 500
+CLAIM_MAX_PER_TICK = 10_000
 
-    Each claim is its own transaction: a tenant with an active run is skipped (the partial unique
-    index refuses the insert) and keeps its due time; two dispatchers claiming the same tenant
-    race on the compare-and-set, so one wins. Returns the new run ids (to be started).
+
+def claim_due(session: Session, now: datetime, limit: int = CLAIM_MAX_PER_TICK,
+              batch: int = CLAIM_BATCH) -> list[int]:
+    """Claim tenants whose sync is due: advance next_sync_at and create a run, in batches.
+
+    Each batch is one transaction that locks its due tenants with FOR UPDATE SKIP LOCKED (on
+    SQLite the write lock serializes claims), so two dispatchers claim disjoint tenants. A tenant
+    with an active run is not due yet (it keeps its due time). Returns the new run ids, to start.
     """
+    started: list[int] = []
+    while len(started) < limit:
+        claimed = _claim_batch(session, now, min(batch, limit - len(started)))
+        if claimed is None:
+            break
+        started.extend(claimed)
+    return started
+
+
+def _claim_batch(session: Session, now: datetime, batch: int) -> list[int] | None:
+    """One claim transaction; None when no tenant was due."""
+    begin_write(session)
+    has_active_run = sa.select(RUNS.c.id).where(
+        RUNS.c.tenant_id == TENANTS.c.id, RUNS.c.state.in_(ACTIVE_RUN_STATES)).exists()
     due = session.execute(
         sa.select(TENANTS.c.id, TENANTS.c.next_sync_at, TENANTS.c.sync_interval)
         .where(TENANTS.c.enabled.is_(True),
-               sa.or_(TENANTS.c.next_sync_at.is_(None), TENANTS.c.next_sync_at <= now))
-        .order_by(TENANTS.c.next_sync_at.asc().nulls_first(), TENANTS.c.id).limit(limit)).all()
-    session.rollback()
-    started: list[int] = []
-    for tenant_id, due_at, interval in due:
-        begin_write(session)
-        expected = TENANTS.c.next_sync_at.is_(None) if due_at is None else TENANTS.c.next_sync_at == due_at
-        moved = session.execute(
-            sa.update(TENANTS).where(TENANTS.c.id == tenant_id, TENANTS.c.enabled.is_(True), expected)
-            .values(next_sync_at=now + timedelta(seconds=max(1, interval or 1)))).rowcount
-        run_id = create_run(session, tenant_id) if moved else None
-        if run_id is None:
-            session.rollback()
-            continue
-        session.commit()
-        started.append(run_id)
-    return started
+               sa.or_(TENANTS.c.next_sync_at.is_(None), TENANTS.c.next_sync_at <= now), ~has_active_run)
+        .order_by(TENANTS.c.next_sync_at.asc().nulls_first(), TENANTS.c.id).limit(batch)
+        .with_for_update(of=TENANTS, skip_locked=True)).all()
+    if not due:
+        session.rollback()
+        return None
+    by_interval: dict[int, list[int]] = {}
+    for tenant_id, _due_at, interval in due:
+        by_interval.setdefault(max(1, interval or 1), []).append(tenant_id)
+    for interval, ids in by_interval.items():
+        session.execute(sa.update(TENANTS).where(TENANTS.c.id.in_(ids))
+                        .values(next_sync_at=now + timedelta(seconds=interval)))
+    stamp = utcnow()
+    rows = [{"tenant_id": t, "state": "queued", "created_at": stamp, "updated_at": stamp, "counts": {},
+             "warnings": [], "due_at": due_at or now} for t, due_at, _i in due]
+    created = dict(session.execute(_insert(session, RUNS).values(rows).on_conflict_do_nothing()
+                                   .returning(RUNS.c.tenant_id, RUNS.c.id)).all())
+    for tenant_id, due_at, _interval in due:
+        if tenant_id not in created:  # a run started meanwhile (`oktasync sync`): still due later
+            session.execute(sa.update(TENANTS).where(TENANTS.c.id == tenant_id).values(next_sync_at=due_at))
+    session.commit()
+    return [int(created[t]) for t, _d, _i in due if t in created]
 
 
 def start_run(session: Session, run_id: int, options_fingerprint: str | None = None) -> bool:
@@ -177,6 +204,23 @@ def record_results(session: Session, run_id: int, counts: dict[str, Any], warnin
     """Store a finalizing run's counts and warnings (before its view is switched)."""
     session.execute(sa.update(RUNS).where(RUNS.c.id == run_id, RUNS.c.state == "finalizing")
                     .values(counts=counts, warnings=warnings))
+
+
+# Finished runs kept per tenant (history for `oktasync runs`), besides the current view's run and
+# runs that recorded access changes (the audit trail has its own retention).
+KEEP_FINISHED_RUNS = 20
+
+
+def prune_runs(session: Session, tenant_id: int, keep: int = KEEP_FINISHED_RUNS) -> int:
+    """Delete the tenant's finished runs older than its last `keep`, except its current view's run
+    and runs with access changes. Returns how many were deleted; the caller commits."""
+    kept = sa.select(RUNS.c.id).where(RUNS.c.tenant_id == tenant_id).order_by(RUNS.c.id.desc()).limit(keep)
+    current = sa.select(TENANTS.c.current_run_id).where(TENANTS.c.id == tenant_id).scalar_subquery()
+    changes = AccessChange.__table__
+    has_changes = sa.select(changes.c.id).where(changes.c.tenant_id == tenant_id, changes.c.run_id == RUNS.c.id).exists()
+    return session.execute(sa.delete(RUNS).where(
+        RUNS.c.tenant_id == tenant_id, RUNS.c.state.in_(("succeeded", "failed")),
+        RUNS.c.id.not_in(kept), RUNS.c.id != sa.func.coalesce(current, 0), ~has_changes)).rowcount
 
 
 # ---------------------------------------------------------------- streams
@@ -329,8 +373,16 @@ def touch_stream(session: Session, stream_id: int, cursor: str, reaped: bool = T
         .values(**values)).rowcount == 1
 
 
-def runs_in(session: Session, states: tuple[str, ...]) -> list[tuple[int, int, str, datetime, datetime]]:
-    """(run id, tenant id, state, created_at, updated_at) of runs in `states`."""
-    return [tuple(r) for r in session.execute(  # type: ignore[misc]
-        sa.select(RUNS.c.id, RUNS.c.tenant_id, RUNS.c.state, RUNS.c.created_at, RUNS.c.updated_at)
-        .where(RUNS.c.state.in_(states))).all()]
+def runs_to_reap(session: Session, now: datetime, stall: float) -> list[tuple[int, str, datetime]]:
+    """(run id, state, created_at) of the runs the reaper must look at: queued or finalizing with
+    no update for `stall` s, and running with no open stream (its completion was lost). A running
+    run that is making progress is not returned, so a tick's cost follows the stalled runs only."""
+    cutoff = now - timedelta(seconds=stall)
+    open_streams = sa.select(STREAMS.c.id).where(
+        STREAMS.c.run_id == RUNS.c.id, STREAMS.c.state.in_(OPEN_STREAM_STATES)).exists()
+    stalled = sa.or_(
+        sa.and_(RUNS.c.state == "queued", RUNS.c.created_at < cutoff),
+        sa.and_(RUNS.c.state == "finalizing", RUNS.c.updated_at < cutoff),
+        sa.and_(RUNS.c.state == "running", ~open_streams))
+    return [(int(i), str(st), c) for i, st, c in session.execute(
+        sa.select(RUNS.c.id, RUNS.c.state, RUNS.c.created_at).where(stalled).order_by(RUNS.c.id)).all()]

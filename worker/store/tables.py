@@ -80,7 +80,11 @@ class Tenant(Base):
     """One Okta org. `credentials` is a Fernet token (see secrets.py), never clear text."""
 
     __tablename__ = "tenants"
-    __table_args__ = (sa.CheckConstraint(_in("auth_method", AUTH_METHODS), name="auth_method"),)
+    __table_args__ = (
+        sa.CheckConstraint(_in("auth_method", AUTH_METHODS), name="auth_method"),
+        # Beat's claim reads only the due rows (enabled, next_sync_at <= now), not all tenants.
+        sa.Index("ix_tenants_enabled_next_sync_at", "enabled", "next_sync_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200), unique=True)
@@ -124,6 +128,8 @@ class SyncRun(Base):
     error: Mapped[str | None] = mapped_column(sa.Text)
     # SyncOptions.fingerprint() of the options the run started with (None: runs before 0002).
     options_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
+    # When Beat found the tenant due (None: a run started by hand); freshness lag = due -> finished.
+    due_at: Mapped[datetime | None]
 
     def __repr__(self) -> str:
         return f"<SyncRun {self.id} tenant={self.tenant_id} {self.state}>"

@@ -77,6 +77,15 @@ def _pg_array_type(column: sa.Column[Any]) -> str:
     return "text[]"
 
 
+def _pg_json_array(column: str) -> str:
+    """A jsonb[] built in PostgreSQL from one JSON array parameter (JSON null -> SQL NULL).
+
+    Sent as jsonb[], every JSON document went through psycopg's text array dumper, which escapes
+    each quote with a regex substitution: that was the largest client CPU cost of a page."""
+    return (f"(SELECT array_agg(NULLIF(e, 'null'::jsonb) ORDER BY n) "
+            f"FROM jsonb_array_elements(CAST(:{column} AS jsonb)) WITH ORDINALITY AS t(e, n))")
+
+
 @functools.lru_cache(maxsize=64)
 def _pg_unnest_upsert(table: sa.Table, columns: tuple[str, ...], key: tuple[str, ...], update: bool) -> Any:
     """PostgreSQL: INSERT ... SELECT FROM unnest(col1[], col2[], ...) ON CONFLICT ...
@@ -87,7 +96,8 @@ def _pg_unnest_upsert(table: sa.Table, columns: tuple[str, ...], key: tuple[str,
     driver.)
     """
     cols = ", ".join(columns)
-    arrays = ", ".join(f"CAST(:{c} AS {_pg_array_type(table.c[c])})" for c in columns)
+    arrays = ", ".join(_pg_json_array(c) if isinstance(table.c[c].type, sa.JSON)
+                       else f"CAST(:{c} AS {_pg_array_type(table.c[c])})" for c in columns)
     sql = f"INSERT INTO {table.name} ({cols}) SELECT * FROM unnest({arrays}) ON CONFLICT ({', '.join(key)}) "
     others = [c for c in columns if c not in key]
     if update and others:
@@ -120,7 +130,7 @@ def upsert_rows(conn: Session | sa.Connection, table: sa.Table, rows: Sequence[d
         json_cols = {c for c in columns if isinstance(table.c[c].type, sa.JSON)}
         for start in range(0, len(unique), PG_UNNEST_ROWS):
             chunk = unique[start:start + PG_UNNEST_ROWS]
-            conn.execute(stmt, {c: [json.dumps(r[c]) if c in json_cols and r[c] is not None else r[c] for r in chunk]
+            conn.execute(stmt, {c: json.dumps([r[c] for r in chunk]) if c in json_cols else [r[c] for r in chunk]
                                 for c in columns})
         return len(unique)
     stmt = _upsert_statement(dialect, table, tuple(columns), tuple(key), update)

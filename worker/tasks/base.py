@@ -135,17 +135,38 @@ class OktasyncTask(Task):
     def deliveries(self) -> int:
         """Count this delivery of this message (a retry is a new message with the same id); 1 on
         the first delivery."""
-        task_id = self.request.id
-        if not task_id:
+        key = self._delivery_key()
+        if key is None:
             return 1
         rt = self.runtime
-        key = f"oktasync:deliveries:{task_id}:{self.request.retries or 0}"
         pipe = rt.redis.pipeline()
         pipe.incr(key)
         pipe.expire(key, int(rt.settings.visibility_timeout * (rt.settings.max_redeliveries + 2)))
         return int(pipe.execute()[0])
 
+    def _delivery_key(self) -> str | None:
+        task_id = self.request.id
+        return f"oktasync:deliveries:{task_id}:{self.request.retries or 0}" if task_id else None
+
+    def forget_deliveries(self) -> None:
+        """The task returned or raised, so its message is acknowledged (a retry is a new message
+        with its own key) and will not come back: drop its counter now rather than leave a key
+        per message in Redis for the counter's TTL. Only a lost worker leaves the key behind,
+        which is what the counter is for."""
+        key = self._delivery_key()
+        if key is not None:
+            try:
+                self.runtime.redis.delete(key)
+            except Exception:  # noqa: BLE001 - the TTL still removes it
+                log.debug("could not delete %s", key, exc_info=True)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self._deliver(*args, **kwargs)
+        finally:
+            self.forget_deliveries()
+
+    def _deliver(self, *args: Any, **kwargs: Any) -> Any:
         count = self.deliveries()
         if count > self.runtime.settings.max_redeliveries:
             log.error("task %s %s delivered %s times; giving up", self.name, list(args), count)

@@ -1,0 +1,270 @@
+"""Cost of scheduling many tenants: Beat's dispatcher tick at 1,000 and 10,000 tenant rows.
+
+    python bench/tenants_cost.py tick --tenants 1000 10000 [--ticks 50] [--running 500]
+    python bench/tenants_cost.py backlog --tenants 10000
+    python bench/tenants_cost.py page --users 4000 [--profile]
+
+`tick`: N tenant rows (direct inserts, as a bulk import makes them), `--running` of them with a
+running run and one active stream (a sync in progress), and each tick a few tenants (`--due-per-tick`)
+come due; one tick = steps.dispatch (claim, release, reap) with a sender that only counts. Reports
+p50/p99 wall ms and this process's CPU ms per tick (PostgreSQL's own CPU is not in it: wall
+includes it, and the machine's load). `backlog`: all N tenants due at once (after an outage or a
+bulk add): how many ticks and how long until every tenant has a queued run.
+
+`page`: one oktasim org (no latency, limits far above what one process can use) synced on
+PostgreSQL by the engine's steps run one after another in this process (the work of one worker
+slot, without Celery's own per-message cost): pages per CPU-second of this process, and with
+--profile where that CPU goes (cProfile, top functions by own time).
+
+Needs PostgreSQL: $DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test) names the
+server; the bench creates and drops its own database. Run with PYTHONPATH=<another tree> to
+measure another version of the code against the same script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from worker.engine import steps
+from worker.engine.runtime import Runtime
+from worker.store.db import make_engine, make_session_factory
+from worker.store.migrate import migrate
+from worker.store.tables import SyncRun, SyncStream, Tenant, utcnow
+
+
+class CountingSender:
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def enqueue(self, task: str, args: Sequence[Any], countdown: float | None = None, priority: int = 0) -> None:
+        self.sent += 1
+
+
+@contextmanager
+def scratch_database() -> Iterator[str]:
+    server = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    base = server.replace("postgresql://", "postgresql+psycopg://", 1)
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    name = f"bench_sched_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                         {"n": name})
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def insert_tenants(sessions: Any, count: int, due_now: int = 0) -> list[int]:
+    now = utcnow()
+    rows = [{"name": f"bench{i:06d}", "domain": f"bench{i:06d}.okta.com", "auth_method": "api_token",
+             "credentials": b"bench-not-a-token", "sync_interval": 3600, "enabled": True,
+             "next_sync_at": now - timedelta(seconds=5) if i < due_now else now + timedelta(seconds=3600 + i)}
+            for i in range(count)]
+    with sessions() as s:
+        for i in range(0, count, 2000):
+            s.execute(sa.insert(Tenant.__table__), rows[i:i + 2000])
+        s.commit()
+        return list(s.execute(sa.select(Tenant.id).order_by(Tenant.id)).scalars())
+
+
+def start_running(sessions: Any, tenant_ids: list[int]) -> None:
+    """A running run with one active, fresh stream for each tenant: syncs in progress."""
+    now = utcnow()
+    with sessions() as s:
+        run_ids = s.execute(sa.insert(SyncRun.__table__).returning(SyncRun.id), [
+            {"tenant_id": t, "state": "running", "created_at": now, "updated_at": now, "started_at": now,
+             "counts": {}, "warnings": []} for t in tenant_ids]).scalars().all()
+        if run_ids:
+            s.execute(sa.insert(SyncStream.__table__), [
+                {"run_id": r, "kind": "users", "parent": "", "url": "/api/v1/users", "cursor": "/api/v1/users",
+                 "state": "active", "heartbeat_at": now, "created_at": now, "updated_at": now} for r in run_ids])
+        s.commit()
+
+
+def runtime(url: str) -> tuple[Runtime, CountingSender, sa.Engine]:
+    engine = make_engine(url)
+    sender = CountingSender()
+
+    def no_tenant(_row: Any) -> Any:
+        raise AssertionError("the dispatcher builds no tenant context")
+
+    return Runtime(sessions=make_session_factory(engine), sender=sender, make_tenant=no_tenant), sender, engine
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def bench_tick(count: int, ticks: int, running: int, due_per_tick: int) -> None:
+    with scratch_database() as url:
+        migrate(url)
+        rt, sender, engine = runtime(url)
+        ids = insert_tenants(rt.sessions, count)
+        start_running(rt.sessions, ids[:running])
+        idle = ids[running:]
+        steps.dispatch(rt)  # warm the pool and the statement caches
+        wall: list[float] = []
+        cpu: list[float] = []
+        phases: dict[str, list[float]] = {"claim": [], "release": [], "reap": []}
+        for tick in range(ticks):
+            coming_due = idle[tick * due_per_tick:(tick + 1) * due_per_tick]
+            with rt.sessions() as s:
+                s.execute(sa.update(Tenant.__table__).where(Tenant.id.in_(coming_due))
+                          .values(next_sync_at=utcnow() - timedelta(seconds=1)))
+                s.commit()
+            w0, c0 = time.perf_counter(), time.process_time()
+            for name, step in (("claim", steps.claim_and_start), ("release", steps.release), ("reap", steps.reap)):
+                p0 = time.perf_counter()
+                step(rt)  # the three parts of steps.dispatch, in its order
+                phases[name].append((time.perf_counter() - p0) * 1000)
+            wall.append((time.perf_counter() - w0) * 1000)
+            cpu.append((time.process_time() - c0) * 1000)
+        engine.dispose()
+    print(f"tick tenants={count} running={running} due/tick={due_per_tick} ticks={ticks}: "
+          f"wall p50 {statistics.median(wall):.1f} ms p99 {pct(wall, 0.99):.1f} ms; "
+          f"client CPU p50 {statistics.median(cpu):.1f} ms p99 {pct(cpu, 0.99):.1f} ms; "
+          f"messages {sender.sent}; load {os.getloadavg()[0]:.1f}")
+    print("  wall p50 by part: " + ", ".join(f"{k} {statistics.median(v):.1f} ms" for k, v in phases.items()))
+
+
+def bench_backlog(count: int) -> None:
+    with scratch_database() as url:
+        migrate(url)
+        rt, sender, engine = runtime(url)
+        insert_tenants(rt.sessions, count, due_now=count)
+        w0, c0 = time.perf_counter(), time.process_time()
+        ticks = 0
+        while sender.sent < count and ticks < 10_000:
+            steps.claim_and_start(rt)
+            ticks += 1
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        engine.dispose()
+    print(f"backlog tenants={count}: all queued after {ticks} claim ticks, {wall:.2f} s wall, "
+          f"{cpu:.2f} s client CPU ({sender.sent} runs); load {os.getloadavg()[0]:.1f}")
+
+
+TOKEN = "00sim-super-admin-token-0000000000000000000"
+
+
+class InlineSender:
+    """Runs each enqueued step after the current one, in this thread (countdowns are not waited)."""
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[str, list[Any]]] = []
+        self.handlers: dict[str, Any] = {}
+
+    def enqueue(self, task: str, args: Sequence[Any], countdown: float | None = None, priority: int = 0) -> None:
+        self.queue.append((task, list(args)))
+
+    def drain(self) -> None:
+        while self.queue:
+            task, args = self.queue.pop(0)
+            self.handlers[task](*args)
+
+
+def bench_page(users: int, profile: bool) -> None:
+    import cProfile
+    import pstats
+    import re
+    import subprocess
+    import sys
+
+    from worker.connector.tenant_client import memory_limiter, tenant_factory
+    from worker.store import runs
+    from worker.store.secrets import generate_key
+    from worker.store.tenants import create_tenant
+
+    os.environ.setdefault("OKTASYNC_SECRET_KEY", generate_key())
+    sim = subprocess.Popen([sys.executable, "-m", "oktasim", "--users", str(users), "--groups", "40", "--apps", "10",
+                            "--rate-limit-scale", "1000", "--api-token", TOKEN], stdout=subprocess.PIPE, text=True)
+    try:
+        line = sim.stdout.readline() if sim.stdout else ""
+        found = re.search(r"(http://\S+)", line)
+        if not found:
+            raise SystemExit(f"oktasim did not start: {line!r}")
+        with scratch_database() as url:
+            migrate(url)
+            engine = make_engine(url)
+            sessions = make_session_factory(engine)
+            with sessions() as s:
+                tenant_id = create_tenant(s, "bench", found.group(1), {"api_token": TOKEN}).id
+                s.commit()
+            sender = InlineSender()
+            rt = Runtime(sessions=sessions, sender=sender, global_max_streams=64, tenant_max_streams=64,
+                         make_tenant=tenant_factory(memory_limiter(1.0, max_in_flight=8)))
+            sender.handlers.update({steps.START: lambda r: steps.start_run(rt, r),
+                                    steps.PAGE: lambda sid, cur: steps.page(rt, sid, cur),
+                                    steps.FINALIZE: lambda r: steps.finalize(rt, r)})
+            with sessions() as s:
+                runs.begin_write(s)
+                run_id = runs.create_run(s, tenant_id)
+                s.commit()
+            sender.enqueue(steps.START, [run_id])
+            profiler = cProfile.Profile() if profile else None
+            c0, w0 = time.process_time(), time.perf_counter()
+            if profiler:
+                profiler.enable()
+            sender.drain()
+            if profiler:
+                profiler.disable()
+            cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+            with sessions() as s:
+                run = s.get(SyncRun, run_id)
+                assert run is not None
+                state, counts = run.state, dict(run.counts or {})
+            engine.dispose()
+    finally:
+        sim.terminate()
+        sim.wait(10)
+    pages, items = counts.get("pages", 0), counts.get("items", 0)
+    print(f"page users={users}: run {state}, {pages} pages, {items} items, {cpu:.2f} s client CPU, {wall:.2f} s wall: "
+          f"{pages / cpu:.0f} pages per CPU-second ({items / max(pages, 1):.0f} items a page); "
+          f"load {os.getloadavg()[0]:.1f}")
+    if profiler:
+        stats = pstats.Stats(profiler).sort_stats("tottime")
+        stats.print_stats(25)
+        if os.environ.get("BENCH_CALLERS"):
+            stats.print_callers(os.environ["BENCH_CALLERS"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    tick = sub.add_parser("tick")
+    tick.add_argument("--tenants", type=int, nargs="+", default=[1000, 10000])
+    tick.add_argument("--ticks", type=int, default=50)
+    tick.add_argument("--running", type=int, default=500)
+    tick.add_argument("--due-per-tick", type=int, default=5)
+    backlog = sub.add_parser("backlog")
+    backlog.add_argument("--tenants", type=int, nargs="+", default=[10000])
+    page = sub.add_parser("page")
+    page.add_argument("--users", type=int, default=4000)
+    page.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    if args.cmd == "page":
+        bench_page(args.users, args.profile)
+        return
+    for count in args.tenants:
+        if args.cmd == "tick":
+            bench_tick(count, args.ticks, min(args.running, count // 2), args.due_per_tick)
+        else:
+            bench_backlog(count)
+
+
+if __name__ == "__main__":
+    main()
