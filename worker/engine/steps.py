@@ -30,7 +30,7 @@ from worker.engine.runtime import Runtime
 from worker.engine.sender import NEW_LIST
 from worker.store import runs
 from worker.store.generations import RunStateError, discard_run, finalize_generation
-from worker.store.tables import SyncRun, Tenant, utcnow
+from worker.store.tables import STATIC_CONTAINER, SyncRun, Tenant, container_key, utcnow
 from worker.store.writes import write_page
 
 log = logging.getLogger("oktasync.engine")
@@ -85,7 +85,8 @@ def start_run(rt: Runtime, run_id: int) -> None:
             s.rollback()
             return
         static = static_resources(ctx.options)
-        write_page(s, run.tenant_id, run_id, static.resources, static.entitlements, static.grants, check_run=False)
+        write_page(s, run.tenant_id, run_id, static.resources, static.entitlements, static.grants, check_run=False,
+                   container=STATIC_CONTAINER)
         specs = initial_streams(ctx.options)
         runs.add_streams(s, run_id, [(*encode_spec(sp), first_cursor(sp)) for sp in specs])
         tenant_id = run.tenant_id
@@ -146,7 +147,7 @@ def _commit_page(rt: Runtime, st: runs.StreamRow, cursor: str, next_url: str | N
             s.rollback()  # another delivery of this page got there first
             return
         write_page(s, st.tenant_id, st.run_id, result.resources, result.entitlements, result.grants,
-                   check_run=False)
+                   check_run=False, container=container_key(st.kind, st.parent))
         opened = runs.add_streams(s, st.run_id, children)
         s.commit()
     rt.emit("page", run_id=st.run_id, tenant_id=st.tenant_id, stream=st.kind, parent=st.parent,

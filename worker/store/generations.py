@@ -9,6 +9,7 @@ never held up by one huge DELETE.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -96,13 +97,15 @@ def grants_by_type(session: Session, run_id: int) -> dict[str, int]:
         sa.select(prefix, sa.func.count()).where(G.c.run_id == run_id).group_by(prefix)).all()}
 
 
-def expand_group_grants(session: Session, run_id: int, expand_types: tuple[str, ...] = DEFAULT_EXPAND_TYPES) -> int:
+def expand_group_grants(session: Session, run_id: int, expand_types: tuple[str, ...] = DEFAULT_EXPAND_TYPES, *,
+                        entitlements: Collection[str] | None = None) -> int:
     """Add expanded=True grants for each member of each group holding an entitlement of `expand_types`.
 
     A member that already holds a grant listed by Okta on that entitlement (e.g. an app user
     Okta lists with scope GROUP) keeps that grant as is: it stays Okta's word (expanded=False),
     and the group path remains answerable from the group's grant and the membership grant.
     Several groups giving one member the same entitlement make one grant with sorted sources.
+    `entitlements` limits the expansion to those entitlement ids (an incremental run's change).
     """
     if not expand_types:
         return 0
@@ -119,6 +122,8 @@ def expand_group_grants(session: Session, run_id: int, expand_types: tuple[str, 
             ~sa.exists().where(x.c.run_id == run_id, x.c.id == new_id),
         )
     )
+    if entitlements is not None:
+        pairs = pairs.where(g.c.entitlement_id.in_(list(entitlements)))
     sqlite = session.get_bind().dialect.name == "sqlite"
     if sqlite:
         # json_group_array keeps the order rows arrive in: sort them in the subquery.
