@@ -168,3 +168,43 @@ def test_cursor_is_saved_with_the_change(store):
     with store.Session() as s:
         assert load_cursor(s, t) == cursor
         assert queries.current_run_id(s, "acme") != run  # the view stays the full run's generation
+
+
+def test_a_resource_a_whole_list_no_longer_returns_is_gone_with_its_grants(store):
+    t = store.tenant()
+    full_sync(store, t, org())
+    changed = org()
+    changed["apps"] = ([app("a1")], [access_ent("a1")], [])  # a2 deactivated: the list no longer has it
+    del changed["app-groups:app:a2"]
+    run, _ = incremental(store, t, {"apps": changed["apps"]})
+    assert_equals_full_sync(store, "acme", changed)
+    assert changes(store, run) == {("removed", "app:a2:access:group:g2"), ("removed", "app:a2:access:user:u2")}
+
+
+def test_a_listed_parent_whose_child_list_was_not_opened_has_an_empty_child(store):
+    t = store.tenant()
+    full_sync(store, t, org())
+    changed = org()
+    changed["group-members:group:g2"] = ([], [], [])  # g2 lost its last member: no member list is opened
+    incremental(store, t, {"groups": ([group("g2")], [member_ent("g2")], [])}, partial_kinds=("groups",),
+                partial_children=("group-members",))
+    assert_equals_full_sync(store, "acme", changed)
+
+
+def test_a_gone_resources_lists_read_in_the_same_run_are_dropped(store):
+    t = store.tenant()
+    full_sync(store, t, org())
+    changed = org()
+    changed["apps"] = ([app("a1")], [access_ent("a1")], [])
+    del changed["app-groups:app:a2"]
+    # a2 is deactivated, yet its group list was read too (a user's lifecycle event named it)
+    incremental(store, t, {"apps": changed["apps"], "app-groups:app:a2": org()["app-groups:app:a2"]})
+    assert_equals_full_sync(store, "acme", changed)
+
+
+def test_a_list_of_a_resource_that_is_not_synced_is_dropped(store):
+    t = store.tenant()
+    full_sync(store, t, org())
+    # a3 is inactive (not synced), yet an event about it made the run read its users
+    incremental(store, t, {"app-users:app:a3": ([], [], [app_grant("a3", "user", "u1")])})
+    assert_equals_full_sync(store, "acme", org())

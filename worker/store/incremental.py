@@ -186,14 +186,35 @@ def _record(session: Session, tenant_id: int, run_id: int, before: dict[str, tup
     return added, len(rows) - added
 
 
+def containers_holding(session: Session, tenant_id: int, principal: str, kind: str) -> list[str]:
+    """Containers of `kind` in the tenant's current view that list grants to `principal` (`user:00u1`)."""
+    ptype, _, pid = principal.partition(":")
+    view = sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id).scalar_subquery()
+    return sorted(_select_ids(session, sa.select(G.c.container).where(
+        G.c.run_id == view, G.c.principal_type == ptype, G.c.principal_id == pid,
+        G.c.container.startswith(f"{kind}:", autoescape=True)).distinct()))
+
+
+def _unopened_children(session: Session, run_id: int, partial_kinds: Collection[str],
+                       partial_children: Collection[str], relisted: set[str]) -> set[str]:
+    """Child containers of objects a partial list returned that the run did not open: a full
+    run would not open them either (e.g. a group now without members), so they are empty."""
+    if not partial_kinds or not partial_children:
+        return set()
+    parents = _select_ids(session, sa.select(R.c.id).where(R.c.run_id == run_id, R.c.container.in_(list(partial_kinds))))
+    return {container_key(k, p) for p in parents for k in partial_children} - relisted
+
+
 def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, partial_kinds: Collection[str] = (),
+                         partial_children: Collection[str] = (),
                          deleted: Collection[str] = (), cursor: Cursor | None = None,
                          expand_types: tuple[str, ...] = DEFAULT_EXPAND_TYPES,
                          next_sync_at: Any = None) -> IncrementalResult:
     """Apply incremental run `run_id` to the tenant's current view in one transaction (module doc).
 
     `partial_kinds`: stream kinds whose rows are upserted by id rather than replacing their
-    container (the timestamp-filtered lists). `deleted`: resource keys (`user:00u1`) to remove.
+    container (the timestamp-filtered lists); `partial_children`: the kinds those lists open for
+    each object (one not opened is empty now). `deleted`: resource keys (`user:00u1`) to remove.
     """
     if not session.in_transaction():
         immediate(session)
@@ -209,8 +230,23 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
     if view is None:
         raise RunStateError(f"tenant {tenant.name!r} has no current view; an incremental run needs a full one first")
     containers = relisted_containers(session, run_id, partial_kinds)
-    deleted_set = set(deleted)
+    containers |= _unopened_children(session, run_id, partial_kinds, partial_children, containers)
     staged_ids = {t: _select_ids(session, sa.select(t.c.id).where(t.c.run_id == run_id)) for t in ROW_TABLES}
+    # Resources a whole list no longer holds are gone, like those delete events name (an app
+    # deactivated while inactive apps are not synced, a resource set removed).
+    deleted_set = set(deleted) | {rid for c in _chunks(containers) for rid in _select_ids(session, sa.select(R.c.id).where(
+        R.c.run_id == view, R.c.container.in_(c)))} - staged_ids[R]
+    # A list whose parent is gone or not synced (an inactive app's users, read because an event
+    # named the app) is not kept: a full run would not have opened it.
+    parents = {c.partition(":")[2] for c in containers} - {""}
+    kept = {p for chunk in _chunks(parents) for p in _select_ids(session, sa.select(R.c.id).where(
+        R.c.run_id.in_((view, run_id)), R.c.id.in_(chunk)))} - deleted_set
+    orphans = {c for c in containers if c.partition(":")[2] not in kept | {""}}
+    for t in ROW_TABLES:
+        for c in _in(t.c.container, orphans):
+            _rows(session, sa.delete(t).where(t.c.run_id == run_id, c))
+    if orphans:
+        staged_ids = {t: _select_ids(session, sa.select(t.c.id).where(t.c.run_id == run_id)) for t in ROW_TABLES}
 
     # 1. What the change replaces: remember the grants (for access_changes), then delete.
     before = _grant_rows(session, _grant_scope_clause(view, containers, staged_ids[G], deleted_set))
