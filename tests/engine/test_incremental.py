@@ -71,3 +71,63 @@ def test_incremental_after_churn_equals_a_full_sync(oktasim, tmp_path, seed):
     result = sync(sim, file)
     assert result.kind == "incremental", result.reason
     assert_equals_full(sim, file, tmp_path)
+
+
+def test_falls_back_to_full_and_says_why(oktasim, tmp_path):
+    sim = oktasim(ORG)
+    file = tmp_path / "a.db"
+    sync(sim, file)
+    # options changed since the cursor was taken
+    changed = sync(sim, file, options=SyncOptions(sync_custom_roles=True))
+    assert (changed.kind, changed.reason) == ("full", "the tenant's options changed since the last sync")
+    assert sync(sim, file, options=SyncOptions(sync_custom_roles=True)).kind == "incremental"
+    # cursor lost
+    engine = make_engine(f"sqlite:///{file}")
+    with engine.begin() as c:
+        c.execute(sa.text("DELETE FROM sync_cursors"))
+    engine.dispose()
+    lost = sync(sim, file, options=SyncOptions(sync_custom_roles=True))
+    assert lost.kind == "full" and lost.reason.startswith("no cursor")
+    # cursor older than the log keeps: 91 days later
+    sim.admin.post("/__sim/clock", json={"advance_seconds": 91 * 86400}).raise_for_status()
+    churn(sim, 2, 7)
+    expired = sync(sim, file, options=SyncOptions(sync_custom_roles=True))
+    assert expired.kind == "full" and "older than the System Log keeps" in expired.reason, expired.reason
+
+
+def test_an_interrupted_incremental_run_leaves_the_previous_view(oktasim, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    sim = oktasim([*ORG, "--latency-ms", "300"])
+    file = tmp_path / "a.db"
+    sync(sim, file)
+    churn(sim, 15, 3)
+    before = view(file)
+    cli = str(Path(sys.executable).with_name("oktasync"))
+    proc = subprocess.Popen([cli, "--domain", sim.url, "--file", str(file), "--concurrency", "2",
+                             "--sync-custom-roles", "--sync-secrets"],
+                            env={**os.environ, "OKTASYNC_API_TOKEN": SIM_TOKEN}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    engine = make_engine(f"sqlite:///{file}")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until the incremental run has staged some rows
+        with engine.connect() as c:
+            staged = c.execute(sa.text(
+                "SELECT count(*) FROM grants g JOIN sync_runs r ON r.id = g.run_id "
+                "WHERE r.kind = 'incremental' AND r.state = 'running'")).scalar()
+        if staged:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    engine.dispose()
+    assert staged, "the run never staged rows"
+    assert view(file) == before
+    after = sync(sim, file)  # the next start discards the dead run and syncs on
+    assert after.kind == "incremental"
+    assert_equals_full(sim, file, tmp_path)
