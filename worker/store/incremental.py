@@ -29,15 +29,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from worker.store.db import immediate
 from worker.store.generations import (
     DEFAULT_EXPAND_TYPES,
-    FINALIZABLE_STATES,
     PRUNED_PRINCIPAL_TYPES,
     RunStateError,
-    _locked,
     _rows,
     expand_group_grants,
+    lock_finalizable,
 )
 from worker.store.tables import (
     AccessChange,
@@ -45,7 +43,6 @@ from worker.store.tables import (
     GrantRow,
     ResourceRow,
     SyncCursor,
-    SyncRun,
     SyncStream,
     Tenant,
     container_key,
@@ -216,16 +213,7 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
     container (the timestamp-filtered lists); `partial_children`: the kinds those lists open for
     each object (one not opened is empty now). `deleted`: resource keys (`user:00u1`) to remove.
     """
-    if not session.in_transaction():
-        immediate(session)
-    tenant = _locked(session, Tenant, tenant_id)
-    if tenant is None:
-        raise RunStateError(f"tenant {tenant_id} does not exist")
-    run = _locked(session, SyncRun, run_id)
-    if run is None or run.tenant_id != tenant_id:
-        raise RunStateError(f"sync run {run_id} is not a run of tenant {tenant.name!r}")
-    if run.state not in FINALIZABLE_STATES:
-        raise RunStateError(f"sync run {run_id} is {run.state}; only a running or finalizing run can be finalized")
+    tenant, run = lock_finalizable(session, tenant_id, run_id)
     view = tenant.current_run_id
     if view is None:
         raise RunStateError(f"tenant {tenant.name!r} has no current view; an incremental run needs a full one first")
