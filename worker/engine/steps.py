@@ -85,10 +85,14 @@ def start_run(rt: Runtime, run_id: int) -> None:
     if ctx is None:
         fail_run(rt, run_id, "cannot start: the tenant was removed")
         return
-    with rt.sessions() as s:
-        kind, plan, specs = plan_run(ctx.client.get_page, asked, cursor, ctx.options, utcnow(),
-                                     lambda principal, kind: containers_holding(s, tenant_id, principal, kind))
-        s.rollback()
+    try:
+        with rt.sessions() as s:
+            kind, plan, specs = plan_run(ctx.client.get_page, asked, cursor, ctx.options, utcnow(),
+                                         lambda principal, kind: containers_holding(s, tenant_id, principal, kind))
+            s.rollback()
+    except Exception as exc:  # noqa: BLE001 - the run fails and says why, rather than staying queued
+        fail_run(rt, run_id, f"cannot plan the run: {type(exc).__name__}: {exc}")
+        return
     with rt.sessions() as s:
         runs.begin_write(s)
         if not runs.start_run(s, run_id, ctx.options.fingerprint(), kind=kind, plan=plan):
