@@ -49,9 +49,12 @@ COMMANDS: list[tuple[str, str]] = [
 @click.option("--rate-limit-share", envvar="OKTASYNC_RATE_LIMIT_SHARE", type=click.FloatRange(0.01, 1.0),
               default=0.8, show_default=True,
               help="Share of each Okta rate limit the sync may use. [env OKTASYNC_RATE_LIMIT_SHARE]")
+@click.option("--full", is_flag=True, default=False,
+              help="Run a full sync even when the file holds a complete one (which is otherwise "
+              "synced incrementally, from its change cursor).")
 @click.pass_context
 def main(ctx: click.Context, domain: str | None, file: str, concurrency: int, rate_limit_share: float,
-         **flags: object) -> None:
+         full: bool, **flags: object) -> None:
     """oktasync: sync who has access to what in Okta, and change it.
 
     With --domain and credentials (and no command) it syncs that org once, in this process,
@@ -59,19 +62,23 @@ def main(ctx: click.Context, domain: str | None, file: str, concurrency: int, ra
 
       oktasync --domain acme.okta.com --api-token $TOKEN --file acme.db
 
+    Run again on the same file and it syncs incrementally (only what changed); --full forces a
+    full sync.
+
     Run `oktasync demo` to sync a simulated org, or see `oktasync COMMAND --help`.
     """
     maybe_run_oneshot(ctx, domain, flags)  # --grant-entitlement, --revoke-grant, --invoke-action, --delete-resource
     if ctx.invoked_subcommand is not None:
         return
     if not domain:
-        if any(v for v in flags.values()):
+        if full or any(v for v in flags.values()):
             raise click.UsageError("--domain is required to sync (or set OKTASYNC_DOMAIN)")
         click.echo(ctx.get_help())
         return
     from worker.commands.embedded_cli import run_from_cli
 
-    ctx.exit(run_from_cli(domain, file=file, concurrency=concurrency, rate_limit_share=rate_limit_share, **flags))
+    ctx.exit(run_from_cli(domain, file=file, concurrency=concurrency, rate_limit_share=rate_limit_share, full=full,
+                          **flags))
 
 
 for module_name, attr in COMMANDS:

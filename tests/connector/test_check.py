@@ -21,6 +21,7 @@ TABLE = {
     "modify group": (False, True, True),
     "delete group": (False, False, True),
     "sync secrets": (False, False, True),
+    "incremental sync (System Log)": (True, True, True),  # any admin token may read the log
 }
 LEVELS = ("read-only", "app-group-admin", "super-admin")
 

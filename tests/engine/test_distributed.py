@@ -212,12 +212,21 @@ def test_tenant_and_sync_commands(cluster, oktasim):
 
         tenant_id = get_tenant(s, "acme").id
     cluster.assert_matches(tenant_id, sim, sync_custom_roles=True)
+    # Again: incremental (the first run saved a change cursor); --full forces a full one.
+    sim.admin.post("/__sim/churn", json={"changes": 5, "seed": 4}).raise_for_status()
+    again = cli("sync", "acme", "--wait", "--timeout", "150")
+    assert "sync:         incremental" in again.stdout
+    cluster.assert_matches(tenant_id, sim, sync_custom_roles=True)
+    forced = cli("sync", "acme", "--full", "--wait", "--timeout", "150")
+    assert "sync:         full (asked for a full sync)" in forced.stdout
+    listed = json.loads(cli("runs", "acme", "--json").stdout)
+    assert [r["kind"] for r in listed] == ["full", "incremental", "full"]
     # A failing run: exit 1 with a message, and the runs list shows the error.
     cli("tenant", "update", "acme", "--api-token", "00bad-token-00000000000000000000000000000")
     bad = cli("sync", "acme", "--wait", "--timeout", "150", ok=False)
     assert bad.returncode == 1 and "failed" in bad.stderr and "credentials" in bad.stderr
     listed = json.loads(cli("runs", "acme", "--json").stdout)
-    assert [r["state"] for r in listed] == ["failed", "succeeded"] and listed[0]["error"]
+    assert [r["state"] for r in listed] == ["failed", "succeeded", "succeeded", "succeeded"] and listed[0]["error"]
     cli("tenant", "resume", "acme")
     cli("tenant", "pause", "acme")
     cli("tenant", "remove", "acme", "--yes")

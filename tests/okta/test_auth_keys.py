@@ -106,8 +106,8 @@ def test_bad_credentials_named(pkcs8_pem):
 
 def test_scopes_follow_the_use():
     read = ("okta.users.read", "okta.groups.read", "okta.apps.read", "okta.roles.read")
-    assert scopes_for("sync") == read
-    assert scopes_for("sync", sync_secrets=True) == read + ("okta.apiTokens.read",)
+    assert scopes_for("sync") == read + ("okta.logs.read",)  # the System Log: incremental sync
+    assert scopes_for("sync", sync_secrets=True) == read + ("okta.logs.read", "okta.apiTokens.read")
     prov = scopes_for("provisioning")
     assert set(read) <= set(prov)
     assert {"okta.users.manage", "okta.groups.manage", "okta.apps.manage", "okta.roles.manage"} <= set(prov)

@@ -52,7 +52,7 @@ def test_resource_dpop_nonce_and_revoked_token(local_server, pkcs8_pem):
     api = [r for r in srv.requests if r["path"].startswith("/api/")]
     assert len(tokens) == 2 and api[-1]["headers"]["Authorization"] == "DPoP at-2"
     assert tokens[0]["client_assertion"] != tokens[1]["client_assertion"]
-    assert tokens[0]["scope"] == ["okta.users.read okta.groups.read okta.apps.read okta.roles.read"]
+    assert tokens[0]["scope"] == ["okta.users.read okta.groups.read okta.apps.read okta.roles.read okta.logs.read"]
 
 
 @pytest.mark.parametrize("description, offset, says", [

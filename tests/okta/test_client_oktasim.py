@@ -181,12 +181,12 @@ def test_oauth_configuration_errors_are_named(oauth_sim, pkcs8_pem):
     with pytest.raises(OktaAuthenticationError, match="does not know client id"):
         _client(sim, PrivateKeyJWTAuth("0oaunknown", pkcs8_pem, KID)).get_page("/api/v1/users")
 
-    # The app lacks okta.apps.read / okta.roles.read: Okta refuses the token request naming them, the
-    # client asks again without them, and only the lists that need them are refused.
+    # The app lacks okta.apps.read / okta.roles.read (and okta.logs.read): Okta refuses the token
+    # request naming them, the client asks again without them, and only what needs them is refused.
     partial = PrivateKeyJWTAuth(CLIENT_ID, pkcs8_pem, KID)
     client = _client(sim, partial)
     client.get_page("/api/v1/users")
-    assert partial.refused_scopes == {"okta.apps.read", "okta.roles.read"}
+    assert partial.refused_scopes == {"okta.apps.read", "okta.roles.read", "okta.logs.read"}
     with pytest.raises(OktaPermissionDenied) as exc:
         client.get_page("/api/v1/apps")
     assert exc.value.error_code == "insufficient_scope" and "okta.apps.read" in str(exc.value)

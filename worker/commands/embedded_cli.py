@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from worker.commands.cliopts import credentials_from, options_from
-from worker.commands.report import hint_for, summary_lines
+from worker.commands.report import hint_for, kind_line, summary_lines
 
 
 def progress_printer(stream: Any = None) -> Any:
@@ -31,7 +31,7 @@ def run_from_cli(domain: str, *, file: str, concurrency: int, rate_limit_share: 
                  okta_private_key: str | None = None, okta_private_key_id: str | None = None,
                  skip_app_groups: bool | None = None, sync_inactive_apps: bool | None = None,
                  sync_secrets: bool | None = None, sync_custom_roles: bool | None = None,
-                 filter_email_domains: str | None = None, quiet: bool = False) -> int:
+                 filter_email_domains: str | None = None, quiet: bool = False, full: bool = False) -> int:
     """Run the sync; print progress and a summary; return the exit code (0 on success)."""
     from worker.engine.embedded import EmbeddedError, run_embedded
     from worker.okta.domain import InvalidDomain, normalize_domain
@@ -48,7 +48,7 @@ def run_from_cli(domain: str, *, file: str, concurrency: int, rate_limit_share: 
     try:
         result = run_embedded(domain, credentials or {}, options, file=file, concurrency=concurrency,
                               rate_limit_share=rate_limit_share, on_progress=None if quiet else show,
-                              progress_every=every)
+                              progress_every=every, full=full)
     except EmbeddedError as exc:
         click.echo(f"error: {exc}", err=True)
         return 2
@@ -66,6 +66,7 @@ def run_from_cli(domain: str, *, file: str, concurrency: int, rate_limit_share: 
         click.echo(f"what to do: {hint_for(result.error)}", err=True)
         return 1
     click.echo(f"synced {domain} into {result.file} (run {result.run_id}) in {result.elapsed:.1f}s")
+    click.echo(kind_line(result.kind, result.reason, result.counts))
     for line in summary_lines(result.counts, result.warnings):
         click.echo(line)
     p = result.progress

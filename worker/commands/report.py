@@ -23,6 +23,16 @@ def hint_for(error: str | None, tenant: str | None = None) -> str:
     return "see the error above; run again to retry (the previous complete sync stays in place)"
 
 
+def kind_line(kind: str, reason: str | None, counts: dict[str, Any]) -> str:
+    """`sync:         incremental (why), 12 requests`: which sync it was, why, what it cost."""
+    line = f"sync:         {kind}"
+    if reason:
+        line += f" ({reason})"
+    if "requests" in counts:
+        line += f", {counts['requests']} requests"
+    return line
+
+
 def summary_lines(counts: dict[str, Any], warnings: list[str], *, elapsed: float | None = None) -> list[str]:
     lines: list[str] = []
     res = counts.get("resources_by_type") or {}

@@ -21,7 +21,8 @@ def run_info(run: Any) -> dict[str, Any]:
     duration = None
     if run.started_at and run.finished_at:
         duration = round((run.finished_at - run.started_at).total_seconds(), 3)
-    return {"id": run.id, "state": run.state, "created_at": _when(run.created_at),
+    return {"id": run.id, "state": run.state, "kind": run.kind, "reason": (run.plan or {}).get("reason"),
+            "created_at": _when(run.created_at),
             "started_at": _when(run.started_at), "finished_at": _when(run.finished_at),
             "duration_seconds": duration, "counts": run.counts or {}, "warnings": run.warnings or [],
             "error": run.error}
@@ -91,9 +92,11 @@ def wait_for_run(sessions: Any, run_id: int, *, timeout: float | None, out: Any 
 @click.argument("name")
 @click.option("--wait", is_flag=True, help="Follow the run until it ends; exit 1 if it fails.")
 @click.option("--timeout", type=float, default=None, help="With --wait: give up waiting after this many seconds.")
-def sync(name: str, wait: bool, timeout: float | None) -> None:
-    """Start a sync of tenant NAME now (workers on the `sync` queue run it)."""
-    from worker.commands.report import hint_for, summary_lines
+@click.option("--full", is_flag=True, help="A full sync, even when the tenant's change cursor allows an incremental one.")
+def sync(name: str, wait: bool, timeout: float | None, full: bool) -> None:
+    """Start a sync of tenant NAME now (workers on the `sync` queue run it): incremental when the
+    tenant has a complete sync and a usable change cursor, else full (`runs` says which and why)."""
+    from worker.commands.report import hint_for, kind_line, summary_lines
     from worker.config import ConfigError
     from worker.engine import steps
     from worker.engine.sender import CelerySender
@@ -108,7 +111,7 @@ def sync(name: str, wait: bool, timeout: float | None) -> None:
         tenant = _get(s, name)
         s.commit()
         runs.begin_write(s)
-        run_id = runs.create_run(s, tenant.id)
+        run_id = runs.create_run(s, tenant.id, "full" if full else "incremental")
         s.commit()
         if run_id is None:
             active = runs.active_run(s, tenant.id)
@@ -136,6 +139,7 @@ def sync(name: str, wait: bool, timeout: float | None) -> None:
         click.echo(f"run {run.id} failed: {run.error}", err=True)
         click.echo(f"what to do: {hint_for(run.error, tenant=name)}", err=True)
         sys.exit(1)
+    click.echo(kind_line(run.kind, (run.plan or {}).get("reason"), run.counts or {}))
     for line in summary_lines(run.counts or {}, run.warnings or []):
         click.echo(line)
 
@@ -162,7 +166,7 @@ def runs(name: str, as_json: bool, limit: int) -> None:
     if not rows:
         click.echo(f"no runs of {name} yet")
         return
-    click.echo(f"{'RUN':>6} {'STATE':11} {'STARTED':25} {'SECONDS':>8} {'RESOURCES':>9} {'GRANTS':>8}  NOTES")
+    click.echo(f"{'RUN':>6} {'KIND':11} {'STATE':11} {'STARTED':25} {'SECONDS':>8} {'RESOURCES':>9} {'GRANTS':>8}  NOTES")
     for r in rows:
         c = r["counts"]
         n = len(r["warnings"])
@@ -171,5 +175,5 @@ def runs(name: str, as_json: bool, limit: int) -> None:
             p = r["progress"]
             notes = f"lists {p['done']}/{p['lists']}, pages {p['pages']}, items {p['items']}"
         secs = f"{r['duration_seconds']:.1f}" if r["duration_seconds"] is not None else "-"
-        click.echo(f"{r['id']:>6} {r['state']:11} {r['started_at'] or '-':25} {secs:>8} "
+        click.echo(f"{r['id']:>6} {r['kind']:11} {r['state']:11} {r['started_at'] or '-':25} {secs:>8} "
                    f"{c.get('resources', '-'):>9} {c.get('grants', '-'):>8}  {notes}")

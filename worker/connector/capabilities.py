@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.connector.probes import Capability, CredentialsRejected, ProbeFailed
+from worker.connector.probes import Capability, CredentialsRejected, ProbeFailed, capability
+from worker.connector.system_log import LOG_PERMISSION, LOGS_PATH
 from worker.connector.types import TYPES, user
 
 # The product documentation's table, in its order.
@@ -25,6 +26,7 @@ CAPABILITIES = (
     "modify group",
     "delete group",
     "sync secrets",
+    "incremental sync (System Log)",
 )
 
 __all__ = ["CAPABILITIES", "Capability", "CredentialsRejected", "ProbeFailed", "probe"]
@@ -42,4 +44,8 @@ def probe(client: Any) -> tuple[list[Capability], list[str]]:
     found: dict[str, Capability] = {}
     for t in TYPES.values():
         found.update(t.probes(client))
+    # Incremental sync reads the System Log (okta.logs.read); without it every run is full.
+    name = CAPABILITIES[-1]
+    found[name] = capability(name, f"GET {LOGS_PATH}?limit=1 (needs {LOG_PERMISSION})",
+                             lambda: client.get(f"{LOGS_PATH}?limit=1"))
     return [found[name] for name in CAPABILITIES], notes

@@ -91,6 +91,8 @@ class EmbeddedResult:
     progress: Progress
     file: str
     limiter_stats: dict[str, Any] = field(default_factory=dict)
+    kind: str = "full"  # "full" or "incremental"
+    reason: str | None = None  # why it was that kind
 
 
 def tenant_name(domain: str) -> str:
@@ -146,8 +148,9 @@ def _open_file(file: Path, domain: str, credentials: dict[str, str], options: Sy
 def run_embedded(domain: str, credentials: dict[str, str], options: SyncOptions, *, file: str = "sync.db",
                  concurrency: int = 8, rate_limit_share: float = 0.8,
                  on_progress: Callable[[Progress], None] | None = None, progress_every: float = 1.0,
-                 stall_timeout: float = 120.0) -> EmbeddedResult:
-    """Run one full sync of `domain`; returns the result (state succeeded or failed)."""
+                 stall_timeout: float = 120.0, full: bool = False) -> EmbeddedResult:
+    """Sync `domain` once; returns the result (state succeeded or failed). A file that holds a
+    complete sync is synced incrementally (when its cursor allows) unless `full`."""
     if concurrency < 1:
         raise EmbeddedError("--concurrency must be at least 1")
     if not 0 < rate_limit_share <= 1:
@@ -160,7 +163,7 @@ def run_embedded(domain: str, credentials: dict[str, str], options: SyncOptions,
     try:
         engine, keys, tenant_id = _prepare(path, domain, credentials, options)
         return _sync_prepared(domain, path, engine, keys, tenant_id, concurrency, rate_limit_share, on_progress,
-                              progress_every, stall_timeout)
+                              progress_every, stall_timeout, full)
     finally:
         os.close(lock)
 
@@ -187,7 +190,7 @@ def _hold_file_lock(path: Path) -> int:
 
 def _sync_prepared(domain: str, path: Path, engine: Any, keys: Any, tenant_id: int, concurrency: int,
                    rate_limit_share: float, on_progress: Callable[[Progress], None] | None, progress_every: float,
-                   stall_timeout: float) -> EmbeddedResult:
+                   stall_timeout: float, full: bool = False) -> EmbeddedResult:
     sessions = make_session_factory(engine)
     progress = Progress()
     limiter = memory_limiter(rate_limit_share, max_in_flight=concurrency)
@@ -206,7 +209,8 @@ def _sync_prepared(domain: str, path: Path, engine: Any, keys: Any, tenant_id: i
         steps.fail_run(rt, old_id, "interrupted (the process that ran it stopped)")
     with sessions() as s:
         runs.begin_write(s)
-        run_id = runs.create_run(s, tenant_id)
+        # Incremental when the file's cursor allows (the run's start decides and says why not).
+        run_id = runs.create_run(s, tenant_id, "full" if full else "incremental")
         s.commit()
     if run_id is None:
         raise EmbeddedError(f"another sync of {tenant_name(domain)} is running on {path}")
@@ -224,7 +228,8 @@ def _sync_prepared(domain: str, path: Path, engine: Any, keys: Any, tenant_id: i
         run = s.get(SyncRun, run_id, populate_existing=True)
         assert run is not None
         result = EmbeddedResult(run_id, run.state, run.error, dict(run.counts or {}), list(run.warnings or []),
-                                time.monotonic() - started, progress, str(path))
+                                time.monotonic() - started, progress, str(path), kind=run.kind,
+                                reason=(run.plan or {}).get("reason"))
     if hasattr(limiter, "stats"):
         try:
             result.limiter_stats = dict(limiter.stats())

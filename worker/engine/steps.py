@@ -22,15 +22,16 @@ from worker.connector import (
     StreamSpec,
     handle_error,
     handle_page,
-    initial_streams,
     static_resources,
 )
+from worker.engine.kinds import apply_run, plan_run
 from worker.engine.release import release_streams
 from worker.engine.runtime import Runtime
 from worker.engine.sender import NEW_LIST
 from worker.store import runs
-from worker.store.generations import RunStateError, discard_run, finalize_generation
-from worker.store.tables import SyncRun, Tenant, utcnow
+from worker.store.generations import RunStateError, discard_run
+from worker.store.incremental import containers_holding, load_cursor
+from worker.store.tables import STATIC_CONTAINER, SyncRun, Tenant, container_key, utcnow
 from worker.store.writes import write_page
 
 log = logging.getLogger("oktasync.engine")
@@ -64,33 +65,47 @@ def first_cursor(spec: StreamSpec) -> str:
 # ---------------------------------------------------------------- run start
 
 def start_run(rt: Runtime, run_id: int) -> None:
-    """queued -> running: static resources, one stream per initial list, then release streams."""
+    """queued -> running: plan the run (incremental, or full and why), then its first lists.
+
+    The plan reads the System Log over HTTP, so it is made before the write transaction."""
     with rt.sessions() as s:
-        runs.begin_write(s)
         run = s.get(SyncRun, run_id, populate_existing=True)
         if run is None or run.state != "queued":
             return
+        tenant_id, asked = run.tenant_id, run.kind
         ctx = None
         try:
-            ctx = rt.tenant(s, run.tenant_id)
+            ctx = rt.tenant(s, tenant_id)
         except Exception as exc:  # noqa: BLE001 - bad credentials/options: the run fails, says why
             s.rollback()
             fail_run(rt, run_id, f"cannot start: {exc}")
             return
-        if ctx is None:
+        cursor = load_cursor(s, tenant_id) if asked == "incremental" else None
+        s.rollback()
+    if ctx is None:
+        fail_run(rt, run_id, "cannot start: the tenant was removed")
+        return
+    try:
+        with rt.sessions() as s:
+            kind, plan, specs = plan_run(ctx.client.get_page, asked, cursor, ctx.options, utcnow(),
+                                         lambda principal, kind: containers_holding(s, tenant_id, principal, kind))
             s.rollback()
-            fail_run(rt, run_id, "cannot start: the tenant was removed")
-            return
-        if not runs.start_run(s, run_id, ctx.options.fingerprint()):
+    except Exception as exc:  # noqa: BLE001 - the run fails and says why, rather than staying queued
+        fail_run(rt, run_id, f"cannot plan the run: {type(exc).__name__}: {exc}")
+        return
+    with rt.sessions() as s:
+        runs.begin_write(s)
+        if not runs.start_run(s, run_id, ctx.options.fingerprint(), kind=kind, plan=plan):
             s.rollback()
             return
-        static = static_resources(ctx.options)
-        write_page(s, run.tenant_id, run_id, static.resources, static.entitlements, static.grants, check_run=False)
-        specs = initial_streams(ctx.options)
+        if kind == "full":
+            static = static_resources(ctx.options)
+            write_page(s, tenant_id, run_id, static.resources, static.entitlements, static.grants, check_run=False,
+                       container=STATIC_CONTAINER)
         runs.add_streams(s, run_id, [(*encode_spec(sp), first_cursor(sp)) for sp in specs])
-        tenant_id = run.tenant_id
         s.commit()
-    rt.emit("run_started", run_id=run_id, tenant_id=tenant_id, streams=len(specs))
+    rt.emit("run_started", run_id=run_id, tenant_id=tenant_id, streams=len(specs), run_kind=kind,
+            reason=plan.get("reason"))
     release(rt)
 
 
@@ -146,7 +161,9 @@ def _commit_page(rt: Runtime, st: runs.StreamRow, cursor: str, next_url: str | N
             s.rollback()  # another delivery of this page got there first
             return
         write_page(s, st.tenant_id, st.run_id, result.resources, result.entitlements, result.grants,
-                   check_run=False)
+                   check_run=False, container=container_key(st.kind, st.parent))
+        if children and st.kind in runs.closed_kinds(s, st.run_id):
+            children = []  # an incremental run re-lists only the dirty children of a whole list
         opened = runs.add_streams(s, st.run_id, children)
         s.commit()
     rt.emit("page", run_id=st.run_id, tenant_id=st.tenant_id, stream=st.kind, parent=st.parent,
@@ -237,12 +254,15 @@ def finalize(rt: Runtime, run_id: int) -> None:
         due = base + timedelta(seconds=interval)
         if tenant.next_sync_at is not None and tenant.next_sync_at > due:
             due = tenant.next_sync_at
+        plan, kind = dict(run.plan or {}), run.kind
+        warnings += [w for w in (plan.get("warning"),) if w and w not in warnings]
+        counts["requests"] = counts.get("pages", 0) + int(plan.get("log_pages") or 0)
         s.rollback()
         runs.begin_write(s)
         runs.record_results(s, run_id, counts, warnings)
         s.commit()
         try:
-            result = finalize_generation(s, run.tenant_id, run_id, next_sync_at=due)
+            result = apply_run(s, run.tenant_id, run_id, kind, plan, run.options_fingerprint, next_sync_at=due)
         except RunStateError as exc:
             s.rollback()
             log.info("finalize of run %s skipped: %s", run_id, exc)
@@ -250,8 +270,7 @@ def finalize(rt: Runtime, run_id: int) -> None:
         runs.begin_write(s)
         runs.prune_runs(s, run.tenant_id)  # bounded history, per tenant: cost follows the syncs
         s.commit()
-    rt.emit("run_succeeded", run_id=run_id, tenant_id=run.tenant_id, resources=result.resources,
-            entitlements=result.entitlements, grants=result.grants, warnings=len(warnings))
+    rt.emit("run_succeeded", run_id=run_id, tenant_id=run.tenant_id, run_kind=kind, warnings=len(warnings), **result)
 
 
 def fail_run(rt: Runtime, run_id: int, error: str) -> bool:

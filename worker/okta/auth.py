@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 READ_SCOPES = ("okta.users.read", "okta.groups.read", "okta.apps.read", "okta.roles.read")
+LOGS_READ = "okta.logs.read"
 MANAGE_SCOPES = ("okta.users.manage", "okta.groups.manage", "okta.apps.manage", "okta.roles.manage")
 USES = ("sync", "provisioning")
 
@@ -57,9 +58,11 @@ NONCE_ROUNDS = 2  # use_dpop_nonce answers handled per token request, as Okta's 
 
 def scopes_for(use: str = "sync", *, sync_secrets: bool = False) -> tuple[str, ...]:
     """The OAuth scopes a use needs: reads for sync, reads + manage for provisioning;
-    okta.apiTokens.read only when secrets (API tokens) are synced."""
+    okta.apiTokens.read only when secrets (API tokens) are synced; okta.logs.read for sync (the
+    System Log drives incremental sync; an app not granted it is asked again without it, and its
+    runs are full ones with a warning)."""
     if use == "sync":
-        scopes = READ_SCOPES
+        scopes = READ_SCOPES + (LOGS_READ,)
     elif use == "provisioning":
         scopes = READ_SCOPES + MANAGE_SCOPES
     else:

@@ -9,6 +9,7 @@ never held up by one huge DELETE.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -96,13 +97,15 @@ def grants_by_type(session: Session, run_id: int) -> dict[str, int]:
         sa.select(prefix, sa.func.count()).where(G.c.run_id == run_id).group_by(prefix)).all()}
 
 
-def expand_group_grants(session: Session, run_id: int, expand_types: tuple[str, ...] = DEFAULT_EXPAND_TYPES) -> int:
+def expand_group_grants(session: Session, run_id: int, expand_types: tuple[str, ...] = DEFAULT_EXPAND_TYPES, *,
+                        entitlements: Collection[str] | None = None) -> int:
     """Add expanded=True grants for each member of each group holding an entitlement of `expand_types`.
 
     A member that already holds a grant listed by Okta on that entitlement (e.g. an app user
     Okta lists with scope GROUP) keeps that grant as is: it stays Okta's word (expanded=False),
     and the group path remains answerable from the group's grant and the membership grant.
     Several groups giving one member the same entitlement make one grant with sorted sources.
+    `entitlements` limits the expansion to those entitlement ids (an incremental run's change).
     """
     if not expand_types:
         return 0
@@ -119,6 +122,8 @@ def expand_group_grants(session: Session, run_id: int, expand_types: tuple[str, 
             ~sa.exists().where(x.c.run_id == run_id, x.c.id == new_id),
         )
     )
+    if entitlements is not None:
+        pairs = pairs.where(g.c.entitlement_id.in_(list(entitlements)))
     sqlite = session.get_bind().dialect.name == "sqlite"
     if sqlite:
         # json_group_array keeps the order rows arrive in: sort them in the subquery.
@@ -156,6 +161,22 @@ def _count(session: Session, table: sa.Table, run_id: int) -> int:
     return session.execute(sa.select(sa.func.count()).select_from(table).where(table.c.run_id == run_id)).scalar_one()
 
 
+def lock_finalizable(session: Session, tenant_id: int, run_id: int) -> tuple[Tenant, SyncRun]:
+    """Begin (as a writer) unless a transaction is open, lock the tenant and the run, and check
+    the run is the tenant's and running or finalizing; RunStateError says why not."""
+    if not session.in_transaction():
+        immediate(session)  # SQLite: take the write lock up front (no read-then-write upgrade)
+    tenant = _locked(session, Tenant, tenant_id)
+    if tenant is None:
+        raise RunStateError(f"tenant {tenant_id} does not exist")
+    run = _locked(session, SyncRun, run_id)
+    if run is None or run.tenant_id != tenant_id:
+        raise RunStateError(f"sync run {run_id} is not a run of tenant {tenant.name!r}")
+    if run.state not in FINALIZABLE_STATES:
+        raise RunStateError(f"sync run {run_id} is {run.state}; only a running or finalizing run can be finalized")
+    return tenant, run
+
+
 def finalize_generation(session: Session, tenant_id: int, run_id: int,
                         expand_types: tuple[str, ...] = DEFAULT_EXPAND_TYPES, *,
                         next_sync_at: Any = None, cleanup: bool = True,
@@ -172,16 +193,7 @@ def finalize_generation(session: Session, tenant_id: int, run_id: int,
     running or finalizing. Then, unless cleanup=False, the previous generation is removed in
     batches, each batch its own transaction.
     """
-    if not session.in_transaction():
-        immediate(session)  # SQLite: take the write lock up front (no read-then-write upgrade)
-    tenant = _locked(session, Tenant, tenant_id)
-    if tenant is None:
-        raise RunStateError(f"tenant {tenant_id} does not exist")
-    run = _locked(session, SyncRun, run_id)
-    if run is None or run.tenant_id != tenant_id:
-        raise RunStateError(f"sync run {run_id} is not a run of tenant {tenant.name!r}")
-    if run.state not in FINALIZABLE_STATES:
-        raise RunStateError(f"sync run {run_id} is {run.state}; only a running or finalizing run can be finalized")
+    tenant, run = lock_finalizable(session, tenant_id, run_id)
     previous = tenant.current_run_id
     if session.get_bind().dialect.name == "postgresql":
         # Fresh statistics for the rows this run just loaded: without them the planner picks

@@ -53,10 +53,11 @@ def _insert(session: Session, table: sa.Table) -> Any:
 
 # ---------------------------------------------------------------- runs
 
-def create_run(session: Session, tenant_id: int) -> int | None:
-    """Insert a queued run; None when the tenant already has an active one (unique index)."""
+def create_run(session: Session, tenant_id: int, kind: str = "full") -> int | None:
+    """Insert a queued run; None when the tenant already has an active one (unique index).
+    `kind` "incremental" asks for an incremental run: its start may still make it a full one."""
     stmt = _insert(session, RUNS).values(tenant_id=tenant_id, state="queued", created_at=utcnow(),
-                                         updated_at=utcnow(), counts={}, warnings=[])
+                                         updated_at=utcnow(), counts={}, warnings=[], kind=kind, plan={})
     stmt = stmt.on_conflict_do_nothing().returning(RUNS.c.id)
     row = session.execute(stmt).first()
     return None if row is None else int(row[0])
@@ -126,14 +127,28 @@ def _claim_batch(session: Session, now: datetime, batch: int) -> list[int] | Non
     return [int(created[t]) for t, _d, _i in due if t in created]
 
 
-def start_run(session: Session, run_id: int, options_fingerprint: str | None = None) -> bool:
-    """queued -> running, recording the options' fingerprint. The caller adds the run's streams in
-    the same transaction."""
+def start_run(session: Session, run_id: int, options_fingerprint: str | None = None, *,
+              kind: str | None = None, plan: dict[str, Any] | None = None) -> bool:
+    """queued -> running, recording the options' fingerprint (and the kind and plan the run was
+    started as). The caller adds the run's streams in the same transaction."""
     now = utcnow()
+    extra: dict[str, Any] = {}
+    if kind is not None:
+        extra["kind"] = kind
+    if plan is not None:
+        extra["plan"] = plan
     return session.execute(
         sa.update(RUNS).where(RUNS.c.id == run_id, RUNS.c.state == "queued")
         .values(state="running", started_at=now, updated_at=now,
-                options_fingerprint=options_fingerprint)).rowcount == 1
+                options_fingerprint=options_fingerprint, **extra)).rowcount == 1
+
+
+def closed_kinds(session: Session, run_id: int) -> set[str]:
+    """Of an incremental run: the whole-listed kinds whose children it does not re-list."""
+    row = session.execute(sa.select(RUNS.c.kind, RUNS.c.plan).where(RUNS.c.id == run_id)).first()
+    if row is None or row[0] != "incremental":
+        return set()
+    return set((row[1] or {}).get("closed_kinds") or ())
 
 
 def lock_running(session: Session, run_id: int) -> bool:

@@ -130,6 +130,12 @@ class SyncRun(Base):
     options_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
     # When Beat found the tenant due (None: a run started by hand); freshness lag = due -> finished.
     due_at: Mapped[datetime | None]
+    # "full" (a new generation, switched in whole) or "incremental" (re-lists the containers its
+    # plan names and replaces exactly those in the current view; worker/store/incremental.py).
+    kind: Mapped[str] = mapped_column(sa.String(16), default="full", server_default="full")
+    # An incremental run's plan: why, which lists are partial, which resources were deleted, the
+    # cursor to save on success (worker/engine/incremental.py writes it).
+    plan: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=EMPTY_OBJECT)
 
     def __repr__(self) -> str:
         return f"<SyncRun {self.id} tenant={self.tenant_id} {self.state}>"
@@ -169,9 +175,23 @@ class SyncStream(Base):
         return f"<SyncStream {self.id} run={self.run_id} {self.kind} {self.parent!r} {self.state}>"
 
 
+# Every resource, entitlement and grant row names the list that produced it, its *container*:
+# the stream's kind and parent (`users`, `group-members:group:00g1`; see container_key). An
+# incremental run re-lists whole containers and replaces exactly their rows in the current view.
+# Rows derived in finalize (expanded grants) and written through by provisioning have ''.
+
+
+STATIC_CONTAINER = "static"  # rows no list produces (the standard admin roles)
+
+
+def container_key(kind: str, parent: str | None) -> str:
+    return f"{kind}:{parent}" if parent else kind
+
+
 class ResourceRow(Base):
     __tablename__ = "resources"
-    __table_args__ = (sa.Index("ix_resources_run_id_resource_type", "run_id", "resource_type"),)
+    __table_args__ = (sa.Index("ix_resources_run_id_resource_type", "run_id", "resource_type"),
+                      sa.Index("ix_resources_run_id_container", "run_id", "container"))
 
     run_id: Mapped[int] = mapped_column(sa.ForeignKey("sync_runs.id", ondelete="CASCADE"), primary_key=True)
     id: Mapped[str] = mapped_column(sa.String(512), primary_key=True)  # "<type>:<rid>"
@@ -180,11 +200,13 @@ class ResourceRow(Base):
     display_name: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
     profile: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=EMPTY_OBJECT)
     parent: Mapped[str | None] = mapped_column(sa.String(512))  # "<type>:<id>" of the owner
+    container: Mapped[str] = mapped_column(sa.String(300), default="", server_default="")  # see container_key
 
 
 class EntitlementRow(Base):
     __tablename__ = "entitlements"
-    __table_args__ = (sa.Index("ix_entitlements_run_id_resource", "run_id", "resource"),)
+    __table_args__ = (sa.Index("ix_entitlements_run_id_resource", "run_id", "resource"),
+                      sa.Index("ix_entitlements_run_id_container", "run_id", "container"))
 
     run_id: Mapped[int] = mapped_column(sa.ForeignKey("sync_runs.id", ondelete="CASCADE"), primary_key=True)
     id: Mapped[str] = mapped_column(sa.String(512), primary_key=True)  # "<type>:<rid>:<slug>"
@@ -193,6 +215,7 @@ class EntitlementRow(Base):
     resource_id: Mapped[str] = mapped_column(sa.String(255))
     slug: Mapped[str] = mapped_column(sa.String(32))
     display_name: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    container: Mapped[str] = mapped_column(sa.String(300), default="", server_default="")  # see container_key
 
 
 class GrantRow(Base):
@@ -202,6 +225,7 @@ class GrantRow(Base):
     __table_args__ = (
         sa.Index("ix_grants_run_id_principal", "run_id", "principal_type", "principal_id"),
         sa.Index("ix_grants_run_id_entitlement_id", "run_id", "entitlement_id"),
+        sa.Index("ix_grants_run_id_container", "run_id", "container"),
     )
 
     run_id: Mapped[int] = mapped_column(sa.ForeignKey("sync_runs.id", ondelete="CASCADE"), primary_key=True)
@@ -212,6 +236,7 @@ class GrantRow(Base):
     expanded: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     sources: Mapped[list[Any]] = mapped_column(default=list, server_default=EMPTY_LIST)
     annotations: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=EMPTY_OBJECT)
+    container: Mapped[str] = mapped_column(sa.String(300), default="", server_default="")  # see container_key
 
 
 class ProvisioningRequest(Base):
@@ -261,3 +286,19 @@ class AccessChange(Base):
     principal_id: Mapped[str] = mapped_column(sa.String(255))
     expanded: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=NOW)
+
+
+class SyncCursor(Base):
+    """Where a tenant's next incremental run starts: the System Log position after the last
+    successful run, the timestamp watermark for the lastUpdated filters, the uuids of events in
+    the overlap window (read again next time, skipped by uuid), the options it was taken with."""
+
+    __tablename__ = "sync_cursors"
+
+    tenant_id: Mapped[int] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    run_id: Mapped[int | None]
+    log_after: Mapped[str | None] = mapped_column(sa.Text)
+    watermark: Mapped[datetime]
+    recent_event_ids: Mapped[list[Any]] = mapped_column(default=list, server_default=EMPTY_LIST)
+    options_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=NOW)

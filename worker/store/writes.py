@@ -140,24 +140,26 @@ def upsert_rows(conn: Session | sa.Connection, table: sa.Table, rows: Sequence[d
     return len(unique)
 
 
-def resource_row(run_id: int, r: Resource) -> dict[str, Any]:
+def resource_row(run_id: int, r: Resource, container: str = "") -> dict[str, Any]:
     if r.type not in RESOURCE_TYPES:
         raise ValueError(f"resource {r.key!r}: unknown resource type {r.type!r} (one of {', '.join(RESOURCE_TYPES)})")
     return {"run_id": run_id, "id": r.key, "resource_type": r.type, "resource_id": r.id,
-            "display_name": r.display_name or "", "profile": dict(r.profile), "parent": r.parent}
+            "display_name": r.display_name or "", "profile": dict(r.profile), "parent": r.parent,
+            "container": container}
 
 
-def entitlement_row(run_id: int, e: Entitlement) -> dict[str, Any]:
+def entitlement_row(run_id: int, e: Entitlement, container: str = "") -> dict[str, Any]:
     return {"run_id": run_id, "id": e.id, "resource": e.resource, "resource_type": e.resource_type,
-            "resource_id": e.resource_id, "slug": e.slug, "display_name": e.display_name or ""}
+            "resource_id": e.resource_id, "slug": e.slug, "display_name": e.display_name or "", "container": container}
 
 
-def grant_row(run_id: int, g: Grant) -> dict[str, Any]:
+def grant_row(run_id: int, g: Grant, container: str = "") -> dict[str, Any]:
     if g.principal_type not in PRINCIPAL_TYPES:
         raise ValueError(f"grant {g.id!r}: principal type {g.principal_type!r} is not one of {', '.join(PRINCIPAL_TYPES)}")
     return {"run_id": run_id, "id": g.id, "entitlement_id": g.entitlement_id,
             "principal_type": g.principal_type, "principal_id": g.principal_id,
-            "expanded": bool(g.expanded), "sources": list(g.sources), "annotations": dict(g.annotations)}
+            "expanded": bool(g.expanded), "sources": list(g.sources), "annotations": dict(g.annotations),
+            "container": container}
 
 
 def check_run_writable(conn: Session | sa.Connection, tenant_id: int, run_id: int) -> None:
@@ -190,18 +192,19 @@ def _begin_as_writer(conn: Session | sa.Connection) -> None:
 
 def write_page(conn: Session | sa.Connection, tenant_id: int, run_id: int,
                resources: Iterable[Resource] = (), entitlements: Iterable[Entitlement] = (),
-               grants: Iterable[Grant] = (), *, check_run: bool = True) -> dict[str, int]:
+               grants: Iterable[Grant] = (), *, check_run: bool = True, container: str = "") -> dict[str, int]:
     """Upsert one page of results into run `run_id`'s generation; the caller commits.
 
     The run id is the fencing token: pages for a run that is not queued/running (finalized,
     failed, another tenant's) raise RunNotWritable instead of leaking into a dead generation.
-    Returns the number of distinct rows written per kind.
+    `container` names the list the page came from (tables.container_key). Returns the number
+    of distinct rows written per kind.
     """
     _begin_as_writer(conn)
     if check_run:
         check_run_writable(conn, tenant_id, run_id)
     return {
-        "resources": upsert_rows(conn, ResourceRow.__table__, [resource_row(run_id, r) for r in resources]),
-        "entitlements": upsert_rows(conn, EntitlementRow.__table__, [entitlement_row(run_id, e) for e in entitlements]),
-        "grants": upsert_rows(conn, GrantRow.__table__, [grant_row(run_id, g) for g in grants]),
+        "resources": upsert_rows(conn, ResourceRow.__table__, [resource_row(run_id, r, container) for r in resources]),
+        "entitlements": upsert_rows(conn, EntitlementRow.__table__, [entitlement_row(run_id, e, container) for e in entitlements]),
+        "grants": upsert_rows(conn, GrantRow.__table__, [grant_row(run_id, g, container) for g in grants]),
     }

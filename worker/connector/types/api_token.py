@@ -11,7 +11,7 @@ from worker.connector.options import SyncOptions
 from worker.connector.pages import PageResult, StreamSpec, each, object_id, records, text
 from worker.connector.probes import Capability, capability
 from worker.connector.types import user
-from worker.connector.types.base import ResourceType, Stream
+from worker.connector.types.base import ChangeSources, ResourceType, Stream
 from worker.model import Resource
 
 NAME = "api-token"
@@ -51,10 +51,16 @@ def _probes(client: Any) -> dict[str, Capability]:
                                        lambda: client.get("/api/v1/api-tokens"))}
 
 
+
+def _whole_lists(options: SyncOptions, since: str, also: tuple[str, ...]) -> list[StreamSpec]:
+    return _initial_streams(options)  # one small list: re-listed whole every incremental run
+
+
 TYPE = ResourceType(
     NAME,
     streams=(Stream(API_TOKENS, "API tokens",
                     "okta.apiTokens.read (a super admin, or an admin role that can view API tokens)", _api_tokens),),
     initial_streams=_initial_streams,
     probes=_probes,
+    changes=ChangeSources(lists=_whole_lists),
 )

@@ -11,8 +11,8 @@ from typing import Any
 from worker.connector.options import SyncOptions
 from worker.connector.pages import PageResult, StreamSpec, each, object_id, q, records, text
 from worker.connector.probes import PROBE_USER, Capability, capability, outcome
-from worker.connector.types.base import ResourceType, Stream
-from worker.model import Entitlement, Grant, GrantAdded, GrantRemoved, Resource
+from worker.connector.types.base import ChangeSources, Dirty, ResourceType, Stream, event_targets
+from worker.model import Entitlement, Grant, GrantAdded, GrantRemoved, Resource, resource_key
 from worker.okta.errors import OktaConflict, OktaNotFound, OktaPermissionDenied
 from worker.provisioning.context import PERM_APPS, PERM_GROUPS, ExecContext, Outcome, already, call
 from worker.provisioning.errors import ProvisionError
@@ -199,6 +199,47 @@ def _probes(client: Any) -> dict[str, Capability]:
     return out
 
 
+
+# ------------------------------------------------------------------------------------ changes
+
+APP_EVENTS = ("application.user_membership.add", "application.user_membership.update",
+              "application.user_membership.remove", "application.user_membership.revoke",
+              "application.user_membership.deprovision", "application.user_membership.provision",
+              "application.user_membership.restore",
+              "group.application_assignment.add", "group.application_assignment.update",
+              "group.application_assignment.remove",
+              "application.lifecycle.create", "application.lifecycle.activate", "application.lifecycle.delete")
+
+
+def _app_lists(options: SyncOptions, since: str, also: tuple[str, ...]) -> list[StreamSpec]:
+    return _initial_streams(options)  # a few pages: re-listed whole every run
+
+
+def _spec_for(kind: str, parent: str) -> StreamSpec | None:
+    aid = parent.split(":", 1)[1] if parent.startswith(f"{NAME}:") else ""
+    if kind == APP_USERS and aid:
+        return StreamSpec(APP_USERS, f"/api/v1/apps/{q(aid)}/users?limit={APP_USERS_LIMIT}", parent)
+    if kind == APP_GROUPS and aid:
+        return StreamSpec(APP_GROUPS, f"/api/v1/apps/{q(aid)}/groups?limit={APP_GROUPS_LIMIT}", parent)
+    return None
+
+
+def _app_dirty(event: Any, options: SyncOptions) -> Dirty:
+    kind = str(event.get("eventType") or "")
+    apps = event_targets(event, "AppInstance")
+    if kind == "application.lifecycle.delete":
+        return Dirty(deleted=tuple(resource_key(NAME, aid) for aid in apps))
+    streams: list[StreamSpec] = []
+    # A group's app count (expand=stats) changes with its assignments, not its timestamps.
+    also = tuple(("groups", f'id eq "{gid}"') for gid in event_targets(event, "UserGroup")) if kind.startswith("group.") else ()
+    for aid in apps:
+        if not kind.startswith("group."):
+            streams.append(_spec_for(APP_USERS, resource_key(NAME, aid)))  # type: ignore[arg-type]
+        if not kind.startswith("application.user_membership."):
+            streams.append(_spec_for(APP_GROUPS, resource_key(NAME, aid)))  # type: ignore[arg-type]
+    return Dirty(streams=tuple(streams), also=also)
+
+
 TYPE = ResourceType(
     NAME,
     streams=(
@@ -210,4 +251,5 @@ TYPE = ResourceType(
     grant=functools.partial(_assign, True),
     revoke=functools.partial(_assign, False),
     probes=_probes,
+    changes=ChangeSources(lists=_app_lists, event_types=APP_EVENTS, dirty=_app_dirty, spec_for=_spec_for),
 )

@@ -58,6 +58,48 @@ class Action:
 
 
 @dataclass(frozen=True)
+class Dirty:
+    """What one System Log event says must be re-listed whole, or is gone."""
+
+    streams: tuple[StreamSpec, ...] = ()  # containers to re-list
+    deleted: tuple[str, ...] = ()  # resource keys (`user:00u1`) to remove with their grants
+    open_children_of: tuple[str, ...] = ()  # relisted whole lists whose children must be re-listed too
+    # (stream kind, filter clause): objects a time-filtered list must also return (OR-ed into its
+    # filter), e.g. a group whose app count changed without its timestamps moving.
+    also: tuple[tuple[str, str], ...] = ()
+    # (principal key, container kind): re-list the containers of that kind holding the principal's
+    # grants in the current view (an app user's status follows the user's lifecycle).
+    holding: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ChangeSources:
+    """How an incremental run finds a type's changes (docs/engine.md, "Incremental sync").
+
+    `lists(options, since, also)`: the lists an incremental run always reads for the type: a list
+    filtered by time (`lastUpdated gt since`, OR-ed with the `also` clauses events asked for; its
+    kind is in `partial`: rows are upserted by id and the children it opens are re-listed), or a
+    small list re-listed whole (its children are opened only when an event asks for it). `dirty(event, options)`: the containers a System Log event
+    of one of `event_types` marks dirty. State never comes from an event's contents."""
+
+    lists: Callable[[SyncOptions, str, tuple[str, ...]], list[StreamSpec]] = lambda _options, _since, _also: []
+    partial: tuple[str, ...] = ()
+    event_types: tuple[str, ...] = ()
+    dirty: Callable[[Mapping[str, Any], SyncOptions], Dirty] = lambda _event, _options: Dirty()
+    # Kinds the partial list opens for each object it returns: one it did not open is empty now.
+    children: tuple[str, ...] = ()
+    # A container's list rebuilt from its kind and parent (for Dirty.holding); None: not this type's.
+    spec_for: Callable[[str, str], StreamSpec | None] = lambda _kind, _parent: None
+
+
+def event_targets(event: Mapping[str, Any], *types: str) -> list[str]:
+    """Ids of the event's targets of the given Okta target types (User, UserGroup, AppInstance, ...)."""
+    targets = event.get("target") if isinstance(event.get("target"), list) else []
+    return [str(t["id"]) for t in targets
+            if isinstance(t, Mapping) and t.get("type") in types and isinstance(t.get("id"), str) and t["id"]]
+
+
+@dataclass(frozen=True)
 class ResourceType:
     name: str  # the baton resource type, e.g. "resourceset-binding"
     streams: tuple[Stream, ...] = ()
@@ -77,3 +119,4 @@ class ResourceType:
     # Write-through rule: the grants holding `grant` also gives its principal (shown where the
     # implied grant's resource is in the view; removed when no other grant implies it).
     implied_grants: Callable[[Grant], list[Grant]] = lambda _grant: []
+    changes: ChangeSources = ChangeSources()

@@ -10,7 +10,7 @@ from typing import Any
 
 from worker.connector.options import SyncOptions
 from worker.connector.pages import PageResult, StreamSpec, body_next, each, object_id, records, text
-from worker.connector.types.base import PAST, ResourceType, Stream
+from worker.connector.types.base import PAST, ChangeSources, ResourceType, Stream
 from worker.model import Entitlement, Resource, resource_key
 
 NAME = "custom-role"
@@ -57,10 +57,16 @@ def _not_provisionable(kind: str, ent: Entitlement) -> str:
             f"member: use 'resourceset-binding:<resourceSetId>:{ent.resource_id}:member'")
 
 
+
+def _whole_lists(options: SyncOptions, since: str, also: tuple[str, ...]) -> list[StreamSpec]:
+    return _initial_streams(options)  # one small list: re-listed whole every incremental run
+
+
 TYPE = ResourceType(
     NAME,
     streams=(Stream(CUSTOM_ROLES, "custom roles", "okta.roles.read (an admin role that can view roles)",
                     _custom_roles),),
     initial_streams=_initial_streams,
     not_provisionable=_not_provisionable,
+    changes=ChangeSources(lists=_whole_lists),
 )

@@ -13,7 +13,7 @@ from worker.connector.options import SyncOptions
 from worker.connector.pages import PageResult, StreamSpec, each, object_id, q, records, text
 from worker.connector.probes import PROBE_GROUP, PROBE_USER, Capability, capability, outcome
 from worker.connector.types import role
-from worker.connector.types.base import Action, Arg, ResourceType, Stream
+from worker.connector.types.base import Action, Arg, ChangeSources, Dirty, ResourceType, Stream, event_targets
 from worker.connector.types.user import OMIT_CREDENTIALS
 from worker.model import (
     Entitlement,
@@ -299,6 +299,19 @@ def _probes(client: Any) -> dict[str, Capability]:
     return out
 
 
+
+# ------------------------------------------------------------------------------------ changes
+
+def _changed_groups(options: SyncOptions, since: str, also: tuple[str, ...]) -> list[StreamSpec]:
+    # Groups whose profile or members changed (or events named); the list opens their member and role lists.
+    query = q(" or ".join((f'lastUpdated gt "{since}"', f'lastMembershipUpdated gt "{since}"', *also)))
+    return [StreamSpec(GROUPS, f"/api/v1/groups?expand=stats&limit={GROUPS_LIMIT}&filter={query}")]
+
+
+def _group_dirty(event: Any, options: SyncOptions) -> Dirty:
+    return Dirty(deleted=tuple(key(gid) for gid in event_targets(event, "UserGroup")))
+
+
 TYPE = ResourceType(
     NAME,
     streams=(
@@ -317,4 +330,6 @@ TYPE = ResourceType(
     ),
     delete=delete_group,
     probes=_probes,
+    changes=ChangeSources(lists=_changed_groups, partial=(GROUPS,), event_types=("group.lifecycle.delete",),
+                          dirty=_group_dirty, children=(GROUP_MEMBERS, role.GROUP_ROLES)),
 )

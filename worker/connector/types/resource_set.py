@@ -24,7 +24,7 @@ from worker.connector.pages import (
     text,
 )
 from worker.connector.types import custom_role
-from worker.connector.types.base import ResourceType, Stream
+from worker.connector.types.base import ChangeSources, Dirty, ResourceType, Stream
 from worker.connector.types.role import ALREADY_ASSIGNED, roles_path
 from worker.model import (
     Entitlement,
@@ -247,6 +247,24 @@ def _implied_grants(grant: Grant) -> list[Grant]:
     return [Grant(custom_role.assigned(role_id).id, grant.principal_type, grant.principal_id)]
 
 
+
+# ------------------------------------------------------------------------------------ changes
+
+# A binding's members change with a user's or group's privileges: those events re-list every
+# resource set's bindings and their members (a few lists).
+BINDING_EVENTS = ("iam.resourceset.bindings.add", "iam.resourceset.bindings.delete", "iam.resourceset.create",
+                  "iam.resourceset.update", "iam.resourceset.delete", "user.account.privilege.grant",
+                  "user.account.privilege.revoke", "group.privilege.grant", "group.privilege.revoke")
+
+
+def _resource_set_lists(options: SyncOptions, since: str, also: tuple[str, ...]) -> list[StreamSpec]:
+    return _initial_streams(options)
+
+
+def _resource_set_dirty(event: Any, options: SyncOptions) -> Dirty:
+    return Dirty(open_children_of=(RESOURCE_SETS,))
+
+
 TYPE = ResourceType(
     NAME,
     streams=(
@@ -256,6 +274,7 @@ TYPE = ResourceType(
     initial_streams=_initial_streams,
     revoke=_delete_binding,
     not_provisionable=_binding_not_grantable,
+    changes=ChangeSources(lists=_resource_set_lists, event_types=BINDING_EVENTS, dirty=_resource_set_dirty),
 )
 
 BINDING_TYPE = ResourceType(

@@ -12,7 +12,7 @@ from worker.connector.options import SyncOptions
 from worker.connector.pages import BadObject, PageResult, StreamSpec, body_next, each, object_id, q, records
 from worker.connector.probes import Capability, capability
 from worker.connector.types import custom_role, user
-from worker.connector.types.base import ResourceType, Stream
+from worker.connector.types.base import ChangeSources, Dirty, ResourceType, Stream, event_targets
 from worker.model import Entitlement, Grant, GrantAdded, GrantRemoved, Resource, resource_key
 from worker.okta.errors import OktaConflict
 from worker.provisioning.context import PERM_ROLES, ExecContext, Outcome, already, call
@@ -179,6 +179,21 @@ def _probes(client: Any) -> dict[str, Capability]:
         lambda: client.get("/api/v1/iam/assignees/users", {"limit": 1}))}
 
 
+
+# ------------------------------------------------------------------------------------ changes
+
+ROLE_EVENTS = ("user.account.privilege.grant", "user.account.privilege.revoke",
+               "group.privilege.grant", "group.privilege.revoke")
+
+
+def _role_dirty(event: Any, options: SyncOptions) -> Dirty:
+    # privilege.grant means "changed" (it lists all current roles): re-list the principal's roles.
+    if str(event.get("eventType") or "").startswith("group."):
+        return Dirty(streams=tuple(group_roles_stream(gid) for gid in event_targets(event, "UserGroup")))
+    return Dirty(streams=tuple(StreamSpec(USER_ROLES, roles_path("user", q(uid)), user.key(uid))
+                               for uid in event_targets(event, "User")))
+
+
 TYPE = ResourceType(
     NAME,
     streams=(
@@ -191,4 +206,5 @@ TYPE = ResourceType(
     grant=functools.partial(_assign, True),
     revoke=functools.partial(_assign, False),
     probes=_probes,
+    changes=ChangeSources(event_types=ROLE_EVENTS, dirty=_role_dirty),
 )

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from worker.connector.options import SyncOptions
-from worker.connector.pages import PageResult, StreamSpec, each, object_id, records, text
+from worker.connector.pages import PageResult, StreamSpec, each, object_id, q, records, text
 from worker.connector.probes import CredentialsRejected, ProbeFailed
-from worker.connector.types.base import Action, Arg, ResourceType, Stream
+from worker.connector.types.base import Action, Arg, ChangeSources, Dirty, ResourceType, Stream, event_targets
 from worker.model import Resource, ResourceRemoved, ResourceSaved, resource_key
 from worker.okta.errors import OktaAuthenticationError, OktaError, OktaInvalidRequest, OktaPermissionDenied
 from worker.provisioning.context import PERM_USERS, ExecContext, Outcome, call
@@ -273,6 +273,35 @@ def users_readable(client: Any) -> tuple[bool | None, str]:
 
 USER_ID = {"user_id": Arg("str", True)}
 
+
+# ------------------------------------------------------------------------------------ changes
+
+def _changed_users(options: SyncOptions, since: str, also: tuple[str, ...]) -> list[StreamSpec]:
+    # A filter includes DEPROVISIONED users, as the full list's search=status pr does.
+    query = q(f'lastUpdated gt "{since}"')
+    return [StreamSpec(USERS, f"/api/v1/users?filter={query}&limit={USERS_LIMIT}", headers=OMIT_CREDENTIALS)]
+
+
+# The Everyone (BUILT_IN) group holds every user: a user created or deleted changes its members
+# and its user count without Okta moving its timestamps, so it is re-listed then.
+EVERYONE = ("groups", 'type eq "BUILT_IN"')
+
+
+LIFECYCLE_EVENTS = tuple(f"user.lifecycle.{op}" for op in (
+    "create", "activate", "deactivate", "suspend", "unsuspend", "reactivate", "delete.completed"))
+
+
+def _user_dirty(event: Any, options: SyncOptions) -> Dirty:
+    kind = event.get("eventType")
+    users = event_targets(event, "User")
+    if kind == "user.lifecycle.create":
+        return Dirty(also=(EVERYONE,))
+    if kind == "user.lifecycle.delete.completed":
+        return Dirty(deleted=tuple(key(uid) for uid in users), also=(EVERYONE,))
+    # An app user's status follows the user's: re-list the apps that list this user.
+    return Dirty(holding=tuple((key(uid), "app-users") for uid in users))
+
+
 TYPE = ResourceType(
     NAME,
     streams=(Stream(USERS, "users", "okta.users.read (an admin role that can view users)", _users),),
@@ -289,4 +318,6 @@ TYPE = ResourceType(
         Action("delete_user", USER_ID, delete_user),
     ),
     delete=_delete,
+    changes=ChangeSources(lists=_changed_users, partial=(USERS,), event_types=LIFECYCLE_EVENTS,
+                          dirty=_user_dirty),
 )

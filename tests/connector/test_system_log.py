@@ -1,0 +1,64 @@
+"""The System Log reader and the planner's fallbacks, on stub pages (no Okta needed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from worker.connector import SyncOptions
+from worker.connector.incremental import FullSync, Plan, build_plan, plan_incremental
+from worker.connector.system_log import read_log
+from worker.okta.errors import OktaPermissionDenied
+from worker.store.incremental import Cursor
+
+NOW = datetime(2026, 12, 6, 5, 0, tzinfo=UTC)
+
+
+@dataclass
+class Page:
+    items: list
+    next_url: str | None
+    response: object = field(default=None)
+
+
+def event(uuid: str, kind: str, *targets: tuple[str, str], at: datetime = NOW) -> dict:
+    return {"uuid": uuid, "eventType": kind, "published": at.isoformat().replace("+00:00", "Z"),
+            "target": [{"id": i, "type": t} for t, i in targets]}
+
+
+def pages(*bodies: list) -> callable:
+    calls = iter([*bodies, []])
+    return lambda url: Page(next(calls), "/api/v1/logs?after=x")
+
+
+def test_reads_until_an_empty_page_and_skips_seen_uuids():
+    got = read_log(pages([event("a", "x"), event("b", "x")], [event("c", "x")]), NOW - timedelta(minutes=5),
+                   seen={"a"})
+    assert [e["uuid"] for e in got.events] == ["b", "c"] and got.pages == 3
+
+
+def test_a_log_without_permission_means_a_full_sync_with_a_warning():
+    def denied(url):
+        raise OktaPermissionDenied("403", status=403)
+    cursor = Cursor(NOW, None, (), SyncOptions().fingerprint())
+    decided = plan_incremental(denied, cursor, SyncOptions())
+    assert isinstance(decided, FullSync)
+    assert "okta.logs.read" in decided.reason and "okta.logs.read" in decided.warning
+
+
+def test_events_mark_containers_dirty_and_deletions():
+    events = [event("1", "application.user_membership.add", ("AppInstance", "0oa1"), ("User", "00u1")),
+              event("2", "group.application_assignment.add", ("AppInstance", "0oa2"), ("UserGroup", "00g2")),
+              event("3", "user.account.privilege.grant", ("User", "00u3")),
+              event("4", "group.lifecycle.delete", ("UserGroup", "00g4")),
+              event("5", "user.lifecycle.delete.completed", ("User", "00u5"))]
+    plan = build_plan(events, SyncOptions(sync_custom_roles=True), NOW - timedelta(minutes=2), NOW)
+    assert isinstance(plan, Plan)
+    streams = {(s.kind, s.parent) for s in plan.streams}
+    assert {("app-users", "app:0oa1"), ("app-groups", "app:0oa2"), ("user-roles", "user:00u3")} <= streams
+    assert ("app-groups", "app:0oa1") not in streams  # a user assignment does not touch the app's groups
+    assert plan.deleted == ["group:00g4", "user:00u5"]
+    groups = next(s for s in plan.streams if s.kind == "groups")
+    assert "00g2" in groups.url and "BUILT_IN" in groups.url  # app count of 00g2; Everyone after a delete
+    assert "resource-sets" not in plan.closed_kinds  # a privilege change re-lists the bindings
+    assert set(plan.partial_kinds) == {"users", "groups"}

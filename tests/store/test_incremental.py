@@ -1,0 +1,210 @@
+"""Incremental finalize: re-listed containers replace exactly their rows in the current view.
+
+Each test syncs an org in full, changes it, applies an incremental run that re-lists only the
+changed containers, and compares the view with a full sync of the changed org (another tenant).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from tests.support.store import access_ent, app, app_grant, group, member, member_ent, user
+from worker.model import Entitlement, Grant, Resource
+from worker.store import queries
+from worker.store.generations import discard_run, finalize_generation
+from worker.store.incremental import Cursor, finalize_incremental, load_cursor
+from worker.store.tables import AccessChange, GrantRow, SyncStream, container_key
+from worker.store.writes import write_page
+
+# An org as the connector lists it: container -> (resources, entitlements, grants).
+Org = dict[str, tuple[list[Resource], list[Entitlement], list[Grant]]]
+
+
+def org() -> Org:
+    return {
+        "users": ([user("u1"), user("u2"), user("u3")], [], []),
+        "groups": ([group("g1"), group("g2")], [member_ent("g1"), member_ent("g2")], []),
+        "apps": ([app("a1"), app("a2")], [access_ent("a1"), access_ent("a2")], []),
+        "group-members:group:g1": ([], [], [member("g1", "u1"), member("g1", "u2")]),
+        "group-members:group:g2": ([], [], [member("g2", "u2")]),
+        "app-groups:app:a1": ([], [], [app_grant("a1", "group", "g1")]),
+        "app-users:app:a1": ([], [], [app_grant("a1", "user", "u3")]),
+        "app-groups:app:a2": ([], [], [app_grant("a2", "group", "g2")]),
+    }
+
+
+def _split(container: str) -> tuple[str, str]:
+    kind, _, parent = container.partition(":")
+    return kind, parent
+
+
+def _write(store, t: int, run: int, lists: Org) -> None:
+    with store.Session() as s:
+        for container, (res, ents, grants) in lists.items():
+            kind, parent = _split(container)
+            assert container_key(kind, parent) == container
+            write_page(s, t, run, res, ents, grants, container=container)
+            s.add(SyncStream(run_id=run, kind=kind, parent=parent, state="done"))
+        s.commit()
+
+
+def full_sync(store, t: int, lists: Org) -> int:
+    run = store.start_run(t)
+    _write(store, t, run, lists)
+    with store.Session() as s:
+        finalize_generation(s, t, run)
+    return run
+
+
+def incremental(store, t: int, lists: Org, **kw):
+    run = store.start_run(t)
+    _write(store, t, run, lists)
+    with store.Session() as s:
+        return run, finalize_incremental(s, t, run, **kw)
+
+
+def view(store, tenant: str) -> tuple[set, set, set]:
+    with store.Session() as s:
+        return ({(r.key, r.display_name) for r in queries.resources(s, tenant)},
+                {e.id for e in queries.entitlements(s, tenant)},
+                {(g.id, g.expanded, tuple(g.sources)) for g in queries.grants(s, tenant)})
+
+
+def assert_equals_full_sync(store, tenant: str, changed: Org) -> None:
+    other = store.tenant(f"{tenant}-full")
+    full_sync(store, other, changed)
+    assert view(store, tenant) == view(store, f"{tenant}-full")
+
+
+def changes(store, run: int) -> set[tuple[str, str]]:
+    with store.Session() as s:
+        return {(c.change, c.grant_id) for c in s.scalars(sa.select(AccessChange).where(AccessChange.run_id == run))}
+
+
+def test_relisted_group_membership_replaces_members_and_reexpands(store):
+    t = store.tenant()
+    full_sync(store, t, org())
+    changed = org()
+    changed["group-members:group:g1"] = ([], [], [member("g1", "u1"), member("g1", "u3")])  # u2 out, u3 in
+    run, res = incremental(store, t, {"group-members:group:g1": changed["group-members:group:g1"]})
+    assert_equals_full_sync(store, "acme", changed)
+    assert changes(store, run) == {
+        ("added", "group:g1:member:user:u3"), ("removed", "group:g1:member:user:u2"),
+        ("removed", "app:a1:access:user:u2"),  # u2 held a1 only through g1; u3 is listed directly
+    }
+    assert (res.containers, res.added, res.removed) == (1, 1, 2)
+
+
+def test_emptied_container_loses_its_rows(store):
+    t = store.tenant()
+    full_sync(store, t, org())
+    changed = org()
+    changed["app-groups:app:a2"] = ([], [], [])
+    run, _ = incremental(store, t, {"app-groups:app:a2": changed["app-groups:app:a2"]})
+    assert_equals_full_sync(store, "acme", changed)
+    assert changes(store, run) == {("removed", "app:a2:access:group:g2"), ("removed", "app:a2:access:user:u2")}
+
+
+def test_partial_list_upserts_by_id(store):
+    t = store.tenant()
+    full_sync(store, t, org())
+    changed = org()
+    renamed = Resource("user", "u2", "Renamed", {"email": "u2@example.com"})
+    changed["users"] = ([user("u1"), renamed, user("u3"), user("u4")], [], [])
+    changed["group-members:group:g2"] = ([], [], [member("g2", "u2"), member("g2", "u4")])
+    run, _ = incremental(store, t, {"users": ([renamed, user("u4")], [], []),
+                                    "group-members:group:g2": changed["group-members:group:g2"]},
+                         partial_kinds=("users",))
+    assert_equals_full_sync(store, "acme", changed)
+    assert changes(store, run) == {("added", "group:g2:member:user:u4"), ("added", "app:a2:access:user:u4")}
+
+
+def test_deleted_resources_take_their_grants(store):
+    t = store.tenant()
+    full_sync(store, t, org())
+    changed = org()
+    changed["users"] = ([user("u1"), user("u3")], [], [])
+    changed["group-members:group:g1"] = ([], [], [member("g1", "u1")])
+    changed["group-members:group:g2"] = ([], [], [])
+    changed["apps"] = ([app("a1")], [access_ent("a1")], [])
+    del changed["app-groups:app:a2"]
+    run, res = incremental(store, t, {}, deleted=("user:u2", "app:a2"))
+    assert_equals_full_sync(store, "acme", changed)
+    assert res.deleted == 2
+    assert ("removed", "app:a2:access:group:g2") in changes(store, run)
+    assert ("removed", "group:g1:member:user:u2") in changes(store, run)
+
+
+def test_new_member_of_a_group_that_is_not_yet_a_resource_is_pruned_until_listed(store):
+    t = store.tenant()
+    full_sync(store, t, org())
+    incremental(store, t, {"group-members:group:g2": ([], [], [member("g2", "u2"), member("g2", "u9")])})
+    assert_equals_full_sync(store, "acme", org())  # u9 is no user of the view: its grant is pruned
+
+
+def test_unapplied_incremental_run_leaves_the_view_and_is_discarded(store):
+    t = store.tenant()
+    full_sync(store, t, org())
+    before = view(store, "acme")
+    run = store.start_run(t)
+    _write(store, t, run, {"group-members:group:g1": ([], [], [])})
+    assert view(store, "acme") == before  # staged rows are not visible
+    with store.Session() as s:
+        discard_run(s, run, "killed")
+        assert s.execute(sa.select(sa.func.count()).select_from(GrantRow).where(GrantRow.run_id == run)).scalar() == 0
+    assert view(store, "acme") == before
+
+
+def test_cursor_is_saved_with_the_change(store):
+    t = store.tenant()
+    full_sync(store, t, org())
+    with store.Session() as s:
+        assert load_cursor(s, t) is None
+    mark = datetime(2026, 12, 6, 5, 0, tzinfo=UTC)
+    cursor = Cursor(mark, "/api/v1/logs?after=abc", ("uuid-1", "uuid-2"), "fp")
+    run, _ = incremental(store, t, {}, cursor=cursor)
+    with store.Session() as s:
+        assert load_cursor(s, t) == cursor
+        assert queries.current_run_id(s, "acme") != run  # the view stays the full run's generation
+
+
+def test_a_resource_a_whole_list_no_longer_returns_is_gone_with_its_grants(store):
+    t = store.tenant()
+    full_sync(store, t, org())
+    changed = org()
+    changed["apps"] = ([app("a1")], [access_ent("a1")], [])  # a2 deactivated: the list no longer has it
+    del changed["app-groups:app:a2"]
+    run, _ = incremental(store, t, {"apps": changed["apps"]})
+    assert_equals_full_sync(store, "acme", changed)
+    assert changes(store, run) == {("removed", "app:a2:access:group:g2"), ("removed", "app:a2:access:user:u2")}
+
+
+def test_a_listed_parent_whose_child_list_was_not_opened_has_an_empty_child(store):
+    t = store.tenant()
+    full_sync(store, t, org())
+    changed = org()
+    changed["group-members:group:g2"] = ([], [], [])  # g2 lost its last member: no member list is opened
+    incremental(store, t, {"groups": ([group("g2")], [member_ent("g2")], [])}, partial_kinds=("groups",),
+                partial_children=("group-members",))
+    assert_equals_full_sync(store, "acme", changed)
+
+
+def test_a_gone_resources_lists_read_in_the_same_run_are_dropped(store):
+    t = store.tenant()
+    full_sync(store, t, org())
+    changed = org()
+    changed["apps"] = ([app("a1")], [access_ent("a1")], [])
+    del changed["app-groups:app:a2"]
+    # a2 is deactivated, yet its group list was read too (a user's lifecycle event named it)
+    incremental(store, t, {"apps": changed["apps"], "app-groups:app:a2": org()["app-groups:app:a2"]})
+    assert_equals_full_sync(store, "acme", changed)
+
+
+def test_a_list_of_a_resource_that_is_not_synced_is_dropped(store):
+    t = store.tenant()
+    full_sync(store, t, org())
+    # a3 is inactive (not synced), yet an event about it made the run read its users
+    incremental(store, t, {"app-users:app:a3": ([], [], [app_grant("a3", "user", "u1")])})
+    assert_equals_full_sync(store, "acme", org())

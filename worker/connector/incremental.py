@@ -1,0 +1,155 @@
+"""The incremental planner: from a tenant's cursor and the System Log, what to re-list.
+
+Generic: every type declares its own change sources (ResourceType.changes: the lists it always
+reads, filtered by time or small enough to re-list whole, and the containers a log event marks
+dirty); this module only asks them. The plan is plain data stored on the run (sync_runs.plan)
+so the page steps and the finalizer, on any worker, read the same one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from worker.connector.options import SyncOptions
+from worker.connector.pages import StreamSpec
+from worker.connector.system_log import RETENTION, LogRead, LogUnavailable, iso, read_log
+from worker.connector.types import TYPES
+
+# The overlap window: the log and the lastUpdated filters are read from this long before the
+# previous run's watermark (replica lag, one-second timestamps, late events); uuids dedupe it.
+OVERLAP = timedelta(minutes=2)
+
+
+@dataclass
+class Plan:
+    """An incremental run: its first lists, which are partial, what is gone, the next cursor."""
+
+    streams: list[StreamSpec] = field(default_factory=list)
+    partial_kinds: list[str] = field(default_factory=list)
+    closed_kinds: list[str] = field(default_factory=list)  # whole lists whose children are not re-listed
+    partial_children: list[str] = field(default_factory=list)  # kinds partial lists open per object
+    deleted: list[str] = field(default_factory=list)
+    events: int = 0
+    log_pages: int = 0
+    watermark: datetime | None = None
+    log_after: str | None = None
+    recent_event_ids: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"partial_kinds": self.partial_kinds, "closed_kinds": self.closed_kinds,
+                "partial_children": self.partial_children, "deleted": self.deleted,
+                "events": self.events, "log_pages": self.log_pages,
+                "watermark": iso(self.watermark) if self.watermark else None, "log_after": self.log_after,
+                "recent_event_ids": self.recent_event_ids}
+
+
+@dataclass(frozen=True)
+class FullSync:
+    """Why this run must be a full sync; `warning` if the user must act."""
+
+    reason: str
+    warning: str | None = None
+
+
+def fallback_reason(cursor: Any, fingerprint: str) -> str | None:
+    """Why the stored cursor cannot start an incremental run, or None."""
+    if cursor is None:
+        return "no cursor: the tenant has no complete sync with a change cursor yet"
+    if cursor.options_fingerprint != fingerprint:
+        return "the tenant's options changed since the last sync"
+    return None
+
+
+def _dedupe(specs: list[StreamSpec]) -> list[StreamSpec]:
+    seen: dict[tuple[str, str], StreamSpec] = {}
+    for spec in specs:
+        seen.setdefault((spec.kind, spec.parent or ""), spec)
+    return list(seen.values())
+
+
+# (principal key, container kind) -> the containers of the current view holding its grants.
+Lookup = Callable[[str, str], list[str]]
+
+
+def plan_incremental(get_page: Callable[[str], Any], cursor: Any, options: SyncOptions,
+                     lookup: Lookup = lambda _p, _k: []) -> Plan | FullSync:
+    """Read the log since the cursor and plan the run, or say why it must be a full sync."""
+    reason = fallback_reason(cursor, options.fingerprint())
+    if reason is not None:
+        return FullSync(reason)
+    since = cursor.watermark - OVERLAP
+    try:
+        read = read_log(get_page, since, set(cursor.recent_event_ids))
+    except LogUnavailable as exc:
+        return FullSync(exc.reason, exc.warning)
+    now = read.server_now or cursor.watermark
+    if cursor.watermark < now - RETENTION:
+        return FullSync(f"the cursor ({iso(cursor.watermark)}) is older than the System Log keeps (90 days)")
+    plan = build_plan(read.events, options, since, now, lookup)
+    plan.log_after, plan.log_pages, plan.recent_event_ids = read.last_link, read.pages, recent_ids(read, now)
+    return plan
+
+
+def recent_ids(read: LogRead, now: datetime) -> list[str]:
+    """uuids of the events inside the next run's overlap window: it will read them again."""
+    horizon = now - OVERLAP
+    return sorted({uuid for uuid, published in read.seen if (published or now) >= horizon})
+
+
+def full_cursor(get_page: Callable[[str], Any], local_now: datetime) -> Plan | FullSync:
+    """A full run's starting cursor: Okta's time now and the events of the last moments (read
+    once, so a run without okta.logs.read says so)."""
+    try:
+        read = read_log(get_page, local_now - OVERLAP)
+    except LogUnavailable as exc:
+        return FullSync(exc.reason, exc.warning)
+    now = read.server_now or local_now
+    return Plan(watermark=now, log_after=read.last_link, log_pages=read.pages, recent_event_ids=recent_ids(read, now))
+
+
+def _spec_for(container: str) -> StreamSpec | None:
+    kind, _, parent = container.partition(":")
+    for t in TYPES.values():
+        spec = t.changes.spec_for(kind, parent)
+        if spec is not None:
+            return spec
+    return None
+
+
+def build_plan(events: list[Mapping[str, Any]], options: SyncOptions, since: datetime, now: datetime,
+               lookup: Lookup = lambda _p, _k: []) -> Plan:
+    """The run's lists: every type's change lists, then the containers the events mark dirty."""
+    plan = Plan(events=len(events), watermark=now)
+    dirty: list[StreamSpec] = []
+    deleted: set[str] = set()
+    opened: set[str] = set()
+    also: dict[str, list[str]] = {}
+    for event in events:
+        kind = event.get("eventType")
+        for t in TYPES.values():
+            if kind in t.changes.event_types:
+                d = t.changes.dirty(event, options)
+                dirty += d.streams
+                deleted |= set(d.deleted)
+                opened |= set(d.open_children_of)
+                for principal, container_kind in d.holding:
+                    dirty += [spec for c in lookup(principal, container_kind) if (spec := _spec_for(c)) is not None]
+                for list_kind, clause in d.also:
+                    also.setdefault(list_kind, [])
+                    if clause not in also[list_kind]:
+                        also[list_kind].append(clause)
+    first: list[StreamSpec] = []
+    for t in TYPES.values():
+        extra = tuple(c for k in t.changes.partial for c in also.get(k, ()))
+        lists = t.changes.lists(options, iso(since), extra)
+        first += lists
+        plan.partial_kinds += [k for k in t.changes.partial if k not in plan.partial_kinds]
+        plan.partial_children += [k for k in t.changes.children if k not in plan.partial_children]
+        plan.closed_kinds += [s.kind for s in lists if s.kind not in t.changes.partial]
+    plan.closed_kinds = [k for k in dict.fromkeys(plan.closed_kinds) if k not in opened]
+    plan.streams = _dedupe(first + dirty)
+    plan.deleted = sorted(deleted)
+    return plan

@@ -1,0 +1,78 @@
+"""Full and incremental runs: what a run starts with, and how its result becomes the view.
+
+A run asked to be incremental becomes one when the tenant's cursor allows it (the connector's
+planner decides, reading the System Log); otherwise it runs as a full sync and its plan says
+why. Every successful run saves the tenant's change cursor with its result, in the same
+transaction: a full run the one taken when it started, an incremental run the one after the log
+it read. A run that could not read the log saves none, so the next run is full again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from worker.connector import StreamSpec, initial_streams
+from worker.connector.incremental import Lookup, Plan, full_cursor, plan_incremental
+from worker.connector.options import SyncOptions
+from worker.connector.system_log import parse_time
+from worker.store.db import immediate
+from worker.store.generations import finalize_generation
+from worker.store.incremental import Cursor, finalize_incremental, forget_cursor, save_cursor
+
+FULL, INCREMENTAL = "full", "incremental"
+
+
+def plan_run(get_page: Callable[[str], Any], asked: str, cursor: Any, options: SyncOptions,
+             now: datetime, lookup: Lookup = lambda _p, _k: []) -> tuple[str, dict[str, Any], list[StreamSpec]]:
+    """(kind, plan for sync_runs.plan, first lists) of a run asked to be `asked`; `lookup` finds
+    the view's containers holding a principal's grants."""
+    reason: str | None = "asked for a full sync"
+    warning: str | None = None
+    if asked == INCREMENTAL:
+        decided = plan_incremental(get_page, cursor, options, lookup)
+        if isinstance(decided, Plan):
+            return INCREMENTAL, {**decided.to_dict(), "reason": "a complete earlier sync and a usable cursor"}, \
+                decided.streams
+        reason, warning = decided.reason, decided.warning
+    start = full_cursor(get_page, now)
+    plan: dict[str, Any] = {"reason": reason, "warning": warning}
+    if isinstance(start, Plan):
+        plan.update({k: v for k, v in start.to_dict().items()
+                     if k in ("watermark", "log_after", "recent_event_ids", "log_pages")})
+    else:
+        plan["warning"] = warning or start.warning
+    return FULL, plan, initial_streams(options)
+
+
+def _cursor(plan: dict[str, Any], fingerprint: str | None) -> Cursor | None:
+    watermark = parse_time(plan.get("watermark"))
+    if watermark is None:
+        return None
+    return Cursor(watermark, plan.get("log_after"), tuple(plan.get("recent_event_ids") or ()), fingerprint)
+
+
+def apply_run(session: Session, tenant_id: int, run_id: int, kind: str, plan: dict[str, Any],
+              fingerprint: str | None, *, next_sync_at: Any = None) -> dict[str, Any]:
+    """Make the run's result the tenant's view and save the cursor, in one transaction."""
+    cursor = _cursor(plan, fingerprint)
+    if kind == INCREMENTAL:
+        result = finalize_incremental(session, tenant_id, run_id, partial_kinds=plan.get("partial_kinds") or (),
+                                      partial_children=plan.get("partial_children") or (),
+                                      deleted=plan.get("deleted") or (), cursor=cursor)
+        return {"containers": result.containers, "added": result.added, "removed": result.removed}
+    if not session.in_transaction():
+        immediate(session)
+    if cursor is None:
+        forget_cursor(session, tenant_id)
+    else:
+        save_cursor(session, tenant_id, run_id, cursor)
+    full = finalize_generation(session, tenant_id, run_id, next_sync_at=next_sync_at)
+    return {"resources": full.resources, "entitlements": full.entitlements, "grants": full.grants,
+            "added": full.added, "removed": full.removed}
+
+
+__all__ = ["FULL", "INCREMENTAL", "apply_run", "plan_run"]

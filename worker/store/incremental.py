@@ -1,0 +1,279 @@
+"""Incremental finalize: replace exactly the re-listed containers' rows in the current view.
+
+An incremental run writes its pages under its own run id (a staging area), each row tagged with
+its container (tables.container_key). `finalize_incremental` then, in ONE transaction:
+
+1. deletes from the current view the rows of every container the run listed whole (its done or
+   skipped streams, except the `partial` kinds, e.g. the lastUpdated-filtered users list), the
+   rows whose ids the run staged (partial lists upsert by id), the resources named `deleted`
+   (lifecycle delete events) with their entitlements, owned resources and every grant naming them;
+2. drops staged grants whose user/group principal is a resource of neither the view nor the run
+   (as a full run's prune does);
+3. moves the staged rows into the view (UPDATE run_id): nothing of the view is copied;
+4. re-expands group grants only for the entitlements the change touched;
+5. records access_changes for exactly the grants it removed and added, under the incremental
+   run's id; saves the tenant's cursor; marks the run succeeded.
+
+Readers follow `tenants.current_run_id`, which does not move: they see the view before or after
+the transaction, never a mix. A run that dies before this leaves only its staging rows, which
+`discard_run`/`collect_garbage` remove as for a full run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from worker.store.generations import (
+    DEFAULT_EXPAND_TYPES,
+    PRUNED_PRINCIPAL_TYPES,
+    RunStateError,
+    _rows,
+    expand_group_grants,
+    lock_finalizable,
+)
+from worker.store.tables import (
+    AccessChange,
+    EntitlementRow,
+    GrantRow,
+    ResourceRow,
+    SyncCursor,
+    SyncStream,
+    Tenant,
+    container_key,
+    utcnow,
+)
+
+G, R, E = GrantRow.__table__, ResourceRow.__table__, EntitlementRow.__table__
+ROW_TABLES = (G, E, R)
+# Bound parameters per IN list: under SQLite's limit, and few statements for a typical change.
+IN_CHUNK = 5000
+FINISHED_STREAM_STATES = ("done", "skipped")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A tenant's change cursor (see tables.SyncCursor)."""
+
+    watermark: datetime
+    log_after: str | None = None
+    recent_event_ids: tuple[str, ...] = ()
+    options_fingerprint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncrementalResult:
+    run_id: int
+    view_run_id: int
+    containers: int       # containers replaced whole
+    deleted: int          # resources removed by delete events
+    rows_moved: int       # staged rows moved into the view
+    rows_removed: int     # view rows deleted (replaced or gone)
+    pruned: int
+    expanded: int
+    added: int
+    removed: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_cursor(session: Session, tenant_id: int) -> Cursor | None:
+    row = session.get(SyncCursor, tenant_id, populate_existing=True)
+    if row is None:
+        return None
+    return Cursor(row.watermark, row.log_after, tuple(row.recent_event_ids or ()), row.options_fingerprint)
+
+
+def save_cursor(session: Session, tenant_id: int, run_id: int, cursor: Cursor) -> None:
+    """Insert or replace the tenant's cursor; the caller commits (with the run's switch)."""
+    row = session.get(SyncCursor, tenant_id) or SyncCursor(tenant_id=tenant_id)
+    row.run_id = run_id
+    row.watermark = cursor.watermark
+    row.log_after = cursor.log_after
+    row.recent_event_ids = list(cursor.recent_event_ids)
+    row.options_fingerprint = cursor.options_fingerprint
+    session.add(row)
+
+
+def forget_cursor(session: Session, tenant_id: int) -> None:
+    session.execute(sa.delete(SyncCursor).where(SyncCursor.tenant_id == tenant_id))
+
+
+def _chunks(values: Collection[str]) -> Iterable[list[str]]:
+    items = sorted(values)
+    for start in range(0, len(items), IN_CHUNK):
+        yield items[start:start + IN_CHUNK]
+
+
+def _in(column: Any, values: Collection[str]) -> list[Any]:
+    """`column IN values` as one clause per chunk (OR them or run one statement per chunk)."""
+    return [column.in_(chunk) for chunk in _chunks(values)]
+
+
+def _select_ids(session: Session, stmt: Any) -> set[str]:
+    return {str(v) for v in session.execute(stmt).scalars()}
+
+
+def relisted_containers(session: Session, run_id: int, partial_kinds: Collection[str]) -> set[str]:
+    """Containers the run listed whole: its finished streams, except the partial (filtered) kinds."""
+    rows = session.execute(sa.select(SyncStream.kind, SyncStream.parent).where(
+        SyncStream.run_id == run_id, SyncStream.state.in_(FINISHED_STREAM_STATES))).all()
+    return {container_key(kind, parent) for kind, parent in rows if kind not in partial_kinds}
+
+
+def _grant_rows(session: Session, where: Any) -> dict[str, tuple[str, str, str, bool]]:
+    return {r.id: (r.entitlement_id, r.principal_type, r.principal_id, bool(r.expanded)) for r in session.execute(
+        sa.select(G.c.id, G.c.entitlement_id, G.c.principal_type, G.c.principal_id, G.c.expanded).where(where))}
+
+
+def _view_scope(view: int, staged_ids: dict[sa.Table, set[str]], containers: set[str],
+                deleted: set[str]) -> dict[sa.Table, Any]:
+    """Resources and entitlements of the view this change replaces or removes."""
+    return {
+        R: sa.and_(R.c.run_id == view, sa.or_(sa.false(), *_in(R.c.container, containers), *_in(R.c.id, staged_ids[R]),
+                                             *_in(R.c.id, deleted), *_in(R.c.parent, deleted))),
+        E: sa.and_(E.c.run_id == view, sa.or_(sa.false(), *_in(E.c.container, containers), *_in(E.c.id, staged_ids[E]),
+                                             *_in(E.c.resource, deleted))),
+    }
+
+
+def _grant_scope_clause(view: int, containers: set[str], staged_grants: set[str], deleted: set[str]) -> Any:
+    clauses = _in(G.c.container, containers) + _in(G.c.id, staged_grants)
+    clauses += _in(G.c.principal_type + ":" + G.c.principal_id, deleted)
+    clauses += [sa.exists().where(E.c.run_id == view, E.c.id == G.c.entitlement_id, c)
+                for c in _in(E.c.resource, deleted)]
+    return sa.and_(G.c.run_id == view, sa.or_(sa.false(), *clauses))
+
+
+def _delete_grants(session: Session, view: int, ids: set[str]) -> int:
+    return sum(_rows(session, sa.delete(G).where(G.c.run_id == view, c)) for c in _in(G.c.id, ids))
+
+
+def _touched_entitlements(session: Session, view: int, grants: dict[str, tuple[str, str, str, bool]],
+                          containers: set[str], deleted: set[str]) -> set[str]:
+    """Entitlements whose expansion may change: those of the removed or added grants, and those
+    held by a group whose membership was re-listed or which was deleted."""
+    touched = {ent for ent, _pt, _pid, _x in grants.values()}
+    groups = {c.split(":", 2)[2] for c in containers if c.startswith("group-members:group:")}
+    groups |= {gid for ent, _pt, _pid, _x in grants.values()
+               if ent.startswith("group:") and ent.endswith(":member") for gid in [ent.split(":")[1]]}
+    groups |= {d.split(":", 1)[1] for d in deleted if d.startswith("group:")}
+    for chunk in _chunks(groups):
+        touched |= _select_ids(session, sa.select(G.c.entitlement_id).where(
+            G.c.run_id == view, G.c.principal_type == "group", G.c.principal_id.in_(chunk)).distinct())
+    return touched
+
+
+def _record(session: Session, tenant_id: int, run_id: int, before: dict[str, tuple[str, str, str, bool]],
+            after: dict[str, tuple[str, str, str, bool]]) -> tuple[int, int]:
+    now = utcnow()
+    rows = [{"tenant_id": tenant_id, "run_id": run_id, "grant_id": gid, "change": change, "entitlement_id": ent,
+             "principal_type": pt, "principal_id": pid, "expanded": x, "created_at": now}
+            for change, have, other in (("added", after, before), ("removed", before, after))
+            for gid, (ent, pt, pid, x) in sorted(have.items()) if gid not in other]
+    if rows:
+        session.execute(sa.insert(AccessChange.__table__), rows)
+    added = sum(1 for r in rows if r["change"] == "added")
+    return added, len(rows) - added
+
+
+def containers_holding(session: Session, tenant_id: int, principal: str, kind: str) -> list[str]:
+    """Containers of `kind` in the tenant's current view that list grants to `principal` (`user:00u1`)."""
+    ptype, _, pid = principal.partition(":")
+    view = sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id).scalar_subquery()
+    return sorted(_select_ids(session, sa.select(G.c.container).where(
+        G.c.run_id == view, G.c.principal_type == ptype, G.c.principal_id == pid,
+        G.c.container.startswith(f"{kind}:", autoescape=True)).distinct()))
+
+
+def _unopened_children(session: Session, run_id: int, partial_kinds: Collection[str],
+                       partial_children: Collection[str], relisted: set[str]) -> set[str]:
+    """Child containers of objects a partial list returned that the run did not open: a full
+    run would not open them either (e.g. a group now without members), so they are empty."""
+    if not partial_kinds or not partial_children:
+        return set()
+    parents = _select_ids(session, sa.select(R.c.id).where(R.c.run_id == run_id, R.c.container.in_(list(partial_kinds))))
+    return {container_key(k, p) for p in parents for k in partial_children} - relisted
+
+
+def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, partial_kinds: Collection[str] = (),
+                         partial_children: Collection[str] = (),
+                         deleted: Collection[str] = (), cursor: Cursor | None = None,
+                         expand_types: tuple[str, ...] = DEFAULT_EXPAND_TYPES,
+                         next_sync_at: Any = None) -> IncrementalResult:
+    """Apply incremental run `run_id` to the tenant's current view in one transaction (module doc).
+
+    `partial_kinds`: stream kinds whose rows are upserted by id rather than replacing their
+    container (the timestamp-filtered lists); `partial_children`: the kinds those lists open for
+    each object (one not opened is empty now). `deleted`: resource keys (`user:00u1`) to remove.
+    """
+    tenant, run = lock_finalizable(session, tenant_id, run_id)
+    view = tenant.current_run_id
+    if view is None:
+        raise RunStateError(f"tenant {tenant.name!r} has no current view; an incremental run needs a full one first")
+    containers = relisted_containers(session, run_id, partial_kinds)
+    containers |= _unopened_children(session, run_id, partial_kinds, partial_children, containers)
+    staged_ids = {t: _select_ids(session, sa.select(t.c.id).where(t.c.run_id == run_id)) for t in ROW_TABLES}
+    # Resources a whole list no longer holds are gone, like those delete events name (an app
+    # deactivated while inactive apps are not synced, a resource set removed).
+    deleted_set = set(deleted) | {rid for c in _chunks(containers) for rid in _select_ids(session, sa.select(R.c.id).where(
+        R.c.run_id == view, R.c.container.in_(c)))} - staged_ids[R]
+    # A list whose parent is gone or not synced (an inactive app's users, read because an event
+    # named the app) is not kept: a full run would not have opened it.
+    parents = {c.partition(":")[2] for c in containers} - {""}
+    kept = {p for chunk in _chunks(parents) for p in _select_ids(session, sa.select(R.c.id).where(
+        R.c.run_id.in_((view, run_id)), R.c.id.in_(chunk)))} - deleted_set
+    orphans = {c for c in containers if c.partition(":")[2] not in kept | {""}}
+    for t in ROW_TABLES:
+        for c in _in(t.c.container, orphans):
+            _rows(session, sa.delete(t).where(t.c.run_id == run_id, c))
+    if orphans:
+        staged_ids = {t: _select_ids(session, sa.select(t.c.id).where(t.c.run_id == run_id)) for t in ROW_TABLES}
+
+    # 1. What the change replaces: remember the grants (for access_changes), then delete.
+    before = _grant_rows(session, _grant_scope_clause(view, containers, staged_ids[G], deleted_set))
+    scope = _view_scope(view, staged_ids, containers, deleted_set)
+    rows_removed = _delete_grants(session, view, set(before))
+    rows_removed += sum(_rows(session, sa.delete(t).where(where)) for t, where in scope.items())
+
+    # 2. Prune staged grants to users/groups that are resources of neither the view nor the run.
+    principal = G.c.principal_type + ":" + G.c.principal_id
+    pruned = _rows(session, sa.delete(G).where(
+        G.c.run_id == run_id, G.c.principal_type.in_(PRUNED_PRINCIPAL_TYPES),
+        ~sa.exists().where(R.c.run_id.in_((run_id, view)), R.c.id == principal)))
+
+    # 3. Move the staged rows into the view.
+    moved = sum(_rows(session, sa.update(t).where(t.c.run_id == run_id).values(run_id=view)) for t in ROW_TABLES)
+
+    # 4. Re-expand group grants on the entitlements the change touched.
+    new_direct = _grant_rows(session, sa.and_(G.c.run_id == view, sa.or_(sa.false(), *_in(G.c.id, staged_ids[G]))))
+    touched = _touched_entitlements(session, view, {**before, **new_direct}, containers, deleted_set)
+    stale = _grant_rows(session, sa.and_(G.c.run_id == view, G.c.expanded.is_(True),
+                                         sa.or_(sa.false(), *_in(G.c.entitlement_id, touched))))
+    before |= stale
+    rows_removed += _delete_grants(session, view, set(stale))
+    expanded = sum(expand_group_grants(session, view, tuple(expand_types), entitlements=chunk)
+                   for chunk in _chunks(touched)) if touched else 0
+    after = dict(new_direct)
+    after |= _grant_rows(session, sa.and_(G.c.run_id == view, G.c.expanded.is_(True),
+                                          sa.or_(sa.false(), *_in(G.c.entitlement_id, touched))))
+
+    # 5. Access changes, cursor, run state.
+    added, removed = _record(session, tenant_id, run_id, before, after)
+    if cursor is not None:
+        save_cursor(session, tenant_id, run_id, cursor)
+    if next_sync_at is not None:
+        tenant.next_sync_at = next_sync_at
+    result = IncrementalResult(run_id, view, len(containers), len(deleted_set), moved, rows_removed, pruned,
+                               expanded, added, removed)
+    run.state = "succeeded"
+    run.finished_at = utcnow()
+    run.counts = {**(run.counts or {}), **result.as_dict()}
+    session.commit()
+    return result
