@@ -3,7 +3,6 @@
 
     .venv/bin/python bench/tenants.py run --tenants 1000 --interval 900 --duration 3600   # the issue's run
     .venv/bin/python bench/tenants.py run --tenants 200 --interval 120 --duration 600     # a shorter one
-    .venv/bin/python bench/tenants.py tick --rows 1000 10000   # Beat's tick alone at many tenant rows
 
 Needs Redis (BENCH_REDIS_URL, default db 8: it is flushed) and PostgreSQL (DATABASE_URL; the bench
 makes a database of its own). Prints one JSON object:
@@ -17,13 +16,10 @@ makes a database of its own). Prints one JSON object:
   the first run. A tenant is starving when its data gets older than twice its interval:
   max_staleness_s is the largest gap between a tenant's successes (or since its last one, at the end).
 - tick: p50/p99 of the dispatcher task (Beat's tick: claim, release, reap), from the workers'
-  INFO log lines `task oktasync.sync.dispatch SUCCESS Xs`, at this run's tenant count.
+  INFO log lines `task oktasync.sync.dispatch SUCCESS Xs`, at this run's tenant count (the tick
+  alone at 1,000 and 10,000 rows: bench/tenants_cost.py tick).
 - per_tenant: rows in each table and Redis keys (excluding Celery's queue keys), divided by tenants.
 - load: the 1-minute load average at start and end (the machine is shared).
-
-`tick` times the dispatcher in this process, without workers, on N tenant rows whose due times
-are spread evenly over one interval (each tick claims N x tick / interval of them); the runs it
-creates are marked succeeded at once, as if workers kept up, so only the scheduling cost is timed.
 """
 
 from __future__ import annotations
@@ -227,48 +223,6 @@ def cmd_run(a: argparse.Namespace) -> None:
             sim.terminate()
 
 
-class NoSender:
-    def enqueue(self, task, args, countdown=None, priority=0):
-        pass
-
-
-def cmd_tick(a: argparse.Namespace) -> None:
-    import sqlalchemy as sa
-
-    from worker.engine import steps
-    from worker.engine.runtime import Runtime
-
-    out = {}
-    for rows in a.rows:
-        with tempfile.TemporaryDirectory() as tmpdir:
-            cluster = Cluster(tmpdir, workers=0, concurrency=1, env={"OKTASYNC_DISPATCH_INTERVAL": "3600"})
-            try:
-                cluster.procs[-1].terminate()  # no Beat: this process is the dispatcher
-                fake = [{"url": f"https://bench{i}.okta.com", "token": f"00bench{i:035d}"} for i in range(rows)]
-                import_tenants(cluster, fake, a.interval, Path(tmpdir))
-                with cluster.sessions() as s:
-                    s.execute(sa.text("UPDATE tenants SET next_sync_at = now() + make_interval(secs => "
-                                      "(id % :n) * :interval / CAST(:n AS float))"), {"n": rows, "interval": a.interval})
-                    s.commit()
-                rt = Runtime(sessions=cluster.sessions, sender=NoSender(), make_tenant=lambda row: None)
-                took, claimed = [], 0
-                end = time.monotonic() + a.seconds
-                while time.monotonic() < end:
-                    t = time.monotonic()
-                    claimed += len(steps.dispatch(rt)["started"])
-                    took.append(time.monotonic() - t)
-                    with cluster.sessions() as s:  # the workers keep up: every run finishes at once
-                        s.execute(sa.text("UPDATE sync_runs SET state = 'succeeded', finished_at = now() "
-                                          "WHERE state = 'queued'"))
-                        s.commit()
-                    time.sleep(max(0.0, a.tick - (time.monotonic() - t)))
-                out[rows] = {"ticks": len(took), "claimed": claimed, "p50_ms": round(pct(took, 0.5) * 1000, 1),
-                             "p99_ms": round(pct(took, 0.99) * 1000, 1), "max_ms": round(max(took) * 1000, 1)}
-            finally:
-                cluster.stop()
-    print(json.dumps({"interval_s": a.interval, "tick_s": a.tick, "by_rows": out, "load1": load1()}, indent=2))
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -283,13 +237,8 @@ def main() -> None:
     s.add_argument("--workers", type=int, default=2)
     s.add_argument("--concurrency", type=int, default=4)
     s.add_argument("--dispatch-interval", type=float, default=5, help="Beat tick, seconds (the product default)")
-    t = sub.add_parser("tick", help="the dispatcher alone at many tenant rows")
-    t.add_argument("--rows", type=int, nargs="+", default=[1000, 10000])
-    t.add_argument("--interval", type=int, default=900)
-    t.add_argument("--tick", type=float, default=5, help="seconds between ticks")
-    t.add_argument("--seconds", type=float, default=120, help="how long to tick at each size")
     a = p.parse_args()
-    {"run": cmd_run, "tick": cmd_tick}[a.cmd](a)
+    {"run": cmd_run}[a.cmd](a)
 
 
 if __name__ == "__main__":
