@@ -114,7 +114,11 @@ def cmd_bound(a: argparse.Namespace) -> None:
 # ---------------------------------------------------------------- distributed helpers
 
 class Cluster:
-    def __init__(self, tmp: str, workers: int, concurrency: int):
+    """A fresh PostgreSQL database, a flushed Redis database, N Celery sync workers and Beat.
+    `env` overrides the OKTASYNC_* settings below; `loglevel` INFO logs each task's duration."""
+
+    def __init__(self, tmp: str, workers: int, concurrency: int, env: dict[str, str] | None = None,
+                 loglevel: str = "WARNING"):
         import sqlalchemy as sa
 
         from worker.store.secrets import generate_key
@@ -137,6 +141,7 @@ class Cluster:
                         OKTASYNC_DATABASE_URL=self.db_url, OKTASYNC_SECRET_KEY=generate_key(),
                         OKTASYNC_DISPATCH_INTERVAL="1", OKTASYNC_STALL_TIMEOUT="60",
                         OKTASYNC_VISIBILITY_TIMEOUT="300", PYTHONPATH=str(ROOT))
+        self.env.update(env or {})
         os.environ.update({k: v for k, v in self.env.items() if k.startswith("OKTASYNC_")})
         from worker.store.db import make_engine, make_session_factory
         from worker.store.migrate import migrate
@@ -146,8 +151,8 @@ class Cluster:
         self.procs: list[subprocess.Popen] = []
         for i in range(workers):
             self.spawn(["-A", "worker", "worker", "-Q", "sync", "-c", str(concurrency), "-P", "prefork",
-                        "-n", f"w{i}@%h", "--loglevel", "WARNING", "--without-gossip", "--without-mingle"])
-        self.spawn(["-A", "scheduler", "beat", "--loglevel", "WARNING", "-s", f"{tmp}/beat-schedule"])
+                        "-n", f"w{i}@%h", "--loglevel", loglevel, "--without-gossip", "--without-mingle"])
+        self.spawn(["-A", "scheduler", "beat", "--loglevel", loglevel, "-s", f"{tmp}/beat-schedule"])
         time.sleep(4)
 
     def spawn(self, args: list[str]) -> subprocess.Popen:
