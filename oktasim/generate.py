@@ -204,11 +204,17 @@ def generate(seed: int = 0, users: int = 200, groups: int = 30, apps: int = 12) 
                              "GROUP_MEMBERSHIP_ADMIN", "REPORT_ADMIN"), rng.randint(1, 2)):
             org.assign_role("group", gid, {"type": t})
 
-    # -- custom roles (incl. the IAM-based standard roles Okta lists with them) and resource sets
-    roles: list[CustomRole] = []
+    # -- the IAM-based standard roles: listed with the custom roles, assigned by type
     for t, label in IAM_ROLES.items():
-        cr = CustomRole(org.ids.new("cr0"), label, f"{label} (IAM-based standard role)", now_s, iam_type=t)
-        roles.append(cr)
+        org.add_custom_role(CustomRole(org.ids.new("cr0"), label, f"{label} (IAM-based standard role)", now_s,
+                                       iam_type=t))
+        if active:
+            org.assign_role("user", rng.choice(active), {"type": t})
+        if okta_groups and rng.random() < 0.5:
+            org.assign_role("group", rng.choice(okta_groups), {"type": t})
+
+    # -- custom roles and resource sets
+    roles: list[CustomRole] = []
     for i in range(max(2, apps // 50)):
         label = f"{rng.choice(GROUP_WORDS)} Custom Role {i}"
         roles.append(CustomRole(org.ids.new("cr0"), label, f"Custom admin role {i}", now_s,

@@ -40,13 +40,21 @@ STANDARD_ROLES: dict[str, str] = {
     "GROUP_MEMBERSHIP_ADMIN": "Group Membership Administrator",
 }
 
-# IAM-based standard roles: listed by /api/v1/iam/roles with the custom roles, answered in the
-# custom-role shape with their own type (baton-okta.md §8.4, okta-api.md §5.7).
+# IAM-based standard roles: /api/v1/iam/roles lists them with the custom roles (baton-okta.md §8.4),
+# but they are assigned like standard roles, `{"type": "WORKFLOWS_ADMIN"}`, and a role list answers
+# them in the custom-role shape with their own `type`, the type as `role` and a built-in resource
+# set such as ACCESS_CERTIFICATIONS_IAM_POLICY (okta-api.md §5.7, §6).
 IAM_ROLES: dict[str, str] = {
     "WORKFLOWS_ADMIN": "Workflows Administrator",
     "ACCESS_CERTIFICATIONS_ADMIN": "Access Certifications Administrator",
     "ACCESS_REQUESTS_ADMIN": "Access Requests Administrator",
 }
+ROLE_LABELS = {**STANDARD_ROLES, **IAM_ROLES}   # every role assignable by type
+
+
+def iam_resource_set(role_type: str) -> str:
+    """The built-in resource set an IAM-based role is answered with (WORKFLOWS_ADMIN -> WORKFLOWS_IAM_POLICY)."""
+    return role_type.removesuffix("_ADMIN") + "_IAM_POLICY"
 
 
 def role_assignment_id(role_type: str) -> str:
@@ -55,11 +63,11 @@ def role_assignment_id(role_type: str) -> str:
     return base64.b32encode(role_type.encode()).decode().rstrip("=")
 
 
-ROLE_TYPE_BY_ID = {role_assignment_id(t): t for t in STANDARD_ROLES}
+ROLE_TYPE_BY_ID = {role_assignment_id(t): t for t in ROLE_LABELS}
 
 
 class RoleAssignment:
-    """A standard role assigned to a user or a group."""
+    """A standard role (the IAM-based ones too) assigned to a user or a group."""
     __slots__ = ("id", "type", "principal_type", "principal_id", "created", "last_updated", "status")
 
     def __init__(self, type: str, principal_type: str, principal_id: str, created: str):
@@ -192,21 +200,15 @@ class RoleState:
         rtype = body.get("type")
         if not isinstance(rtype, str) or not rtype:
             raise errors.invalid("Api validation failed: type", ["type: The field cannot be left blank"])
-        if rtype == "CUSTOM" or rtype in IAM_ROLES:
-            if rtype in IAM_ROLES and not body.get("role"):
-                role = next((r for r in self.custom_roles.values() if r.iam_type == rtype), None)
-                if role is None:
-                    raise errors.invalid("Api validation failed: type")
-                rs = self._iam_resource_set(role)
-            else:
-                role = self.custom_role(str(body.get("role") or ""))
-                rs = self.resource_set(str(body.get("resource-set") or ""))
+        if rtype == "CUSTOM":
+            role = self.custom_role(str(body.get("role") or ""))
+            rs = self.resource_set(str(body.get("resource-set") or ""))
             b = rs.bindings.get(role.id)
             if b is not None and any(m.principal_type == ptype and m.principal_id == pid
                                      for m in b.members.values()):
                 raise _duplicate_role()
             return self.add_binding_member(rs, role, ptype, pid)
-        if rtype not in STANDARD_ROLES:
+        if rtype not in ROLE_LABELS:
             raise errors.invalid("Api validation failed: type",
                                  [f"type: '{rtype}' is not a valid role type"])
         mine = self.roles.setdefault((ptype, pid), {})
@@ -220,17 +222,6 @@ class RoleState:
             self.role_groups.add(pid)
         self._log_privileges(ptype, pid)
         return ra
-
-    def _iam_resource_set(self, role: CustomRole) -> ResourceSet:
-        """The resource set an IAM-based role (e.g. Workflows) is bound through when assigned with
-        the plain `{"type": "WORKFLOWS_ADMIN"}` payload."""
-        label = f"{role.iam_type}_IAM_POLICY"
-        for rs in self.resource_sets.values():
-            if rs.label == label:
-                return rs
-        rs = ResourceSet(self.ids.new("iam"), label, f"Resource set of the {role.label} role", now_iso())
-        self.add_resource_set(rs)
-        return rs
 
     def unassign_role(self, ptype: str, pid: str, assignment_id: str) -> None:
         if ptype == "user":
@@ -316,7 +307,7 @@ class RoleState:
     def privilege_labels(self, entries: list[RoleEntry]) -> list[str]:
         labels = []
         for _, held, _ in entries:
-            label = (STANDARD_ROLES[held.type] if isinstance(held, RoleAssignment)
+            label = (ROLE_LABELS[held.type] if isinstance(held, RoleAssignment)
                      else self.custom_roles[held[1].role_id].label)
             if label not in labels:
                 labels.append(label)
@@ -387,11 +378,14 @@ def _assignee(ptype: str, pid: str, base: str) -> str:
 
 
 def standard_role_dict(ra: RoleAssignment, assignment_type: str, base: str) -> dict:
-    return {
-        "id": ra.id, "label": STANDARD_ROLES[ra.type], "type": ra.type, "status": ra.status,
+    d = {
+        "id": ra.id, "label": ROLE_LABELS[ra.type], "type": ra.type, "status": ra.status,
         "created": ra.created, "lastUpdated": ra.last_updated, "assignmentType": assignment_type,
         "_links": {"assignee": {"href": _assignee(ra.principal_type, ra.principal_id, base)}},
     }
+    if ra.type in IAM_ROLES:   # the custom-role shape
+        d["role"], d["resource-set"] = ra.type, iam_resource_set(ra.type)
+    return d
 
 
 def custom_role_assignment_dict(org, rs: ResourceSet, b: Binding, m: BindingMember,
@@ -655,7 +649,8 @@ ROUTES = [
 
 def snapshot(org) -> dict:
     """`role_assignments`, `custom_roles` and `resource_sets` of /__sim/state. Every binding member
-    is also a role assignment of type CUSTOM (the IAM-based roles included)."""
+    is also a role assignment of type CUSTOM; the IAM-based roles are assigned by type, like the
+    standard roles."""
     roles = [{"principal_type": ra.principal_type, "principal_id": ra.principal_id, "type": ra.type,
               "role": None, "resource_set": None, "status": ra.status}
              for ras in org.roles.values() for ra in ras.values()]

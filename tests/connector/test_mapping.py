@@ -210,21 +210,23 @@ def test_role_assignment_rules():
     ]
     spec = StreamSpec(role.USER_ROLES, "/", "user:00u9")
     plain = handle_page(spec, page, OPTS)
+    # An IAM-based standard role is keyed on its type, whatever its `role` says, with or without custom roles.
     assert [g.id for g in plain.grants] == ["role:SUPER_ADMIN:assigned:user:00u9",
-                                            "role:NEW_FANCY_ADMIN:assigned:user:00u9"]
+                                            "role:NEW_FANCY_ADMIN:assigned:user:00u9",
+                                            "role:WORKFLOWS_ADMIN:assigned:user:00u9"]
     # The unknown standard type becomes a role resource with its entitlement, never dropped.
     assert [(r.key, r.display_name) for r in plain.resources] == [("role:NEW_FANCY_ADMIN", "Fancy")]
     assert [e.id for e in plain.entitlements] == ["role:NEW_FANCY_ADMIN:assigned"]
     assert len(plain.warnings) == 1 and "no type" in plain.warnings[0]
     custom = handle_page(spec, page, SyncOptions(sync_custom_roles=True))
     assert [g.id for g in custom.grants][2:] == ["custom-role:cr0abc:assigned:user:00u9",
-                                                 "custom-role:cr0wf:assigned:user:00u9"]
+                                                 "role:WORKFLOWS_ADMIN:assigned:user:00u9"]
     check_ids(custom)
 
 
 def test_static_roles():
     res = static_resources(OPTS)
-    assert len(res.resources) == 10 and {e.id for e in res.entitlements} >= {"role:SUPER_ADMIN:assigned"}
+    assert len(res.resources) == 13 and {e.id for e in res.entitlements} >= {"role:SUPER_ADMIN:assigned"}
     assert {r.key: r.display_name for r in res.resources}["role:USER_ADMIN"] == "Group Administrator"
 
 

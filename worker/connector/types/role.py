@@ -36,8 +36,17 @@ STANDARD_ROLES: dict[str, str] = {
     "APP_ADMIN": "Application Administrator",
     "GROUP_MEMBERSHIP_ADMIN": "Group Membership Administrator",
 }
-# IAM-based standard roles: Okta returns them through the custom-role endpoint and in the custom-role shape.
-IAM_BASED_ROLES = frozenset({"WORKFLOWS_ADMIN", "ACCESS_CERTIFICATIONS_ADMIN", "ACCESS_REQUESTS_ADMIN"})
+# IAM-based standard roles. Okta assigns them by type like the others (`{"type": "WORKFLOWS_ADMIN"}`)
+# and lists an assignment with that `type`, though in the custom-role shape whose `role` and
+# `resource-set` are not ids of a custom role and resource set the sync lists (okta-api.md §5.7):
+# so they are keyed on `type`, as standard roles. (baton-okta shows them as custom roles, §8.4,
+# where they could be neither granted nor revoked.)
+IAM_BASED_ROLES: dict[str, str] = {
+    "WORKFLOWS_ADMIN": "Workflows Administrator",
+    "ACCESS_CERTIFICATIONS_ADMIN": "Access Certifications Administrator",
+    "ACCESS_REQUESTS_ADMIN": "Access Requests Administrator",
+}
+ROLE_LABELS = {**STANDARD_ROLES, **IAM_BASED_ROLES}   # the role resources every sync shows
 # Okta's errors for "this role is already assigned".
 ALREADY_ASSIGNED = ("E0000090", "E0000263")
 _PERM_READ = "okta.roles.read (an admin role with 'View roles, resources, and admin assignments')"
@@ -56,7 +65,7 @@ def roles_path(ptype: str, pid: str) -> str:
 # ------------------------------------------------------------------------------------ mapping
 
 def resource(role_type: str, label: str | None = None) -> Resource:
-    label = label or STANDARD_ROLES.get(role_type) or role_type
+    label = label or ROLE_LABELS.get(role_type) or role_type
     return Resource(NAME, role_type, label, {"id": "", "label": label, "type": role_type})
 
 
@@ -65,9 +74,9 @@ def entitlement(res: Resource) -> Entitlement:
 
 
 def _static_resources(options: SyncOptions) -> PageResult:
-    """The standard admin roles and their entitlements (no API call lists them)."""
+    """The standard admin roles (the IAM-based ones too) and their entitlements (no API call lists them)."""
     out = PageResult()
-    for role_type in STANDARD_ROLES:
+    for role_type in ROLE_LABELS:
         res = resource(role_type)
         out.resources.append(res)
         out.entitlements.append(entitlement(res))
@@ -100,15 +109,19 @@ def _role_grants(out: PageResult, assignments: list[Any], principal_type: str, p
         role_type = a.get("type")
         if not isinstance(role_type, str) or not role_type:
             raise BadObject(f"role assignment {a.get('id')!r} has no type")
-        ann = {k: a[k] for k in ("id", "resource-set") if isinstance(a.get(k), str)}
-        if role_type == "CUSTOM" or role_type in IAM_BASED_ROLES:
+        ann = {"id": a["id"]} if isinstance(a.get("id"), str) else {}
+        if role_type == "CUSTOM":
             if not options.sync_custom_roles:
                 return
-            role_id = a.get("role") if isinstance(a.get("role"), str) and a.get("role") else role_type
+            role_id = a.get("role")
+            if not isinstance(role_id, str) or not role_id:
+                raise BadObject(f"custom role assignment {a.get('id')!r} has no role")
+            if isinstance(a.get("resource-set"), str):
+                ann["resource-set"] = a["resource-set"]
             out.grants.append(Grant(custom_role.assigned(role_id).id, principal_type, principal_id,
                                     annotations=ann))
             return
-        if role_type not in STANDARD_ROLES:
+        if role_type not in ROLE_LABELS:
             # A standard role type baton-okta's list lacks: create it rather than drop the grant.
             res = resource(role_type, a.get("label") if isinstance(a.get("label"), str) else None)
             out.resources.append(res)
