@@ -94,6 +94,10 @@ def test_org_exercises_every_case(state):
     assert {a["status"] for a in state["apps"]} == {"ACTIVE", "INACTIVE"}
     assert {au["scope"] for a in state["apps"] for au in a["users"]} == {"USER", "GROUP"}
     assert {ra["principal_type"] for ra in state["role_assignments"]} == {"user", "group"}
+    targeted = [ra for ra in state["role_assignments"] if ra.get("targets")]   # the standard roles
+    assert any(any(ra["targets"].values()) for ra in targeted)   # some scoped ...
+    assert any(ra["type"] in ("USER_ADMIN", "HELP_DESK_ADMIN", "GROUP_MEMBERSHIP_ADMIN", "APP_ADMIN")
+               and not any(ra["targets"].values()) for ra in targeted)   # ... and some could be, but are not
     assert any(b["members"] for rs in state["resource_sets"] for b in rs["bindings"])
     assert state["api_tokens"] and state["custom_roles"]
     labels = {r["label"] for r in state["custom_roles"]}
