@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from tests.support.recordings import bodies
@@ -333,3 +335,30 @@ def test_bad_input():
         handle_page(StreamSpec("nope", "/"), [], OPTS)
     res = handle_page(StreamSpec(group.GROUPS, "/"), [{"id": None}, "x", {"id": "00g1", "profile": {}}], OPTS)
     assert [r.id for r in res.resources] == ["00g1"] and len(res.warnings) == 2
+
+
+def test_role_targets_into_the_grant_annotations():
+    """A scoped role opens its targets list; the recorded group targets land in the grant's annotations."""
+    page = [{"id": "KVJUKUS7IFCE2SKO", "type": "USER_ADMIN", "status": "ACTIVE", "assignmentType": "GROUP"},
+            {"id": "IFIFAX2BIRGUSTQ", "type": "APP_ADMIN", "status": "ACTIVE", "assignmentType": "GROUP"},
+            {"id": "KNKVARKSL5AUITKJJY", "type": "SUPER_ADMIN", "status": "ACTIVE", "assignmentType": "GROUP"}]
+    res = handle_page(StreamSpec(role.GROUP_ROLES, "/", "group:00g1"), page, OPTS)
+    assert [(c.kind, c.url, c.parent) for c in res.children] == [
+        (role.ROLE_TARGETS, "/api/v1/groups/00g1/roles/KVJUKUS7IFCE2SKO/targets/groups?limit=200",
+         "role:USER_ADMIN:assigned:group:00g1"),
+        (role.ROLE_TARGETS, "/api/v1/groups/00g1/roles/IFIFAX2BIRGUSTQ/targets/catalog/apps?limit=200",
+         "role:APP_ADMIN:assigned:group:00g1")]
+    groups_spec, apps_spec = res.children
+    recorded = bodies("GET", r"/api/v1/groups/[^/]+/roles/[^/]+/targets/groups")
+    assert recorded
+    for body in recorded:
+        out = handle_page(groups_spec, body, OPTS)
+        assert [(g.id, g.annotations) for g in out.grants] == [
+            ("role:USER_ADMIN:assigned:group:00g1",
+             {"id": "KVJUKUS7IFCE2SKO", "targets": {"groups": [t["id"] for t in body]}})]
+    apps = [{"name": "salesforce", "displayName": "Salesforce.com"}, {"name": "box", "id": "0oa2"}]
+    out = handle_page(apps_spec, apps, OPTS)
+    assert out.grants[0].annotations["targets"] == {"apps": ["salesforce"], "app_instances": ["0oa2"]}
+    assert handle_page(groups_spec, [], OPTS).grants == []   # org-wide: the roles page's grant stands
+    later = handle_page(replace(groups_spec, url=groups_spec.url + "&after=x"), recorded[0], OPTS)
+    assert later.grants == [] and "more than 200 targets" in later.warnings[0]

@@ -13,7 +13,16 @@ from worker.connector.pages import BadObject, PageResult, StreamSpec, body_next,
 from worker.connector.probes import Capability, capability
 from worker.connector.types import custom_role, user
 from worker.connector.types.base import ResourceType, Stream
-from worker.model import Entitlement, Grant, GrantAdded, GrantRemoved, Resource, resource_key
+from worker.model import (
+    Entitlement,
+    Grant,
+    GrantAdded,
+    GrantRemoved,
+    Resource,
+    parse_entitlement_id,
+    parse_grant_id,
+    resource_key,
+)
 from worker.okta.errors import OktaConflict
 from worker.provisioning.context import PERM_ROLES, ExecContext, Outcome, already, call
 
@@ -21,6 +30,8 @@ NAME = "role"
 ROLE_ASSIGNEES = "role-assignees"  # stream kinds
 USER_ROLES = "user-roles"
 GROUP_ROLES = "group-roles"
+ROLE_TARGETS = "role-targets"
+TARGETS_LIMIT = 200  # …/targets/*: Okta's maximum page size (okta-api.md §3.2)
 ASSIGNEES_LIMIT = 1000  # /iam/assignees/users: no documented max; baton-okta uses 1000
 
 # The standard admin roles baton-okta lists (resource id = Okta role type).
@@ -47,6 +58,12 @@ IAM_BASED_ROLES: dict[str, str] = {
     "ACCESS_REQUESTS_ADMIN": "Access Requests Administrator",
 }
 ROLE_LABELS = {**STANDARD_ROLES, **IAM_BASED_ROLES}   # the role resources every sync shows
+# Roles Okta scopes (okta-api.md §5.7): to groups, or to catalog apps and app instances. A scoped role's
+# grant carries its targets in the annotation `targets`; without it the role is org-wide.
+GROUP_TARGET_ROLES = frozenset({"USER_ADMIN", "HELP_DESK_ADMIN", "GROUP_MEMBERSHIP_ADMIN"})
+APP_TARGET_ROLES = frozenset({"APP_ADMIN"})
+TARGET_KINDS = ("groups", "apps", "app_instances")   # the keys of `targets`
+
 # Okta's errors for "this role is already assigned".
 ALREADY_ASSIGNED = ("E0000090", "E0000263")
 _PERM_READ = "okta.roles.read (an admin role with 'View roles, resources, and admin assignments')"
@@ -84,6 +101,25 @@ def _static_resources(options: SyncOptions) -> PageResult:
 
 
 # ------------------------------------------------------------------------------------ streams
+
+def targets_path(role_type: str) -> str | None:
+    """The targets list of a role assignment (below its path), or None when Okta does not scope the role."""
+    if role_type in GROUP_TARGET_ROLES:
+        return "targets/groups"
+    if role_type in APP_TARGET_ROLES:
+        return "targets/catalog/apps"
+    return None
+
+
+def _targets_stream(role_type: str, ptype: str, pid: str, assignment_id: str) -> StreamSpec | None:
+    path = targets_path(role_type)
+    if path is None:
+        return None
+    url = f"{roles_path(ptype, q(pid))}/{q(assignment_id)}/{path}?limit={TARGETS_LIMIT}"
+    # Its parent is the role's grant: a principal may hold several scoped roles (one stream each).
+    return StreamSpec(ROLE_TARGETS, url, Grant(assigned(role_type).id, ptype, pid).id,
+                      meta=(("assignment", assignment_id),))
+
 
 def group_roles_stream(gid: str) -> StreamSpec:
     return StreamSpec(GROUP_ROLES, roles_path("group", q(gid)), resource_key("group", gid))
@@ -127,6 +163,10 @@ def _role_grants(out: PageResult, assignments: list[Any], principal_type: str, p
             out.resources.append(res)
             out.entitlements.append(entitlement(res))
         out.grants.append(Grant(assigned(role_type).id, principal_type, principal_id, annotations=ann))
+        if "id" in ann:   # its targets, if Okta scopes the role: the targets stream adds them to the grant
+            child = _targets_stream(role_type, principal_type, principal_id, ann["id"])
+            if child is not None:
+                out.children.append(child)
     each(out, f"roles of {principal_type} {principal_id}", assignments, one)
 
 
@@ -139,6 +179,34 @@ def _group_roles(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResul
 def _user_roles(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
     out = PageResult()
     _role_grants(out, records(body), "user", spec.parent_id, "USER", options)
+    return out
+
+
+def _role_targets(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
+    """The targets of one role assignment -> the role's grant again, with `targets` in its annotations
+    (it replaces the grant the roles page wrote). None listed: the grant stays as it is (org-wide)."""
+    out = PageResult()
+    grant = parse_grant_id(spec.parent or "")
+    role_type, ptype, pid = parse_entitlement_id(grant.entitlement_id).resource_id, grant.principal_type, grant.principal_id
+    aid = spec.meta_value("assignment")
+    if "after=" in spec.url:   # a later page could only replace the first page's targets: say so
+        out.warnings.append(f"role {role_type} of {ptype} {pid} has more than {TARGETS_LIMIT} targets; "
+                            f"its grant lists the first {TARGETS_LIMIT}")
+        return out
+    targets: dict[str, list[str]] = {}
+
+    def one(t: Any) -> None:
+        if role_type in GROUP_TARGET_ROLES:
+            targets.setdefault("groups", []).append(object_id(t, "target group"))
+        elif isinstance(t, Mapping) and isinstance(t.get("id"), str) and t["id"]:
+            targets.setdefault("app_instances", []).append(t["id"])   # one instance of the app
+        elif isinstance(t, Mapping) and isinstance(t.get("name"), str) and t["name"]:
+            targets.setdefault("apps", []).append(t["name"])   # every instance of a catalog app
+        else:
+            raise BadObject("target app: expected an object with a name")
+    each(out, f"targets of role {role_type} of {ptype} {pid}", records(body), one)
+    if targets:
+        out.grants.append(Grant(grant.entitlement_id, ptype, pid, annotations={"id": aid, "targets": targets}))
     return out
 
 
@@ -198,6 +266,7 @@ TYPE = ResourceType(
         Stream(ROLE_ASSIGNEES, "admin roles assigned to users", _PERM_READ, _role_assignees),
         Stream(USER_ROLES, "admin roles assigned to users", _PERM_READ, _user_roles),
         Stream(GROUP_ROLES, "admin roles assigned to groups", _PERM_READ, _group_roles),
+        Stream(ROLE_TARGETS, "targets of admin roles", _PERM_READ, _role_targets),
     ),
     initial_streams=_initial_streams,
     static_resources=_static_resources,
