@@ -182,6 +182,39 @@ def _user_roles(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult
     return out
 
 
+def _add_target(targets: dict[str, list[str]], role_type: str, item: Any) -> None:
+    """One item of a targets list -> `targets` (a group, a whole catalog app, or one app instance)."""
+    if role_type in GROUP_TARGET_ROLES:
+        targets.setdefault("groups", []).append(object_id(item, "target group"))
+    elif isinstance(item, Mapping) and isinstance(item.get("id"), str) and item["id"]:
+        targets.setdefault("app_instances", []).append(item["id"])   # one instance of the app
+    elif isinstance(item, Mapping) and isinstance(item.get("name"), str) and item["name"]:
+        targets.setdefault("apps", []).append(item["name"])   # every instance of a catalog app
+    else:
+        raise BadObject("target app: expected an object with a name")
+
+
+def check_targets(ent: Entitlement, targets: Any) -> dict[str, list[str]]:
+    """The `targets` of a grant request, validated and canonical (sorted, no duplicates); ValueError
+    naming the problem. Groups and app instances are raw Okta ids, apps catalog app names."""
+    role_type = ent.resource_id
+    if ent.resource_type != NAME or targets_path(role_type) is None:
+        raise ValueError(f"'targets' apply only to roles Okta scopes ({', '.join(sorted(GROUP_TARGET_ROLES))}: "
+                         f"groups; {', '.join(sorted(APP_TARGET_ROLES))}: apps, app_instances), not {ent.id!r}")
+    if not isinstance(targets, Mapping) or not targets:
+        raise ValueError("'targets' must be a non-empty object, e.g. {\"groups\": [\"00g1\"]}")
+    allowed = ("groups",) if role_type in GROUP_TARGET_ROLES else ("apps", "app_instances")
+    out: dict[str, list[str]] = {}
+    for kind, values in targets.items():
+        if kind not in allowed:
+            raise ValueError(f"role {role_type} takes targets {', '.join(allowed)}, not {kind!r}")
+        if (not isinstance(values, list) or not values
+                or not all(isinstance(v, str) and v and not any(c in v for c in ":/ ") for v in values)):
+            raise ValueError(f"targets.{kind} must be a non-empty list of Okta ids or app names, got {values!r}")
+        out[kind] = sorted(set(values))
+    return out
+
+
 def _role_targets(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
     """The targets of one role assignment -> the role's grant again, with `targets` in its annotations
     (it replaces the grant the roles page wrote). None listed: the grant stays as it is (org-wide)."""
@@ -194,17 +227,8 @@ def _role_targets(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResu
                             f"its grant lists the first {TARGETS_LIMIT}")
         return out
     targets: dict[str, list[str]] = {}
-
-    def one(t: Any) -> None:
-        if role_type in GROUP_TARGET_ROLES:
-            targets.setdefault("groups", []).append(object_id(t, "target group"))
-        elif isinstance(t, Mapping) and isinstance(t.get("id"), str) and t["id"]:
-            targets.setdefault("app_instances", []).append(t["id"])   # one instance of the app
-        elif isinstance(t, Mapping) and isinstance(t.get("name"), str) and t["name"]:
-            targets.setdefault("apps", []).append(t["name"])   # every instance of a catalog app
-        else:
-            raise BadObject("target app: expected an object with a name")
-    each(out, f"targets of role {role_type} of {ptype} {pid}", records(body), one)
+    each(out, f"targets of role {role_type} of {ptype} {pid}", records(body),
+         lambda t: _add_target(targets, role_type, t))
     if targets:
         out.grants.append(Grant(grant.entitlement_id, ptype, pid, annotations={"id": aid, "targets": targets}))
     return out
@@ -224,9 +248,35 @@ def _role_assignees(spec: StreamSpec, body: Any, options: SyncOptions) -> PageRe
 
 # ------------------------------------------------------------------------------------ grant / revoke
 
-def _assign(grant: bool, ctx: ExecContext, ent: Entitlement, ptype: str, pid: str) -> Outcome:
+def _read_targets(ctx: ExecContext, path: str, role_type: str) -> dict[str, list[str]]:
+    targets: dict[str, list[str]] = {}
+    for item in call(ctx, "GET", path, PERM_ROLES, params={"limit": TARGETS_LIMIT}) or []:
+        _add_target(targets, role_type, item)
+    return targets
+
+
+def _add_targets(ctx: ExecContext, path: str, role_type: str,
+                 wanted: Mapping[str, list[str]]) -> tuple[dict[str, list[str]], bool]:
+    """PUT the wanted targets the assignment lacks: (its targets afterwards, whether any was added)."""
+    have = _read_targets(ctx, path, role_type)
+    missing = {kind: [t for t in ids if t not in have.get(kind, [])] for kind, ids in wanted.items()}
+    if not any(missing.values()):
+        return have, False
+    for gid in missing.get("groups", []):
+        call(ctx, "PUT", f"{path}/{q(gid)}", PERM_ROLES, what=f"target group {gid}", parents=("UserGroup",))
+    for name in missing.get("apps", []):
+        call(ctx, "PUT", f"{path}/{q(name)}", PERM_ROLES, what=f"target app {name}")
+    for aid in missing.get("app_instances", []):   # Okta's path names the instance's catalog app too
+        app = call(ctx, "GET", f"/api/v1/apps/{q(aid)}", PERM_ROLES, what=f"app {aid}") or {}
+        call(ctx, "PUT", f"{path}/{q(str(app.get('name')))}/{q(aid)}", PERM_ROLES, what=f"target app {aid}")
+    return _read_targets(ctx, path, role_type), True
+
+
+def _assign(grant: bool, ctx: ExecContext, ent: Entitlement, ptype: str, pid: str,
+            targets: Mapping[str, list[str]] | None = None) -> Outcome:
     """Standard roles go to users and groups; a user's revoke removes only a *direct* assignment
-    (never one held through a group)."""
+    (never one held through a group). A grant with `targets` scopes the role to them (adding any the
+    assignment lacks; an org-wide assignment becomes scoped)."""
     role_type = ent.resource_id
     base = roles_path(ptype, pid)
     g = Grant(ent.id, ptype, pid)
@@ -235,17 +285,25 @@ def _assign(grant: bool, ctx: ExecContext, ent: Entitlement, ptype: str, pid: st
     mine = [a for a in assignments if a.get("type") == role_type and a.get("status", "ACTIVE") != "INACTIVE"
             and a.get("assignmentType", direct) == direct]
     if grant:
-        if mine:
+        if mine and not targets:
             return already("granted", g)
-        try:
-            made = call(ctx, "POST", base, PERM_ROLES, json={"type": role_type}, what=f"{ptype} {pid}")
-        except OktaConflict as exc:
-            if exc.error_code in ALREADY_ASSIGNED:
-                return already("granted", g)
-            raise
-        aid = (made or {}).get("id")
-        added = Grant(ent.id, ptype, pid, annotations={"id": aid} if aid else {})
-        return Outcome(f"granted: {g.principal} on {ent.id}", {"assignment_id": aid}, [GrantAdded(added)])
+        made = None
+        if not mine:
+            try:
+                made = call(ctx, "POST", base, PERM_ROLES, json={"type": role_type}, what=f"{ptype} {pid}")
+            except OktaConflict as exc:
+                if exc.error_code in ALREADY_ASSIGNED:
+                    return already("granted", g)
+                raise
+        aid = (made or mine[0]).get("id")
+        ann: dict[str, Any] = {"id": aid} if aid else {}
+        if targets:
+            ann["targets"], added_some = _add_targets(ctx, f"{base}/{q(aid)}/{targets_path(role_type)}",
+                                                      role_type, targets)
+            if mine and not added_some:
+                return already("granted", g, " (with these targets)")
+        result = {"assignment_id": aid, **({"targets": ann["targets"]} if targets else {})}
+        return Outcome(f"granted: {g.principal} on {ent.id}", result, [GrantAdded(Grant(ent.id, ptype, pid, annotations=ann))])
     if not mine:
         via_group = ptype == "user" and any(a.get("type") == role_type for a in assignments)
         return already("revoked", g, " (the user still holds it through a group)" if via_group else "")
