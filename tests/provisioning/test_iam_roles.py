@@ -4,18 +4,10 @@ users and groups, and written through exactly as the next sync shows them."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
-import sqlalchemy as sa
 
-from tests.support.provisioning import SUPER, Recorder, sim_args
+from tests.support.provisioning import SyncedFile, sim_args
 from worker.connector import SyncOptions
-from worker.engine.embedded import run_embedded
-from worker.provisioning import runner, service
-from worker.store.db import make_engine, make_session_factory
-from worker.store.secrets import load_keys, local_key_file
-from worker.store.tables import GrantRow, Tenant
 
 IAM_ROLES = ("WORKFLOWS_ADMIN", "ACCESS_CERTIFICATIONS_ADMIN", "ACCESS_REQUESTS_ADMIN")
 
@@ -51,40 +43,18 @@ def test_iam_based_role_grant_and_revoke(sim, store, run_inline, role_type, ptyp
 
 def test_iam_based_roles_write_through_equals_the_next_sync(oktasim, tmp_path):
     sim = oktasim(sim_args("--groups", "10", "--apps", "6"))
-    db = tmp_path / "sync.db"
-    options = SyncOptions(sync_custom_roles=True)
-    assert run_embedded(sim.url, {"api_token": SUPER}, options, file=str(db)).state == "succeeded"
-    sessions = make_session_factory(make_engine(f"sqlite:///{db}"))
-    client_for = runner.default_client_factory(keys=load_keys(local_key_file(str(db) + ".key")))
-    with sessions() as s:
-        tenant = s.scalar(sa.select(Tenant.name))
-
-    def run(kind: str, payload: dict) -> None:
-        with sessions() as s:
-            ref = service.record_and_publish(s, Recorder(), tenant, kind, payload)
-        for _ in range(20):
-            step = runner.run_request(sessions, ref.id, client_for, runner.RetryPolicy(2, 0.05, 0.2))
-            if step.done:
-                break
-            time.sleep(min(step.countdown, 0.3))
-        assert step.state == "succeeded", (kind, payload, step)
-
-    def view() -> set[str]:
-        with sessions() as s:
-            run_id = s.scalar(sa.select(Tenant.current_run_id))
-            return set(s.scalars(sa.select(GrantRow.id).where(GrantRow.run_id == run_id)))
-
+    synced = SyncedFile(sim.url, str(tmp_path / "sync.db"), SyncOptions(sync_custom_roles=True))
     st = sim.state()
-    synced = view()
+    first = synced.grants()
     for role_type in IAM_ROLES:   # what the org holds is what the first sync shows
         for ptype, pid in holders(st, role_type):
-            assert f"role:{role_type}:assigned:{ptype}:{pid}" in synced
+            assert f"role:{role_type}:assigned:{ptype}:{pid}" in first
     held_type, held = next((t, h) for t in IAM_ROLES for h in sorted(holders(st, t)))
-    run("grant", {"entitlement": "role:WORKFLOWS_ADMIN:assigned",
-                  "principal": f"user:{principal(st, 'user', 'WORKFLOWS_ADMIN')}"})
-    run("grant", {"entitlement": "role:ACCESS_REQUESTS_ADMIN:assigned",
-                  "principal": f"group:{principal(st, 'group', 'ACCESS_REQUESTS_ADMIN')}"})
-    run("revoke", {"entitlement": f"role:{held_type}:assigned", "principal": f"{held[0]}:{held[1]}"})
-    written = view()
-    assert run_embedded(sim.url, {"api_token": SUPER}, options, file=str(db)).state == "succeeded"
-    assert written == view()
+    synced.run("grant", {"entitlement": "role:WORKFLOWS_ADMIN:assigned",
+                         "principal": f"user:{principal(st, 'user', 'WORKFLOWS_ADMIN')}"})
+    synced.run("grant", {"entitlement": "role:ACCESS_REQUESTS_ADMIN:assigned",
+                         "principal": f"group:{principal(st, 'group', 'ACCESS_REQUESTS_ADMIN')}"})
+    synced.run("revoke", {"entitlement": f"role:{held_type}:assigned", "principal": f"{held[0]}:{held[1]}"})
+    written = synced.grants()
+    synced.sync()
+    assert written == synced.grants()

@@ -4,20 +4,13 @@ shows them."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
-import sqlalchemy as sa
 
-from tests.support.provisioning import SUPER, Recorder, sim_args
+from tests.support.provisioning import SyncedFile, sim_args
 from worker.commands.provision import _targets
 from worker.connector import SyncOptions
-from worker.engine.embedded import run_embedded
-from worker.provisioning import intake, runner, service
+from worker.provisioning import intake
 from worker.provisioning.errors import InvalidRequest
-from worker.store.db import make_engine, make_session_factory
-from worker.store.secrets import load_keys, local_key_file
-from worker.store.tables import GrantRow, Tenant
 
 
 def test_targets_are_checked_and_canonical():
@@ -79,46 +72,23 @@ def test_grant_a_role_with_group_targets(sim, store, run_inline, ptype):
 
 def test_scoped_roles_write_through_equals_the_next_sync(oktasim, tmp_path):
     sim = oktasim(sim_args("--groups", "10", "--apps", "6"))
-    db = tmp_path / "sync.db"
-    options = SyncOptions()
-    assert run_embedded(sim.url, {"api_token": SUPER}, options, file=str(db)).state == "succeeded"
-    sessions = make_session_factory(make_engine(f"sqlite:///{db}"))
-    client_for = runner.default_client_factory(keys=load_keys(local_key_file(str(db) + ".key")))
-    with sessions() as s:
-        tenant = s.scalar(sa.select(Tenant.name))
-
-    def run(payload: dict) -> None:
-        with sessions() as s:
-            ref = service.record_and_publish(s, Recorder(), tenant, "grant", payload)
-        for _ in range(20):
-            step = runner.run_request(sessions, ref.id, client_for, runner.RetryPolicy(2, 0.05, 0.2))
-            if step.done:
-                break
-            time.sleep(min(step.countdown, 0.3))
-        assert step.state == "succeeded", (payload, step)
-
-    def view() -> dict[str, dict]:
-        with sessions() as s:
-            run_id = s.scalar(sa.select(Tenant.current_run_id))
-            return {r.id: r.annotations for r in s.execute(sa.select(GrantRow.id, GrantRow.annotations).where(
-                GrantRow.run_id == run_id, GrantRow.entitlement_id.startswith("role:")))}
-
+    synced = SyncedFile(sim.url, str(tmp_path / "sync.db"), SyncOptions())
     st = sim.state()
     held = {(r["principal_type"], r["principal_id"]) for r in st["role_assignments"]}
     users = [u["id"] for u in st["users"] if u["status"] == "ACTIVE" and ("user", u["id"]) not in held]
     groups = [g["id"] for g in st["groups"] if g["type"] == "OKTA_GROUP"]
     apps = [a["id"] for a in st["apps"]]
-    run({"entitlement": "role:USER_ADMIN:assigned", "principal": f"user:{users[0]}",
-         "targets": {"groups": groups[:2]}})
-    run({"entitlement": "role:APP_ADMIN:assigned", "principal": f"user:{users[1]}",
-         "targets": {"app_instances": apps[:1]}})
+    synced.run("grant", {"entitlement": "role:USER_ADMIN:assigned", "principal": f"user:{users[0]}",
+                         "targets": {"groups": groups[:2]}})
+    synced.run("grant", {"entitlement": "role:APP_ADMIN:assigned", "principal": f"user:{users[1]}",
+                         "targets": {"app_instances": apps[:1]}})
     # An org-wide role becomes scoped.
-    run({"entitlement": "role:HELP_DESK_ADMIN:assigned", "principal": f"group:{groups[-1]}"})
-    run({"entitlement": "role:HELP_DESK_ADMIN:assigned", "principal": f"group:{groups[-1]}",
-         "targets": {"groups": groups[:1]}})
-    written = view()
+    synced.run("grant", {"entitlement": "role:HELP_DESK_ADMIN:assigned", "principal": f"group:{groups[-1]}"})
+    synced.run("grant", {"entitlement": "role:HELP_DESK_ADMIN:assigned", "principal": f"group:{groups[-1]}",
+                         "targets": {"groups": groups[:1]}})
+    written = synced.grants("role:")
     assert written[f"role:HELP_DESK_ADMIN:assigned:group:{groups[-1]}"]["targets"] == {"groups": groups[:1]}
     assert sorted(written[f"role:USER_ADMIN:assigned:user:{users[0]}"]["targets"]["groups"]) == sorted(groups[:2])
     assert written[f"role:APP_ADMIN:assigned:user:{users[1]}"]["targets"] == {"app_instances": apps[:1]}
-    assert run_embedded(sim.url, {"api_token": SUPER}, options, file=str(db)).state == "succeeded"
-    assert written == view()
+    synced.sync()
+    assert written == synced.grants("role:")
