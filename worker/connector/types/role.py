@@ -18,6 +18,7 @@ from worker.model import (
     Grant,
     GrantAdded,
     GrantRemoved,
+    InvalidId,
     Resource,
     parse_entitlement_id,
     parse_grant_id,
@@ -219,7 +220,10 @@ def _role_targets(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResu
     """The targets of one role assignment -> the role's grant again, with `targets` in its annotations
     (it replaces the grant the roles page wrote). None listed: the grant stays as it is (org-wide)."""
     out = PageResult()
-    grant = parse_grant_id(spec.parent or "")
+    try:
+        grant = parse_grant_id(spec.parent or "")
+    except InvalidId as exc:   # not a stream this module opened
+        raise BadObject(f"role targets: the stream's parent is not a role grant ({exc})") from None
     role_type, ptype, pid = parse_entitlement_id(grant.entitlement_id).resource_id, grant.principal_type, grant.principal_id
     aid = spec.meta_value("assignment")
     if "after=" in spec.url:   # a later page could only replace the first page's targets: say so
