@@ -11,7 +11,14 @@ import time
 from oktasim.areas.api_tokens import ApiToken
 from oktasim.areas.apps import App
 from oktasim.areas.groups import Group
-from oktasim.areas.roles import IAM_ROLES, STANDARD_ROLES, CustomRole, ResourceSet
+from oktasim.areas.roles import (
+    APP_TARGET_ROLES,
+    GROUP_TARGET_ROLES,
+    IAM_ROLES,
+    STANDARD_ROLES,
+    CustomRole,
+    ResourceSet,
+)
 from oktasim.areas.users import USER_STATUSES, User
 from oktasim.orderedset import OrderedIds
 from oktasim.org import Org
@@ -204,11 +211,31 @@ def generate(seed: int = 0, users: int = 200, groups: int = 30, apps: int = 12) 
                              "GROUP_MEMBERSHIP_ADMIN", "REPORT_ADMIN"), rng.randint(1, 2)):
             org.assign_role("group", gid, {"type": t})
 
-    # -- custom roles (incl. the IAM-based standard roles Okta lists with them) and resource sets
-    roles: list[CustomRole] = []
+    # -- targets: every other role Okta scopes is scoped (from the first), the rest are org-wide
+    app_list = list(org.apps.values())
+    scopable = [ra for ras in org.roles.values() for ra in ras.values()
+                if ra.type in GROUP_TARGET_ROLES | APP_TARGET_ROLES]
+    for ra in scopable[::2]:
+        if ra.type in GROUP_TARGET_ROLES and okta_groups:
+            for gid in rng.sample(okta_groups, min(len(okta_groups), rng.randint(1, 2))):
+                ra.group_targets.add(gid)
+        elif ra.type in APP_TARGET_ROLES and app_list:
+            a = rng.choice(app_list)
+            (ra.app_targets.add(a.name) if rng.random() < 0.5 else ra.instance_targets.add(a.id))
+
+    # -- the IAM-based standard roles: listed with the custom roles, assigned by type (to small groups:
+    # few people hold them)
+    small_okta_groups = sorted(okta_groups, key=lambda gid: len(org.groups[gid].members))[:len(okta_groups) // 2]
     for t, label in IAM_ROLES.items():
-        cr = CustomRole(org.ids.new("cr0"), label, f"{label} (IAM-based standard role)", now_s, iam_type=t)
-        roles.append(cr)
+        org.add_custom_role(CustomRole(org.ids.new("cr0"), label, f"{label} (IAM-based standard role)", now_s,
+                                       iam_type=t))
+        if active:
+            org.assign_role("user", rng.choice(active), {"type": t})
+        if small_okta_groups and rng.random() < 0.5:
+            org.assign_role("group", rng.choice(small_okta_groups), {"type": t})
+
+    # -- custom roles and resource sets
+    roles: list[CustomRole] = []
     for i in range(max(2, apps // 50)):
         label = f"{rng.choice(GROUP_WORDS)} Custom Role {i}"
         roles.append(CustomRole(org.ids.new("cr0"), label, f"Custom admin role {i}", now_s,

@@ -9,7 +9,10 @@ import base64
 import re
 from typing import Any
 
+import orjson
+
 from oktasim import errors
+from oktasim.areas.groups import group_bytes
 from oktasim.areas.logs import group_target, target, user_target
 from oktasim.errors import OktaError
 from oktasim.orderedset import OrderedIds
@@ -19,6 +22,7 @@ from oktasim.routing import (
     Response,
     iam_list,
     iam_object,
+    json_list,
     json_response,
     page,
     route,
@@ -40,13 +44,27 @@ STANDARD_ROLES: dict[str, str] = {
     "GROUP_MEMBERSHIP_ADMIN": "Group Membership Administrator",
 }
 
-# IAM-based standard roles: listed by /api/v1/iam/roles with the custom roles, answered in the
-# custom-role shape with their own type (baton-okta.md §8.4, okta-api.md §5.7).
+# IAM-based standard roles: /api/v1/iam/roles lists them with the custom roles (baton-okta.md §8.4),
+# but they are assigned like standard roles, `{"type": "WORKFLOWS_ADMIN"}`, and a role list answers
+# them in the custom-role shape with their own `type`, the type as `role` and a built-in resource
+# set such as ACCESS_CERTIFICATIONS_IAM_POLICY (okta-api.md §5.7, §6).
 IAM_ROLES: dict[str, str] = {
     "WORKFLOWS_ADMIN": "Workflows Administrator",
     "ACCESS_CERTIFICATIONS_ADMIN": "Access Certifications Administrator",
     "ACCESS_REQUESTS_ADMIN": "Access Requests Administrator",
 }
+ROLE_LABELS = {**STANDARD_ROLES, **IAM_ROLES}   # every role assignable by type
+
+
+def iam_resource_set(role_type: str) -> str:
+    """The built-in resource set an IAM-based role is answered with (WORKFLOWS_ADMIN -> WORKFLOWS_IAM_POLICY)."""
+    return role_type.removesuffix("_ADMIN") + "_IAM_POLICY"
+
+
+# Roles Okta scopes to targets (okta-api.md §5.7): groups, or catalog apps and app instances. Without
+# targets a role is org-wide.
+GROUP_TARGET_ROLES = frozenset({"USER_ADMIN", "HELP_DESK_ADMIN", "GROUP_MEMBERSHIP_ADMIN"})
+APP_TARGET_ROLES = frozenset({"APP_ADMIN"})
 
 
 def role_assignment_id(role_type: str) -> str:
@@ -55,12 +73,13 @@ def role_assignment_id(role_type: str) -> str:
     return base64.b32encode(role_type.encode()).decode().rstrip("=")
 
 
-ROLE_TYPE_BY_ID = {role_assignment_id(t): t for t in STANDARD_ROLES}
+ROLE_TYPE_BY_ID = {role_assignment_id(t): t for t in ROLE_LABELS}
 
 
 class RoleAssignment:
-    """A standard role assigned to a user or a group."""
-    __slots__ = ("id", "type", "principal_type", "principal_id", "created", "last_updated", "status")
+    """A standard role (the IAM-based ones too) assigned to a user or a group."""
+    __slots__ = ("id", "type", "principal_type", "principal_id", "created", "last_updated", "status",
+                 "group_targets", "app_targets", "instance_targets")
 
     def __init__(self, type: str, principal_type: str, principal_id: str, created: str):
         self.id = role_assignment_id(type)
@@ -70,6 +89,12 @@ class RoleAssignment:
         self.created = created
         self.last_updated = created
         self.status = "ACTIVE"
+        self.group_targets = OrderedIds()      # group ids
+        self.app_targets = OrderedIds()        # catalog app names (every instance of the app)
+        self.instance_targets = OrderedIds()   # app instance ids
+
+    def target_count(self) -> int:
+        return len(self.group_targets) + len(self.app_targets) + len(self.instance_targets)
 
 
 class CustomRole:
@@ -192,21 +217,15 @@ class RoleState:
         rtype = body.get("type")
         if not isinstance(rtype, str) or not rtype:
             raise errors.invalid("Api validation failed: type", ["type: The field cannot be left blank"])
-        if rtype == "CUSTOM" or rtype in IAM_ROLES:
-            if rtype in IAM_ROLES and not body.get("role"):
-                role = next((r for r in self.custom_roles.values() if r.iam_type == rtype), None)
-                if role is None:
-                    raise errors.invalid("Api validation failed: type")
-                rs = self._iam_resource_set(role)
-            else:
-                role = self.custom_role(str(body.get("role") or ""))
-                rs = self.resource_set(str(body.get("resource-set") or ""))
+        if rtype == "CUSTOM":
+            role = self.custom_role(str(body.get("role") or ""))
+            rs = self.resource_set(str(body.get("resource-set") or ""))
             b = rs.bindings.get(role.id)
             if b is not None and any(m.principal_type == ptype and m.principal_id == pid
                                      for m in b.members.values()):
                 raise _duplicate_role()
             return self.add_binding_member(rs, role, ptype, pid)
-        if rtype not in STANDARD_ROLES:
+        if rtype not in ROLE_LABELS:
             raise errors.invalid("Api validation failed: type",
                                  [f"type: '{rtype}' is not a valid role type"])
         mine = self.roles.setdefault((ptype, pid), {})
@@ -220,17 +239,6 @@ class RoleState:
             self.role_groups.add(pid)
         self._log_privileges(ptype, pid)
         return ra
-
-    def _iam_resource_set(self, role: CustomRole) -> ResourceSet:
-        """The resource set an IAM-based role (e.g. Workflows) is bound through when assigned with
-        the plain `{"type": "WORKFLOWS_ADMIN"}` payload."""
-        label = f"{role.iam_type}_IAM_POLICY"
-        for rs in self.resource_sets.values():
-            if rs.label == label:
-                return rs
-        rs = ResourceSet(self.ids.new("iam"), label, f"Resource set of the {role.label} role", now_iso())
-        self.add_resource_set(rs)
-        return rs
 
     def unassign_role(self, ptype: str, pid: str, assignment_id: str) -> None:
         if ptype == "user":
@@ -256,6 +264,52 @@ class RoleState:
         else:
             self._refresh_role_group(pid)
         self._log_privileges(ptype, pid, had_some=True)
+
+    # ---------------------------------------------------------------- targets of standard roles
+
+    def role_assignment(self, ptype: str, pid: str, assignment_id: str) -> RoleAssignment:
+        pid = self.user(pid).id if ptype == "user" else self.group(pid).id
+        ra = self.roles.get((ptype, pid), {}).get(ROLE_TYPE_BY_ID.get(assignment_id, ""))
+        if ra is None:
+            raise errors.not_found_typed(assignment_id, "RoleAssignment")
+        return ra
+
+    def _targets_of(self, ra: RoleAssignment, kind: str) -> None:
+        allowed = GROUP_TARGET_ROLES if kind == "groups" else APP_TARGET_ROLES
+        if ra.type not in allowed:
+            raise OktaError(400, "E0000091", "The provided role type was not the same as required role type.")
+
+    def add_role_target(self, ra: RoleAssignment, kind: str, key: str, app_id: str | None = None) -> None:
+        """PUT …/targets/groups/{groupId} or …/targets/catalog/apps/{appName}[/{appId}] (204, idempotent)."""
+        self._targets_of(ra, kind)
+        if kind == "groups":
+            added = ra.group_targets.add(self.group(key).id)
+        elif app_id is None:
+            if not any(a.name == key for a in self.apps.values()):
+                raise errors.not_found_typed(key, "CatalogApp")
+            added = ra.app_targets.add(key)
+        else:
+            app = self.app(app_id)
+            if app.name != key:
+                raise errors.not_found_typed(app_id, "AppInstance")
+            added = ra.instance_targets.add(app.id)
+        if added:
+            ra.last_updated = now_iso()
+            self._log_privileges(ra.principal_type, ra.principal_id)
+
+    def remove_role_target(self, ra: RoleAssignment, kind: str, key: str, app_id: str | None = None) -> None:
+        """DELETE of one target; the last one cannot go (the role would silently become org-wide)."""
+        self._targets_of(ra, kind)
+        ids = ra.group_targets if kind == "groups" else ra.app_targets if app_id is None else ra.instance_targets
+        target_id = app_id or key
+        if target_id not in ids:
+            raise errors.not_found_typed(target_id, "UserGroup" if kind == "groups" else "AppInstance")
+        if ra.target_count() == 1:
+            raise errors.invalid("Api validation failed: target",
+                                 ["target: The last target of a role assignment cannot be removed"])
+        ids.remove(target_id)
+        ra.last_updated = now_iso()
+        self._log_privileges(ra.principal_type, ra.principal_id)
 
     def add_binding_member(self, rs: ResourceSet, role: CustomRole, ptype: str, pid: str) -> BindingMember:
         b = rs.bindings.get(role.id)
@@ -316,7 +370,7 @@ class RoleState:
     def privilege_labels(self, entries: list[RoleEntry]) -> list[str]:
         labels = []
         for _, held, _ in entries:
-            label = (STANDARD_ROLES[held.type] if isinstance(held, RoleAssignment)
+            label = (ROLE_LABELS[held.type] if isinstance(held, RoleAssignment)
                      else self.custom_roles[held[1].role_id].label)
             if label not in labels:
                 labels.append(label)
@@ -387,11 +441,14 @@ def _assignee(ptype: str, pid: str, base: str) -> str:
 
 
 def standard_role_dict(ra: RoleAssignment, assignment_type: str, base: str) -> dict:
-    return {
-        "id": ra.id, "label": STANDARD_ROLES[ra.type], "type": ra.type, "status": ra.status,
+    d = {
+        "id": ra.id, "label": ROLE_LABELS[ra.type], "type": ra.type, "status": ra.status,
         "created": ra.created, "lastUpdated": ra.last_updated, "assignmentType": assignment_type,
         "_links": {"assignee": {"href": _assignee(ra.principal_type, ra.principal_id, base)}},
     }
+    if ra.type in IAM_ROLES:   # the custom-role shape
+        d["role"], d["resource-set"] = ra.type, iam_resource_set(ra.type)
+    return d
 
 
 def custom_role_assignment_dict(org, rs: ResourceSet, b: Binding, m: BindingMember,
@@ -495,6 +552,88 @@ def assign_group_role(req: Request, gid: str) -> Response:
 def unassign_group_role(req: Request, gid: str, rid: str) -> Response:
     req.org.unassign_role("group", gid, rid)
     return NO_CONTENT
+
+
+# ---------------------------------------------------------------- targets of standard role assignments
+
+TARGETS_LIMIT = (20, 200)   # default and maximum page size (okta-api.md §3.2)
+
+
+def _catalog_app_dict(org, name: str, instance_id: str | None, base: str) -> dict:
+    """A target in GET …/targets/catalog/apps: the catalog app, with `id` when it is one instance."""
+    label = next((a.label for a in org.apps.values() if a.name == name), name)
+    d: dict = {"name": name, "displayName": label, "status": "ACTIVE",
+               "_links": {"logo": [{"name": "medium", "type": "image/png",
+                                    "href": f"https://ok12static.oktacdn.com/assets/img/logos/{name}.png"}]}}
+    if instance_id is not None:
+        d["id"] = instance_id
+        d["_links"]["self"] = {"href": f"{base}/api/v1/apps/{instance_id}"}
+    return d
+
+
+def _group_targets(req: Request, ptype: str, pid: str, rid: str) -> Response:
+    org = req.org
+    ra = org.role_assignment(ptype, pid, rid)
+    org._targets_of(ra, "groups")
+    ids, limit, nxt = page(req, ra.group_targets, *TARGETS_LIMIT)
+    return json_list(req, [group_bytes(org, org.groups[g], req.base) for g in ids], limit, nxt)
+
+
+def _app_targets(req: Request, ptype: str, pid: str, rid: str) -> Response:
+    org = req.org
+    ra = org.role_assignment(ptype, pid, rid)
+    org._targets_of(ra, "apps")
+    # Apps first, then instances, in one cursor space ("app:<name>" / "instance:<id>").
+    keys = OrderedIds([f"app:{n}" for n in ra.app_targets] + [f"instance:{i}" for i in ra.instance_targets])
+    ids, limit, nxt = page(req, keys, *TARGETS_LIMIT)
+    items = []
+    for key in ids:
+        kind, value = key.split(":", 1)
+        if kind == "app":
+            items.append(_catalog_app_dict(org, value, None, req.base))
+        else:
+            items.append(_catalog_app_dict(org, org.apps[value].name, value, req.base))
+    return json_list(req, [orjson.dumps(i) for i in items], limit, nxt)
+
+
+def _change_target(req: Request, ptype: str, pid: str, rid: str, add: bool, kind: str, key: str,
+                   app_id: str | None = None) -> Response:
+    org = req.org
+    ra = org.role_assignment(ptype, pid, rid)
+    (org.add_role_target if add else org.remove_role_target)(ra, kind, key, app_id)
+    return NO_CONTENT
+
+
+def _target_routes(principals: str, var: str) -> list:
+    """GET/PUT/DELETE of group and catalog-app targets under /users/{uid} or /groups/{gid}."""
+    ptype = "user" if principals == "users" else "group"
+    base = f"/api/v1/{principals}/{{{var}}}/roles/{{rid}}/targets"
+
+    def groups(req, rid, **kw):
+        return _group_targets(req, ptype, kw[var], rid)
+
+    def apps(req, rid, **kw):
+        return _app_targets(req, ptype, kw[var], rid)
+
+    def group(add):
+        return lambda req, rid, target, **kw: _change_target(req, ptype, kw[var], rid, add, "groups", target)
+
+    def app(add):
+        return lambda req, rid, name, **kw: _change_target(req, ptype, kw[var], rid, add, "apps", name)
+
+    def instance(add):
+        return lambda req, rid, name, aid, **kw: _change_target(req, ptype, kw[var], rid, add, "apps", name, aid)
+
+    return [
+        route("GET", f"{base}/groups", groups, ROLES_READ),
+        route("PUT", f"{base}/groups/{{target}}", group(True), ROLES_MANAGE, "role.assignment"),
+        route("DELETE", f"{base}/groups/{{target}}", group(False), ROLES_MANAGE, "role.assignment"),
+        route("GET", f"{base}/catalog/apps", apps, ROLES_READ),
+        route("PUT", f"{base}/catalog/apps/{{name}}", app(True), ROLES_MANAGE, "role.assignment"),
+        route("DELETE", f"{base}/catalog/apps/{{name}}", app(False), ROLES_MANAGE, "role.assignment"),
+        route("PUT", f"{base}/catalog/apps/{{name}}/{{aid}}", instance(True), ROLES_MANAGE, "role.assignment"),
+        route("DELETE", f"{base}/catalog/apps/{{name}}/{{aid}}", instance(False), ROLES_MANAGE, "role.assignment"),
+    ]
 
 
 # ---------------------------------------------------------------- IAM: custom roles, resource sets, bindings
@@ -636,6 +775,8 @@ ROUTES = [
     route("GET", "/api/v1/groups/{gid}/roles", group_roles, ROLES_READ),
     route("POST", "/api/v1/groups/{gid}/roles", assign_group_role, ROLES_MANAGE, "role.assignment"),
     route("DELETE", "/api/v1/groups/{gid}/roles/{rid}", unassign_group_role, ROLES_MANAGE, "role.assignment"),
+    *_target_routes("users", "uid"),
+    *_target_routes("groups", "gid"),
     route("GET", "/api/v1/iam/assignees/users", assignees_users, ROLES_READ),
     route("GET", "/api/v1/iam/roles", list_custom_roles, ROLES_READ),
     route("GET", "/api/v1/iam/roles/{rid}", get_custom_role, ROLES_READ),
@@ -655,9 +796,12 @@ ROUTES = [
 
 def snapshot(org) -> dict:
     """`role_assignments`, `custom_roles` and `resource_sets` of /__sim/state. Every binding member
-    is also a role assignment of type CUSTOM (the IAM-based roles included)."""
+    is also a role assignment of type CUSTOM; the IAM-based roles are assigned by type, like the
+    standard roles."""
     roles = [{"principal_type": ra.principal_type, "principal_id": ra.principal_id, "type": ra.type,
-              "role": None, "resource_set": None, "status": ra.status}
+              "role": None, "resource_set": None, "status": ra.status,
+              "targets": {"groups": list(ra.group_targets), "apps": list(ra.app_targets),
+                          "app_instances": list(ra.instance_targets)}}
              for ras in org.roles.values() for ra in ras.values()]
     sets = []
     for rs in (org.resource_sets[i] for i in org.resource_set_order):

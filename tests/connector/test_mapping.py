@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from tests.support.recordings import bodies
@@ -210,21 +212,23 @@ def test_role_assignment_rules():
     ]
     spec = StreamSpec(role.USER_ROLES, "/", "user:00u9")
     plain = handle_page(spec, page, OPTS)
+    # An IAM-based standard role is keyed on its type, whatever its `role` says, with or without custom roles.
     assert [g.id for g in plain.grants] == ["role:SUPER_ADMIN:assigned:user:00u9",
-                                            "role:NEW_FANCY_ADMIN:assigned:user:00u9"]
+                                            "role:NEW_FANCY_ADMIN:assigned:user:00u9",
+                                            "role:WORKFLOWS_ADMIN:assigned:user:00u9"]
     # The unknown standard type becomes a role resource with its entitlement, never dropped.
     assert [(r.key, r.display_name) for r in plain.resources] == [("role:NEW_FANCY_ADMIN", "Fancy")]
     assert [e.id for e in plain.entitlements] == ["role:NEW_FANCY_ADMIN:assigned"]
     assert len(plain.warnings) == 1 and "no type" in plain.warnings[0]
     custom = handle_page(spec, page, SyncOptions(sync_custom_roles=True))
     assert [g.id for g in custom.grants][2:] == ["custom-role:cr0abc:assigned:user:00u9",
-                                                 "custom-role:cr0wf:assigned:user:00u9"]
+                                                 "role:WORKFLOWS_ADMIN:assigned:user:00u9"]
     check_ids(custom)
 
 
 def test_static_roles():
     res = static_resources(OPTS)
-    assert len(res.resources) == 10 and {e.id for e in res.entitlements} >= {"role:SUPER_ADMIN:assigned"}
+    assert len(res.resources) == 13 and {e.id for e in res.entitlements} >= {"role:SUPER_ADMIN:assigned"}
     assert {r.key: r.display_name for r in res.resources}["role:USER_ADMIN"] == "Group Administrator"
 
 
@@ -331,3 +335,30 @@ def test_bad_input():
         handle_page(StreamSpec("nope", "/"), [], OPTS)
     res = handle_page(StreamSpec(group.GROUPS, "/"), [{"id": None}, "x", {"id": "00g1", "profile": {}}], OPTS)
     assert [r.id for r in res.resources] == ["00g1"] and len(res.warnings) == 2
+
+
+def test_role_targets_into_the_grant_annotations():
+    """A scoped role opens its targets list; the recorded group targets land in the grant's annotations."""
+    page = [{"id": "KVJUKUS7IFCE2SKO", "type": "USER_ADMIN", "status": "ACTIVE", "assignmentType": "GROUP"},
+            {"id": "IFIFAX2BIRGUSTQ", "type": "APP_ADMIN", "status": "ACTIVE", "assignmentType": "GROUP"},
+            {"id": "KNKVARKSL5AUITKJJY", "type": "SUPER_ADMIN", "status": "ACTIVE", "assignmentType": "GROUP"}]
+    res = handle_page(StreamSpec(role.GROUP_ROLES, "/", "group:00g1"), page, OPTS)
+    assert [(c.kind, c.url, c.parent) for c in res.children] == [
+        (role.ROLE_TARGETS, "/api/v1/groups/00g1/roles/KVJUKUS7IFCE2SKO/targets/groups?limit=200",
+         "role:USER_ADMIN:assigned:group:00g1"),
+        (role.ROLE_TARGETS, "/api/v1/groups/00g1/roles/IFIFAX2BIRGUSTQ/targets/catalog/apps?limit=200",
+         "role:APP_ADMIN:assigned:group:00g1")]
+    groups_spec, apps_spec = res.children
+    recorded = bodies("GET", r"/api/v1/groups/[^/]+/roles/[^/]+/targets/groups")
+    assert recorded
+    for body in recorded:
+        out = handle_page(groups_spec, body, OPTS)
+        assert [(g.id, g.annotations) for g in out.grants] == [
+            ("role:USER_ADMIN:assigned:group:00g1",
+             {"id": "KVJUKUS7IFCE2SKO", "targets": {"groups": [t["id"] for t in body]}})]
+    apps = [{"name": "salesforce", "displayName": "Salesforce.com"}, {"name": "box", "id": "0oa2"}]
+    out = handle_page(apps_spec, apps, OPTS)
+    assert out.grants[0].annotations["targets"] == {"apps": ["salesforce"], "app_instances": ["0oa2"]}
+    assert handle_page(groups_spec, [], OPTS).grants == []   # org-wide: the roles page's grant stands
+    later = handle_page(replace(groups_spec, url=groups_spec.url + "&after=x"), recorded[0], OPTS)
+    assert later.grants == [] and "more than 200 targets" in later.warnings[0]

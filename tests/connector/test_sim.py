@@ -81,6 +81,12 @@ def test_sync_matches_org(sim, state, name):
         res = objects["resources"].get(f"custom-role:{r['id']}")
         if res is not None:  # the IAM-based standard roles (Workflows, ...) come here, as Okta lists them
             assert res.display_name == r["label"]
+    # Scoped roles carry their targets; org-wide ones none.
+    for ra in state["role_assignments"]:
+        g = objects["grants"].get(f"role:{ra['type']}:assigned:{ra['principal_type']}:{ra['principal_id']}")
+        if g is not None and ra.get("targets") is not None:
+            want = {k: v for k, v in ra["targets"].items() if v}
+            assert g.annotations.get("targets", {}) == want, (g.id, g.annotations)
     for t in state["api_tokens"]:
         res = objects["resources"].get(f"api-token:{t['id']}")
         if res is not None:
@@ -94,6 +100,10 @@ def test_org_exercises_every_case(state):
     assert {a["status"] for a in state["apps"]} == {"ACTIVE", "INACTIVE"}
     assert {au["scope"] for a in state["apps"] for au in a["users"]} == {"USER", "GROUP"}
     assert {ra["principal_type"] for ra in state["role_assignments"]} == {"user", "group"}
+    targeted = [ra for ra in state["role_assignments"] if ra.get("targets")]   # the standard roles
+    assert any(any(ra["targets"].values()) for ra in targeted)   # some scoped ...
+    assert any(ra["type"] in ("USER_ADMIN", "HELP_DESK_ADMIN", "GROUP_MEMBERSHIP_ADMIN", "APP_ADMIN")
+               and not any(ra["targets"].values()) for ra in targeted)   # ... and some could be, but are not
     assert any(b["members"] for rs in state["resource_sets"] for b in rs["bindings"])
     assert state["api_tokens"] and state["custom_roles"]
     labels = {r["label"] for r in state["custom_roles"]}
@@ -140,7 +150,7 @@ def test_child_list_deleted_mid_sync_is_skipped(oktasim):
 def test_request_count_is_one_per_needed_page(sim, state, name):
     """Every list fits one page at Okta's maxima here, so a sync makes exactly one request per list it
     needs: no member list for empty groups, role lists only for groups holding a role, the admin list
-    once per run (not once per role), one role list per admin."""
+    once per run (not once per role), one role list per admin, one targets list per scopable role."""
     opts = OPTION_SETS[name]
     domains = opts.get("filter_email_domains", ())
     groups = [g for g in state["groups"] if not (opts.get("skip_app_groups") and g["type"] == "APP_GROUP")]
@@ -154,6 +164,9 @@ def test_request_count_is_one_per_needed_page(sim, state, name):
     want = 4  # users, groups, apps, role assignees
     want += sum(1 for g in groups if g["members"]) + sum(1 for g in groups if g["id"] in role_groups)
     want += 2 * len(apps) + len(admins)
+    # one targets list per assignment of a role Okta scopes (its first page holds up to 200 targets)
+    want += sum(1 for ra in state["role_assignments"]
+                if ra["type"] in ("USER_ADMIN", "HELP_DESK_ADMIN", "GROUP_MEMBERSHIP_ADMIN", "APP_ADMIN"))
     if opts.get("sync_custom_roles"):
         want += 2 + len(state["resource_sets"]) + sum(len(rs["bindings"]) for rs in state["resource_sets"])
     if opts.get("sync_secrets"):

@@ -161,7 +161,8 @@ def test_standard_role_assignment_to_user_and_group(sim):
         _err(c.post(f"/api/v1/users/{u['id']}/roles", json={"type": "USER_ADMIN"}), 409, "E0000090")
         _err(c.post(f"/api/v1/users/{u['id']}/roles", json={"type": "NOT_A_ROLE"}), 400, "E0000001")
         assert {"principal_type": "user", "principal_id": u["id"], "type": "USER_ADMIN", "role": None,
-                "resource_set": None, "status": "ACTIVE"} in sim.state()["role_assignments"]
+                "resource_set": None, "status": "ACTIVE",
+                "targets": {"groups": [], "apps": [], "app_instances": []}} in sim.state()["role_assignments"]
         assert u["id"] in {x["id"] for x in c.get("/api/v1/iam/assignees/users").json()["value"]}
         assert c.delete(f"/api/v1/users/{u['id']}/roles/{ra['id']}").status_code == 204
         _err(c.delete(f"/api/v1/users/{u['id']}/roles/{ra['id']}"), 404, "E0000007")

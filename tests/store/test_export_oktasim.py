@@ -118,6 +118,7 @@ def test_csv_one_row_per_record_with_names_and_annotation_columns(synced_file):
     grants = {r["id"]: r for r in records if r["kind"] == "grant"}
 
     rows = list(csv.DictReader(io.StringIO(export(synced_file, "--format", "csv"))))  # grants by default
+    assert any(r["role_targets"] for r in rows)   # a scoped admin role (the simulator has some)
     assert [r["id"] for r in rows] == list(grants)
     for row in rows:
         g = grants[row["id"]]
@@ -136,6 +137,7 @@ def test_csv_one_row_per_record_with_names_and_annotation_columns(synced_file):
         assert row["role_assignment_id"] == ann.get("id", "")
         assert row["role_resource_set"] == ann.get("resource-set", "")
         assert row["binding_member_id"] == ann.get("member_id", "")
+        assert json.loads(row["role_targets"] or "{}") == ann.get("targets", {})
         assert row["other_annotations"] == ""  # the connector writes only the keys above
 
     rows = list(csv.DictReader(io.StringIO(export(synced_file, "--format", "csv", "--kind", "resource"))))

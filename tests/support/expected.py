@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 STANDARD = ("API_ACCESS_MANAGEMENT_ADMIN", "MOBILE_ADMIN", "ORG_ADMIN", "READ_ONLY_ADMIN", "REPORT_ADMIN",
-            "SUPER_ADMIN", "USER_ADMIN", "HELP_DESK_ADMIN", "APP_ADMIN", "GROUP_MEMBERSHIP_ADMIN")
+            "SUPER_ADMIN", "USER_ADMIN", "HELP_DESK_ADMIN", "APP_ADMIN", "GROUP_MEMBERSHIP_ADMIN",
+            # IAM-based standard roles: assigned and listed by type like the others
+            "WORKFLOWS_ADMIN", "ACCESS_CERTIFICATIONS_ADMIN", "ACCESS_REQUESTS_ADMIN")
 
 
 @dataclass
@@ -60,11 +62,10 @@ def expected(state: dict, *, skip_app_groups=False, sync_inactive_apps=False, sy
         for gid in a["groups"]:
             grant(ent, "group", gid if isinstance(gid, str) else gid["id"])
     roles = set(STANDARD)
-    custom_ids = {r["id"] for r in state["custom_roles"]}
     for ra in state["role_assignments"]:
         if ra.get("status", "ACTIVE") != "ACTIVE":
             continue
-        if ra["type"] == "CUSTOM" or ra.get("role") in custom_ids:
+        if ra["type"] == "CUSTOM":
             if sync_custom_roles:
                 grant(f"custom-role:{ra['role']}:assigned", ra["principal_type"], ra["principal_id"])
             continue

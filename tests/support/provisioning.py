@@ -112,3 +112,50 @@ def raw_message(task: str, kwargs: dict) -> str:
                        "delivery_info": {"exchange": "", "routing_key": "provisioning"}, "priority": 0,
                        "body_encoding": "base64", "delivery_tag": str(uuid.uuid4())},
     })
+
+
+class SyncedFile:
+    """An embedded sync of `sim_url` into a SQLite file, and provisioning requests run against it in
+    this process (for write-through tests: provision, then compare the view with the next sync)."""
+
+    def __init__(self, sim_url: str, file: str, options: Any):
+        from worker.provisioning import runner
+        from worker.store.db import make_engine, make_session_factory
+        from worker.store.secrets import load_keys, local_key_file
+        from worker.store.tables import Tenant
+
+        self.sim_url, self.file, self.options = sim_url, file, options
+        self.sync()
+        self.sessions = make_session_factory(make_engine(f"sqlite:///{file}"))
+        self.client_for = runner.default_client_factory(keys=load_keys(local_key_file(file + ".key")))
+        with self.sessions() as s:
+            self.tenant = s.scalar(sa.select(Tenant.name))
+
+    def sync(self) -> None:
+        from worker.engine.embedded import run_embedded
+
+        result = run_embedded(self.sim_url, {"api_token": SUPER}, self.options, file=self.file)
+        assert result.state == "succeeded", result.error
+
+    def run(self, kind: str, payload: dict) -> None:
+        """Record and run one request to success (retries included)."""
+        from worker.provisioning import runner, service
+
+        with self.sessions() as s:
+            ref = service.record_and_publish(s, Recorder(), self.tenant, kind, payload)
+        for _ in range(20):
+            step = runner.run_request(self.sessions, ref.id, self.client_for, runner.RetryPolicy(2, 0.05, 0.2))
+            if step.done:
+                break
+            time.sleep(min(step.countdown, 0.3))
+        assert step.state == "succeeded", (kind, payload, step)
+
+    def grants(self, prefix: str = "") -> dict[str, dict]:
+        """Grant id -> annotations in the current view (ids starting with `prefix`)."""
+        from worker.store.tables import GrantRow, Tenant
+
+        with self.sessions() as s:
+            run_id = s.scalar(sa.select(Tenant.current_run_id))
+            rows = s.execute(sa.select(GrantRow.id, GrantRow.annotations).where(
+                GrantRow.run_id == run_id, GrantRow.id.startswith(prefix)))
+            return {r.id: r.annotations for r in rows}

@@ -80,16 +80,35 @@ def _grant_command(name: str, kind: str) -> Callable[..., None]:
                   help="e.g. group:00g1:member, app:0oa1:access, role:USER_ADMIN:assigned, "
                        "resourceset-binding:<rs>:<role>:member")
     @click.option("--principal", required=True, metavar="TYPE:ID", help="user:00u1 or group:00g1")
+    @click.option("--target", "targets", multiple=True, metavar="KIND:ID", hidden=kind != "grant",
+                  help="Scope an admin role (repeatable): group:00g1 (USER_ADMIN, HELP_DESK_ADMIN, "
+                       "GROUP_MEMBERSHIP_ADMIN), app:salesforce or app-instance:0oa1 (APP_ADMIN).")
     @_key
     @_wait
     @_timeout
     @_json
     @_db
-    def cmd(tenant: str, entitlement: str, principal: str, key: str | None, wait: bool, timeout: float,
-            as_json: bool, database_url: str | None) -> None:
-        _submit(tenant, kind, {"entitlement": entitlement, "principal": principal}, key, wait, timeout,
-                as_json, database_url)
+    def cmd(tenant: str, entitlement: str, principal: str, targets: tuple[str, ...], key: str | None,
+            wait: bool, timeout: float, as_json: bool, database_url: str | None) -> None:
+        payload: dict[str, Any] = {"entitlement": entitlement, "principal": principal}
+        if targets:
+            payload["targets"] = _targets(targets)
+        _submit(tenant, kind, payload, key, wait, timeout, as_json, database_url)
     return cmd
+
+
+_TARGET_KINDS = {"group": "groups", "app": "apps", "app-instance": "app_instances"}
+
+
+def _targets(values: tuple[str, ...]) -> dict[str, list[str]]:
+    """--target KIND:ID options -> the request's `targets` (intake checks them against the role)."""
+    out: dict[str, list[str]] = {}
+    for value in values:
+        kind, _, ident = value.partition(":")
+        if kind not in _TARGET_KINDS or not ident:
+            raise click.BadParameter(f"{value!r}: expected group:ID, app:NAME or app-instance:ID", param_hint="--target")
+        out.setdefault(_TARGET_KINDS[kind], []).append(ident)
+    return out
 
 
 _grant_command("grant", "grant")

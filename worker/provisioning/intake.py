@@ -2,7 +2,8 @@
 
 A request is `(kind, payload)`:
 
-- `grant`  {"entitlement": ENT_ID, "principal": "TYPE:ID"}  (or principal_type + principal_id)
+- `grant`  {"entitlement": ENT_ID, "principal": "TYPE:ID"}  (or principal_type + principal_id);
+           a role Okta scopes may add "targets": {"groups": [...]} or {"apps": [...], "app_instances": [...]}
 - `revoke` {"grant": GRANT_ID}  or  {"entitlement": ENT_ID, "principal": "TYPE:ID"}
 - `action` {"action": NAME, "args": {...}}  (NAME an action of a resource type: worker.connector.types.ACTIONS)
 - `delete` {"resource_type": "user" | "group", "resource_id": RAW_OKTA_ID}
@@ -17,7 +18,7 @@ import hashlib
 import json
 from typing import Any
 
-from worker.connector.types import ACTIONS, DELETABLE, TYPES
+from worker.connector.types import ACTIONS, DELETABLE, TYPES, role
 from worker.connector.types.base import Arg
 from worker.model import (
     Grant,
@@ -57,7 +58,16 @@ def _principal(payload: dict[str, Any]) -> tuple[str, str]:
     raise _bad("missing 'principal' (TYPE:ID, e.g. user:00u1)")
 
 
-def _grant_target(kind: str, payload: dict[str, Any]) -> dict[str, str]:
+def _grant_target(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    if "targets" in payload:
+        if kind != "grant":
+            raise _bad("'targets' go with a grant (a revoke removes the whole role assignment)")
+        target = _grant_target(kind, {k: v for k, v in payload.items() if k != "targets"})
+        try:
+            target["targets"] = role.check_targets(parse_entitlement_id(target["entitlement"]), payload["targets"])
+        except ValueError as exc:
+            raise _bad(str(exc)) from None
+        return target
     if kind == "revoke" and "grant" in payload:
         extra = set(payload) - {"grant"}
         if extra:

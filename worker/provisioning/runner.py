@@ -59,6 +59,8 @@ def _run_grant(ctx: ExecContext, payload: dict[str, Any], kind: str) -> Outcome:
     executor = getattr(TYPES[ent.resource_type], kind)  # its grant or revoke
     if executor is None:  # intake refuses these first
         raise NotFound(f"no executor for entitlement {ent.id!r}")
+    if "targets" in payload:  # a scoped admin role (intake lets targets through only for those)
+        return executor(ctx, ent, ptype, pid, targets=payload["targets"])
     return executor(ctx, ent, ptype, pid)
 
 

@@ -129,6 +129,7 @@ GRANT_ANNOTATION_COLUMNS = {
     "priority": "assignment_priority",    # app group: the assignment's priority
     "id": "role_assignment_id",           # role / custom-role: Okta's role assignment id
     "resource-set": "role_resource_set",  # custom-role: the resource set it is bound to
+    "targets": "role_targets",            # role: what a scoped role is limited to (JSON); empty = org-wide
     "member_id": "binding_member_id",     # resourceset-binding: Okta's member id
 }
 

@@ -13,7 +13,17 @@ from worker.connector.pages import BadObject, PageResult, StreamSpec, body_next,
 from worker.connector.probes import Capability, capability
 from worker.connector.types import custom_role, user
 from worker.connector.types.base import ChangeSources, Dirty, ResourceType, Stream, event_targets
-from worker.model import Entitlement, Grant, GrantAdded, GrantRemoved, Resource, resource_key
+from worker.model import (
+    Entitlement,
+    Grant,
+    GrantAdded,
+    GrantRemoved,
+    InvalidId,
+    Resource,
+    parse_entitlement_id,
+    parse_grant_id,
+    resource_key,
+)
 from worker.okta.errors import OktaConflict
 from worker.provisioning.context import PERM_ROLES, ExecContext, Outcome, already, call
 
@@ -21,6 +31,8 @@ NAME = "role"
 ROLE_ASSIGNEES = "role-assignees"  # stream kinds
 USER_ROLES = "user-roles"
 GROUP_ROLES = "group-roles"
+ROLE_TARGETS = "role-targets"
+TARGETS_LIMIT = 200  # …/targets/*: Okta's maximum page size (okta-api.md §3.2)
 ASSIGNEES_LIMIT = 1000  # /iam/assignees/users: no documented max; baton-okta uses 1000
 
 # The standard admin roles baton-okta lists (resource id = Okta role type).
@@ -36,8 +48,23 @@ STANDARD_ROLES: dict[str, str] = {
     "APP_ADMIN": "Application Administrator",
     "GROUP_MEMBERSHIP_ADMIN": "Group Membership Administrator",
 }
-# IAM-based standard roles: Okta returns them through the custom-role endpoint and in the custom-role shape.
-IAM_BASED_ROLES = frozenset({"WORKFLOWS_ADMIN", "ACCESS_CERTIFICATIONS_ADMIN", "ACCESS_REQUESTS_ADMIN"})
+# IAM-based standard roles. Okta assigns them by type like the others (`{"type": "WORKFLOWS_ADMIN"}`)
+# and lists an assignment with that `type`, though in the custom-role shape whose `role` and
+# `resource-set` are not ids of a custom role and resource set the sync lists (okta-api.md §5.7):
+# so they are keyed on `type`, as standard roles. (baton-okta shows them as custom roles, §8.4,
+# where they could be neither granted nor revoked.)
+IAM_BASED_ROLES: dict[str, str] = {
+    "WORKFLOWS_ADMIN": "Workflows Administrator",
+    "ACCESS_CERTIFICATIONS_ADMIN": "Access Certifications Administrator",
+    "ACCESS_REQUESTS_ADMIN": "Access Requests Administrator",
+}
+ROLE_LABELS = {**STANDARD_ROLES, **IAM_BASED_ROLES}   # the role resources every sync shows
+# Roles Okta scopes (okta-api.md §5.7): to groups, or to catalog apps and app instances. A scoped role's
+# grant carries its targets in the annotation `targets`; without it the role is org-wide.
+GROUP_TARGET_ROLES = frozenset({"USER_ADMIN", "HELP_DESK_ADMIN", "GROUP_MEMBERSHIP_ADMIN"})
+APP_TARGET_ROLES = frozenset({"APP_ADMIN"})
+TARGET_KINDS = ("groups", "apps", "app_instances")   # the keys of `targets`
+
 # Okta's errors for "this role is already assigned".
 ALREADY_ASSIGNED = ("E0000090", "E0000263")
 _PERM_READ = "okta.roles.read (an admin role with 'View roles, resources, and admin assignments')"
@@ -56,7 +83,7 @@ def roles_path(ptype: str, pid: str) -> str:
 # ------------------------------------------------------------------------------------ mapping
 
 def resource(role_type: str, label: str | None = None) -> Resource:
-    label = label or STANDARD_ROLES.get(role_type) or role_type
+    label = label or ROLE_LABELS.get(role_type) or role_type
     return Resource(NAME, role_type, label, {"id": "", "label": label, "type": role_type})
 
 
@@ -65,9 +92,9 @@ def entitlement(res: Resource) -> Entitlement:
 
 
 def _static_resources(options: SyncOptions) -> PageResult:
-    """The standard admin roles and their entitlements (no API call lists them)."""
+    """The standard admin roles (the IAM-based ones too) and their entitlements (no API call lists them)."""
     out = PageResult()
-    for role_type in STANDARD_ROLES:
+    for role_type in ROLE_LABELS:
         res = resource(role_type)
         out.resources.append(res)
         out.entitlements.append(entitlement(res))
@@ -75,6 +102,25 @@ def _static_resources(options: SyncOptions) -> PageResult:
 
 
 # ------------------------------------------------------------------------------------ streams
+
+def targets_path(role_type: str) -> str | None:
+    """The targets list of a role assignment (below its path), or None when Okta does not scope the role."""
+    if role_type in GROUP_TARGET_ROLES:
+        return "targets/groups"
+    if role_type in APP_TARGET_ROLES:
+        return "targets/catalog/apps"
+    return None
+
+
+def _targets_stream(role_type: str, ptype: str, pid: str, assignment_id: str) -> StreamSpec | None:
+    path = targets_path(role_type)
+    if path is None:
+        return None
+    url = f"{roles_path(ptype, q(pid))}/{q(assignment_id)}/{path}?limit={TARGETS_LIMIT}"
+    # Its parent is the role's grant: a principal may hold several scoped roles (one stream each).
+    return StreamSpec(ROLE_TARGETS, url, Grant(assigned(role_type).id, ptype, pid).id,
+                      meta=(("assignment", assignment_id),))
+
 
 def group_roles_stream(gid: str) -> StreamSpec:
     return StreamSpec(GROUP_ROLES, roles_path("group", q(gid)), resource_key("group", gid))
@@ -100,20 +146,28 @@ def _role_grants(out: PageResult, assignments: list[Any], principal_type: str, p
         role_type = a.get("type")
         if not isinstance(role_type, str) or not role_type:
             raise BadObject(f"role assignment {a.get('id')!r} has no type")
-        ann = {k: a[k] for k in ("id", "resource-set") if isinstance(a.get(k), str)}
-        if role_type == "CUSTOM" or role_type in IAM_BASED_ROLES:
+        ann = {"id": a["id"]} if isinstance(a.get("id"), str) else {}
+        if role_type == "CUSTOM":
             if not options.sync_custom_roles:
                 return
-            role_id = a.get("role") if isinstance(a.get("role"), str) and a.get("role") else role_type
+            role_id = a.get("role")
+            if not isinstance(role_id, str) or not role_id:
+                raise BadObject(f"custom role assignment {a.get('id')!r} has no role")
+            if isinstance(a.get("resource-set"), str):
+                ann["resource-set"] = a["resource-set"]
             out.grants.append(Grant(custom_role.assigned(role_id).id, principal_type, principal_id,
                                     annotations=ann))
             return
-        if role_type not in STANDARD_ROLES:
+        if role_type not in ROLE_LABELS:
             # A standard role type baton-okta's list lacks: create it rather than drop the grant.
             res = resource(role_type, a.get("label") if isinstance(a.get("label"), str) else None)
             out.resources.append(res)
             out.entitlements.append(entitlement(res))
         out.grants.append(Grant(assigned(role_type).id, principal_type, principal_id, annotations=ann))
+        if "id" in ann:   # its targets, if Okta scopes the role: the targets stream adds them to the grant
+            child = _targets_stream(role_type, principal_type, principal_id, ann["id"])
+            if child is not None:
+                out.children.append(child)
     each(out, f"roles of {principal_type} {principal_id}", assignments, one)
 
 
@@ -126,6 +180,61 @@ def _group_roles(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResul
 def _user_roles(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
     out = PageResult()
     _role_grants(out, records(body), "user", spec.parent_id, "USER", options)
+    return out
+
+
+def _add_target(targets: dict[str, list[str]], role_type: str, item: Any) -> None:
+    """One item of a targets list -> `targets` (a group, a whole catalog app, or one app instance)."""
+    if role_type in GROUP_TARGET_ROLES:
+        targets.setdefault("groups", []).append(object_id(item, "target group"))
+    elif isinstance(item, Mapping) and isinstance(item.get("id"), str) and item["id"]:
+        targets.setdefault("app_instances", []).append(item["id"])   # one instance of the app
+    elif isinstance(item, Mapping) and isinstance(item.get("name"), str) and item["name"]:
+        targets.setdefault("apps", []).append(item["name"])   # every instance of a catalog app
+    else:
+        raise BadObject("target app: expected an object with a name")
+
+
+def check_targets(ent: Entitlement, targets: Any) -> dict[str, list[str]]:
+    """The `targets` of a grant request, validated and canonical (sorted, no duplicates); ValueError
+    naming the problem. Groups and app instances are raw Okta ids, apps catalog app names."""
+    role_type = ent.resource_id
+    if ent.resource_type != NAME or targets_path(role_type) is None:
+        raise ValueError(f"'targets' apply only to roles Okta scopes ({', '.join(sorted(GROUP_TARGET_ROLES))}: "
+                         f"groups; {', '.join(sorted(APP_TARGET_ROLES))}: apps, app_instances), not {ent.id!r}")
+    if not isinstance(targets, Mapping) or not targets:
+        raise ValueError("'targets' must be a non-empty object, e.g. {\"groups\": [\"00g1\"]}")
+    allowed = ("groups",) if role_type in GROUP_TARGET_ROLES else ("apps", "app_instances")
+    out: dict[str, list[str]] = {}
+    for kind, values in targets.items():
+        if kind not in allowed:
+            raise ValueError(f"role {role_type} takes targets {', '.join(allowed)}, not {kind!r}")
+        if (not isinstance(values, list) or not values
+                or not all(isinstance(v, str) and v and not any(c in v for c in ":/ ") for v in values)):
+            raise ValueError(f"targets.{kind} must be a non-empty list of Okta ids or app names, got {values!r}")
+        out[kind] = sorted(set(values))
+    return out
+
+
+def _role_targets(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
+    """The targets of one role assignment -> the role's grant again, with `targets` in its annotations
+    (it replaces the grant the roles page wrote). None listed: the grant stays as it is (org-wide)."""
+    out = PageResult()
+    try:
+        grant = parse_grant_id(spec.parent or "")
+    except InvalidId as exc:   # not a stream this module opened
+        raise BadObject(f"role targets: the stream's parent is not a role grant ({exc})") from None
+    role_type, ptype, pid = parse_entitlement_id(grant.entitlement_id).resource_id, grant.principal_type, grant.principal_id
+    aid = spec.meta_value("assignment")
+    if "after=" in spec.url:   # a later page could only replace the first page's targets: say so
+        out.warnings.append(f"role {role_type} of {ptype} {pid} has more than {TARGETS_LIMIT} targets; "
+                            f"its grant lists the first {TARGETS_LIMIT}")
+        return out
+    targets: dict[str, list[str]] = {}
+    each(out, f"targets of role {role_type} of {ptype} {pid}", records(body),
+         lambda t: _add_target(targets, role_type, t))
+    if targets:
+        out.grants.append(Grant(grant.entitlement_id, ptype, pid, annotations={"id": aid, "targets": targets}))
     return out
 
 
@@ -143,9 +252,35 @@ def _role_assignees(spec: StreamSpec, body: Any, options: SyncOptions) -> PageRe
 
 # ------------------------------------------------------------------------------------ grant / revoke
 
-def _assign(grant: bool, ctx: ExecContext, ent: Entitlement, ptype: str, pid: str) -> Outcome:
+def _read_targets(ctx: ExecContext, path: str, role_type: str) -> dict[str, list[str]]:
+    targets: dict[str, list[str]] = {}
+    for item in call(ctx, "GET", path, PERM_ROLES, params={"limit": TARGETS_LIMIT}) or []:
+        _add_target(targets, role_type, item)
+    return targets
+
+
+def _add_targets(ctx: ExecContext, path: str, role_type: str,
+                 wanted: Mapping[str, list[str]]) -> tuple[dict[str, list[str]], bool]:
+    """PUT the wanted targets the assignment lacks: (its targets afterwards, whether any was added)."""
+    have = _read_targets(ctx, path, role_type)
+    missing = {kind: [t for t in ids if t not in have.get(kind, [])] for kind, ids in wanted.items()}
+    if not any(missing.values()):
+        return have, False
+    for gid in missing.get("groups", []):
+        call(ctx, "PUT", f"{path}/{q(gid)}", PERM_ROLES, what=f"target group {gid}", parents=("UserGroup",))
+    for name in missing.get("apps", []):
+        call(ctx, "PUT", f"{path}/{q(name)}", PERM_ROLES, what=f"target app {name}")
+    for aid in missing.get("app_instances", []):   # Okta's path names the instance's catalog app too
+        app = call(ctx, "GET", f"/api/v1/apps/{q(aid)}", PERM_ROLES, what=f"app {aid}") or {}
+        call(ctx, "PUT", f"{path}/{q(str(app.get('name')))}/{q(aid)}", PERM_ROLES, what=f"target app {aid}")
+    return _read_targets(ctx, path, role_type), True
+
+
+def _assign(grant: bool, ctx: ExecContext, ent: Entitlement, ptype: str, pid: str,
+            targets: Mapping[str, list[str]] | None = None) -> Outcome:
     """Standard roles go to users and groups; a user's revoke removes only a *direct* assignment
-    (never one held through a group)."""
+    (never one held through a group). A grant with `targets` scopes the role to them (adding any the
+    assignment lacks; an org-wide assignment becomes scoped)."""
     role_type = ent.resource_id
     base = roles_path(ptype, pid)
     g = Grant(ent.id, ptype, pid)
@@ -154,17 +289,25 @@ def _assign(grant: bool, ctx: ExecContext, ent: Entitlement, ptype: str, pid: st
     mine = [a for a in assignments if a.get("type") == role_type and a.get("status", "ACTIVE") != "INACTIVE"
             and a.get("assignmentType", direct) == direct]
     if grant:
-        if mine:
+        if mine and not targets:
             return already("granted", g)
-        try:
-            made = call(ctx, "POST", base, PERM_ROLES, json={"type": role_type}, what=f"{ptype} {pid}")
-        except OktaConflict as exc:
-            if exc.error_code in ALREADY_ASSIGNED:
-                return already("granted", g)
-            raise
-        aid = (made or {}).get("id")
-        added = Grant(ent.id, ptype, pid, annotations={"id": aid} if aid else {})
-        return Outcome(f"granted: {g.principal} on {ent.id}", {"assignment_id": aid}, [GrantAdded(added)])
+        made = None
+        if not mine:
+            try:
+                made = call(ctx, "POST", base, PERM_ROLES, json={"type": role_type}, what=f"{ptype} {pid}")
+            except OktaConflict as exc:
+                if exc.error_code in ALREADY_ASSIGNED:
+                    return already("granted", g)
+                raise
+        aid = (made or mine[0]).get("id")
+        ann: dict[str, Any] = {"id": aid} if aid else {}
+        if targets:
+            ann["targets"], added_some = _add_targets(ctx, f"{base}/{q(aid)}/{targets_path(role_type)}",
+                                                      role_type, targets)
+            if mine and not added_some:
+                return already("granted", g, " (with these targets)")
+        result = {"assignment_id": aid, **({"targets": ann["targets"]} if targets else {})}
+        return Outcome(f"granted: {g.principal} on {ent.id}", result, [GrantAdded(Grant(ent.id, ptype, pid, annotations=ann))])
     if not mine:
         via_group = ptype == "user" and any(a.get("type") == role_type for a in assignments)
         return already("revoked", g, " (the user still holds it through a group)" if via_group else "")
@@ -200,6 +343,7 @@ TYPE = ResourceType(
         Stream(ROLE_ASSIGNEES, "admin roles assigned to users", _PERM_READ, _role_assignees),
         Stream(USER_ROLES, "admin roles assigned to users", _PERM_READ, _user_roles),
         Stream(GROUP_ROLES, "admin roles assigned to groups", _PERM_READ, _group_roles),
+        Stream(ROLE_TARGETS, "targets of admin roles", _PERM_READ, _role_targets),
     ),
     initial_streams=_initial_streams,
     static_resources=_static_resources,
