@@ -129,6 +129,7 @@ class GroupState:
             self.unassign_app_group(aid, g.id)
         for ra in list(self.roles.get(("group", g.id), {}).values()):
             self.unassign_role("group", g.id, ra.id)
+        self.drop_group_target(g.id)
         for rs in self.resource_sets.values():
             for b in rs.bindings.values():
                 for m in list(b.members.values()):

@@ -240,6 +240,20 @@ class RoleState:
         self._log_privileges(ptype, pid)
         return ra
 
+    def drop_group_target(self, gid: str) -> None:
+        """A deleted group leaves every role's targets. An assignment that loses its last target is
+        removed rather than left org-wide (no admin gains scope from a deletion; what Okta does here
+        is not documented)."""
+        for (ptype, pid), mine in list(self.roles.items()):
+            for ra in list(mine.values()):
+                if not ra.group_targets.remove(gid):
+                    continue
+                if ra.target_count():
+                    ra.last_updated = now_iso()
+                    self._log_privileges(ptype, pid)  # as for a target removed through the API
+                else:
+                    self.unassign_role(ptype, pid, ra.id)
+
     def unassign_role(self, ptype: str, pid: str, assignment_id: str) -> None:
         if ptype == "user":
             pid = self.user(pid).id

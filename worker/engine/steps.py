@@ -146,11 +146,14 @@ def page(rt: Runtime, stream_id: int, cursor: str) -> None:
         else:
             _defer(rt, st, cursor, decision.after or 0.0, decision.reason)
             return
-    _commit_page(rt, st, cursor, next_url, result.items, result, final_state)
+    # A list that only refines rows of its parent list (an admin role's targets) writes them into
+    # the parent's container, so re-listing the parent replaces them too.
+    container = spec.meta_value("container") or container_key(st.kind, st.parent)
+    _commit_page(rt, st, cursor, next_url, result.items, result, final_state, container)
 
 
 def _commit_page(rt: Runtime, st: runs.StreamRow, cursor: str, next_url: str | None, items: int,
-                 result: PageResult, final_state: str) -> None:
+                 result: PageResult, final_state: str, container: str) -> None:
     children = [(*encode_spec(c), first_cursor(c)) for c in result.children]
     with rt.sessions() as s:
         runs.begin_write(s)
@@ -161,7 +164,7 @@ def _commit_page(rt: Runtime, st: runs.StreamRow, cursor: str, next_url: str | N
             s.rollback()  # another delivery of this page got there first
             return
         write_page(s, st.tenant_id, st.run_id, result.resources, result.entitlements, result.grants,
-                   check_run=False, container=container_key(st.kind, st.parent))
+                   check_run=False, container=container)
         if children and st.kind in runs.closed_kinds(s, st.run_id):
             children = []  # an incremental run re-lists only the dirty children of a whole list
         opened = runs.add_streams(s, st.run_id, children)

@@ -118,8 +118,10 @@ def _targets_stream(role_type: str, ptype: str, pid: str, assignment_id: str) ->
         return None
     url = f"{roles_path(ptype, q(pid))}/{q(assignment_id)}/{path}?limit={TARGETS_LIMIT}"
     # Its parent is the role's grant: a principal may hold several scoped roles (one stream each).
+    # Its rows belong to the principal's role list (re-listing that list replaces them).
+    assignments = USER_ROLES if ptype == "user" else GROUP_ROLES
     return StreamSpec(ROLE_TARGETS, url, Grant(assigned(role_type).id, ptype, pid).id,
-                      meta=(("assignment", assignment_id),))
+                      meta=(("assignment", assignment_id), ("container", f"{assignments}:{resource_key(ptype, pid)}")))
 
 
 def group_roles_stream(gid: str) -> StreamSpec:
