@@ -44,6 +44,7 @@ class Arg:
     type: str
     required: bool = False
     max_len: int | None = None
+    choices: tuple[str, ...] | None = None  # a "str" that must be one of these (any case)
 
 
 @dataclass(frozen=True)
