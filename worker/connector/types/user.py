@@ -12,10 +12,16 @@ from typing import Any
 
 from worker.connector.options import SyncOptions
 from worker.connector.pages import PageResult, StreamSpec, each, object_id, q, records, text
-from worker.connector.probes import CredentialsRejected, ProbeFailed
+from worker.connector.probes import PROBE_USER, Capability, CredentialsRejected, ProbeFailed, capability
 from worker.connector.types.base import Action, Arg, ChangeSources, Dirty, ResourceType, Stream, event_targets
 from worker.model import Resource, ResourceRemoved, ResourceSaved, resource_key
-from worker.okta.errors import OktaAuthenticationError, OktaError, OktaInvalidRequest, OktaPermissionDenied
+from worker.okta.errors import (
+    OktaAuthenticationError,
+    OktaError,
+    OktaInvalidRequest,
+    OktaNotFound,
+    OktaPermissionDenied,
+)
 from worker.provisioning.context import PERM_USERS, ExecContext, Outcome, call
 from worker.provisioning.errors import ProvisionError, RetryLater
 
@@ -355,6 +361,21 @@ def users_readable(client: Any) -> tuple[bool | None, str]:
     return True, "allowed"
 
 
+def _probes(client: Any) -> dict[str, Capability]:
+    """Account creation and profile updates, probed with requests Okta must refuse after its
+    permission check: a profile without the required fields (400), a user that does not exist (404)."""
+    return {
+        "create account": capability(
+            "create account", "POST /api/v1/users?activate=false with an empty profile",
+            lambda: client.request("POST", "/api/v1/users", params={"activate": "false"}, json={"profile": {}}),
+            (OktaInvalidRequest,)),
+        "update user": capability(
+            "update user", "POST /api/v1/users/{nonexistent user}",
+            lambda: client.request("POST", f"/api/v1/users/{PROBE_USER}", json={"profile": {"title": "probe"}}),
+            (OktaNotFound,)),
+    }
+
+
 USER_ID = {"user_id": Arg("str", True)}
 
 
@@ -410,4 +431,5 @@ TYPE = ResourceType(
     delete=_delete,
     changes=ChangeSources(lists=_changed_users, partial=(USERS,), event_types=LIFECYCLE_EVENTS,
                           dirty=_user_dirty),
+    probes=_probes,
 )
