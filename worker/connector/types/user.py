@@ -215,6 +215,12 @@ def delete_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
     raise RetryLater(f"user {uid} still exists after DELETE", countdown=1)
 
 
+def _refused(what: str, exc: OktaInvalidRequest) -> ProvisionError:
+    """Okta's validation error with its causes (which field, which rule): what a user must fix."""
+    causes = f" ({'; '.join(exc.error_causes)})" if exc.error_causes else ""
+    return ProvisionError(f"Okta refused {what}: {exc.error_summary or exc}{causes}")
+
+
 def _is_duplicate_login(exc: OktaInvalidRequest) -> bool:
     return exc.error_code == "E0000001" and any(
         c.lower().startswith("login") and "already exists" in c.lower() for c in exc.error_causes)
@@ -271,8 +277,7 @@ def create_account(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
             user = call(ctx, "POST", "/api/v1/users", PERM_USERS, json=body, params=params)
         except OktaInvalidRequest as exc:
             if not _is_duplicate_login(exc):
-                raise ProvisionError(f"Okta refused the account: {exc.error_summary or exc}"
-                                     + (f" ({'; '.join(exc.error_causes)})" if exc.error_causes else "")) from None
+                raise _refused("the account", exc) from None
             user = get(ctx, login)
             created = user.get("created")
             mine = ctx.attempt > 1 and created and ctx.created_at and datetime.fromisoformat(
@@ -320,8 +325,7 @@ def update_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
     try:
         user = call(ctx, "POST", f"/api/v1/users/{uid}", PERM_USERS, json={"profile": changes}, what=f"user {uid}")
     except OktaInvalidRequest as exc:
-        raise ProvisionError(f"Okta refused the profile update of user {uid}: {exc.error_summary or exc}"
-                             + (f" ({'; '.join(exc.error_causes)})" if exc.error_causes else "")) from None
+        raise _refused(f"the profile update of user {uid}", exc) from None
     return Outcome(f"user {uid} updated ({', '.join(sorted(changes))})",
                    {"user_id": uid, "updated_fields": sorted(changes)}, [saved(user)])
 
