@@ -290,7 +290,7 @@ def create_account(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
         ctx.save(user_id=uid)
     else:
         user = get(ctx, uid)
-    if not inactive and user.get("status") == "STAGED":  # send_activation_email=false
+    if not inactive and not args.get("send_activation_email", True) and user.get("status") == "STAGED":
         _lifecycle(ctx, uid, "activate?sendEmail=false")
         user = get(ctx, uid)
     note = " (recovered after a retry)" if existed else ""
