@@ -31,7 +31,8 @@ USER_STATUSES = ("ACTIVE", "STAGED", "PROVISIONED", "SUSPENDED", "DEPROVISIONED"
 
 class User:
     __slots__ = ("id", "status", "created", "activated", "status_changed", "last_login",
-                 "last_updated", "password_changed", "profile", "has_password", "cache", "cache_nc")
+                 "last_updated", "password_changed", "profile", "has_password", "provider", "emails_sent",
+                 "cache", "cache_nc")
 
     def __init__(self, id: str, status: str, created: str, activated: str | None,
                  status_changed: str | None, last_login: str | None, last_updated: str,
@@ -46,6 +47,8 @@ class User:
         self.password_changed = password_changed
         self.profile = profile
         self.has_password = has_password
+        self.provider = "OKTA"                # credentials.provider.type: OKTA or FEDERATION
+        self.emails_sent: list[str] = []      # e-mails Okta sent the user ("activation"), for tests
         self.cache: bytes | None = None      # list form, with credentials
         self.cache_nc: bytes | None = None   # list form, okta-response=omitCredentials
 
@@ -68,6 +71,35 @@ LIFECYCLE_EVENTS = {
 def _required_profile_causes(profile: dict) -> list[str]:
     return [f"{f}: The field cannot be left blank" for f in ("firstName", "lastName", "email", "login")
             if not isinstance(profile.get(f), str) or not profile.get(f).strip()]
+
+
+# Okta's default password policy (okta-api.md): 8+ characters, a lowercase and an uppercase letter,
+# a digit, and no part of the login.
+_PASSWORD_RULES = ("Password requirements were not met. Password requirements: at least 8 characters, "
+                   "a lowercase letter, an uppercase letter, a number, no parts of your username.")
+
+
+def _password(creds: dict, profile: dict) -> str | None:
+    """The password value the body sets, checked against the policy; None when it sets none."""
+    pw = creds.get("password")
+    if not isinstance(pw, dict) or pw.get("value") in (None, ""):
+        return None
+    value = pw["value"]
+    login_part = str(profile.get("login", "")).split("@")[0].lower()
+    if not (isinstance(value, str) and len(value) >= 8 and any(c.islower() for c in value)
+            and any(c.isupper() for c in value) and any(c.isdigit() for c in value)
+            and not (len(login_part) >= 3 and login_part in value.lower())):
+        raise errors.invalid("Api validation failed: password", [f"password: {_PASSWORD_RULES}"])
+    return value
+
+
+def _federated(creds: dict, provider: bool) -> bool:
+    """provider=true with credentials.provider.type FEDERATION: the user signs in elsewhere."""
+    p = creds.get("provider")
+    kind = p.get("type") if isinstance(p, dict) else None
+    if kind is not None and kind not in ("OKTA", "FEDERATION", "ACTIVE_DIRECTORY", "LDAP", "SOCIAL", "IMPORT"):
+        raise errors.invalid("Api validation failed: provider", [f"provider: '{kind}' is not a valid type"])
+    return provider and kind == "FEDERATION"
 
 
 def _login_taken() -> OktaError:
@@ -102,7 +134,11 @@ class UserState:
             for aid in everyone.apps:
                 self._grant_via(self.apps[aid], u.id)
 
-    def create_user(self, body: dict, activate: bool) -> User:
+    def create_user(self, body: dict, activate: bool, provider: bool = False,
+                    next_login: str | None = None) -> User:
+        """POST /users: STAGED without activate; with it ACTIVE (a password, or a federated provider),
+        PASSWORD_EXPIRED (nextLogin=changePassword) or PROVISIONED (no password: Okta e-mails the
+        activation link)."""
         profile = body.get("profile")
         if not isinstance(profile, dict):
             raise errors.invalid("Api validation failed: profile",
@@ -116,27 +152,46 @@ class UserState:
         if "@" not in profile["email"]:
             raise errors.invalid("Api validation failed: email", ["email: Does not match required pattern"])
         creds = errors.optional_object(body, "credentials")
-        has_password = bool((creds.get("password") or {}).get("value")) if isinstance(
-            creds.get("password"), dict) else False
+        password = _password(creds, profile)
+        federated = _federated(creds, provider)
+        if password is not None and federated:
+            raise errors.invalid("Api validation failed: password",
+                                 ["password: A password cannot be set for a user with an external provider"])
+        if next_login is not None:
+            if next_login != "changePassword":
+                raise errors.invalid("Api validation failed: nextLogin",
+                                     [f"nextLogin: '{next_login}' is not a valid value (changePassword)"])
+            if not activate or password is None:
+                raise errors.invalid("Api validation failed: nextLogin",
+                                     ["nextLogin: changePassword needs activate=true and a password"])
+        has_password = password is not None
         group_ids = body.get("groupIds")
         group_ids = [] if group_ids is None else group_ids
         if not isinstance(group_ids, list):
             raise errors.invalid("Api validation failed: groupIds")
         groups = [self.group(str(gid)) for gid in group_ids]
         now = now_iso()
-        if activate:
-            status = "ACTIVE" if has_password else "PROVISIONED"
-        else:
+        if not activate:
             status = "STAGED"
+        elif next_login is not None:
+            status = "PASSWORD_EXPIRED"
+        else:
+            status = "ACTIVE" if has_password or federated else "PROVISIONED"
         full = {"firstName": profile["firstName"], "lastName": profile["lastName"],
                 "mobilePhone": profile.get("mobilePhone"), "secondEmail": profile.get("secondEmail"),
                 "login": login, "email": profile["email"]}
         full.update({k: v for k, v in profile.items() if k not in full})
         u = User(self.ids.new("00u"), status, now, now if activate else None,
                  now if activate else None, None, now, now if has_password else None, full, has_password)
+        if federated:
+            u.provider = "FEDERATION"
         self.emit("user.lifecycle.create", "Create Okta user", [user_target(u)])
         if activate:
             self.emit("user.lifecycle.activate", "Activate Okta user", [user_target(u)])
+            if status == "PROVISIONED":
+                u.emails_sent.append("activation")
+        if next_login is not None:
+            self.emit("user.account.expire_password", "Expire password for Okta user", [user_target(u)])
         self.add_user(u)
         for g in groups:
             if g.type == "OKTA_GROUP":
@@ -165,7 +220,7 @@ class UserState:
         self.emit("user.account.update_profile", "Update user profile for Okta", [user_target(u)])
         return u
 
-    def lifecycle(self, uid: str, op: str) -> dict:
+    def lifecycle(self, uid: str, op: str, send_email: bool = True) -> dict:
         u = self.user(uid)
         s = u.status
         result: dict = {}
@@ -182,8 +237,10 @@ class UserState:
         elif op == "activate":
             if s not in ("STAGED", "PROVISIONED", "DEPROVISIONED"):
                 raise OktaError(403, "E0000016", "Activation failed because the user is already active")
-            new = "ACTIVE" if u.has_password else "PROVISIONED"
+            new = "ACTIVE" if u.has_password or u.provider == "FEDERATION" else "PROVISIONED"
             u.activated = now_iso()
+            if send_email:
+                u.emails_sent.append("activation")
             result = {"activationUrl": f"/welcome/{u.id}", "activationToken": u.id[-10:]}
         elif op == "reactivate":
             if s != "PROVISIONED":
@@ -273,7 +330,7 @@ def user_dict(org, u: User, base: str, *, full: bool, credentials: bool = True,
             if u.id[-4] in "ABCDEFGHIJKL":   # about a fifth of users set a recovery question
                 creds["recovery_question"] = {"question": "What is the food you least liked as a child?"}
         creds["emails"] = [{"value": u.profile.get("email"), "status": "VERIFIED", "type": "PRIMARY"}]
-        creds["provider"] = {"type": "OKTA", "name": "OKTA"}
+        creds["provider"] = {"type": u.provider, "name": u.provider}
         d["credentials"] = creds
     href = f"{base}/api/v1/users/{u.id}"
     if not full:
@@ -374,8 +431,7 @@ def get_user(req: Request, uid: str) -> Response:
 
 def create_user(req: Request) -> Response:
     body = req.json()
-    activate = req.flag("activate", True)
-    u = req.org.create_user(body, activate)
+    u = req.org.create_user(body, req.flag("activate", True), req.flag("provider", False), req.arg("nextLogin"))
     return json_response(user_dict(req.org, u, req.base, full=True))
 
 
@@ -386,7 +442,7 @@ def update_user(req: Request, uid: str) -> Response:
 
 def lifecycle(req: Request, uid: str, op: str) -> Response:
     send_email = req.flag("sendEmail", True)
-    result = req.org.lifecycle(uid, op)
+    result = req.org.lifecycle(uid, op, send_email)
     if op in ("activate", "reactivate") and send_email:
         result = {}
     if result:
@@ -415,4 +471,6 @@ ROUTES = [
 
 def snapshot(org) -> list[dict]:
     """`users` of /__sim/state."""
-    return [{"id": u.id, "status": u.status, "profile": u.profile} for u in (org.users[i] for i in org.user_order)]
+    return [{"id": u.id, "status": u.status, "profile": u.profile, "has_password": u.has_password,
+             "provider": u.provider, "emails_sent": list(u.emails_sent)}
+            for u in (org.users[i] for i in org.user_order)]

@@ -20,6 +20,8 @@ TABLE = {
     "create group": (False, True, True),
     "modify group": (False, True, True),
     "delete group": (False, False, True),
+    "create account": (False, False, True),
+    "update user": (False, False, True),
     "sync secrets": (False, False, True),
     "incremental sync (System Log)": (True, True, True),  # any admin token may read the log
 }

@@ -61,6 +61,9 @@ def test_recorded_users_pages():
             assert r.profile["login"] == u["profile"]["login"]
             assert r.profile["emails"][0] == {"address": u["profile"]["email"], "primary": True}
             assert r.profile["created"] == u["created"]
+            assert (r.profile["status_changed"], r.profile["last_updated"], r.profile["password_changed"]) == (
+                u["statusChanged"], u["lastUpdated"], u["passwordChanged"])
+            assert r.profile["user_type_id"] == u["type"]["id"]
             assert "credentials" not in r.profile["okta_profile"]
             n += 1
     assert n > 10
@@ -74,6 +77,26 @@ def test_user_display_name_and_employee_ids():
     assert a.display_name == "Ada unknown" and a.profile["employee_ids"] == ["E7"]
     assert a.profile["login_aliases"] == ["ada"]
     assert b.display_name == "Bob B" and b.profile["status"] == "unspecified" and b.profile["emails"] == []
+
+
+def test_reviewer_fields_and_skip_secondary_emails():
+    page = [{"id": "00u1", "status": "ACTIVE", "statusChanged": "2024-01-02T00:00:00.000Z",
+             "lastUpdated": "2024-03-04T00:00:00.000Z", "passwordChanged": None, "type": {"id": "oty1"},
+             "profile": {"login": "ada@x.io", "email": "ada@x.io", "secondEmail": "ada@acme.com",
+                         "userType": "Contractor", "manager": "Bob B", "managerId": "00u2"}}]
+    spec = StreamSpec(user.USERS, user.users_url())
+    full = handle_page(spec, page, OPTS).resources[0].profile
+    assert (full["user_type"], full["user_type_id"], full["manager"], full["manager_id"]) == (
+        "Contractor", "oty1", "Bob B", "00u2")
+    assert full["status_changed"] == "2024-01-02T00:00:00.000Z" and full["password_changed"] is None
+    assert full["emails"][1] == {"address": "ada@acme.com", "primary": False}
+    # baton-okta: the secondary e-mail leaves the traits and is nulled in the profile, yet the
+    # e-mail domain filter still lets the user in through it.
+    opts = SyncOptions(skip_secondary_emails=True, filter_email_domains=("acme.com",))
+    skipped = handle_page(spec, page, opts).resources[0].profile
+    assert skipped["emails"] == [{"address": "ada@x.io", "primary": True}]
+    assert skipped["okta_profile"]["secondEmail"] is None and "secondEmail" in skipped["okta_profile"]
+    assert page[0]["profile"]["secondEmail"] == "ada@acme.com"  # the page itself is left alone
 
 
 def test_empty_user_list_is_flagged():

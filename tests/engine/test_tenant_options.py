@@ -43,7 +43,7 @@ def test_no_flags_turn_options_off_and_a_change_marks_the_next_run_full(oktasim,
     _embedded(sim, file, "--sync-custom-roles", "--no-sync-secrets", env={"OKTASYNC_SKIP_APP_GROUPS": "true"})
     info = _only_tenant(file)
     assert info["options"] == {"skip_app_groups": True, "sync_inactive_apps": False, "sync_secrets": False,
-                               "sync_custom_roles": True, "filter_email_domains": []}
+                               "sync_custom_roles": True, "filter_email_domains": [], "skip_secondary_emails": False}
     assert info["options_changed"] is False  # synced with exactly these
 
     name = info["name"]
@@ -77,3 +77,34 @@ def test_tenant_add_and_update_take_both_forms(tmp_path):
     assert info["options_changed"] is True  # never synced
     help_text = runner.invoke(main, ["tenant", "update", "--help"]).output
     assert "--sync-secrets / --no-sync-secrets" in help_text
+
+
+def _user_profiles(file: Path) -> dict[str, dict]:
+    import sqlalchemy as sa
+
+    from worker.store.db import make_engine
+    from worker.store.tables import ResourceRow, Tenant
+
+    engine = make_engine(f"sqlite:///{file}")
+    with engine.connect() as c:
+        run_id = c.execute(sa.select(Tenant.current_run_id)).scalar()
+        rows = c.execute(sa.select(ResourceRow.resource_id, ResourceRow.profile).where(
+            ResourceRow.run_id == run_id, ResourceRow.resource_type == "user")).all()
+    engine.dispose()
+    return dict(rows)
+
+
+def test_skip_secondary_emails_flag_keeps_them_out_of_the_store(oktasim, tmp_path):
+    sim = oktasim(["--users", "40", "--groups", "3", "--apps", "2", "--seed", "21", "--window-seconds", "5"])
+    seconds = {u["id"]: u["profile"]["secondEmail"] for u in sim.state()["users"] if u["profile"].get("secondEmail")}
+    assert seconds  # the generated org has users with a secondary e-mail
+    kept, skipped = tmp_path / "kept.db", tmp_path / "skipped.db"
+    _embedded(sim, kept)
+    _embedded(sim, skipped, env={"OKTASYNC_SKIP_SECONDARY_EMAILS": "true"})
+    for uid, second in seconds.items():
+        assert {"address": second, "primary": False} in _user_profiles(kept)[uid]["emails"]
+        shown = _user_profiles(skipped)[uid]
+        assert all(e["primary"] for e in shown["emails"]) and shown["okta_profile"]["secondEmail"] is None
+    assert _only_tenant(skipped)["options"]["skip_secondary_emails"] is True
+    _tenant(skipped, "update", _only_tenant(skipped)["name"], "--no-skip-secondary-emails")
+    assert _only_tenant(skipped)["options"]["skip_secondary_emails"] is False

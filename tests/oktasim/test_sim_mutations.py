@@ -376,3 +376,58 @@ def test_update_user_profile(sim):
              400, "E0000001")
         _err(c.put(f"/api/v1/users/{u['id']}", json={"profile": {"firstName": "only"}}), 400, "E0000001")
         assert next(x for x in sim.state()["users"] if x["id"] == u["id"])["profile"]["login"] == "ab@example.com"
+
+
+def _sim_user(sim, uid: str) -> dict:
+    return next(u for u in sim.state()["users"] if u["id"] == uid)
+
+
+def test_create_user_account_choices(sim):
+    """Okta's POST /users choices: activate, a password (checked against the policy), nextLogin and a
+    federated provider decide the status; only a passwordless activation e-mails the user."""
+    def profile(name: str) -> dict:
+        return {"firstName": name, "lastName": "Choice", "email": f"{name}@example.com", "login": f"{name}@example.com"}
+    with client(sim) as c:
+        r = c.post("/api/v1/users", params={"activate": "false"}, json={"profile": profile("staged")})
+        assert r.json()["status"] == "STAGED" and r.json()["activated"] is None
+        assert _sim_user(sim, r.json()["id"])["emails_sent"] == []
+        r = c.post("/api/v1/users", params={"activate": "true"}, json={"profile": profile("nopass")})
+        assert r.json()["status"] == "PROVISIONED"
+        assert _sim_user(sim, r.json()["id"])["emails_sent"] == ["activation"]
+        strong = {"password": {"value": "Str0ng-Secret"}}
+        r = c.post("/api/v1/users", params={"activate": "true", "nextLogin": "changePassword"},
+                   json={"profile": profile("expired"), "credentials": strong})
+        assert r.json()["status"] == "PASSWORD_EXPIRED" and r.json()["passwordChanged"]
+        assert _sim_user(sim, r.json()["id"])["emails_sent"] == []
+        fed = {"provider": {"type": "FEDERATION", "name": "FEDERATION"}}
+        r = c.post("/api/v1/users", params={"activate": "true", "provider": "true"},
+                   json={"profile": profile("fed"), "credentials": fed})
+        assert r.json()["status"] == "ACTIVE" and r.json()["credentials"]["provider"]["type"] == "FEDERATION"
+        assert _sim_user(sim, r.json()["id"])["has_password"] is False
+        # the password policy, and choices that do not go together
+        for weak in ("short1A", "alllowercase1", "NoDigitsHere", "MyWeak1Pass"):
+            body = _err(c.post("/api/v1/users", json={"profile": profile("weak"),
+                                                      "credentials": {"password": {"value": weak}}}), 400, "E0000001")
+            assert body["errorCauses"][0]["errorSummary"].startswith("password: Password requirements")
+        _err(c.post("/api/v1/users", json={"profile": profile("dana"),
+                                           "credentials": {"password": {"value": "Dana-1234"}}}), 400, "E0000001")
+        _err(c.post("/api/v1/users", params={"activate": "false", "nextLogin": "changePassword"},
+                    json={"profile": profile("x1"), "credentials": strong}), 400, "E0000001")
+        _err(c.post("/api/v1/users", params={"nextLogin": "changePassword"}, json={"profile": profile("x2")}),
+             400, "E0000001")
+        _err(c.post("/api/v1/users", params={"provider": "true"},
+                    json={"profile": profile("x3"), "credentials": {**fed, **strong}}), 400, "E0000001")
+        assert not {"weak@example.com", "dana@example.com", "x1@example.com"} & {
+            u["profile"]["login"] for u in sim.state()["users"]}
+
+
+def test_activation_email_follows_send_email(sim):
+    with client(sim) as c:
+        quiet, loud = (c.post("/api/v1/users", params={"activate": "false"}, json={"profile": {
+            "firstName": n, "lastName": "M", "email": f"{n}@example.com", "login": f"{n}@example.com"}}).json()["id"]
+            for n in ("quiet", "loud"))
+        r = c.post(f"/api/v1/users/{quiet}/lifecycle/activate", params={"sendEmail": "false"})
+        assert r.status_code == 200 and r.json()["activationUrl"]   # the link comes back instead
+        assert c.post(f"/api/v1/users/{loud}/lifecycle/activate").json() == {}
+    assert _sim_user(sim, quiet)["emails_sent"] == [] and _sim_user(sim, quiet)["status"] == "PROVISIONED"
+    assert _sim_user(sim, loud)["emails_sent"] == ["activation"]

@@ -499,3 +499,17 @@ def test_log_delay_lets_events_appear_out_of_published_order(oktasim):
     assert published != sorted(published), "polling returns persistence order, not published order"
     names = [e["target"][0]["displayName"] for e in events]
     assert sorted(names) == sorted(f"Delayed {i}" for i in range(25))
+
+
+def test_account_creation_events(sim):
+    def body(name: str, **creds) -> dict:
+        return {"profile": {"firstName": name, "lastName": "Log", "email": f"{name}@x.example",
+                            "login": f"{name}@x.example"}, **({"credentials": creds} if creds else {})}
+    with client(sim) as c:
+        staged = c.post("/api/v1/users", params={"activate": "false"}, json=body("stg")).json()["id"]
+        expired = c.post("/api/v1/users", params={"activate": "true", "nextLogin": "changePassword"},
+                         json=body("exp", password={"value": "Turn-me-9"})).json()["id"]
+        events, _ = _poll(c)
+    by_user = {uid: [e["eventType"] for e in events if e["target"][0]["id"] == uid] for uid in (staged, expired)}
+    assert by_user[staged] == ["user.lifecycle.create"]
+    assert by_user[expired] == ["user.lifecycle.create", "user.lifecycle.activate", "user.account.expire_password"]

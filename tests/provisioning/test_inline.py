@@ -224,6 +224,60 @@ def test_create_account_options_and_duplicates(sim, store, run_inline):
     assert dup.result["details"]["user_id"] == uid
 
 
+def _new_account(run_inline, name: str, **options) -> tuple[str, dict]:
+    row = run_inline("action", {"action": "create_account", "args": {
+        "email": f"{name}@example.com", "first_name": name.title(), "last_name": "Choice", **options}})
+    assert row.state == "succeeded", row.error
+    return row.result["details"]["user_id"], row.result
+
+
+def test_create_account_password_provider_and_activation_choices(sim, store, run_inline):
+    def user(uid: str) -> dict:
+        return next(u for u in sim.state()["users"] if u["id"] == uid)
+
+    # baton-okta's default: no password, activated at creation, so Okta e-mails the activation link
+    uid, _ = _new_account(run_inline, "welcome")
+    assert (user(uid)["status"], user(uid)["emails_sent"], user(uid)["has_password"]) == (
+        "PROVISIONED", ["activation"], False)
+    uid, _ = _new_account(run_inline, "silent", send_activation_email=False)
+    assert (user(uid)["status"], user(uid)["emails_sent"]) == ("PROVISIONED", [])
+    uid, result = _new_account(run_inline, "randompw", password="random")
+    assert (user(uid)["status"], user(uid)["has_password"]) == ("ACTIVE", True)
+    assert "password" not in str(result["details"])  # the generated password is kept nowhere
+    uid, _ = _new_account(run_inline, "mustchange", password="random", password_change_on_login_required=True)
+    assert user(uid)["status"] == "PASSWORD_EXPIRED" and user(uid)["emails_sent"] == []
+    assert store.resource_profile(f"user:{uid}")["okta_status"] == "PASSWORD_EXPIRED"
+    uid, _ = _new_account(run_inline, "federated", provider_type="federation")
+    assert (user(uid)["status"], user(uid)["provider"], user(uid)["has_password"]) == ("ACTIVE", "FEDERATION", False)
+    uid, _ = _new_account(run_inline, "later", password="random", password_change_on_login_required=True,
+                          create_inactive=True)   # create_inactive wins over the others
+    assert (user(uid)["status"], user(uid)["emails_sent"]) == ("STAGED", [])
+    uid, _ = _new_account(run_inline, "loginname", login="login.name")
+    assert user(uid)["profile"]["login"] == "login.name" and user(uid)["profile"]["email"] == "loginname@example.com"
+
+
+def test_update_user_sets_profile_fields_and_writes_through(sim, store, run_inline):
+    st = sim.state()
+    uid, manager = pick(st), pick(st, not_in={pick(st)})
+    before = next(u for u in st["users"] if u["id"] == uid)["profile"]
+    row = run_inline("action", {"action": "update_user", "args": {
+        "user_id": uid, "title": "Chief Auditor", "userType": "Contractor", "managerId": manager,
+        "additionalAttributes": {"costCenterCode": "CC-7"}}})
+    assert row.state == "succeeded", row.error
+    assert row.result["details"]["updated_fields"] == ["costCenterCode", "managerId", "title", "userType"]
+    after = next(u for u in sim.state()["users"] if u["id"] == uid)["profile"]
+    assert {k: after[k] for k in ("title", "userType", "managerId", "costCenterCode")} == {
+        "title": "Chief Auditor", "userType": "Contractor", "managerId": manager, "costCenterCode": "CC-7"}
+    assert after["login"] == before["login"] and after["email"] == before["email"]  # merged, not replaced
+    shown = store.resource_profile(f"user:{uid}")
+    assert (shown["user_type"], shown["manager_id"]) == ("Contractor", manager)
+    taken = next(u for u in st["users"] if u["id"] == manager)["profile"]["login"]
+    row = run_inline("action", {"action": "update_user", "args": {"user_id": uid, "login": taken}})
+    assert row.state == "failed" and "already exists" in row.error
+    row = run_inline("action", {"action": "update_user", "args": {"user_id": "00unknown0000000000", "title": "x"}})
+    assert row.state == "failed" and "not found" in row.error
+
+
 def test_deactivate_and_delete_user(sim, store, run_inline):
     st = sim.state()
     a, b = [u["id"] for u in st["users"] if u["status"] == "ACTIVE"][2:4]

@@ -40,6 +40,20 @@ def test_grant_spellings_normalize_and_hash_alike():
      "not an email address"),
     ("action", {"action": "create_account", "args": {"email": "a@b.c", "first_name": "a", "last_name": "b",
                                                      "create_inactive": "maybe"}}, "true or false"),
+    ("action", {"action": "create_account", "args": {"email": "a@b.c", "first_name": "a", "last_name": "b",
+                                                     "password": "hunter2"}}, "must be one of none, random"),
+    ("action", {"action": "create_account", "args": {"email": "a@b.c", "first_name": "a", "last_name": "b",
+                                                     "provider_type": "SAML"}}, "one of OKTA, FEDERATION"),
+    ("action", {"action": "create_account", "args": {"email": "a@b.c", "first_name": "a", "last_name": "b",
+                                                     "provider_type": "federation", "password": "random"}},
+     "cannot get a random password"),
+    ("action", {"action": "create_account", "args": {"email": "a@b.c", "first_name": "a", "last_name": "b",
+                                                     "password_change_on_login_required": True}},
+     "needs password=random"),
+    ("action", {"action": "update_user", "args": {"user_id": "00u1"}}, "at least one profile field"),
+    ("action", {"action": "update_user", "args": {"user_id": "00u1", "additionalAttributes": {"title": "x"}}},
+     "set title by name"),
+    ("action", {"action": "update_user", "args": {"user_id": "00u1", "nickname": "x"}}, "unknown argument"),
     ("delete", {"resource_type": "app", "resource_id": "0oa1"}, "resource_type must be one of"),
     ("delete", {"resource_type": "group", "resource_id": "group:00g1:member"}, "not a raw Okta id"),
 ])
@@ -56,6 +70,11 @@ def test_action_arguments_are_coerced():
     out = intake.normalize("action", {"action": "create_account", "args": {
         "email": "a@x.com", "first_name": "A", "last_name": "B", "send_activation_email": "false"}})
     assert out["args"]["send_activation_email"] is False
+    out = intake.normalize("action", {"action": "create_account", "args": {
+        "email": "a@x.com", "first_name": "A", "last_name": "B", "provider_type": "federation", "password": "NONE"}})
+    assert (out["args"]["provider_type"], out["args"]["password"]) == ("FEDERATION", "none")  # the schema's spelling
+    out = intake.normalize("action", {"action": "update_user", "args": {"user_id": "user:00u1", "title": "CTO"}})
+    assert out == {"action": "update_user", "args": {"user_id": "00u1", "title": "CTO"}}
     assert intake.normalize("delete", {"resource_type": "group", "resource_id": "group:00g1"}) == {
         "resource_type": "group", "resource_id": "00g1"}
 

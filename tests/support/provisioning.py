@@ -53,6 +53,15 @@ class Store:
             run = s.scalar(sa.select(Tenant.current_run_id).where(Tenant.id == self.tenants[tenant]))
             return set(s.scalars(sa.select(ResourceRow.id).where(ResourceRow.run_id == run)))
 
+    def resource_profile(self, resource_id: str, tenant: str = "super") -> dict:
+        """The profile the tenant's current view shows for one resource ("user:00u1")."""
+        from worker.store.tables import ResourceRow, Tenant
+
+        with self.sessions() as s:
+            run = s.scalar(sa.select(Tenant.current_run_id).where(Tenant.id == self.tenants[tenant]))
+            return s.scalar(sa.select(ResourceRow.profile).where(ResourceRow.run_id == run,
+                                                                 ResourceRow.id == resource_id))
+
 
 def make_store(url: str, sim_url: str) -> Store:
     """Migrate `url`, add tenants super/aga/ro on the simulator, each with an empty current view."""

@@ -36,7 +36,7 @@ def stored(sessions, name: str) -> dict:
 def test_good_lines_apply_and_bad_ones_are_reported_by_number(cli, sessions, tmp_path):
     f = write(tmp_path / "tenants.jsonl",
               {"name": "acme", "domain": "acme.okta.com", "api_token": TOKEN, "interval": 600,
-               "sync_custom_roles": True, "filter_email_domains": "acme.com"},
+               "sync_custom_roles": True, "filter_email_domains": "acme.com", "skip_secondary_emails": True},
               "",
               "# a comment",
               {"name": "bad-domain", "domain": "http://evil.example.com", "api_token": OTHER},
@@ -57,6 +57,7 @@ def test_good_lines_apply_and_bad_ones_are_reported_by_number(cli, sessions, tmp
     acme = stored(sessions, "acme")
     assert acme["credentials"] == {"api_token": TOKEN} and acme["interval"] == 600 and acme["enabled"]
     assert acme["options"]["sync_custom_roles"] and acme["options"]["filter_email_domains"] == ["acme.com"]
+    assert acme["options"]["skip_secondary_emails"] is True
     assert not stored(sessions, "globex")["enabled"]
     with sessions() as s:
         assert [t.name for t in list_tenants(s)] == ["acme", "globex"]

@@ -83,7 +83,8 @@ def run_probe(domain: str, api_token: str | None, client_id: str | None, pem: st
 def check(domain: str, api_token: str | None, okta_client_id: str | None, okta_private_key: str | None,
           okta_private_key_id: str | None, as_json: bool) -> None:
     """Report which capabilities the credentials allow (review/provision group membership and app
-    assignment, review admin roles, create/modify/delete group, sync secrets), without changing anything."""
+    assignment, review admin roles, create/modify/delete group, create account, update user, sync
+    secrets), without changing anything."""
     # Imported here so `oktasync --help` does not load the HTTP stack.
     from worker.connector.capabilities import CredentialsRejected, ProbeFailed
     from worker.okta.auth import InvalidCredentials

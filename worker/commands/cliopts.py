@@ -25,6 +25,7 @@ _SYNC_FLAGS = [
     ("--sync-secrets", "Sync API-token metadata (never token values).", True),
     ("--sync-custom-roles", "Sync custom roles, resource sets and bindings.", True),
     ("--filter-email-domains", "Keep only users with an e-mail in these domains (a.com,b.com).", False),
+    ("--skip-secondary-emails", "Leave users' secondary e-mail (profile.secondEmail) out of the store.", True),
 ]
 
 
@@ -122,11 +123,12 @@ def credentials_from(api_token: str | None, okta_client_id: str | None, okta_pri
 
 def options_from(skip_app_groups: bool | None, sync_inactive_apps: bool | None, sync_secrets: bool | None,
                  sync_custom_roles: bool | None, filter_email_domains: str | None,
-                 base: dict[str, Any] | None = None) -> SyncOptions:
+                 skip_secondary_emails: bool | None = None, base: dict[str, Any] | None = None) -> SyncOptions:
     """SyncOptions from the flags; flags not given keep the values in `base` (for updates)."""
     data = dict(base or {})
     for key, value in (("skip_app_groups", skip_app_groups), ("sync_inactive_apps", sync_inactive_apps),
-                       ("sync_secrets", sync_secrets), ("sync_custom_roles", sync_custom_roles)):
+                       ("sync_secrets", sync_secrets), ("sync_custom_roles", sync_custom_roles),
+                       ("skip_secondary_emails", skip_secondary_emails)):
         if value is not None:
             data[key] = bool(value)
     if filter_email_domains is not None:

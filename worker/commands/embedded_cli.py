@@ -31,7 +31,8 @@ def run_from_cli(domain: str, *, file: str, concurrency: int, rate_limit_share: 
                  okta_private_key: str | None = None, okta_private_key_id: str | None = None,
                  skip_app_groups: bool | None = None, sync_inactive_apps: bool | None = None,
                  sync_secrets: bool | None = None, sync_custom_roles: bool | None = None,
-                 filter_email_domains: str | None = None, quiet: bool = False, full: bool = False) -> int:
+                 filter_email_domains: str | None = None, skip_secondary_emails: bool | None = None,
+                 quiet: bool = False, full: bool = False) -> int:
     """Run the sync; print progress and a summary; return the exit code (0 on success)."""
     from worker.engine.embedded import EmbeddedError, run_embedded
     from worker.okta.domain import InvalidDomain, normalize_domain
@@ -42,7 +43,7 @@ def run_from_cli(domain: str, *, file: str, concurrency: int, rate_limit_share: 
         raise click.BadParameter(str(exc), param_hint="--domain") from None
     credentials = credentials_from(api_token, okta_client_id, okta_private_key, okta_private_key_id)
     options = options_from(skip_app_groups, sync_inactive_apps, sync_secrets, sync_custom_roles,
-                           filter_email_domains)
+                           filter_email_domains, skip_secondary_emails)
     show, tty = progress_printer()
     every = 1.0 if tty else 5.0
     try:

@@ -209,26 +209,39 @@ def _parse_kv(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 
 @click.command("action")
-@_tenant
-@click.argument("name")
+@click.option("--tenant", help="Tenant name (see `oktasync tenant list`); required to run an action.")
+@click.option("--list", "list_", is_flag=True, help="Print every action with its arguments and exit.")
+@click.argument("name", required=False)
 @click.argument("args", nargs=-1)
 @_key
 @_wait
 @_timeout
-@_json
+@click.option("--json", "as_json", is_flag=True, help="Print the request (or with --list the schemas) as JSON.")
 @_db
-def action(tenant: str, name: str, args: tuple[str, ...], key: str | None, wait: bool, timeout: float,
-           as_json: bool, database_url: str | None) -> None:
-    """Queue connector action NAME with key=value arguments.
+def action(tenant: str | None, list_: bool, name: str | None, args: tuple[str, ...], key: str | None, wait: bool,
+           timeout: float, as_json: bool, database_url: str | None) -> None:
+    """Queue connector action NAME with key=value arguments; --list shows every action's arguments.
 
     \b
     enable_user user_id=00u1          disable_user user_id=00u1
     create name=Eng description=... userMembers=00u1,00u2
     modify_group group_id=00g1 name=... description=...
-    create_account email=a@x.com first_name=A last_name=B [login=...] [create_inactive=true]
-                   [send_activation_email=false]
+    create_account email=a@x.com first_name=A last_name=B [login=...] [password=none|random]
+                   [password_change_on_login_required=true] [create_inactive=true]
+                   [send_activation_email=false] [provider_type=OKTA|FEDERATION]
+    update_user user_id=00u1 title=... managerId=00u2 additionalAttributes='{"team":"x"}'
     deactivate_user user_id=00u1      delete_user user_id=00u1
     """
+    if list_:
+        from worker.connector.types.schemas import action_schemas, describe
+
+        schemas = action_schemas()
+        click.echo(json.dumps(schemas, indent=2) if as_json else "\n".join(describe(s) for s in schemas))
+        return
+    if not name:
+        raise click.UsageError("give an action NAME (see `oktasync action --list`)")
+    if not tenant:
+        raise click.UsageError("Missing option '--tenant'.")
     _submit(tenant, "action", {"action": name, "args": _parse_kv(args)}, key, wait, timeout, as_json,
             database_url)
 

@@ -28,7 +28,8 @@ from worker.commands.tenant_settings import DEFAULT_INTERVAL, check_interval, te
 
 SECRETS = ("api_token", "okta_private_key")
 CREDENTIALS = ("api_token", "okta_client_id", "okta_private_key", "okta_private_key_id")
-BOOLEAN_OPTIONS = ("skip_app_groups", "sync_inactive_apps", "sync_secrets", "sync_custom_roles")
+BOOLEAN_OPTIONS = ("skip_app_groups", "sync_inactive_apps", "sync_secrets", "sync_custom_roles",
+                   "skip_secondary_emails")
 OPTIONS = (*BOOLEAN_OPTIONS, "filter_email_domains")
 KEYS = ("name", "domain", *CREDENTIALS, *OPTIONS, "interval", "paused")
 

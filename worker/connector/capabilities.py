@@ -25,6 +25,8 @@ CAPABILITIES = (
     "create group",
     "modify group",
     "delete group",
+    "create account",
+    "update user",
     "sync secrets",
     "incremental sync (System Log)",
 )

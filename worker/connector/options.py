@@ -49,6 +49,7 @@ class SyncOptions:
     sync_secrets: bool = False
     sync_custom_roles: bool = False
     filter_email_domains: tuple[str, ...] = ()
+    skip_secondary_emails: bool = False
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -94,6 +94,12 @@ def _coerce(action: str, name: str, spec: Arg, value: Any) -> Any:
             raise _bad(f"{where} must be a string, got {type(value).__name__}")
         if spec.max_len is not None and not (1 <= len(value) <= spec.max_len):
             raise _bad(f"{where} must be 1-{spec.max_len} characters long")
+        if spec.choices is not None:
+            # Spelled as the schema does, so equivalent requests hash alike.
+            match = next((c for c in spec.choices if c.lower() == value.lower()), None)
+            if match is None:
+                raise _bad(f"{where} must be one of {', '.join(spec.choices)}, got {value!r}")
+            return match
         return value
     if spec.type == "bool":
         if isinstance(value, bool):

@@ -44,6 +44,7 @@ class Arg:
     type: str
     required: bool = False
     max_len: int | None = None
+    choices: tuple[str, ...] | None = None  # a "str" that must be one of these (any case)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class Action:
     run: Callable[[ExecContext, dict[str, Any]], Outcome]
     # Checks beyond each argument's type, on the coerced arguments: the problem, or None.
     check: Callable[[dict[str, Any]], str | None] = lambda _args: None
+    # What `check` asks for that the argument list cannot say; shown by `oktasync action --list`.
+    note: str = ""
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,24 @@ user_actions.go; reference/baton-okta.md §1.1, §3.1, §4)."""
 
 from __future__ import annotations
 
+import secrets
+import string
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from worker.connector.options import SyncOptions
 from worker.connector.pages import PageResult, StreamSpec, each, object_id, q, records, text
-from worker.connector.probes import CredentialsRejected, ProbeFailed
+from worker.connector.probes import PROBE_USER, Capability, CredentialsRejected, ProbeFailed, capability
 from worker.connector.types.base import Action, Arg, ChangeSources, Dirty, ResourceType, Stream, event_targets
 from worker.model import Resource, ResourceRemoved, ResourceSaved, resource_key
-from worker.okta.errors import OktaAuthenticationError, OktaError, OktaInvalidRequest, OktaPermissionDenied
+from worker.okta.errors import (
+    OktaAuthenticationError,
+    OktaError,
+    OktaInvalidRequest,
+    OktaNotFound,
+    OktaPermissionDenied,
+)
 from worker.provisioning.context import PERM_USERS, ExecContext, Outcome, call
 from worker.provisioning.errors import ProvisionError, RetryLater
 
@@ -57,14 +65,17 @@ def display_name(profile: Mapping[str, Any]) -> str:
     return f"{first} {last}"
 
 
-def resource(user: Mapping[str, Any]) -> Resource:
+def resource(user: Mapping[str, Any], skip_secondary_emails: bool = False) -> Resource:
     uid = object_id(user, "user")
-    profile = user.get("profile") if isinstance(user.get("profile"), Mapping) else {}
+    profile = dict(user["profile"]) if isinstance(user.get("profile"), Mapping) else {}
+    if skip_secondary_emails and "secondEmail" in profile:
+        profile["secondEmail"] = None  # baton-okta nulls it rather than dropping the key
     emails = []
     if text(profile.get("email")):
         emails.append({"address": profile["email"], "primary": True})
     if text(profile.get("secondEmail")):
         emails.append({"address": profile["secondEmail"], "primary": False})
+    user_type = user.get("type") if isinstance(user.get("type"), Mapping) else {}
     login = text(profile.get("login"))
     aliases = [login.split("@")[0]] if login and login.count("@") == 1 else []
     employee_ids = [str(v) for k, v in profile.items()
@@ -78,7 +89,16 @@ def resource(user: Mapping[str, Any]) -> Resource:
         "employee_ids": employee_ids,
         "last_login": user.get("lastLogin"),
         "created": user.get("created"),
-        "okta_profile": dict(profile),
+        # What a reviewer looks at besides the status: when it last changed, when the user or the
+        # password last changed, the kind of user and who the manager is.
+        "status_changed": user.get("statusChanged"),
+        "last_updated": user.get("lastUpdated"),
+        "password_changed": user.get("passwordChanged"),
+        "user_type": profile.get("userType"),
+        "user_type_id": user_type.get("id"),
+        "manager": profile.get("manager"),
+        "manager_id": profile.get("managerId"),
+        "okta_profile": profile,
     }
     return Resource(NAME, uid, display_name(profile), data)
 
@@ -108,7 +128,8 @@ def _users(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
             "users and their grants are missing from this run")
 
     def one(user: Any) -> None:
-        res = resource(user)
+        res = resource(user, options.skip_secondary_emails)
+        # The filter still reads secondEmail with --skip-secondary-emails (baton-okta §8.1).
         if options.user_allowed(user.get("profile")):
             out.resources.append(res)
     each(out, "users", items, one)
@@ -194,28 +215,69 @@ def delete_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
     raise RetryLater(f"user {uid} still exists after DELETE", countdown=1)
 
 
+def _refused(what: str, exc: OktaInvalidRequest) -> ProvisionError:
+    """Okta's validation error with its causes (which field, which rule): what a user must fix."""
+    causes = f" ({'; '.join(exc.error_causes)})" if exc.error_causes else ""
+    return ProvisionError(f"Okta refused {what}: {exc.error_summary or exc}{causes}")
+
+
 def _is_duplicate_login(exc: OktaInvalidRequest) -> bool:
     return exc.error_code == "E0000001" and any(
         c.lower().startswith("login") and "already exists" in c.lower() for c in exc.error_causes)
 
 
-def create_account(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
-    login = args.get("login") or args["email"]
+PASSWORD_CHOICES = ("none", "random")  # baton-okta's NO_PASSWORD and RANDOM_PASSWORD credential options
+PROVIDER_TYPES = ("OKTA", "FEDERATION")
+_RANDOM_PASSWORD_LENGTH = 24  # baton-okta caps its random password at 8 (a min() that meant max)
+
+
+def random_password() -> str:
+    """A password Okta's default policy accepts (lower, upper, digit); shown to no one, kept nowhere:
+    the user sets their own through recovery or the change at next login."""
+    alphabet = string.ascii_letters + string.digits
+    while True:
+        pw = "".join(secrets.choice(alphabet) for _ in range(_RANDOM_PASSWORD_LENGTH))
+        if any(c.islower() for c in pw) and any(c.isupper() for c in pw) and any(c.isdigit() for c in pw):
+            return pw
+
+
+def _create_body(args: dict[str, Any], login: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The POST /api/v1/users body and query for the account options (baton-okta §3.1):
+    create_inactive wins (STAGED); send_activation_email=false creates inactive and activates
+    afterwards without the e-mail; a random password with the change at next login expires it."""
     profile = dict(args.get("additionalAttributes") or {})
     profile.update(firstName=args["first_name"], lastName=args["last_name"], email=args["email"], login=login)
+    body: dict[str, Any] = {"profile": profile}
+    params: dict[str, str] = {}
+    credentials: dict[str, Any] = {}
+    if args.get("password", "none") == "random":
+        credentials["password"] = {"value": random_password()}
+    if args.get("provider_type") == "FEDERATION":
+        credentials["provider"] = {"type": "FEDERATION", "name": "FEDERATION"}
+        params["provider"] = "true"
+    if credentials:
+        body["credentials"] = credentials
     inactive = args.get("create_inactive", False)
-    send_email = args.get("send_activation_email", True)
-    activate_now = not inactive and send_email
+    activate_now = not inactive and args.get("send_activation_email", True)
+    if not inactive and "password" in credentials and args.get("password_change_on_login_required"):
+        params["nextLogin"] = "changePassword"
+        activate_now = True  # Okta expires the password only on an activated user; no e-mail goes out
+    params["activate"] = "true" if activate_now else "false"
+    return body, params
+
+
+def create_account(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
+    login = args.get("login") or args["email"]
+    inactive = args.get("create_inactive", False)
     uid = ctx.progress.get("user_id")
     existed = False
     if uid is None:
+        body, params = _create_body(args, login)
         try:
-            user = call(ctx, "POST", "/api/v1/users", PERM_USERS, json={"profile": profile},
-                        params={"activate": "true" if activate_now else "false"})
+            user = call(ctx, "POST", "/api/v1/users", PERM_USERS, json=body, params=params)
         except OktaInvalidRequest as exc:
             if not _is_duplicate_login(exc):
-                raise ProvisionError(f"Okta refused the account: {exc.error_summary or exc}"
-                                     + (f" ({'; '.join(exc.error_causes)})" if exc.error_causes else "")) from None
+                raise _refused("the account", exc) from None
             user = get(ctx, login)
             created = user.get("created")
             mine = ctx.attempt > 1 and created and ctx.created_at and datetime.fromisoformat(
@@ -228,7 +290,7 @@ def create_account(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
         ctx.save(user_id=uid)
     else:
         user = get(ctx, uid)
-    if not inactive and not send_email and user.get("status") == "STAGED":
+    if not inactive and not args.get("send_activation_email", True) and user.get("status") == "STAGED":
         _lifecycle(ctx, uid, "activate?sendEmail=false")
         user = get(ctx, uid)
     note = " (recovered after a retry)" if existed else ""
@@ -242,6 +304,38 @@ def _check_account(args: dict[str, Any]) -> str | None:
     clash = {"firstName", "lastName", "email", "login"} & set(args.get("additionalAttributes") or {})
     if clash:
         return f"action 'create_account': additionalAttributes may not set {', '.join(sorted(clash))}"
+    password = args.get("password", "none")
+    if args.get("provider_type") == "FEDERATION" and password == "random":
+        return "action 'create_account': a FEDERATION user signs in elsewhere and cannot get a random password"
+    if args.get("password_change_on_login_required") and password != "random":
+        return "action 'create_account': password_change_on_login_required needs password=random"
+    return None
+
+
+# Profile fields update_user sets by name (baton-okta's update_profile); others go in additionalAttributes.
+PROFILE_FIELDS = ("login", "email", "secondEmail", "firstName", "lastName", "middleName", "displayName", "title",
+                  "department", "division", "organization", "employeeNumber", "costCenter", "userType",
+                  "primaryPhone", "mobilePhone", "countryCode", "managerId")
+
+
+def update_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
+    """POST /api/v1/users/{id} with the given profile fields (Okta merges them into the profile)."""
+    uid = args["user_id"]
+    changes = {**(args.get("additionalAttributes") or {}), **{k: args[k] for k in PROFILE_FIELDS if k in args}}
+    try:
+        user = call(ctx, "POST", f"/api/v1/users/{uid}", PERM_USERS, json={"profile": changes}, what=f"user {uid}")
+    except OktaInvalidRequest as exc:
+        raise _refused(f"the profile update of user {uid}", exc) from None
+    return Outcome(f"user {uid} updated ({', '.join(sorted(changes))})",
+                   {"user_id": uid, "updated_fields": sorted(changes)}, [saved(user)])
+
+
+def _check_update(args: dict[str, Any]) -> str | None:
+    if not any(k in args for k in PROFILE_FIELDS) and not args.get("additionalAttributes"):
+        return f"action 'update_user': give at least one profile field ({', '.join(PROFILE_FIELDS)})"
+    clash = set(PROFILE_FIELDS) & set(args.get("additionalAttributes") or {})
+    if clash:
+        return f"action 'update_user': set {', '.join(sorted(clash))} by name, not in additionalAttributes"
     return None
 
 
@@ -269,6 +363,21 @@ def users_readable(client: Any) -> tuple[bool | None, str]:
         return False, ("Okta returned no users: the credentials probably lack an admin role "
                        "(an OAuth service app needs one besides its scopes)")
     return True, "allowed"
+
+
+def _probes(client: Any) -> dict[str, Capability]:
+    """Account creation and profile updates, probed with requests Okta must refuse after its
+    permission check: a profile without the required fields (400), a user that does not exist (404)."""
+    return {
+        "create account": capability(
+            "create account", "POST /api/v1/users?activate=false with an empty profile",
+            lambda: client.request("POST", "/api/v1/users", params={"activate": "false"}, json={"profile": {}}),
+            (OktaInvalidRequest,)),
+        "update user": capability(
+            "update user", "POST /api/v1/users/{nonexistent user}",
+            lambda: client.request("POST", f"/api/v1/users/{PROBE_USER}", json={"profile": {"title": "probe"}}),
+            (OktaNotFound,)),
+    }
 
 
 USER_ID = {"user_id": Arg("str", True)}
@@ -311,13 +420,20 @@ TYPE = ResourceType(
         Action("disable_user", USER_ID, disable_user),
         Action("create_account", {
             "email": Arg("str", True), "first_name": Arg("str", True), "last_name": Arg("str", True),
-            "login": Arg("str"), "create_inactive": Arg("bool"), "send_activation_email": Arg("bool"),
+            "login": Arg("str"), "password": Arg("str", choices=PASSWORD_CHOICES), "password_change_on_login_required": Arg("bool"),
+            "create_inactive": Arg("bool"), "send_activation_email": Arg("bool"), "provider_type": Arg("str", choices=PROVIDER_TYPES),
             "additionalAttributes": Arg("dict"),
-        }, create_account, _check_account),
+        }, create_account, _check_account,
+           note="login defaults to email; password_change_on_login_required needs password=random; "
+                "FEDERATION users get no password; create_inactive (STAGED) wins over the rest"),
+        Action("update_user", {**USER_ID, **{f: Arg("str") for f in PROFILE_FIELDS},
+                               "additionalAttributes": Arg("dict")}, update_user, _check_update,
+               note="needs at least one profile field; additionalAttributes sets any other profile attribute"),
         Action("deactivate_user", USER_ID, deactivate_user),
         Action("delete_user", USER_ID, delete_user),
     ),
     delete=_delete,
     changes=ChangeSources(lists=_changed_users, partial=(USERS,), event_types=LIFECYCLE_EVENTS,
                           dirty=_user_dirty),
+    probes=_probes,
 )
