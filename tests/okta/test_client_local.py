@@ -4,7 +4,6 @@ truncated and non-JSON bodies, redirects, and the limiter calls around every att
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from email.utils import formatdate
 
 import orjson
@@ -20,6 +19,7 @@ from worker.okta.errors import (
     RepeatedCursor,
     UnsafeNextLink,
 )
+from worker.okta.ratelimit.types import Permit, Wait
 
 TOKEN = "00local-test-token-abcdefghijklmnop"
 
@@ -201,21 +201,8 @@ def test_bodiless_put_sends_content_length_zero_and_extra_headers(local_server):
         client.request("GET", "/x", headers={"Authorization": "SSWS other"})
 
 
-# -- the limiter protocol (a recording stand-in for H4's limiter: it is the collaborator, not the
-#    thing under test) -----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Permit:
-    tenant: str
-    bucket: str
-    use: str
-    lease: str
-
-
-@dataclass(frozen=True)
-class Wait:
-    seconds: float
-    reason: str
+# -- the limiter protocol (a recording stand-in for the limiter: it is the collaborator, not the
+#    thing under test; its answers are the limiter's own Permit and Wait) --------------------------
 
 
 class RecordingLimiter:
@@ -227,7 +214,7 @@ class RecordingLimiter:
         self.calls.append(("acquire", tenant, method, path, use))
         if self.waits:
             self.waits -= 1
-            return Wait(0.01, "paced")
+            return Wait(0.01, "rate")
         return Permit(tenant, path, use, f"lease-{len(self.calls)}")
 
     def release(self, permit, status, headers):
@@ -265,7 +252,7 @@ def test_limiter_wait_raises_in_raise_mode(local_server):
     limiter = RecordingLimiter(waits=5)
     with pytest.raises(RateLimitWait) as exc:
         _client(srv.url, limiter=limiter, on_wait="raise").request("GET", "/api/v1/users")
-    assert exc.value.seconds == pytest.approx(0.01) and "paced" in exc.value.reason
+    assert exc.value.seconds == pytest.approx(0.01) and "rate" in exc.value.reason
     assert srv.requests == []
     # Short waits may be slept inline when the caller allows it.
     limiter = RecordingLimiter(waits=2)

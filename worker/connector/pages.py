@@ -117,6 +117,17 @@ def each(out: PageResult, what: str, items: list[Any], fn: Callable[[Any], None]
             out.warnings.append(f"{what}: skipped a malformed object ({exc})")
 
 
+def grants_page(body: Any, what: str, grant: Callable[[Any], Grant | None]) -> PageResult:
+    """A page that holds one grant per record (None: the record is left out, e.g. a filtered user)."""
+    out = PageResult()
+
+    def one(item: Any) -> None:
+        if (g := grant(item)) is not None:
+            out.grants.append(g)
+    each(out, what, records(body), one)
+    return out
+
+
 def object_id(obj: Any, kind: str) -> str:
     if not isinstance(obj, Mapping):
         raise BadObject(f"{kind}: expected a JSON object, got {type(obj).__name__}")

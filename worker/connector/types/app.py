@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from worker.connector.options import SyncOptions
-from worker.connector.pages import PageResult, StreamSpec, each, object_id, q, records, text
+from worker.connector.pages import PageResult, StreamSpec, each, grants_page, object_id, q, records, text
 from worker.connector.probes import PROBE_USER, Capability, capability, outcome
 from worker.connector.types.base import ChangeSources, Dirty, ResourceType, Stream, event_targets
 from worker.model import Entitlement, Grant, GrantAdded, GrantRemoved, Resource, resource_key
@@ -87,29 +87,25 @@ def _apps(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
 def _app_users(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
     # The app-user profile is the app's, not the Okta profile, so the e-mail filter is not applied here;
     # the store drops grants whose user is not a resource of the run.
-    out = PageResult()
     ent = access(spec.parent_id).id
 
-    def one(app_user: Any) -> None:
+    def grant(app_user: Any) -> Grant:
         uid = object_id(app_user, "app user")
         ann: dict[str, Any] = {"scope": app_user.get("scope") or "USER"}
         if app_user.get("status"):
             ann["status"] = app_user["status"]
-        out.grants.append(Grant(ent, "user", uid, annotations=ann))
-    each(out, "app users", records(body), one)
-    return out
+        return Grant(ent, "user", uid, annotations=ann)
+    return grants_page(body, "app users", grant)
 
 
 def _app_groups(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
-    out = PageResult()
     ent = access(spec.parent_id).id
 
-    def one(assignment: Any) -> None:
+    def grant(assignment: Any) -> Grant:
         gid = object_id(assignment, "app group")
         ann = {"priority": assignment["priority"]} if "priority" in assignment else {}
-        out.grants.append(Grant(ent, "group", gid, annotations=ann))
-    each(out, "app groups", records(body), one)
-    return out
+        return Grant(ent, "group", gid, annotations=ann)
+    return grants_page(body, "app groups", grant)
 
 
 # ------------------------------------------------------------------------------------ grant / revoke

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from worker.connector.options import SyncOptions
-from worker.connector.pages import PageResult, StreamSpec, each, object_id, q, records, text
+from worker.connector.pages import PageResult, StreamSpec, each, grants_page, object_id, q, records, text
 from worker.connector.probes import PROBE_GROUP, PROBE_USER, Capability, capability, outcome
 from worker.connector.types import role
 from worker.connector.types.base import Action, Arg, ChangeSources, Dirty, ResourceType, Stream, event_targets
@@ -120,16 +120,13 @@ def _groups(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
 
 
 def _group_members(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
-    out = PageResult()
     ent = member(spec.parent_id).id
 
-    def one(user: Any) -> None:
+    def grant(user: Any) -> Grant | None:
         uid = object_id(user, "group member")
         # Members come as full user objects, so the e-mail filter costs nothing here.
-        if options.user_allowed(user.get("profile")):
-            out.grants.append(Grant(ent, "user", uid))
-    each(out, "group members", records(body), one)
-    return out
+        return Grant(ent, "user", uid) if options.user_allowed(user.get("profile")) else None
+    return grants_page(body, "group members", grant)
 
 
 # ------------------------------------------------------------------------------------ grant / revoke

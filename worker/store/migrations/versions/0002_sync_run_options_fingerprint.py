@@ -1,10 +1,4 @@
-"""sync_runs.options_fingerprint: the sync options a run started with
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-12-06 04:30:00
-
-"""
+"""sync_runs.options_fingerprint: the sync options a run started with"""
 from collections.abc import Sequence
 
 import sqlalchemy as sa

@@ -1,11 +1,5 @@
 """scheduling: tenants (enabled, next_sync_at) index, so Beat's claim reads only the due tenants;
-sync_runs.due_at, when the run was due (freshness lag is due -> succeeded)
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-06 05:45:00
-
-"""
+sync_runs.due_at, when the run was due (freshness lag is due -> succeeded)"""
 from collections.abc import Sequence
 
 import sqlalchemy as sa

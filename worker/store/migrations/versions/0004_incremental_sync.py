@@ -1,10 +1,4 @@
-"""incremental sync: rows carry their container, runs their kind and plan, tenants a change cursor
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-06 05:45:00
-
-"""
+"""incremental sync: rows carry their container, runs their kind and plan, tenants a change cursor"""
 from collections.abc import Sequence
 
 import sqlalchemy as sa
