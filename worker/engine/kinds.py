@@ -59,13 +59,17 @@ def apply_run(session: Session, tenant_id: int, run_id: int, kind: str, plan: di
               fingerprint: str | None, *, next_sync_at: Any = None) -> dict[str, Any]:
     """Make the run's result the tenant's view and save the cursor, in one transaction."""
     cursor = _cursor(plan, fingerprint)
+    if session.in_transaction():
+        # A read the caller began (loading an expired attribute) would turn the writes below into
+        # a lock upgrade, which SQLite refuses at once ("database is locked") while another
+        # connection is writing; begin as a writer instead.
+        session.commit()
+    immediate(session)
     if kind == INCREMENTAL:
         result = finalize_incremental(session, tenant_id, run_id, partial_kinds=plan.get("partial_kinds") or (),
                                       partial_children=plan.get("partial_children") or (),
                                       deleted=plan.get("deleted") or (), cursor=cursor)
         return {"containers": result.containers, "added": result.added, "removed": result.removed}
-    if not session.in_transaction():
-        immediate(session)
     if cursor is None:
         forget_cursor(session, tenant_id)
     else:
