@@ -92,6 +92,12 @@ class Grant:
         return resource_key(self.principal_type, self.principal_id)
 
 
+def container_key(kind: str, parent: str | None) -> str:
+    """The list a stored row came from (its *container*): the stream's kind and parent, e.g.
+    `group-members:group:00g1`. Re-listing a container replaces exactly its rows."""
+    return f"{kind}:{parent}" if parent else kind
+
+
 def resource_key(rtype: str, rid: str) -> str:
     """`<type>:<id>`: a resource's key, a principal, a stream's parent."""
     return f"{rtype}:{rid}"

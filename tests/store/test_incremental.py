@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from tests.support.store import access_ent, app, app_grant, group, member, member_ent, user
-from worker.model import Entitlement, Grant, Resource
+from worker.model import Entitlement, Grant, Resource, container_key
 from worker.store import queries
 from worker.store.generations import discard_run, finalize_generation
 from worker.store.incremental import Cursor, finalize_incremental, load_cursor
-from worker.store.tables import AccessChange, GrantRow, SyncStream, container_key
+from worker.store.tables import AccessChange, GrantRow, SyncStream
 from worker.store.writes import write_page
 
 # An org as the connector lists it: container -> (resources, entitlements, grants).

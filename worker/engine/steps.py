@@ -28,10 +28,11 @@ from worker.engine.kinds import apply_run, plan_run
 from worker.engine.release import release_streams
 from worker.engine.runtime import Runtime
 from worker.engine.sender import NEW_LIST
+from worker.model import container_key
 from worker.store import runs
 from worker.store.generations import RunStateError, discard_run
 from worker.store.incremental import containers_holding, load_cursor
-from worker.store.tables import STATIC_CONTAINER, SyncRun, Tenant, container_key, utcnow
+from worker.store.tables import STATIC_CONTAINER, SyncRun, Tenant, utcnow
 from worker.store.writes import write_page
 
 log = logging.getLogger("oktasync.engine")

@@ -1,7 +1,7 @@
 """Incremental finalize: replace exactly the re-listed containers' rows in the current view.
 
 An incremental run writes its pages under its own run id (a staging area), each row tagged with
-its container (tables.container_key). `finalize_incremental` then, in ONE transaction:
+its container (worker.model.container_key). `finalize_incremental` then, in ONE transaction:
 
 1. deletes from the current view the rows of every container the run listed whole (its done or
    skipped streams, except the `partial` kinds, e.g. the lastUpdated-filtered users list), the
@@ -29,6 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from worker.model import container_key
 from worker.store.generations import (
     DEFAULT_EXPAND_TYPES,
     PRUNED_PRINCIPAL_TYPES,
@@ -45,7 +46,6 @@ from worker.store.tables import (
     SyncCursor,
     SyncStream,
     Tenant,
-    container_key,
     utcnow,
 )
 

@@ -176,16 +176,12 @@ class SyncStream(Base):
 
 
 # Every resource, entitlement and grant row names the list that produced it, its *container*:
-# the stream's kind and parent (`users`, `group-members:group:00g1`; see container_key). An
+# the stream's kind and parent (`users`, `group-members:group:00g1`; worker.model.container_key). An
 # incremental run re-lists whole containers and replaces exactly their rows in the current view.
 # Rows derived in finalize (expanded grants) and written through by provisioning have ''.
 
 
 STATIC_CONTAINER = "static"  # rows no list produces (the standard admin roles)
-
-
-def container_key(kind: str, parent: str | None) -> str:
-    return f"{kind}:{parent}" if parent else kind
 
 
 class ResourceRow(Base):
@@ -200,7 +196,7 @@ class ResourceRow(Base):
     display_name: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
     profile: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=EMPTY_OBJECT)
     parent: Mapped[str | None] = mapped_column(sa.String(512))  # "<type>:<id>" of the owner
-    container: Mapped[str] = mapped_column(sa.String(300), default="", server_default="")  # see container_key
+    container: Mapped[str] = mapped_column(sa.String(300), default="", server_default="")  # worker.model.container_key
 
 
 class EntitlementRow(Base):
@@ -215,7 +211,7 @@ class EntitlementRow(Base):
     resource_id: Mapped[str] = mapped_column(sa.String(255))
     slug: Mapped[str] = mapped_column(sa.String(32))
     display_name: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
-    container: Mapped[str] = mapped_column(sa.String(300), default="", server_default="")  # see container_key
+    container: Mapped[str] = mapped_column(sa.String(300), default="", server_default="")  # worker.model.container_key
 
 
 class GrantRow(Base):
@@ -236,7 +232,7 @@ class GrantRow(Base):
     expanded: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     sources: Mapped[list[Any]] = mapped_column(default=list, server_default=EMPTY_LIST)
     annotations: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=EMPTY_OBJECT)
-    container: Mapped[str] = mapped_column(sa.String(300), default="", server_default="")  # see container_key
+    container: Mapped[str] = mapped_column(sa.String(300), default="", server_default="")  # worker.model.container_key
 
 
 class ProvisioningRequest(Base):

@@ -197,7 +197,7 @@ def write_page(conn: Session | sa.Connection, tenant_id: int, run_id: int,
 
     The run id is the fencing token: pages for a run that is not queued/running (finalized,
     failed, another tenant's) raise RunNotWritable instead of leaking into a dead generation.
-    `container` names the list the page came from (tables.container_key). Returns the number
+    `container` names the list the page came from (worker.model.container_key). Returns the number
     of distinct rows written per kind.
     """
     _begin_as_writer(conn)

@@ -20,6 +20,7 @@ from worker.model import (
     GrantRemoved,
     InvalidId,
     Resource,
+    container_key,
     parse_entitlement_id,
     parse_grant_id,
     resource_key,
@@ -121,7 +122,7 @@ def _targets_stream(role_type: str, ptype: str, pid: str, assignment_id: str) ->
     # Its rows belong to the principal's role list (re-listing that list replaces them).
     assignments = USER_ROLES if ptype == "user" else GROUP_ROLES
     return StreamSpec(ROLE_TARGETS, url, Grant(assigned(role_type).id, ptype, pid).id,
-                      meta=(("assignment", assignment_id), ("container", f"{assignments}:{resource_key(ptype, pid)}")))
+                      meta=(("assignment", assignment_id), ("container", container_key(assignments, resource_key(ptype, pid)))))
 
 
 def group_roles_stream(gid: str) -> StreamSpec:
