@@ -91,7 +91,7 @@ class EmbeddedResult:
     progress: Progress
     file: str
     limiter_stats: dict[str, Any] = field(default_factory=dict)
-    kind: str = "full"  # "full" or "incremental"
+    kind: str = "full"  # "full", "incremental" or "verify"
     reason: str | None = None  # why it was that kind
 
 
@@ -151,10 +151,7 @@ def run_embedded(domain: str, credentials: dict[str, str], options: SyncOptions,
                  stall_timeout: float = 120.0, full: bool = False) -> EmbeddedResult:
     """Sync `domain` once; returns the result (state succeeded or failed). A file that holds a
     complete sync is synced incrementally (when its cursor allows) unless `full`."""
-    if concurrency < 1:
-        raise EmbeddedError("--concurrency must be at least 1")
-    if not 0 < rate_limit_share <= 1:
-        raise EmbeddedError("--rate-limit-share must be in (0, 1]")
+    _check_limits(concurrency, rate_limit_share)
     path = Path(file).expanduser().resolve()
     _check_path(path)
     # Lock first: a second process must not write into the file (tenant row, migrations) while
@@ -163,9 +160,62 @@ def run_embedded(domain: str, credentials: dict[str, str], options: SyncOptions,
     try:
         engine, keys, tenant_id = _prepare(path, domain, credentials, options)
         return _sync_prepared(domain, path, engine, keys, tenant_id, concurrency, rate_limit_share, on_progress,
-                              progress_every, stall_timeout, full)
+                              progress_every, stall_timeout, "full" if full else "incremental")
     finally:
         os.close(lock)
+
+
+def verify_embedded(file: str, domain: str | None = None, credentials: dict[str, str] | None = None, *,
+                    concurrency: int = 8, rate_limit_share: float = 0.8,
+                    on_progress: Callable[[Progress], None] | None = None, progress_every: float = 1.0,
+                    stall_timeout: float = 120.0) -> EmbeddedResult:
+    """The drift check of a file that holds a complete sync: a verify run (a full listing compared
+    with the file's view, which it leaves as it is; worker/store/drift.py) with the options the
+    file was synced with. `credentials`, when given, replace the stored ones (as a sync's do)."""
+    _check_limits(concurrency, rate_limit_share)
+    path = Path(file).expanduser().resolve()
+    _check_path(path)
+    if not path.is_file():
+        raise EmbeddedError(f"{path} does not exist: give --file a file an earlier sync created")
+    lock = _hold_file_lock(path)
+    try:
+        engine, keys, tenant_id, synced_domain = _open_synced(path, domain, credentials)
+        return _sync_prepared(synced_domain, path, engine, keys, tenant_id, concurrency, rate_limit_share,
+                              on_progress, progress_every, stall_timeout, "verify")
+    finally:
+        os.close(lock)
+
+
+def _open_synced(path: Path, domain: str | None, credentials: dict[str, str] | None
+                 ) -> tuple[Any, Any, int, str]:
+    """(engine, keys, tenant id, domain) of a file holding a complete sync of `domain` (any, when None)."""
+    try:
+        url = f"sqlite:///{path}"
+        migrate(url)
+        keys = load_keys(local_key_file(str(path) + ".key"))
+        engine = make_engine(url)
+        with make_session_factory(engine)() as s:
+            tenants = list_tenants(s)
+            name = tenant_name(domain) if domain else None
+            tenant = next((t for t in tenants if name in (None, t.name)), None)
+            if tenant is None or tenant.current_run_id is None:
+                held = f"a sync of {tenants[0].name}, not {name}" if tenants and tenant is None else "no complete sync"
+                raise EmbeddedError(f"{path} holds {held}: nothing to verify; sync it first "
+                                    f"(oktasync --domain {domain or 'DOMAIN'} --file {path})")
+            found = (tenant.id, tenant.domain)
+            if credentials:
+                update_tenant(s, tenant.id, credentials=credentials, keys=keys)
+                s.commit()
+        return engine, keys, *found
+    except DatabaseError as exc:
+        raise EmbeddedError(f"cannot read {path} as a sync file ({exc.orig or exc})") from None
+
+
+def _check_limits(concurrency: int, rate_limit_share: float) -> None:
+    if concurrency < 1:
+        raise EmbeddedError("--concurrency must be at least 1")
+    if not 0 < rate_limit_share <= 1:
+        raise EmbeddedError("--rate-limit-share must be in (0, 1]")
 
 
 def _hold_file_lock(path: Path) -> int:
@@ -190,7 +240,7 @@ def _hold_file_lock(path: Path) -> int:
 
 def _sync_prepared(domain: str, path: Path, engine: Any, keys: Any, tenant_id: int, concurrency: int,
                    rate_limit_share: float, on_progress: Callable[[Progress], None] | None, progress_every: float,
-                   stall_timeout: float, full: bool = False) -> EmbeddedResult:
+                   stall_timeout: float, kind: str) -> EmbeddedResult:
     sessions = make_session_factory(engine)
     progress = Progress()
     limiter = memory_limiter(rate_limit_share, max_in_flight=concurrency)
@@ -209,8 +259,8 @@ def _sync_prepared(domain: str, path: Path, engine: Any, keys: Any, tenant_id: i
         steps.fail_run(rt, old_id, "interrupted (the process that ran it stopped)")
     with sessions() as s:
         runs.begin_write(s)
-        # Incremental when the file's cursor allows (the run's start decides and says why not).
-        run_id = runs.create_run(s, tenant_id, "full" if full else "incremental")
+        # An incremental run is one when the file's cursor allows (its start decides and says why not).
+        run_id = runs.create_run(s, tenant_id, kind)
         s.commit()
     if run_id is None:
         raise EmbeddedError(f"another sync of {tenant_name(domain)} is running on {path}")

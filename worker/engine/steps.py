@@ -24,7 +24,7 @@ from worker.connector import (
     handle_page,
     static_resources,
 )
-from worker.engine.kinds import apply_run, plan_run
+from worker.engine.kinds import INCREMENTAL, LISTS_EVERYTHING, VERIFY, apply_run, plan_run
 from worker.engine.release import release_streams
 from worker.engine.runtime import Runtime
 from worker.engine.sender import NEW_LIST
@@ -81,10 +81,15 @@ def start_run(rt: Runtime, run_id: int) -> None:
             s.rollback()
             fail_run(rt, run_id, f"cannot start: {exc}")
             return
-        cursor = load_cursor(s, tenant_id) if asked == "incremental" else None
+        cursor = load_cursor(s, tenant_id) if asked == INCREMENTAL else None
+        tenant = s.get(Tenant, tenant_id)
+        no_view = tenant is not None and tenant.current_run_id is None
         s.rollback()
     if ctx is None:
         fail_run(rt, run_id, "cannot start: the tenant was removed")
+        return
+    if asked == VERIFY and no_view:
+        fail_run(rt, run_id, "cannot verify: the tenant has no complete sync to compare with (sync it first)")
         return
     try:
         with rt.sessions() as s:
@@ -99,7 +104,7 @@ def start_run(rt: Runtime, run_id: int) -> None:
         if not runs.start_run(s, run_id, ctx.options.fingerprint(), kind=kind, plan=plan):
             s.rollback()
             return
-        if kind == "full":
+        if kind in LISTS_EVERYTHING:
             static = static_resources(ctx.options)
             write_page(s, tenant_id, run_id, static.resources, static.entitlements, static.grants, check_run=False,
                        container=STATIC_CONTAINER)
@@ -243,7 +248,8 @@ def complete(rt: Runtime, run_id: int) -> bool:
 
 
 def finalize(rt: Runtime, run_id: int) -> None:
-    """Switch the tenant's view to this run (store.finalize_generation), with counts and warnings."""
+    """Apply the run (kinds.apply_run: switch the view, patch it, or compare with it for a verify
+    run), with counts and warnings."""
     with rt.sessions() as s:
         run = s.get(SyncRun, run_id, populate_existing=True)
         if run is None or run.state != "finalizing":
@@ -274,6 +280,9 @@ def finalize(rt: Runtime, run_id: int) -> None:
         runs.begin_write(s)
         runs.prune_runs(s, run.tenant_id)  # bounded history, per tenant: cost follows the syncs
         s.commit()
+    if kind == VERIFY and (result["missing"] or result["extra"]):
+        log.warning("drift in tenant %s (verify run %s): %s grants missing from the view, %s extra",
+                    run.tenant_id, run_id, result["missing"], result["extra"])
     rt.emit("run_succeeded", run_id=run_id, tenant_id=run.tenant_id, run_kind=kind, warnings=len(warnings), **result)
 
 
