@@ -11,6 +11,7 @@ import signal
 import subprocess
 import time
 
+import pytest
 import sqlalchemy as sa
 
 from tests.engine.test_incremental import ORG, sync, view
@@ -19,7 +20,15 @@ from tests.support.sim import SIM_TOKEN
 from tests.support.simhttp import client
 from tests.support.store import tamper_view
 from worker.store.db import make_engine
-from worker.store.tables import AccessChange, EntitlementRow, GrantRow, ResourceRow, SyncCursor, SyncRun, Tenant
+from worker.store.tables import (
+    AccessChange,
+    EntitlementRow,
+    GrantRow,
+    ResourceRow,
+    SyncCursor,
+    SyncRun,
+    Tenant,
+)
 
 OKTASYNC = str(BIN / "oktasync")
 
@@ -155,3 +164,91 @@ def test_a_killed_verify_leaves_the_view_and_the_next_run_goes_on(oktasim, tmp_p
     again = verify(file)  # discards the dead run, then checks
     assert again.returncode == 0, (again.stdout, again.stderr)
     assert bookkeeping(file) == kept
+
+
+@pytest.mark.slow  # a minute of CLI runs against real workers
+def test_verify_a_tenant_distributed(cluster, oktasim):
+    """`oktasync verify NAME` on real workers and PostgreSQL; a verify run created as Beat's claim
+    creates it (a row of kind verify, its start enqueued) is handled alike; the drift metric."""
+    from tests.engine.test_distributed import SMALL
+    from tests.ops.test_metrics import parse
+    from worker.engine import steps
+    from worker.observability.metrics import registry_for, render
+    from worker.store import runs
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([OKTASYNC, *args], env=cluster.env, capture_output=True, text=True, timeout=180)
+
+    sim = oktasim([*SMALL, "--seed", "31"])
+    assert cli("tenant", "add", "acme", "--domain", sim.url, "--api-token", SIM_TOKEN, "--paused").returncode == 0
+    first = cli("verify", "acme")
+    assert first.returncode == 2 and "no complete sync to compare with" in first.stderr, first.stderr
+    cluster.worker("w1")
+    assert cli("sync", "acme", "--wait", "--timeout", "150").returncode == 0
+    with cluster.sessions() as s:
+        tenant = s.execute(sa.select(Tenant).where(Tenant.name == "acme")).scalar_one()
+        tid, view_run = tenant.id, tenant.current_run_id
+    clean = cli("verify", "acme", "--timeout", "150")
+    assert clean.returncode == 0 and "verify of acme" in clean.stdout and "no drift" in clean.stdout, clean.stderr
+
+    tampered = tamper_view(cluster.engine, tid)
+    before = cluster.picture(tid)
+    got = cli("verify", "acme", "--json", "--timeout", "150")
+    assert got.returncode == 1, (got.stdout, got.stderr)
+    report = json.loads(got.stdout)
+    assert (report["tenant"], report["view_run_id"]) == ("acme", view_run)
+    assert report["grants"] == {"missing": 1, "extra": 1, "missing_ids": [tampered["removed"]],
+                                "extra_ids": [tampered["added"]]}
+    assert cluster.picture(tid) == before
+
+    # Beat's way: a sync_runs row of kind verify, its start enqueued.
+    with cluster.sessions() as s:
+        runs.begin_write(s)
+        beat_run = runs.create_run(s, tid, "verify")
+        s.commit()
+    cluster.sender().enqueue(steps.START, [beat_run])
+    done = cluster.wait_state(beat_run, ("succeeded", "failed"), timeout=120)
+    assert done.state == "succeeded", done.error
+    assert done.counts["drift"]["grants"] == {k: report["grants"][k] for k in report["grants"]}
+
+    # Another run active: a clear refusal, exit 2.
+    with cluster.sessions() as s:
+        runs.begin_write(s)
+        other = runs.create_run(s, tid, "full")  # queued, never enqueued
+        s.commit()
+    busy = cli("verify", "acme")
+    assert busy.returncode == 2, (busy.stdout, busy.stderr)
+    assert f"tenant acme has a full run in progress (run {other}, queued)" in busy.stderr
+    with cluster.sessions() as s:
+        runs.begin_write(s)
+        runs.fail(s, other, "test: cleared")
+        s.commit()
+
+    # An Okta change not synced yet shows as missing; the current view is still the first sync's.
+    st = sim.state()
+    group = next(g for g in st["groups"] if g["type"] == "OKTA_GROUP")
+    outsider = next(u["id"] for u in st["users"] if u["id"] not in group["members"] and u["status"] == "ACTIVE")
+    client(sim).put(f"/api/v1/groups/{group['id']}/users/{outsider}").raise_for_status()
+    changed = json.loads(cli("verify", "acme", "--json", "--timeout", "150").stdout)
+    assert f"group:{group['id']}:member:user:{outsider}" in changed["grants"]["missing_ids"]
+    assert tampered["removed"] in changed["grants"]["missing_ids"]
+    assert changed["grants"]["extra_ids"] == [tampered["added"]]
+    with cluster.sessions() as s:
+        assert s.get(Tenant, tid).current_run_id == view_run
+        assert s.execute(sa.select(sa.func.count()).select_from(AccessChange)).scalar() == 0
+
+    listed = cli("runs", "acme")
+    assert f"drift: grants {changed['grants']['missing']} missing, 1 extra" in listed.stdout, listed.stdout
+    kinds = [r["kind"] for r in json.loads(cli("runs", "acme", "--json").stdout)]
+    assert kinds == ["verify", "full", "verify", "verify", "verify", "full"], kinds
+    metrics = parse(render(registry_for(cluster.db_url, cluster.env["OKTASYNC_BROKER_URL"])))
+    assert metrics[("oktasync_drift_grants", (("direction", "missing"), ("tenant", "acme")))] == \
+        changed["grants"]["missing"]
+    assert metrics[("oktasync_drift_grants", (("direction", "extra"), ("tenant", "acme")))] == 1
+    assert metrics[("oktasync_last_verify_timestamp_seconds", (("tenant", "acme"),))] > time.time() - 300
+
+    # A full sync repairs the view: no drift, and the metric says so.
+    assert cli("sync", "acme", "--full", "--wait", "--timeout", "150").returncode == 0
+    assert cli("verify", "acme", "--timeout", "150").returncode == 0
+    metrics = parse(render(registry_for(cluster.db_url, cluster.env["OKTASYNC_BROKER_URL"])))
+    assert metrics[("oktasync_drift_grants", (("direction", "missing"), ("tenant", "acme")))] == 0
