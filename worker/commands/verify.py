@@ -122,8 +122,10 @@ def verify(ctx: click.Context, name: str | None, file: str | None, domain: str |
       oktasync verify acme                      # tenant acme (workers on the `sync` queue run it)
       oktasync verify --file acme.db            # an embedded file, with the credentials it holds
 
-    Exit status: 0 no drift, 1 drift, 2 the check did not run or failed. `oktasync runs NAME` lists
-    verify runs with their result; tenants may schedule them (see docs/engine.md).
+    With --file, credentials given replace the ones the file holds, as a sync's do; the options
+    are the ones the file was synced with. Refused while a sync of the tenant (or another oktasync
+    on the file) is in progress; a verify already running is followed. Exit status: 0 no drift, 1 drift, 2 the check did not run
+    or failed. `oktasync runs NAME` lists verify runs with their result (docs/engine.md, "Drift check").
     """
     if bool(name) == bool(file):
         raise click.UsageError("give a tenant NAME (distributed) or --file FILE (embedded), not both" if name
