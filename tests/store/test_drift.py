@@ -101,3 +101,23 @@ def test_the_last_verify_outlives_run_pruning_and_feeds_the_metrics(store):
         [last] = last_verifies(s)
     assert run not in kept and run2 in kept
     assert (last.tenant, last.run_id, last.missing, last.extra) == ("acme", run2, 0, len(view_grants(store)))
+
+
+def test_verify_baseline_refuses_without_a_view_and_warns_on_changed_options(store):
+    from worker.connector import SyncOptions
+    from worker.store.drift import verify_baseline
+    from worker.store.tenants import update_tenant
+
+    t = store.tenant()
+    with store.Session() as s:
+        refusal, caveat = verify_baseline(s, t)
+    assert "no complete sync to compare with" in refusal and caveat is None
+    run, _ = sync_and_finalize(store, t, **ORG1)
+    with store.Session() as s:
+        s.get(SyncRun, run).options_fingerprint = SyncOptions().fingerprint()
+        s.commit()
+        assert verify_baseline(s, t) == (None, None)
+        update_tenant(s, t, options=SyncOptions(sync_custom_roles=True).to_dict())
+        s.commit()
+        refusal, caveat = verify_baseline(s, t)
+    assert refusal is None and "options changed since its current view was synced" in caveat

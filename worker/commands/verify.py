@@ -76,14 +76,18 @@ def report_json(counts: dict[str, Any], limit: int | None, **about: Any) -> dict
     return out
 
 
-def _show(counts: dict[str, Any], limit: int | None, as_json: bool, title: str, **about: Any) -> int:
+def _show(counts: dict[str, Any], warnings: list[str], limit: int | None, as_json: bool, title: str,
+          **about: Any) -> int:
+    """Print the result (warnings too: a list Okta refused shows as drift); the exit status."""
     drifted = has_drift(drift_of(counts) or {})
     if as_json:
-        click.echo(json.dumps(report_json(counts, limit, **about), indent=2))
+        click.echo(json.dumps({**report_json(counts, limit, **about), "warnings": warnings}, indent=2))
     else:
         click.echo(f"{title}: {'DRIFT' if drifted else 'no drift'}")
         for line in report_lines(counts, TEXT_LIMIT if limit is None else limit):
             click.echo(line)
+        for w in warnings:
+            click.echo(f"warning:      {w}")
     return EXIT_DRIFT if drifted else EXIT_OK
 
 
@@ -177,7 +181,7 @@ def _verify_tenant(name: str, limit: int | None, as_json: bool, timeout: float |
         click.echo(f"what to do: {hint_for(run.error, tenant=name)}", err=True)
         return EXIT_ERROR
     info = run_info(run)
-    return _show(run.counts or {}, limit, as_json, f"verify of {name} (run {run.id})", tenant=name, run_id=run.id,
+    return _show(run.counts or {}, list(run.warnings or []), limit, as_json, f"verify of {name} (run {run.id})", tenant=name, run_id=run.id,
                  finished_at=info["finished_at"], duration_seconds=info["duration_seconds"])
 
 
@@ -209,5 +213,5 @@ def _verify_file(file: str, domain: str | None, creds: dict[str, str | None], co
         click.echo(f"verify of {result.file} failed after {result.elapsed:.1f}s: {result.error}", err=True)
         click.echo(f"what to do: {hint_for(result.error)}", err=True)
         return EXIT_ERROR
-    return _show(result.counts, limit, as_json, f"verify of {result.file} (run {result.run_id})", file=result.file,
+    return _show(result.counts, result.warnings, limit, as_json, f"verify of {result.file} (run {result.run_id})", file=result.file,
                  run_id=result.run_id, duration_seconds=round(result.elapsed, 3))

@@ -30,6 +30,7 @@ from worker.engine.runtime import Runtime
 from worker.engine.sender import NEW_LIST
 from worker.model import container_key
 from worker.store import runs
+from worker.store.drift import verify_baseline
 from worker.store.generations import RunStateError, discard_run
 from worker.store.incremental import containers_holding, load_cursor
 from worker.store.tables import STATIC_CONTAINER, SyncRun, Tenant, utcnow
@@ -82,20 +83,21 @@ def start_run(rt: Runtime, run_id: int) -> None:
             fail_run(rt, run_id, f"cannot start: {exc}")
             return
         cursor = load_cursor(s, tenant_id) if asked == INCREMENTAL else None
-        tenant = s.get(Tenant, tenant_id)
-        no_view = tenant is not None and tenant.current_run_id is None
+        refusal, caveat = verify_baseline(s, tenant_id) if asked == VERIFY and ctx else (None, None)
         s.rollback()
     if ctx is None:
         fail_run(rt, run_id, "cannot start: the tenant was removed")
         return
-    if asked == VERIFY and no_view:
-        fail_run(rt, run_id, "cannot verify: the tenant has no complete sync to compare with (sync it first)")
+    if refusal:
+        fail_run(rt, run_id, refusal)
         return
     try:
         with rt.sessions() as s:
             kind, plan, specs = plan_run(ctx.client.get_page, asked, cursor, ctx.options, utcnow(),
                                          lambda principal, kind: containers_holding(s, tenant_id, principal, kind))
             s.rollback()
+        if caveat:
+            plan["warning"] = caveat
     except Exception as exc:  # noqa: BLE001 - the run fails and says why, rather than staying queued
         fail_run(rt, run_id, f"cannot plan the run: {type(exc).__name__}: {exc}")
         return

@@ -29,6 +29,7 @@ from worker.store.generations import (
     prune_grants,
     remove_generation,
 )
+from worker.store.queries import options_changed
 from worker.store.tables import VERIFY_KIND, EntitlementRow, GrantRow, ResourceRow, SyncRun, Tenant, utcnow
 
 # Ids kept per table and direction on the run: enough to act on, bounded whatever the drift.
@@ -94,6 +95,19 @@ def finalize_verify(session: Session, tenant_id: int, run_id: int, *, sample: in
     if cleanup:
         remove_generation(session, run_id)
     return VerifyResult(run_id, view, counts["grants"], drift["grants"]["missing"], drift["grants"]["extra"], drift)
+
+
+def verify_baseline(session: Session, tenant_id: int) -> tuple[str | None, str | None]:
+    """(why a verify of the tenant cannot run, or None; a caveat for its result, or None)."""
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        return None, None  # removed: the run's start says so
+    if tenant.current_run_id is None:
+        return "cannot verify: the tenant has no complete sync to compare with (sync it first)", None
+    if options_changed(session, tenant_id):
+        return None, ("the tenant's options changed since its current view was synced: the drift includes what "
+                      "they add or leave out (a full sync applies them)")
+    return None, None
 
 
 @dataclass(frozen=True, slots=True)
