@@ -181,8 +181,8 @@ def runs(name: str, as_json: bool, limit: int) -> None:
     for r in rows:
         c = r["counts"]
         n = len(r["warnings"])
-        notes = r["error"] or "; ".join(x for x in (drift_note(c), f"{n} warning{'' if n == 1 else 's'}" if n else "")
-                                        if x)
+        warned = f"{n} warning{'' if n == 1 else 's'}" if n else ""
+        notes = r["error"] or "; ".join(x for x in (drift_note(c), warned) if x)
         if "progress" in r:
             p = r["progress"]
             notes = f"lists {p['done']}/{p['lists']}, pages {p['pages']}, items {p['items']}"

@@ -102,7 +102,8 @@ def _given(ctx: click.Context, params: tuple[str, ...]) -> list[str]:
 @click.command("verify")
 @click.argument("name", required=False)
 @click.option("--file", "file", default=None,
-              help="Embedded: check this SQLite file (of an earlier `oktasync --domain ... --file`) instead of a tenant.")
+              help="Embedded: check this SQLite file (of an earlier `oktasync --domain ... --file`) "
+                   "instead of a tenant.")
 @click.option("--domain", envvar="OKTASYNC_DOMAIN", default=None,
               help="Embedded: the org the file holds (default: the file's own). [env OKTASYNC_DOMAIN]")
 @credential_options
@@ -117,7 +118,8 @@ def _given(ctx: click.Context, params: tuple[str, ...]) -> list[str]:
 @click.option("--timeout", type=float, default=None, help="Distributed: give up waiting after this many seconds.")
 @click.pass_context
 def verify(ctx: click.Context, name: str | None, file: str | None, domain: str | None, concurrency: int,
-           rate_limit_share: float, limit: int | None, as_json: bool, timeout: float | None, **creds: str | None) -> None:
+           rate_limit_share: float, limit: int | None, as_json: bool, timeout: float | None,
+           **creds: str | None) -> None:
     """Drift check: list the org as a full sync does and compare it with the current view, which
     stays as it is. Prints the grants (and entitlements, resources) missing from the view (in
     Okta, not in the view) and extra in it (in the view, not in Okta).
@@ -128,8 +130,9 @@ def verify(ctx: click.Context, name: str | None, file: str | None, domain: str |
 
     With --file, credentials given replace the ones the file holds, as a sync's do; the options
     are the ones the file was synced with. Refused while a sync of the tenant (or another oktasync
-    on the file) is in progress; a verify already running is followed. Exit status: 0 no drift, 1 drift, 2 the check did not run
-    or failed. `oktasync runs NAME` lists verify runs with their result (docs/engine.md, "Drift check").
+    on the file) is in progress; a verify already running is followed. Exit status: 0 no drift,
+    1 drift, 2 the check did not run or failed. `oktasync runs NAME` lists verify runs with their
+    result (docs/engine.md, "Drift check").
     """
     if bool(name) == bool(file):
         raise click.UsageError("give a tenant NAME (distributed) or --file FILE (embedded), not both" if name
@@ -181,8 +184,8 @@ def _verify_tenant(name: str, limit: int | None, as_json: bool, timeout: float |
         click.echo(f"what to do: {hint_for(run.error, tenant=name)}", err=True)
         return EXIT_ERROR
     info = run_info(run)
-    return _show(run.counts or {}, list(run.warnings or []), limit, as_json, f"verify of {name} (run {run.id})", tenant=name, run_id=run.id,
-                 finished_at=info["finished_at"], duration_seconds=info["duration_seconds"])
+    return _show(run.counts or {}, list(run.warnings or []), limit, as_json, f"verify of {name} (run {run.id})",
+                 tenant=name, run_id=run.id, finished_at=info["finished_at"], duration_seconds=info["duration_seconds"])
 
 
 def _verify_file(file: str, domain: str | None, creds: dict[str, str | None], concurrency: int,
@@ -213,5 +216,5 @@ def _verify_file(file: str, domain: str | None, creds: dict[str, str | None], co
         click.echo(f"verify of {result.file} failed after {result.elapsed:.1f}s: {result.error}", err=True)
         click.echo(f"what to do: {hint_for(result.error)}", err=True)
         return EXIT_ERROR
-    return _show(result.counts, result.warnings, limit, as_json, f"verify of {result.file} (run {result.run_id})", file=result.file,
-                 run_id=result.run_id, duration_seconds=round(result.elapsed, 3))
+    return _show(result.counts, result.warnings, limit, as_json, f"verify of {result.file} (run {result.run_id})",
+                 file=result.file, run_id=result.run_id, duration_seconds=round(result.elapsed, 3))

@@ -12,7 +12,8 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,11 +108,11 @@ def _check_path(file: Path) -> None:
         raise EmbeddedError(f"--file {file} is a directory; name a file in it, e.g. --file {file / 'sync.db'}")
 
 
-def _prepare(file: Path, domain: str, credentials: dict[str, str], options: SyncOptions) -> tuple[Any, Any, int]:
-    """Migrate the file, store the tenant (encrypted credentials), return (engine, keys, tenant id)."""
-    _check_path(file)
+@contextmanager
+def _file_errors(file: Path) -> Iterator[None]:
+    """Turn what an unusable --file raises into an EmbeddedError saying what to do."""
     try:
-        return _open_file(file, domain, credentials, options)
+        yield
     except DatabaseError as exc:  # unwritable place, read-only file, not a SQLite file
         raise EmbeddedError(
             f"cannot use {file} as the sync file ({exc.orig or exc}); give --file a new file in a directory "
@@ -121,11 +122,22 @@ def _prepare(file: Path, domain: str, credentials: dict[str, str], options: Sync
                             "path in a directory you can write") from None
 
 
-def _open_file(file: Path, domain: str, credentials: dict[str, str], options: SyncOptions) -> tuple[Any, Any, int]:
+def _prepare(file: Path, domain: str, credentials: dict[str, str], options: SyncOptions) -> tuple[Any, Any, int]:
+    """Migrate the file, store the tenant (encrypted credentials), return (engine, keys, tenant id)."""
+    _check_path(file)
+    with _file_errors(file):
+        return _open_file(file, domain, credentials, options)
+
+
+def _open_store(file: Path) -> tuple[Any, Any]:
+    """(engine, keys) of the file, migrated; the key file next to it is created if missing."""
     url = f"sqlite:///{file}"
     migrate(url)
-    keys = load_keys(local_key_file(str(file) + ".key"))
-    engine = make_engine(url)
+    return make_engine(url), load_keys(local_key_file(str(file) + ".key"))
+
+
+def _open_file(file: Path, domain: str, credentials: dict[str, str], options: SyncOptions) -> tuple[Any, Any, int]:
+    engine, keys = _open_store(file)
     sessions = make_session_factory(engine)
     name = tenant_name(domain)
     with sessions() as s:
@@ -179,7 +191,8 @@ def verify_embedded(file: str, domain: str | None = None, credentials: dict[str,
         raise EmbeddedError(f"{path} does not exist: give --file a file an earlier sync created")
     lock = _hold_file_lock(path)
     try:
-        engine, keys, tenant_id, synced_domain = _open_synced(path, domain, credentials)
+        with _file_errors(path):
+            engine, keys, tenant_id, synced_domain = _open_synced(path, domain, credentials)
         return _sync_prepared(synced_domain, path, engine, keys, tenant_id, concurrency, rate_limit_share,
                               on_progress, progress_every, stall_timeout, "verify")
     finally:
@@ -189,26 +202,22 @@ def verify_embedded(file: str, domain: str | None = None, credentials: dict[str,
 def _open_synced(path: Path, domain: str | None, credentials: dict[str, str] | None
                  ) -> tuple[Any, Any, int, str]:
     """(engine, keys, tenant id, domain) of a file holding a complete sync of `domain` (any, when None)."""
-    try:
-        url = f"sqlite:///{path}"
-        migrate(url)
-        keys = load_keys(local_key_file(str(path) + ".key"))
-        engine = make_engine(url)
-        with make_session_factory(engine)() as s:
-            tenants = list_tenants(s)
-            name = tenant_name(domain) if domain else None
-            tenant = next((t for t in tenants if name in (None, t.name)), None)
-            if tenant is None or tenant.current_run_id is None:
-                held = f"a sync of {tenants[0].name}, not {name}" if tenants and tenant is None else "no complete sync"
-                raise EmbeddedError(f"{path} holds {held}: nothing to verify; sync it first "
-                                    f"(oktasync --domain {domain or 'DOMAIN'} --file {path})")
-            found = (tenant.id, tenant.domain)
-            if credentials:
-                update_tenant(s, tenant.id, credentials=credentials, keys=keys)
-                s.commit()
-        return engine, keys, *found
-    except DatabaseError as exc:
-        raise EmbeddedError(f"cannot read {path} as a sync file ({exc.orig or exc})") from None
+    engine, keys = _open_store(path)
+    with make_session_factory(engine)() as s:
+        tenants = list_tenants(s)
+        name = tenant_name(domain) if domain else None
+        tenant = next((t for t in tenants if name in (None, t.name)), None)
+        if tenant is None and tenants:
+            raise EmbeddedError(f"{path} holds a sync of {tenants[0].name}, not {name}; give the --domain it "
+                                "was synced with, or the --file of that org")
+        if tenant is None or tenant.current_run_id is None:
+            raise EmbeddedError(f"{path} holds no complete sync: nothing to verify; sync it first "
+                                f"(oktasync --domain {domain or 'DOMAIN'} --file {path})")
+        found = (tenant.id, tenant.domain)
+        if credentials:
+            update_tenant(s, tenant.id, credentials=credentials, keys=keys)
+            s.commit()
+    return engine, keys, *found
 
 
 def _check_limits(concurrency: int, rate_limit_share: float) -> None:
@@ -259,7 +268,7 @@ def _sync_prepared(domain: str, path: Path, engine: Any, keys: Any, tenant_id: i
         steps.fail_run(rt, old_id, "interrupted (the process that ran it stopped)")
     with sessions() as s:
         runs.begin_write(s)
-        # An incremental run is one when the file's cursor allows (its start decides and says why not).
+        # Asked for incremental, a run is one when the file's cursor allows (its start decides and says why not).
         run_id = runs.create_run(s, tenant_id, kind)
         s.commit()
     if run_id is None:
