@@ -70,11 +70,9 @@ def compare_generations(session: Session, run_id: int, view_run_id: int, sample:
     return out
 
 
-def finalize_verify(session: Session, tenant_id: int, run_id: int, *, sample: int = DRIFT_SAMPLE,
-                    cleanup: bool = True) -> VerifyResult:
+def finalize_verify(session: Session, tenant_id: int, run_id: int, *, sample: int = DRIFT_SAMPLE) -> VerifyResult:
     """Compare verify run `run_id` with the tenant's current view and record the drift on the run
-    (module doc); the view, the cursor and access_changes are not touched. Then, unless
-    cleanup=False, delete the run's rows."""
+    (module doc); the view, the cursor and access_changes are not touched. Then delete the run's rows."""
     tenant, run = lock_finalizable(session, tenant_id, run_id)
     if run.kind != VERIFY_KIND:
         raise RunStateError(f"sync run {run_id} is a {run.kind} run, not a verify run")
@@ -92,8 +90,7 @@ def finalize_verify(session: Session, tenant_id: int, run_id: int, *, sample: in
     run.counts = {**(run.counts or {}), **counts, "grants_by_type": by_type, "pruned": pruned,
                   "expanded": expanded, "drift": drift}
     session.commit()
-    if cleanup:
-        remove_generation(session, run_id)
+    remove_generation(session, run_id)
     return VerifyResult(run_id, view, counts["grants"], drift["grants"]["missing"], drift["grants"]["extra"], drift)
 
 
