@@ -68,6 +68,7 @@ def test_kill9_sync_worker_mid_verify_keeps_the_view_and_finds_the_drift(chaos, 
     before = chaos.picture(tid)
     run_id = start_run(chaos, tid, "verify")
     wait_pages(chaos, run_id, 4)
+    assert chaos.runs(tid)[-1].state == "running"
     kill9(w1.pid)
     w1.wait()
     chaos.worker("w2")
