@@ -303,6 +303,20 @@ def test_tenant_update_interval_moves_the_next_due_time(tmp_path):
     cli("tenant", "update", "acme", "--interval", "7200")
     assert claimed_at + timedelta(seconds=7198) <= due() <= claimed_at + timedelta(seconds=7201)
 
+    # Incremental runs: due at once when turned on, moved by a new interval, gone when off.
+    def incremental_due() -> str | None:
+        return json.loads(cli("tenant", "show", "acme", "--json").stdout)["next_incremental_at"]
+
+    turned_on = utcnow()
+    assert "updated tenant acme: incremental_interval" in cli("tenant", "update", "acme", "--incremental-interval",
+                                                              "60").stdout
+    first = datetime.fromisoformat(incremental_due())
+    assert turned_on - timedelta(seconds=1) <= first <= utcnow()
+    cli("tenant", "update", "acme", "--incremental-interval", "90")
+    assert datetime.fromisoformat(incremental_due()) == first + timedelta(seconds=30)
+    cli("tenant", "update", "acme", "--incremental-interval", "off")
+    assert incremental_due() is None
+
 
 def test_sync_with_the_broker_down_fails_the_run_and_says_so(tmp_path):
     """`oktasync sync` cannot enqueue: exit 1 naming the broker (no password), and no queued run
