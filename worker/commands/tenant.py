@@ -197,8 +197,9 @@ def import_(file: Path) -> None:
      "filter_email_domains": "acme.com"}
 
     Keys are the `tenant add` flags with underscores, plus "paused"; values are checked as the
-    flags are ("incremental_interval" and "verify_interval": 0, "off" or null is off). A secret (api_token, okta_private_key) is the value itself or {"env": "VARIABLE"}; a
-    file holding a secret itself must not be readable by other users (chmod 600). A key left out
+    flags are ("incremental_interval" and "verify_interval": 0, "off" or null is off). A secret
+    (api_token, okta_private_key) is the value itself or {"env": "VARIABLE"}; a file holding a
+    secret itself must not be readable by other users (chmod 600). A key left out
     keeps the tenant's value, so importing `tenant export` output changes nothing. Each line says
     added, updated or unchanged; a bad line is reported by its number and the others still apply.
     Exit status: 0 if every line applied, 1 if any failed, 2 if the file was refused."""

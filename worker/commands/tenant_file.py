@@ -6,10 +6,9 @@
 
 Keys are the `tenant add` flags with underscores (plus `paused`); values pass the same checks as
 the flags (tenant_settings); `incremental_interval` and `verify_interval` are off when 0, "off" or
-null. A secret (`api_token`, `okta_private_key`) is either the value or
-{"env": "VARIABLE"}, read from the environment. A key left out keeps the tenant's current value (a
-new tenant gets `tenant add`'s default), so the output of `export`, which holds no secret, imports
-as "unchanged". Blank lines and lines starting with # are skipped.
+null. A secret (`api_token`, `okta_private_key`) is either the value or {"env": "VARIABLE"}, read
+from the environment. A key left out keeps the tenant's current value (a new tenant gets `tenant
+add`'s default), so the output of `export`, which holds no secret, imports as "unchanged". Blank lines and lines starting with # are skipped.
 """
 
 from __future__ import annotations
@@ -104,7 +103,8 @@ def _check_types(fields: Any) -> dict[str, Any]:
         raise LineError("'interval' must be a whole number of seconds")
     for key in OPTIONAL_INTERVALS:
         value = fields.get(key)
-        if key in fields and not (value is None or value == "off" or isinstance(value, int) and not isinstance(value, bool)):
+        seconds = isinstance(value, int) and not isinstance(value, bool)
+        if key in fields and not (value is None or value == "off" or seconds):
             raise LineError(f"{key!r} must be a whole number of seconds, or 0, \"off\" or null (off)")
     for key in (*BOOLEAN_OPTIONS, "paused"):
         if key in fields and not isinstance(fields[key], bool):

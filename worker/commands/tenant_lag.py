@@ -43,7 +43,7 @@ def _summary(error: str | None) -> str:
 def freshest_interval(t: Any) -> int:
     """The shortest interval at which the tenant's view is refreshed: the full sync's, or the
     incremental runs' when they are on (drift checks refresh nothing)."""
-    return min(x for x in (t.sync_interval, t.incremental_interval) if x)
+    return min((x for x in (t.sync_interval, t.incremental_interval) if x), default=t.sync_interval)
 
 
 def next_due(t: Any) -> datetime | None:

@@ -38,12 +38,12 @@ class OptionalInterval(click.ParamType):
 OPTIONAL_INTERVAL = OptionalInterval()
 
 
-def check_interval(value: int, key: str = "interval") -> int:
+def check_interval(value: int) -> int:
     """`value` as an interval, refused as `--interval` would refuse it."""
     try:
         return int(INTERVAL.convert(value, None, None))
     except click.BadParameter as exc:
-        exc.param_hint = key
+        exc.param_hint = "interval"
         raise
 
 
@@ -58,9 +58,9 @@ def check_optional_interval(value: Any, key: str) -> int:
         raise
 
 
-def _moved(due: datetime | None, old: int | None, new: int) -> datetime | None:
+def _moved(due: datetime, old: int, new: int) -> datetime:
     """A due time set from the old interval, moved so that the new one applies now."""
-    return due + timedelta(seconds=new - old) if due is not None and old else due
+    return due + timedelta(seconds=new - old)
 
 
 def tenant_changes(row: Any, *, domain: str | None = None, credentials: dict[str, str] | None = None,
@@ -91,7 +91,7 @@ def tenant_changes(row: Any, *, domain: str | None = None, credentials: dict[str
         wanted = None if given == 0 else given
         if given is not None and wanted != getattr(row, field):
             changes[field] = wanted
-            if wanted is not None and getattr(row, field) is not None:
+            if wanted is not None and getattr(row, field) is not None and getattr(row, due) is not None:
                 changes[due] = _moved(getattr(row, due), getattr(row, field), wanted)
             # turned on or off: the store sets the due time (due at once, or none)
     if enabled is not None and enabled != row.enabled:
