@@ -41,9 +41,11 @@ LISTEN = re.compile(r"oktasim listening on (http://\S+)")
 BIN = Path(sys.executable).parent
 
 
-def start_sim(users: int, groups: int, apps: int, seed: int, window: float, latency: str) -> tuple[subprocess.Popen, str]:
+def start_sim(users: int, groups: int, apps: int, seed: int, window: float, latency: str,
+              extra: list[str] | None = None) -> tuple[subprocess.Popen, str]:
     cmd = [sys.executable, "-m", "oktasim", "--port", "0", "--users", str(users), "--groups", str(groups),
-           "--apps", str(apps), "--seed", str(seed), "--window-seconds", str(window), "--latency-ms", latency]
+           "--apps", str(apps), "--seed", str(seed), "--window-seconds", str(window), "--latency-ms", latency,
+           *(extra or [])]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
     line = proc.stdout.readline()
     m = LISTEN.search(line)

@@ -1,12 +1,13 @@
 """Cost of scheduling many tenants: Beat's dispatcher tick at 1,000 and 10,000 tenant rows.
 
-    python bench/tenants_cost.py tick --tenants 1000 10000 [--ticks 50] [--running 500]
+    python bench/tenants_cost.py tick --tenants 1000 10000 [--ticks 50] [--running 500] [--incremental]
     python bench/tenants_cost.py backlog --tenants 10000
     python bench/tenants_cost.py page --users 4000 [--profile]
 
 `tick`: N tenant rows (direct inserts, as a bulk import makes them), `--running` of them with a
 running run and one active stream (a sync in progress), and each tick a few tenants (`--due-per-tick`)
-come due; one tick = steps.dispatch (claim, release, reap) with a sender that only counts. Reports
+come due (with --incremental every tenant also has incremental runs every 300 s, and as many more
+come due for one each tick); one tick = steps.dispatch (claim, release, reap) with a sender that only counts. Reports
 p50/p99 wall ms and this process's CPU ms per tick (PostgreSQL's own CPU is not in it: wall
 includes it, and the machine's load). `backlog`: all N tenants due at once (after an outage or a
 bulk add): how many ticks and how long until every tenant has a queued run.
@@ -68,11 +69,16 @@ def scratch_database() -> Iterator[str]:
         admin.dispose()
 
 
-def insert_tenants(sessions: Any, count: int, due_now: int = 0) -> list[int]:
+INCREMENTAL_INTERVAL = 300
+
+
+def insert_tenants(sessions: Any, count: int, due_now: int = 0, incremental: bool = False) -> list[int]:
     now = utcnow()
     rows = [{"name": f"bench{i:06d}", "domain": f"bench{i:06d}.okta.com", "auth_method": "api_token",
              "credentials": b"bench-not-a-token", "sync_interval": 3600, "enabled": True,
-             "next_sync_at": now - timedelta(seconds=5) if i < due_now else now + timedelta(seconds=3600 + i)}
+             "next_sync_at": now - timedelta(seconds=5) if i < due_now else now + timedelta(seconds=3600 + i),
+             "incremental_interval": INCREMENTAL_INTERVAL if incremental else None,
+             "next_incremental_at": now + timedelta(seconds=INCREMENTAL_INTERVAL + i % 100) if incremental else None}
             for i in range(count)]
     with sessions() as s:
         for i in range(0, count, 2000):
@@ -110,11 +116,11 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def bench_tick(count: int, ticks: int, running: int, due_per_tick: int) -> None:
+def bench_tick(count: int, ticks: int, running: int, due_per_tick: int, incremental: bool = False) -> None:
     with scratch_database() as url:
         migrate(url)
         rt, sender, engine = runtime(url)
-        ids = insert_tenants(rt.sessions, count)
+        ids = insert_tenants(rt.sessions, count, incremental=incremental)
         start_running(rt.sessions, ids[:running])
         idle = ids[running:]
         steps.dispatch(rt)  # warm the pool and the statement caches
@@ -126,6 +132,10 @@ def bench_tick(count: int, ticks: int, running: int, due_per_tick: int) -> None:
             with rt.sessions() as s:
                 s.execute(sa.update(Tenant.__table__).where(Tenant.id.in_(coming_due))
                           .values(next_sync_at=utcnow() - timedelta(seconds=1)))
+                if incremental:  # as many others due for an incremental run (taken from the end)
+                    end = len(idle) - tick * due_per_tick
+                    s.execute(sa.update(Tenant.__table__).where(Tenant.id.in_(idle[end - due_per_tick:end]))
+                              .values(next_incremental_at=utcnow() - timedelta(seconds=1)))
                 s.commit()
             w0, c0 = time.perf_counter(), time.process_time()
             for name, step in (("claim", steps.claim_and_start), ("release", steps.release), ("reap", steps.reap)):
@@ -135,7 +145,7 @@ def bench_tick(count: int, ticks: int, running: int, due_per_tick: int) -> None:
             wall.append((time.perf_counter() - w0) * 1000)
             cpu.append((time.process_time() - c0) * 1000)
         engine.dispose()
-    print(f"tick tenants={count} running={running} due/tick={due_per_tick} ticks={ticks}: "
+    print(f"tick tenants={count} running={running} due/tick={due_per_tick}{' (+ as many incremental)' if incremental else ''} ticks={ticks}: "
           f"wall p50 {statistics.median(wall):.1f} ms p99 {pct(wall, 0.99):.1f} ms; "
           f"client CPU p50 {statistics.median(cpu):.1f} ms p99 {pct(cpu, 0.99):.1f} ms; "
           f"messages {sender.sent}; load {os.getloadavg()[0]:.1f}")
@@ -250,6 +260,7 @@ def main() -> None:
     tick.add_argument("--ticks", type=int, default=50)
     tick.add_argument("--running", type=int, default=500)
     tick.add_argument("--due-per-tick", type=int, default=5)
+    tick.add_argument("--incremental", action="store_true", help="every tenant with incremental runs too")
     backlog = sub.add_parser("backlog")
     backlog.add_argument("--tenants", type=int, nargs="+", default=[10000])
     page = sub.add_parser("page")
@@ -261,7 +272,7 @@ def main() -> None:
         return
     for count in args.tenants:
         if args.cmd == "tick":
-            bench_tick(count, args.ticks, min(args.running, count // 2), args.due_per_tick)
+            bench_tick(count, args.ticks, min(args.running, count // 2), args.due_per_tick, args.incremental)
         else:
             bench_backlog(count)
 

@@ -69,14 +69,15 @@ class Cluster:
         return (self.tmp / f"{name}.log").read_text(errors="replace")
 
     def add_tenant(self, name: str, url: str, *, token: str = SIM_TOKEN, interval: int = 3600,
-                   enabled: bool = True, options: dict | None = None, due: bool = False) -> int:
+                   enabled: bool = True, options: dict | None = None, due: bool = False,
+                   incremental_interval: int | None = None) -> int:
         from datetime import UTC, datetime, timedelta
 
         from worker.store.tenants import create_tenant
 
         with self.sessions() as s:
             t = create_tenant(s, name, url, {"api_token": token}, options=options or {}, sync_interval=interval,
-                              enabled=enabled,
+                              enabled=enabled, incremental_interval=incremental_interval,
                               next_sync_at=None if due else datetime.now(UTC) + timedelta(days=1))
             s.commit()
             return t.id

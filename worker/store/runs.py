@@ -56,7 +56,8 @@ def _insert(session: Session, table: sa.Table) -> Any:
 
 def create_run(session: Session, tenant_id: int, kind: str = "full") -> int | None:
     """Insert a queued run; None when the tenant already has an active one (unique index).
-    `kind` "incremental" asks for an incremental run: its start may still make it a full one."""
+    `kind` "incremental" asks for an incremental run: its start may still make it a full one;
+    "verify" asks for a drift check."""
     stmt = _insert(session, RUNS).values(tenant_id=tenant_id, state="queued", created_at=utcnow(),
                                          updated_at=utcnow(), counts={}, warnings=[], kind=kind, plan={})
     stmt = stmt.on_conflict_do_nothing().returning(RUNS.c.id)
@@ -73,6 +74,31 @@ def active_run(session: Session, tenant_id: int) -> SyncRun | None:
         SyncRun.tenant_id == tenant_id, SyncRun.state.in_(ACTIVE_RUN_STATES))).first()
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """One kind of scheduled run: the tenants column saying when it is next due (indexed with
+    `enabled`) and the one holding its interval."""
+
+    kind: str
+    due: sa.Column
+    interval: sa.Column
+    never_ran_is_due: bool  # full: NULL means never synced, so due; the others: NULL means off
+
+    def is_due(self, now: datetime) -> Any:
+        return sa.or_(self.due.is_(None), self.due <= now) if self.never_ran_is_due else self.due <= now
+
+    def not_due(self, now: datetime) -> Any:
+        return sa.and_(self.due.is_not(None), self.due > now) if self.never_ran_is_due \
+            else sa.or_(self.due.is_(None), self.due > now)
+
+
+FULL = Schedule("full", TENANTS.c.next_sync_at, TENANTS.c.sync_interval, True)
+INCREMENTAL = Schedule("incremental", TENANTS.c.next_incremental_at, TENANTS.c.incremental_interval, False)
+VERIFY = Schedule("verify", TENANTS.c.next_verify_at, TENANTS.c.verify_interval, False)
+# In precedence order: a tenant due for several kinds gets the first (a full run re-reads
+# everything an incremental one would, and a drift check waits for the view to be current).
+SCHEDULES = (FULL, INCREMENTAL, VERIFY)
+
 # Tenants claimed per transaction, and at most per tick: a backlog (after an outage or a bulk add)
 # is queued within a few ticks, and no transaction holds thousands of row locks.
 CLAIM_BATCH = 500
@@ -81,51 +107,68 @@ CLAIM_MAX_PER_TICK = 10_000
 
 def claim_due(session: Session, now: datetime, limit: int = CLAIM_MAX_PER_TICK,
               batch: int = CLAIM_BATCH) -> list[int]:
-    """Claim tenants whose sync is due: advance next_sync_at and create a run, in batches.
+    """Claim tenants whose full, incremental or verify run is due: move that kind's due time an
+    interval on and create a run of that kind, in batches, kind after kind in SCHEDULES' order.
 
     Each batch is one transaction that locks its due tenants with FOR UPDATE SKIP LOCKED (on
-    SQLite the write lock serializes claims), so two dispatchers claim disjoint tenants. A tenant
-    with an active run is not due yet (it keeps its due time). Returns the new run ids, to start.
+    SQLite the write lock serializes claims), so two dispatchers claim disjoint tenants; each reads
+    its kind's index, and a tenant still due for an earlier kind is left to that kind's claim. A
+    tenant with an active run is not due yet (it keeps its due times). Returns the new run ids, to
+    start.
     """
     started: list[int] = []
-    while len(started) < limit:
-        claimed = _claim_batch(session, now, min(batch, limit - len(started)))
-        if claimed is None:
-            break
-        started.extend(claimed)
+    for schedule in SCHEDULES:
+        while len(started) < limit:
+            size = min(batch, limit - len(started))
+            run_ids, found = claim_batch(session, now, size, schedule)
+            started.extend(run_ids)
+            if found < size:  # the last due ones (the rest are locked by another dispatcher)
+                break
     return started
 
 
-def _claim_batch(session: Session, now: datetime, batch: int) -> list[int] | None:
-    """One claim transaction; None when no tenant was due."""
+def claim_batch(session: Session, now: datetime, batch: int, schedule: Schedule) -> tuple[list[int], int]:
+    """One claim transaction of `schedule`'s kind: (the runs created, the due tenants found)."""
     begin_write(session)
     has_active_run = sa.select(RUNS.c.id).where(
         RUNS.c.tenant_id == TENANTS.c.id, RUNS.c.state.in_(ACTIVE_RUN_STATES)).exists()
+    earlier = SCHEDULES[:SCHEDULES.index(schedule)]
     due = session.execute(
-        sa.select(TENANTS.c.id, TENANTS.c.next_sync_at, TENANTS.c.sync_interval)
-        .where(TENANTS.c.enabled.is_(True),
-               sa.or_(TENANTS.c.next_sync_at.is_(None), TENANTS.c.next_sync_at <= now), ~has_active_run)
-        .order_by(TENANTS.c.next_sync_at.asc().nulls_first(), TENANTS.c.id).limit(batch)
+        sa.select(TENANTS.c.id, schedule.due, schedule.interval, INCREMENTAL.due, INCREMENTAL.interval)
+        .where(TENANTS.c.enabled.is_(True), schedule.is_due(now), *(e.not_due(now) for e in earlier),
+               ~has_active_run)
+        .order_by(schedule.due.asc().nulls_first(), TENANTS.c.id).limit(batch)
         .with_for_update(of=TENANTS, skip_locked=True)).all()
     if not due:
         session.rollback()
-        return None
+        return [], 0
+    _move_on(session, schedule.due, [(t, interval) for t, _d, interval, _i, _ii in due], now)
+    if schedule is FULL:  # a full run makes an incremental one due meanwhile pointless
+        _move_on(session, INCREMENTAL.due, [(t, ii) for t, _d, _iv, _i, ii in due if ii], now)
+    stamp = utcnow()
+    rows = [{"tenant_id": t, "state": "queued", "created_at": stamp, "updated_at": stamp, "counts": {},
+             "warnings": [], "kind": schedule.kind, "plan": {}, "due_at": due_at or now}
+            for t, due_at, _iv, _i, _ii in due]
+    created = dict(session.execute(_insert(session, RUNS).values(rows).on_conflict_do_nothing()
+                                   .returning(RUNS.c.tenant_id, RUNS.c.id)).all())
+    for tenant_id, due_at, _iv, incremental_at, _ii in due:
+        if tenant_id not in created:  # a run started meanwhile (`oktasync sync`): still due later
+            kept = {schedule.due.name: due_at}
+            if schedule is FULL:
+                kept[INCREMENTAL.due.name] = incremental_at
+            session.execute(sa.update(TENANTS).where(TENANTS.c.id == tenant_id).values(**kept))
+    session.commit()
+    return [int(created[t]) for t, *_ in due if t in created], len(due)
+
+
+def _move_on(session: Session, due: sa.Column, tenants: list[tuple[int, int | None]], now: datetime) -> None:
+    """Set `due` to now + each tenant's interval, one UPDATE per distinct interval."""
     by_interval: dict[int, list[int]] = {}
-    for tenant_id, _due_at, interval in due:
+    for tenant_id, interval in tenants:
         by_interval.setdefault(max(1, interval or 1), []).append(tenant_id)
     for interval, ids in by_interval.items():
         session.execute(sa.update(TENANTS).where(TENANTS.c.id.in_(ids))
-                        .values(next_sync_at=now + timedelta(seconds=interval)))
-    stamp = utcnow()
-    rows = [{"tenant_id": t, "state": "queued", "created_at": stamp, "updated_at": stamp, "counts": {},
-             "warnings": [], "due_at": due_at or now} for t, due_at, _i in due]
-    created = dict(session.execute(_insert(session, RUNS).values(rows).on_conflict_do_nothing()
-                                   .returning(RUNS.c.tenant_id, RUNS.c.id)).all())
-    for tenant_id, due_at, _interval in due:
-        if tenant_id not in created:  # a run started meanwhile (`oktasync sync`): still due later
-            session.execute(sa.update(TENANTS).where(TENANTS.c.id == tenant_id).values(next_sync_at=due_at))
-    session.commit()
-    return [int(created[t]) for t, _d, _i in due if t in created]
+                        .values({due: now + timedelta(seconds=interval)}))
 
 
 def start_run(session: Session, run_id: int, options_fingerprint: str | None = None, *,

@@ -87,6 +87,8 @@ class Tenant(Base):
         sa.CheckConstraint(_in("auth_method", AUTH_METHODS), name="auth_method"),
         # Beat's claim reads only the due rows (enabled, next_sync_at <= now), not all tenants.
         sa.Index("ix_tenants_enabled_next_sync_at", "enabled", "next_sync_at"),
+        sa.Index("ix_tenants_enabled_next_incremental_at", "enabled", "next_incremental_at"),
+        sa.Index("ix_tenants_enabled_next_verify_at", "enabled", "next_verify_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -97,6 +99,12 @@ class Tenant(Base):
     options: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=EMPTY_OBJECT)
     sync_interval: Mapped[int] = mapped_column(default=3600, server_default="3600")  # seconds
     next_sync_at: Mapped[datetime | None]
+    # Incremental runs and drift checks between full syncs (seconds; NULL: off). Their due time is
+    # NULL exactly when they are off, so the claim's `<= now` never meets a tenant without them.
+    incremental_interval: Mapped[int | None]
+    next_incremental_at: Mapped[datetime | None]
+    verify_interval: Mapped[int | None]
+    next_verify_at: Mapped[datetime | None]
     enabled: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     current_run_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("sync_runs.id", ondelete="SET NULL", use_alter=True))
