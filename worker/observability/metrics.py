@@ -24,7 +24,7 @@ from worker.observability.freshness import current_views, freshness_metrics
 
 log = logging.getLogger("oktasync.metrics")
 
-QUEUES = ("sync", "provisioning")
+QUEUES = ("sync", "provisioning", "dispatch")
 # kombu's Redis transport keeps priority sub-lists "<queue>\x06\x16<n>" next to "<queue>".
 _PRIORITY_SEP = "\x06\x16"
 RUN_STATES = ("queued", "running", "succeeded", "failed")
