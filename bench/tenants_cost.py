@@ -3,6 +3,7 @@
     python bench/tenants_cost.py tick --tenants 1000 10000 [--ticks 50] [--running 500] [--history 3]
     python bench/tenants_cost.py backlog --tenants 10000
     python bench/tenants_cost.py scrape --tenants 10000 [--history 3]
+    python bench/tenants_cost.py release --tenants 10000 [--running 500] [--pending 20] [--global-cap 256]
     python bench/tenants_cost.py page --users 4000 [--profile]
 
 `tick`: N tenant rows (direct inserts, as a bulk import makes them), `--running` of them with a
@@ -15,6 +16,10 @@ includes it, and the machine's load). `backlog`: all N tenants due at once (afte
 bulk add): how many ticks and how long until every tenant has a queued run. `scrape`: the same
 tenants, running runs and history, each succeeded run its tenant's current view; the metrics
 endpoint's collect and render (worker/observability/metrics.py), p50/p99 over 10 scrapes.
+`release`: the release a page task does after its page (steps.release for the page's run), with
+`--running` runs syncing, each with one active and `--pending` pending lists: p50/p99 wall ms over
+200 releases of random runs (what a release activates in its run is put back to pending, untimed,
+after it; other runs keep what a global release gave them, as in a steady state).
 
 `page`: one oktasim org (no latency, limits far above what one process can use) synced on
 PostgreSQL by the engine's steps run one after another in this process (the work of one worker
@@ -199,6 +204,43 @@ def bench_scrape(count: int, running: int, history: int, scrapes: int = 10) -> N
           f"p99 {pct(wall, 0.99):.0f} ms, {size / 1e6:.1f} MB of text; load {os.getloadavg()[0]:.1f}")
 
 
+def bench_release(count: int, running: int, pending: int, history: int, global_cap: int, calls: int = 200) -> None:
+    import inspect
+    import random
+
+    with scratch_database() as url:
+        migrate(url)
+        rt, _sender, engine = runtime(url)
+        rt.global_max_streams = global_cap
+        ids = insert_tenants(rt.sessions, count)
+        add_history(rt.sessions, history)
+        start_running(rt.sessions, ids[:running])
+        with rt.sessions() as s:
+            run_ids = list(s.execute(sa.select(SyncRun.id).where(SyncRun.state == "running")).scalars())
+            s.execute(sa.insert(SyncStream.__table__), [
+                {"run_id": r, "kind": "group-members", "parent": f"group:{i}", "url": "{}", "cursor": "/g",
+                 "state": "pending"} for r in run_ids for i in range(pending)])
+            s.commit()
+            s.execute(sa.text("ANALYZE"))
+        per_run = "run_id" in inspect.signature(steps.release).parameters  # older code: one global release
+        rng = random.Random(7)
+        wall: list[float] = []
+        for _ in range(calls):
+            run_id = rng.choice(run_ids)
+            w0 = time.perf_counter()
+            steps.release(rt, run_id) if per_run else steps.release(rt)
+            wall.append((time.perf_counter() - w0) * 1000)
+            with rt.sessions() as s:  # the run's lists back to pending: its next release has work again
+                s.execute(sa.update(SyncStream.__table__).where(SyncStream.run_id == run_id,
+                                                                SyncStream.kind == "group-members",
+                                                                SyncStream.state == "active").values(state="pending"))
+                s.commit()
+        engine.dispose()
+    print(f"release tenants={count} running={running} pending/run={pending} history={history} global cap={global_cap} "
+          f"({'per run' if per_run else 'global'}): p50 {statistics.median(wall):.1f} ms p99 {pct(wall, 0.99):.1f} ms; "
+          f"load {os.getloadavg()[0]:.1f}")
+
+
 def bench_backlog(count: int) -> None:
     with scratch_database() as url:
         migrate(url)
@@ -312,6 +354,12 @@ def main() -> None:
     scrape.add_argument("--tenants", type=int, nargs="+", default=[10000])
     scrape.add_argument("--running", type=int, default=500)
     scrape.add_argument("--history", type=int, default=0)
+    release = sub.add_parser("release")
+    release.add_argument("--tenants", type=int, nargs="+", default=[10000])
+    release.add_argument("--running", type=int, default=500)
+    release.add_argument("--pending", type=int, default=20)
+    release.add_argument("--history", type=int, default=0)
+    release.add_argument("--global-cap", type=int, default=256, help="GLOBAL_MAX_STREAMS (product default 256)")
     backlog = sub.add_parser("backlog")
     backlog.add_argument("--tenants", type=int, nargs="+", default=[10000])
     page = sub.add_parser("page")
@@ -324,6 +372,8 @@ def main() -> None:
     for count in args.tenants:
         if args.cmd == "tick":
             bench_tick(count, args.ticks, min(args.running, count // 2), args.due_per_tick, args.history)
+        elif args.cmd == "release":
+            bench_release(count, min(args.running, count // 2), args.pending, args.history, args.global_cap)
         elif args.cmd == "scrape":
             bench_scrape(count, min(args.running, count // 2), args.history)
         else:
