@@ -116,7 +116,8 @@ def cmd_bound(a: argparse.Namespace) -> None:
 # ---------------------------------------------------------------- distributed helpers
 
 class Cluster:
-    """A fresh PostgreSQL database, a flushed Redis database, N Celery sync workers and Beat.
+    """A fresh PostgreSQL database, a flushed Redis database, N Celery sync workers, the dispatcher
+    worker and Beat.
     `env` overrides the OKTASYNC_* settings below; `loglevel` INFO logs each task's duration."""
 
     def __init__(self, tmp: str, workers: int, concurrency: int, env: dict[str, str] | None = None,
@@ -151,9 +152,12 @@ class Cluster:
         migrate(self.db_url)
         self.sessions = make_session_factory(make_engine(self.db_url))
         self.procs: list[subprocess.Popen] = []
-        for i in range(workers):
-            self.spawn(["-A", "worker", "worker", "-Q", "sync", "-c", str(concurrency), "-P", "prefork",
-                        "-n", f"w{i}@%h", "--loglevel", loglevel, "--without-gossip", "--without-mingle"])
+        self.workers = [self.spawn(["-A", "worker", "worker", "-Q", "sync", "-c", str(concurrency), "-P", "prefork",
+                                    "-n", f"w{i}@%h", "--loglevel", loglevel, "--without-gossip", "--without-mingle"])
+                        for i in range(workers)]
+        # Beat's ticks run on their own queue and worker (the Procfile's `dispatcher`).
+        self.spawn(["-A", "worker", "worker", "-Q", "dispatch", "-c", "1", "-P", "prefork", "-n", "dispatch@%h",
+                    "--loglevel", loglevel, "--without-gossip", "--without-mingle"])
         self.spawn(["-A", "scheduler", "beat", "--loglevel", loglevel, "-s", f"{tmp}/beat-schedule"])
         time.sleep(4)
 

@@ -46,13 +46,16 @@ class Cluster:
         self.procs.append(proc)
         return proc
 
-    def worker(self, name: str, concurrency: int = 2) -> subprocess.Popen:
-        proc = self._spawn(["-A", "worker", "worker", "-Q", "sync", "-c", str(concurrency), "-P", "prefork",
+    def worker(self, name: str, concurrency: int = 2, queue: str = "sync") -> subprocess.Popen:
+        proc = self._spawn(["-A", "worker", "worker", "-Q", queue, "-c", str(concurrency), "-P", "prefork",
                             "-n", f"{name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle"], name)
         self.wait_log(name, "ready", timeout=30)
         return proc
 
     def beat(self, name: str = "beat") -> subprocess.Popen:
+        """Beat and the worker that runs its ticks (the Procfile's `dispatcher`, `-Q dispatch -c 1`),
+        logging to `<name>-dispatcher.log`."""
+        self.worker(f"{name}-dispatcher", concurrency=1, queue="dispatch")
         return self._spawn(["-A", "scheduler", "beat", "--loglevel", "INFO", "-s",
                             str(self.tmp / f"{name}-schedule")], name)
 

@@ -114,7 +114,7 @@ def start_run(rt: Runtime, run_id: int) -> None:
         s.commit()
     rt.emit("run_started", run_id=run_id, tenant_id=tenant_id, streams=len(specs), run_kind=kind,
             reason=plan.get("reason"))
-    release(rt)
+    release(rt, run_id)
 
 
 # ---------------------------------------------------------------- pages
@@ -183,7 +183,7 @@ def _commit_page(rt: Runtime, st: runs.StreamRow, cursor: str, next_url: str | N
     if next_url is not None:
         rt.sender.enqueue(PAGE, [st.id, next_url])
     if next_url is None or opened:
-        release(rt)
+        release(rt, st.run_id)
     if next_url is None:
         complete(rt, st.run_id)
 
@@ -199,7 +199,7 @@ def _defer(rt: Runtime, st: runs.StreamRow, cursor: str, seconds: float, reason:
                 reason=reason)
         rt.sender.enqueue(PAGE, [st.id, cursor], countdown=countdown)
         if countdown >= RELEASE_ON_WAIT:
-            release(rt)  # a waiting stream frees its slot for a list on another Okta bucket
+            release(rt, st.run_id)  # a waiting stream frees its slot for a list on another Okta bucket
 
 
 def _page_failed(rt: Runtime, st: runs.StreamRow, cursor: str, reason: str,
@@ -227,10 +227,11 @@ def _page_failed(rt: Runtime, st: runs.StreamRow, cursor: str, reason: str,
 
 # ---------------------------------------------------------------- release, completion, finalize
 
-def release(rt: Runtime) -> int:
-    """Activate pending streams round-robin across tenants within the caps, and enqueue them."""
+def release(rt: Runtime, run_id: int | None = None) -> int:
+    """Activate pending streams within the caps (of `run_id`, after its page, start or wait; of
+    every running run, round-robin, on Beat's tick or when slots are scarce), and enqueue them."""
     with rt.sessions() as s:
-        picked = release_streams(s, rt.tenant_max_streams, rt.global_max_streams)
+        picked = release_streams(s, rt.tenant_max_streams, rt.global_max_streams, run_id)
         s.commit()
     for stream_id, cursor in picked:
         rt.sender.enqueue(PAGE, [stream_id, cursor], priority=NEW_LIST)

@@ -368,28 +368,50 @@ def record_attempt(session: Session, stream_id: int, given: str, error: str) -> 
     return session.execute(sa.select(STREAMS.c.attempts).where(STREAMS.c.id == stream_id)).scalar_one()
 
 
-def lock_release(session: Session) -> None:
-    """Serialize stream releases (advisory lock on PostgreSQL, the write lock on SQLite) so two
-    callers cannot both see a free slot and overfill it. Held until the transaction ends."""
+def lock_release(session: Session, run_id: int | None = None) -> None:
+    """Serialize stream releases so two callers cannot both see a free slot and overfill it; held
+    until the transaction ends. With `run_id`: only releases of that run wait for each other (and a
+    global release waits for them); without: the global release, alone. PostgreSQL: advisory locks
+    (the global one taken shared by per-run releases); SQLite: its write lock serializes all."""
     if is_sqlite(session):
         begin_write(session)
-    else:
+    elif run_id is None:
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(_RELEASE_LOCK)))
+    else:
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(_RELEASE_LOCK),
+                                  sa.func.pg_advisory_xact_lock(_RELEASE_LOCK, run_id % 2**31)))
 
 
-def open_stream_counts(session: Session) -> list[tuple[int, str, str, bool, int]]:
-    """(run id, kind, state, waiting, count) of the open streams of running runs; waiting = active
-    and deferred for the limiter past now."""
-    now = utcnow()
-    running = sa.select(RUNS.c.id).where(RUNS.c.state == "running")
-    waiting = sa.and_(STREAMS.c.state == "active", STREAMS.c.deferred_until.is_not(None),
-                      STREAMS.c.deferred_until > now)
+def _waiting(now: datetime) -> Any:
+    """An active stream deferred for the limiter past now (its message is a countdown, no slot)."""
+    return sa.and_(STREAMS.c.state == "active", STREAMS.c.deferred_until.is_not(None), STREAMS.c.deferred_until > now)
+
+
+# The active states spelled as the partial unique index on sync_runs spells them, so PostgreSQL
+# reads running runs from that (small) index instead of scanning every finished run.
+_RUNNING = sa.and_(RUNS.c.state.in_(ACTIVE_RUN_STATES), RUNS.c.state == "running")
+
+
+def open_stream_counts(session: Session, run_id: int | None = None) -> list[tuple[int, str, str, bool, int]]:
+    """(run id, kind, state, waiting, count) of the open streams of running runs (of `run_id`
+    only, if given); waiting = active and deferred for the limiter past now."""
+    running = sa.select(RUNS.c.id).where(_RUNNING)
+    if run_id is not None:
+        running = running.where(RUNS.c.id == run_id)
     rows = session.execute(
-        sa.select(STREAMS.c.run_id, STREAMS.c.kind, STREAMS.c.state, sa.case((waiting, 1), else_=0).label("w"),
-                  sa.func.count())
+        sa.select(STREAMS.c.run_id, STREAMS.c.kind, STREAMS.c.state,
+                  sa.case((_waiting(utcnow()), 1), else_=0).label("w"), sa.func.count())
         .where(STREAMS.c.run_id.in_(running), STREAMS.c.state.in_(OPEN_STREAM_STATES))
         .group_by(STREAMS.c.run_id, STREAMS.c.kind, STREAMS.c.state, "w")).all()
     return [(int(r), str(k), str(st), bool(w), int(n)) for r, k, st, w, n in rows]
+
+
+def busy_streams_elsewhere(session: Session, run_id: int) -> int:
+    """Busy streams (active, not waiting for the limiter) of the running runs other than `run_id`:
+    one index probe per running run, whatever the history."""
+    return int(session.execute(
+        sa.select(sa.func.count()).select_from(STREAMS).join(RUNS, RUNS.c.id == STREAMS.c.run_id)
+        .where(_RUNNING, RUNS.c.id != run_id, STREAMS.c.state == "active", ~_waiting(utcnow()))).scalar_one())
 
 
 def activate_streams(session: Session, slots: dict[int, int], held: set[tuple[int, str]]
@@ -423,7 +445,7 @@ def stale_streams(session: Session, now: datetime, stall: float) -> list[tuple[i
     last = sa.func.coalesce(STREAMS.c.deferred_until, STREAMS.c.heartbeat_at, STREAMS.c.updated_at)
     return [(int(a), str(b), int(c)) for a, b, c in session.execute(
         sa.select(STREAMS.c.id, STREAMS.c.cursor, STREAMS.c.attempts).join(RUNS, RUNS.c.id == STREAMS.c.run_id)
-        .where(RUNS.c.state == "running", STREAMS.c.state == "active", last < cutoff)).all()]
+        .where(_RUNNING, STREAMS.c.state == "active", last < cutoff)).all()]
 
 
 def touch_stream(session: Session, stream_id: int, cursor: str, reaped: bool = True) -> bool:
@@ -449,4 +471,5 @@ def runs_to_reap(session: Session, now: datetime, stall: float) -> list[tuple[in
         sa.and_(RUNS.c.state == "finalizing", RUNS.c.updated_at < cutoff),
         sa.and_(RUNS.c.state == "running", ~open_streams))
     return [(int(i), str(st), c) for i, st, c in session.execute(
-        sa.select(RUNS.c.id, RUNS.c.state, RUNS.c.created_at).where(stalled).order_by(RUNS.c.id)).all()]
+        sa.select(RUNS.c.id, RUNS.c.state, RUNS.c.created_at).where(RUNS.c.state.in_(ACTIVE_RUN_STATES), stalled)
+        .order_by(RUNS.c.id)).all()]
