@@ -212,17 +212,20 @@ def _membership(grant: bool, ctx: ExecContext, ent: Entitlement, ptype: str, pid
         path, path_id = _principal_path(ctx, ptype, pid)
         if members is None:  # no binding of this role yet: a CUSTOM role assignment creates it
             try:
-                call(ctx, "POST", roles_path(ptype, path_id), PERM_ROLES,
-                     json={"type": "CUSTOM", "role": role_id, "resource-set": rs}, what=f"custom role {role_id}")
+                made = call(ctx, "POST", roles_path(ptype, path_id), PERM_ROLES,
+                            json={"type": "CUSTOM", "role": role_id, "resource-set": rs}, what=f"custom role {role_id}")
             except OktaConflict as exc:
                 if exc.error_code not in ALREADY_ASSIGNED:
                     raise
                 return already("granted", g)
+            member_id = (made or {}).get("id")   # the assignment's id is the binding member's
         else:
             href = ctx.base_url.rstrip("/") + path
             call(ctx, "PATCH", f"/api/v1/iam/resource-sets/{rs}/bindings/{role_id}/members", PERM_ROLES,
                  json={"additions": [href]}, what=f"binding {rs}/{role_id}")
-        return Outcome(f"granted: {g.principal} on {ent.id}", changes=[GrantAdded(g)])
+            member_id = (_find_member(_members(ctx, rs, role_id) or [], ptype, pid) or {}).get("id")
+        ann = {"member_id": member_id} if isinstance(member_id, str) else {}
+        return Outcome(f"granted: {g.principal} on {ent.id}", changes=[GrantAdded(Grant(ent.id, ptype, pid, annotations=ann))])
     if not found:
         return already("revoked", g)
     call(ctx, "DELETE", f"/api/v1/iam/resource-sets/{rs}/bindings/{role_id}/members/{found['id']}",
@@ -250,9 +253,12 @@ def _binding_not_grantable(kind: str, ent: Entitlement) -> str:
 
 def _implied_grants(grant: Grant) -> list[Grant]:
     """A binding member also holds the bound custom role: Okta lists it among the principal's
-    roles, and the sync emits it when custom roles are synced (i.e. the role is a resource)."""
-    _rs, role_id = split_binding_id(parse_entitlement_id(grant.entitlement_id).resource_id)
-    return [Grant(custom_role.assigned(role_id).id, grant.principal_type, grant.principal_id)]
+    roles (the assignment's id is the member's), and the sync emits it when custom roles are synced
+    (i.e. the role is a resource)."""
+    rs, role_id = split_binding_id(parse_entitlement_id(grant.entitlement_id).resource_id)
+    member_id = grant.annotations.get("member_id")
+    ann = {"id": member_id, "resource-set": rs} if member_id else {}
+    return [Grant(custom_role.assigned(role_id).id, grant.principal_type, grant.principal_id, annotations=ann)]
 
 
 
