@@ -150,3 +150,40 @@ def test_random_churn_sequences_with_late_events_stay_equal_to_a_full_sync(oktas
         assert result.kind == "incremental", result.reason
         assert_equals_full(sim, file, tmp_path, name=f"full{round_no}.db")
     assert len(kinds) >= 15, sorted(kinds)
+
+
+def test_service_app_role_changes_stay_equal_to_a_full_sync(oktasim, tmp_path):
+    """A service app's roles are re-listed every run (no event is relied on): granted, revoked, a custom
+    role through a binding (of an inactive app, then activated: its membership shows again), and an app
+    deactivated (its grants pruned while inactive)."""
+    from tests.support.simhttp import client
+
+    sim = oktasim(ORG)
+    file = tmp_path / "a.db"
+    sync(sim, file)
+    services = {a["id"]: a["status"] for a in sim.state()["apps"] if a["application_type"] == "service"}
+    assert set(services.values()) == {"ACTIVE", "INACTIVE"}, "the seed should give one service app of each"
+    active = next(a for a, status in services.items() if status == "ACTIVE")
+    inactive = next(a for a, status in services.items() if status == "INACTIVE")
+    st = sim.state()
+    rs, b = next((rs, b) for rs in st["resource_sets"] for b in rs["bindings"]
+                 if {"type": "client", "id": inactive} not in b["members"])
+    with client(sim) as c:
+        base = f"/oauth2/v1/clients/{active}/roles"
+        assert c.post(base, json={"type": "API_ACCESS_MANAGEMENT_ADMIN"}).status_code == 200
+        seeded = next(r for r in c.get(base).json() if r["type"] == "APP_ADMIN")
+        assert c.delete(f"{base}/{seeded['id']}").status_code == 204
+        assert c.patch(f"/api/v1/iam/resource-sets/{rs['id']}/bindings/{b['role']}/members",
+                       json={"additions": [f"{sim.url}/oauth2/v1/clients/{inactive}"]}).status_code == 200
+    result = sync(sim, file)
+    assert result.kind == "incremental", result.reason
+    assert_equals_full(sim, file, tmp_path)
+    with client(sim) as c:   # no role changes now: only the apps' status
+        assert c.post(f"/api/v1/apps/{inactive}/lifecycle/activate", headers={"Content-Length": "0"}).status_code == 200
+        assert c.post(f"/api/v1/apps/{active}/lifecycle/deactivate", headers={"Content-Length": "0"}).status_code == 200
+    assert sync(sim, file).kind == "incremental"
+    assert_equals_full(sim, file, tmp_path, name="full2.db")
+    grants = {g[0] for g in view(file)[2]}
+    assert not any(g.endswith(f":app:{active}") for g in grants)     # an inactive app's roles: pruned
+    assert f"role:READ_ONLY_ADMIN:assigned:app:{inactive}" in grants   # the activated one's: shown
+    assert f"resourceset-binding:{rs['id']}:{b['role']}:member:app:{inactive}" in grants

@@ -266,12 +266,13 @@ def _implied_grants(grant: Grant) -> list[Grant]:
 
 # A binding's members change with a user's, group's or client's privileges: those events re-list
 # every resource set's bindings and their members (a few lists). So does an app's activation: a
-# service app's membership is pruned while the app is not synced (inactive) and back when it is.
+# service app's membership is pruned while the app is not synced (inactive), and must come back.
+# (A deactivation needs nothing: the app leaves the apps list, which removes every grant naming it.)
 BINDING_EVENTS = ("iam.resourceset.bindings.add", "iam.resourceset.bindings.delete", "iam.resourceset.create",
                   "iam.resourceset.update", "iam.resourceset.delete", "user.account.privilege.grant",
                   "user.account.privilege.revoke", "group.privilege.grant", "group.privilege.revoke",
                   "app.oauth2.client.privilege.grant", "app.oauth2.client.privilege.revoke",
-                  "application.lifecycle.activate", "application.lifecycle.deactivate")
+                  "application.lifecycle.activate")
 
 
 def _resource_set_lists(options: SyncOptions, since: str, also: tuple[str, ...]) -> list[StreamSpec]:
