@@ -390,19 +390,23 @@ def _assign(grant: bool, ctx: ExecContext, ent: Entitlement, ptype: str, pid: st
 
 
 def _probes(client: Any) -> dict[str, Capability]:
-    def read_client_roles() -> None:
-        apps = client.get("/api/v1/apps", {"limit": 200, "filter": 'name eq "oidc_client"'}) or []
-        service = next((a for a in apps if is_service_app(a)), None)
-        if service is not None:   # none: reading the apps was all there was to check
-            client.get(roles_path("app", q(client_id(service))))
+    name = "review service-app admin roles"
+    found: list[Any] = []
+
+    def read_service_apps() -> None:
+        found.extend(a for a in client.get("/api/v1/apps", {"limit": 200, "filter": 'name eq "oidc_client"'}) or []
+                     if is_service_app(a))
+    how = 'GET /api/v1/apps?filter=name eq "oidc_client", GET /oauth2/v1/clients/{a service app}/roles'
+    service = capability(name, how, read_service_apps)
+    if service.allowed and found:
+        service = capability(name, how, lambda: client.get(roles_path("app", q(client_id(found[0])))))
+    elif service.allowed:
+        service = Capability(name, None, how, "could not tell: no OAuth service app in the org to read the roles of")
     return {
         "review admin roles": capability(
             "review admin roles", "GET /api/v1/iam/assignees/users",
             lambda: client.get("/api/v1/iam/assignees/users", {"limit": 1})),
-        "review service-app admin roles": capability(
-            "review service-app admin roles",
-            "GET /api/v1/apps?filter=name eq \"oidc_client\", GET /oauth2/v1/clients/{a service app}/roles",
-            read_client_roles),
+        name: service,
     }
 
 
