@@ -136,6 +136,32 @@ def test_options_normalise_and_refuse_bad_input():
         SyncOptions(skip_app_groups="yes")
 
 
+def test_fingerprint_ignores_options_at_their_default():
+    import hashlib
+    import json
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Later(SyncOptions):   # a release that adds an option
+        some_new_flag: bool = False
+
+    for opts in ({}, {"sync_custom_roles": True}, {"filter_email_domains": ("acme.com",), "skip_app_groups": True}):
+        assert Later(**opts).fingerprint() == SyncOptions(**opts).fingerprint()
+    assert Later(some_new_flag=True).fingerprint() != SyncOptions().fingerprint()
+    assert SyncOptions(sync_secrets=True).fingerprint() != SyncOptions().fingerprint()
+    assert not SyncOptions().matches(None)
+
+    def full_hash(data: dict) -> str:   # how fingerprints were written before (every option hashed)
+        return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+    for opts in (SyncOptions(), SyncOptions(sync_custom_roles=True, filter_email_domains=("acme.com",))):
+        before_skip = {k: v for k, v in opts.to_dict().items() if k != "skip_secondary_emails"}
+        assert opts.matches(full_hash(opts.to_dict())) and opts.matches(full_hash(before_skip))
+        assert opts.matches(opts.fingerprint())
+    skipping = SyncOptions(skip_secondary_emails=True)
+    assert not skipping.matches(full_hash({k: v for k, v in skipping.to_dict().items() if k != "skip_secondary_emails"}))
+    assert not SyncOptions().matches(full_hash(SyncOptions(sync_secrets=True).to_dict()))
+
+
 def test_filter_applies_to_users_and_group_members():
     o = SyncOptions(filter_email_domains=("acme.com",))
     users = [{"id": "00u1", "status": "ACTIVE", "profile": {"login": "a@acme.com", "email": "a@x.io"}},

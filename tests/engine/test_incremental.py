@@ -97,6 +97,26 @@ def test_falls_back_to_full_and_says_why(oktasim, tmp_path):
     assert expired.kind == "full" and "older than the System Log keeps" in expired.reason, expired.reason
 
 
+def test_a_fingerprint_written_before_defaults_were_left_out_needs_no_full_sync(oktasim, tmp_path):
+    """After the upgrade that left options at their default out of the fingerprint, a cursor taken
+    before (every option hashed, skip_secondary_emails included or not yet there) still starts an
+    incremental run; a changed option still forces a full one."""
+    import hashlib
+    import json
+
+    sim = oktasim(ORG)
+    file = tmp_path / "a.db"
+    sync(sim, file)
+    full_hash = hashlib.sha256(json.dumps(OPTIONS.to_dict(), sort_keys=True, separators=(",", ":")).encode())
+    engine = make_engine(f"sqlite:///{file}")
+    with engine.begin() as c:
+        c.execute(sa.text("UPDATE sync_cursors SET options_fingerprint = :f"), {"f": full_hash.hexdigest()[:16]})
+    engine.dispose()
+    assert sync(sim, file).kind == "incremental"
+    changed = sync(sim, file, options=SyncOptions(sync_custom_roles=True, sync_secrets=True, skip_app_groups=True))
+    assert changed.kind == "full"
+
+
 def test_an_interrupted_incremental_run_leaves_the_previous_view(oktasim, tmp_path):
     import os
     import signal
