@@ -217,7 +217,9 @@ class Churner:
         return {"kind": "app.group.unassign", "app": aid, "group": gid}
 
     def _app_status(self, op: str, status: str) -> Change | None:
-        aid = self._app(lambda a: a.status == status and a.name not in _BUILT_IN_APP_NAMES)
+        org = self.org   # any app, a service app too (its roles are then not synced, or synced again)
+        aid = org.app_order.pick(self.rng, lambda a: org.apps[a].status == status
+                                 and org.apps[a].name not in _BUILT_IN_APP_NAMES)
         if aid is None:
             return None
         self.org.set_app_status(aid, op)
