@@ -174,15 +174,14 @@ def _binding_members(spec: StreamSpec, body: Any, options: SyncOptions) -> PageR
 
 # ------------------------------------------------------------------------------------ grant / revoke
 
-def _principal_path(ctx: ExecContext, ptype: str, pid: str) -> tuple[str, str]:
-    """(the principal's URL path for a member href, its id in its roles URL), failing clearly on an
-    unknown principal before Okta sees a dangling href."""
-    if ptype == "app":
-        cid = service_client_id(ctx, pid)
-        return f"/oauth2/v1/clients/{cid}", cid
-    path = f"/api/v1/{'users' if ptype == 'user' else 'groups'}/{pid}"
-    call(ctx, "GET", path, PERM_ROLES, what=f"{ptype} {pid}")
-    return path, pid
+def _principal_path(ctx: ExecContext, ptype: str, okta_id: str) -> str:
+    """The principal's URL path for a member href (`okta_id`: a service app's client id), failing
+    clearly on an unknown user or group before Okta sees a dangling href."""
+    if ptype == "app":   # its client id was read from the app, which exists
+        return f"/oauth2/v1/clients/{okta_id}"
+    path = f"/api/v1/{'users' if ptype == 'user' else 'groups'}/{okta_id}"
+    call(ctx, "GET", path, PERM_ROLES, what=f"{ptype} {okta_id}")
+    return path
 
 
 def _members(ctx: ExecContext, rs: str, role_id: str) -> list[dict[str, Any]] | None:
@@ -204,15 +203,16 @@ def _membership(grant: bool, ctx: ExecContext, ent: Entitlement, ptype: str, pid
     rs, role_id = split_binding_id(ent.resource_id)
     g = Grant(ent.id, ptype, pid)
     call(ctx, "GET", f"/api/v1/iam/resource-sets/{rs}", PERM_ROLES, what=f"resource set {rs}")
+    okta_id = service_client_id(ctx, pid) if ptype == "app" else pid   # how Okta names the member
     members = _members(ctx, rs, role_id)
-    found = _find_member(members or [], ptype, pid)
+    found = _find_member(members or [], ptype, okta_id)
     if grant:
         if found:
             return already("granted", g)
-        path, path_id = _principal_path(ctx, ptype, pid)
+        path = _principal_path(ctx, ptype, okta_id)
         if members is None:  # no binding of this role yet: a CUSTOM role assignment creates it
             try:
-                made = call(ctx, "POST", roles_path(ptype, path_id), PERM_ROLES,
+                made = call(ctx, "POST", roles_path(ptype, okta_id), PERM_ROLES,
                             json={"type": "CUSTOM", "role": role_id, "resource-set": rs}, what=f"custom role {role_id}")
             except OktaConflict as exc:
                 if exc.error_code not in ALREADY_ASSIGNED:
@@ -223,7 +223,7 @@ def _membership(grant: bool, ctx: ExecContext, ent: Entitlement, ptype: str, pid
             href = ctx.base_url.rstrip("/") + path
             call(ctx, "PATCH", f"/api/v1/iam/resource-sets/{rs}/bindings/{role_id}/members", PERM_ROLES,
                  json={"additions": [href]}, what=f"binding {rs}/{role_id}")
-            member_id = (_find_member(_members(ctx, rs, role_id) or [], ptype, pid) or {}).get("id")
+            member_id = (_find_member(_members(ctx, rs, role_id) or [], ptype, okta_id) or {}).get("id")
         ann = {"member_id": member_id} if isinstance(member_id, str) else {}
         return Outcome(f"granted: {g.principal} on {ent.id}", changes=[GrantAdded(Grant(ent.id, ptype, pid, annotations=ann))])
     if not found:

@@ -44,7 +44,8 @@ CLIENT_ROLES = "client-roles"
 TARGETS_LIMIT = 200  # …/targets/*: Okta's maximum page size (okta-api.md §3.2)
 ASSIGNEES_LIMIT = 1000  # /iam/assignees/users: no documented max; baton-okta uses 1000
 # Custom OIDC apps are all named oidc_client (OIN catalog service integrations are not listed).
-SERVICE_APPS_URL = "/api/v1/apps?limit=200&filter=" + q('name eq "oidc_client"')
+OIDC_APPS_FILTER = 'name eq "oidc_client"'
+SERVICE_APPS_URL = "/api/v1/apps?limit=200&filter=" + q(OIDC_APPS_FILTER)
 # Principal type -> the list of its own role assignments and the assignmentType Okta gives them.
 ROLE_LISTS = {"user": USER_ROLES, "group": GROUP_ROLES, "app": CLIENT_ROLES}
 DIRECT = {"user": "USER", "group": "GROUP", "app": "CLIENT"}
@@ -163,7 +164,7 @@ def group_roles_stream(gid: str) -> StreamSpec:
 
 def _initial_streams(options: SyncOptions) -> list[StreamSpec]:
     return [StreamSpec(ROLE_ASSIGNEES, f"/api/v1/iam/assignees/users?limit={ASSIGNEES_LIMIT}"),
-            StreamSpec(SERVICE_APPS, SERVICE_APPS_URL)]
+            *_client_role_lists(options, "", ())]
 
 
 def _role_grants(out: PageResult, assignments: list[Any], principal_type: str, principal_id: str,
@@ -394,9 +395,9 @@ def _probes(client: Any) -> dict[str, Capability]:
     found: list[Any] = []
 
     def read_service_apps() -> None:
-        found.extend(a for a in client.get("/api/v1/apps", {"limit": 200, "filter": 'name eq "oidc_client"'}) or []
+        found.extend(a for a in client.get("/api/v1/apps", {"limit": 200, "filter": OIDC_APPS_FILTER}) or []
                      if is_service_app(a))
-    how = 'GET /api/v1/apps?filter=name eq "oidc_client", GET /oauth2/v1/clients/{a service app}/roles'
+    how = f"GET /api/v1/apps?filter={OIDC_APPS_FILTER}, GET /oauth2/v1/clients/{{a service app}}/roles"
     service = capability(name, how, read_service_apps)
     if service.allowed and found:
         service = capability(name, how, lambda: client.get(roles_path("app", q(client_id(found[0])))))
