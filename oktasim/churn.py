@@ -67,8 +67,16 @@ class Churner:
         return self._group(lambda g: g.type == "OKTA_GROUP" and ok(g))
 
     def _app(self, ok: Callable) -> str | None:
+        """An app users and groups are assigned to (not an OAuth service app)."""
         org = self.org
-        return org.app_order.pick(self.rng, lambda aid: ok(org.apps[aid]))
+        return org.app_order.pick(self.rng, lambda aid: org.apps[aid].application_type != "service"
+                                  and ok(org.apps[aid]))
+
+    def _client(self, ok: Callable) -> str | None:
+        """An OAuth service app (its client id)."""
+        org = self.org
+        return org.app_order.pick(self.rng, lambda aid: org.apps[aid].application_type == "service"
+                                  and ok(org.roles.get(("client", aid), {})))
 
     def _name(self) -> str:
         self.made += 1
@@ -209,7 +217,9 @@ class Churner:
         return {"kind": "app.group.unassign", "app": aid, "group": gid}
 
     def _app_status(self, op: str, status: str) -> Change | None:
-        aid = self._app(lambda a: a.status == status and a.name not in _BUILT_IN_APP_NAMES)
+        org = self.org   # any app, a service app too (its roles are then not synced, or synced again)
+        aid = org.app_order.pick(self.rng, lambda a: org.apps[a].status == status
+                                 and org.apps[a].name not in _BUILT_IN_APP_NAMES)
         if aid is None:
             return None
         self.org.set_app_status(aid, op)
@@ -262,6 +272,25 @@ class Churner:
         gid, t = self.rng.choice(held)
         org.unassign_role("group", gid, org.roles[("group", gid)][t].id)
         return {"kind": "role.group.revoke", "group": gid, "role": t}
+
+    def role_client_grant(self) -> Change | None:
+        """A standard role to an OAuth service app (app.oauth2.client.privilege.grant)."""
+        org = self.org
+        cid = self._client(lambda held: len(held) < len(_GRANTABLE))
+        if cid is None:
+            return None
+        t = self.rng.choice([t for t in _GRANTABLE if t not in org.roles.get(("client", cid), {})])
+        org.assign_role("client", cid, {"type": t})
+        return {"kind": "role.client.grant", "app": cid, "role": t}
+
+    def role_client_revoke(self) -> Change | None:
+        org = self.org
+        cid = self._client(lambda held: bool(held))
+        if cid is None:
+            return None
+        ra = org.roles[("client", cid)][self.rng.choice(list(org.roles[("client", cid)]))]
+        org.unassign_role("client", cid, ra.id)
+        return {"kind": "role.client.revoke", "app": cid, "role": ra.type}
 
     def binding_member_add(self) -> Change | None:
         org = self.org
@@ -320,6 +349,7 @@ KINDS: dict[str, Callable[[Churner], Change | None]] = {
     "app.activate": Churner.app_activate, "app.deactivate": Churner.app_deactivate,
     "role.user.grant": Churner.role_user_grant, "role.user.revoke": Churner.role_user_revoke,
     "role.group.grant": Churner.role_group_grant, "role.group.revoke": Churner.role_group_revoke,
+    "role.client.grant": Churner.role_client_grant, "role.client.revoke": Churner.role_client_revoke,
     "binding.member.add": Churner.binding_member_add, "binding.member.remove": Churner.binding_member_remove,
     "api_token.create": Churner.api_token_create, "api_token.revoke": Churner.api_token_revoke,
 }

@@ -56,6 +56,10 @@ APP_CATALOG = (  # (name, label, signOnMode)
 BUILT_IN_APPS = (("saasure", "Okta Admin Console", "OPENID_CONNECT"),
                  ("okta_enduser", "Okta Dashboard", "OPENID_CONNECT"),
                  ("okta_browser_plugin", "Okta Browser Plugin", "OPENID_CONNECT"))
+# OAuth service apps (client credentials): the app slots before the last one in an org with at least
+# SERVICE_APPS_FROM apps; they hold admin roles (non-human admins) and no user assignments.
+SERVICE_APP_LABELS = ("Terraform Automation", "SIEM Log Collector", "HR Sync Service", "Backup Exporter")
+SERVICE_APPS_FROM = 8
 BASE_EPOCH = 1577836800  # 2020-01-01
 
 
@@ -124,9 +128,11 @@ def generate(seed: int = 0, users: int = 200, groups: int = 30, apps: int = 12) 
         org.add_user(u)
         user_ids.append(u.id)
 
-    # -- apps (built-in ones first, as in every Okta org)
+    # -- apps (built-in ones first, as in every Okta org; OAuth service apps last)
     app_ids: list[str] = []
+    services = 2 + apps // 200 if apps >= SERVICE_APPS_FROM else 0
     for i in range(apps):
+        app_type = None
         if i < len(BUILT_IN_APPS):
             name, label, mode = BUILT_IN_APPS[i]
             status = "ACTIVE"
@@ -135,7 +141,14 @@ def generate(seed: int = 0, users: int = 200, groups: int = 30, apps: int = 12) 
             n = (i - len(BUILT_IN_APPS)) // len(APP_CATALOG)
             label = f"{label} {n + 1}" if n else label
             status = "INACTIVE" if rng.random() < 0.2 else "ACTIVE"
-        a = App(org.ids.new("0oa"), name, label, status, mode, clock.at(clock.between(BASE_EPOCH, horizon)))
+            app_type = "web" if name == "oidc_client" else None
+        if apps - 1 - services <= i < apps - 1:   # before the last app (which is made inactive below)
+            k = i - (apps - 1 - services)
+            name, mode, app_type = "oidc_client", "OPENID_CONNECT", "service"
+            label = SERVICE_APP_LABELS[k % len(SERVICE_APP_LABELS)] + (f" {k // len(SERVICE_APP_LABELS) + 1}"
+                                                                        if k >= len(SERVICE_APP_LABELS) else "")
+        a = App(org.ids.new("0oa"), name, label, status, mode, clock.at(clock.between(BASE_EPOCH, horizon)),
+                app_type)
         org.add_app(a)
         app_ids.append(a.id)
     # every app shape appears when there are enough apps
@@ -178,12 +191,13 @@ def generate(seed: int = 0, users: int = 200, groups: int = 30, apps: int = 12) 
     # -- app assignments: direct users, and groups (their members get scope GROUP)
     small_groups = [gid for gid in group_ids if 0 < len(org.groups[gid].members) <= 2000] or group_ids
     for k, aid in enumerate(app_ids):
+        service = org.apps[aid].application_type == "service"   # draws as other apps do, assigns nobody
         if n_user:
             size = min(n_user, int(math.exp(rng.gauss(2.0, 1.2))))
             for j in sorted(rng.sample(range(n_user), size)):
                 uid = user_ids[j]
                 u = org.users[uid]
-                if u.status == "DEPROVISIONED":
+                if u.status == "DEPROVISIONED" or service:
                     continue
                 org.assign_app_user(aid, {"id": uid, "scope": "USER",
                                           "credentials": {"userName": u.profile["login"]}})
@@ -191,7 +205,7 @@ def generate(seed: int = 0, users: int = 200, groups: int = 30, apps: int = 12) 
             chosen = rng.sample(small_groups, min(len(small_groups), rng.randint(1, 3)))
             if k in (len(BUILT_IN_APPS), len(BUILT_IN_APPS) + 1) and len(group_ids) >= 2:
                 chosen = [group_ids[k - len(BUILT_IN_APPS)]]   # a couple of apps hold a huge group
-            for gid in chosen:
+            for gid in chosen if not service else ():
                 org.assign_app_group(aid, gid, {})
 
     # -- standard admin roles to users and groups
@@ -283,5 +297,33 @@ def generate(seed: int = 0, users: int = 200, groups: int = 30, apps: int = 12) 
                                                                     "SCIM bridge")) + f" {i}",
                                     rng.choice(owners), clock.at(created), clock.at(used),
                                     clock.at(used + 30 * 86400)))
+    _client_roles(org, seed, okta_groups, roles, sets, horizon)
     org.log.recording = True   # the log starts empty: only changes made while the simulator runs
     return org
+
+
+def _client_roles(org: Org, seed: int, okta_groups: list[str], custom: list[CustomRole], sets: list[ResourceSet],
+                  horizon: float) -> None:
+    """Admin roles of the OAuth service apps, from their own random stream (the rest of the org is
+    as without them): the first holds Read-Only Administrator and a group-scoped USER_ADMIN, the
+    second App Administrator scoped to one app, Workflows Administrator and a custom role through a
+    resource set, any further one a random standard role."""
+    rng = random.Random(f"clients:{seed}")
+    clock = _Clock(rng)
+    clients = [a for a in org.apps.values() if a.application_type == "service"]
+    for k, a in enumerate(clients):
+        if k == 0:
+            org.assign_role("client", a.id, {"type": "READ_ONLY_ADMIN"})
+            ra = org.assign_role("client", a.id, {"type": "USER_ADMIN"})
+            for gid in rng.sample(okta_groups, min(len(okta_groups), 2)):
+                ra.group_targets.add(gid)
+        elif k == 1:
+            ra = org.assign_role("client", a.id, {"type": "APP_ADMIN"})
+            ra.instance_targets.add(rng.choice([x.id for x in org.apps.values() if x.application_type is None]))
+            org.assign_role("client", a.id, {"type": "WORKFLOWS_ADMIN"})
+            if custom and sets:
+                org.add_binding_member(sets[0], custom[0], "client", a.id)
+        else:
+            org.assign_role("client", a.id, {"type": rng.choice(list(STANDARD_ROLES))})
+        for ra in org.roles.get(("client", a.id), {}).values():
+            ra.created = ra.last_updated = clock.at(clock.between(BASE_EPOCH, horizon))

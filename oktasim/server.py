@@ -151,7 +151,7 @@ class Simulator:
         if method in ("POST", "PUT") and "Content-Length" not in r.headers \
                 and "Transfer-Encoding" not in r.headers:
             early_error = errors.length_required()
-        elif path.startswith("/api/"):
+        elif path.startswith("/api/") or path.startswith("/oauth2/v1/clients/"):   # management API
             try:
                 principal = self.auth.authenticate(method, origin + r.uri, r.headers)
                 principal_id = principal.id

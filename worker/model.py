@@ -19,13 +19,14 @@ RESOURCE_TYPES = (
 ENTITLEMENT_SLUGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "group": ("member", ("user",)),
     "app": ("access", ("user", "group")),
-    "role": ("assigned", ("user", "group")),
-    "custom-role": ("assigned", ("user", "group")),
+    # Admin roles are held by users, groups and OAuth service apps (`app:<id>`, the role's client).
+    "role": ("assigned", ("user", "group", "app")),
+    "custom-role": ("assigned", ("user", "group", "app")),
     "resource-set": ("bindings", ("custom-role",)),
-    "resourceset-binding": ("member", ("user", "group")),
+    "resourceset-binding": ("member", ("user", "group", "app")),
 }
 
-PRINCIPAL_TYPES = ("user", "group", "custom-role")
+PRINCIPAL_TYPES = ("user", "group", "app", "custom-role")
 
 
 class InvalidId(ValueError):

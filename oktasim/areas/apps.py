@@ -50,15 +50,19 @@ class AppUser:
 
 
 class App:
-    __slots__ = ("id", "name", "label", "status", "sign_on_mode", "created", "last_updated",
+    __slots__ = ("id", "name", "label", "status", "sign_on_mode", "application_type", "created", "last_updated",
                  "users", "direct", "via", "groups", "group_assign", "cache")
 
-    def __init__(self, id: str, name: str, label: str, status: str, sign_on_mode: str, created: str):
+    def __init__(self, id: str, name: str, label: str, status: str, sign_on_mode: str, created: str,
+                 application_type: str | None = None):
         self.id = id
         self.name = name
         self.label = label
         self.status = status
         self.sign_on_mode = sign_on_mode
+        # An OIDC app's settings.oauthClient.application_type ("web", "service", ...); None for the
+        # other sign-on modes and the built-in apps.
+        self.application_type = application_type
         self.created = created
         self.last_updated = created
         self.users = OrderedIds()                 # everyone with access (direct or via a group)
@@ -85,6 +89,18 @@ class AppState:
     def add_app(self, a: App) -> None:
         self.apps[a.id] = a
         self.app_order.add(a.id)
+
+    def service_client(self, client_id: str) -> App:
+        """The OAuth service app whose client id is `client_id` (the app id: the simulator never sets
+        its own client_id). Only service apps hold admin roles (okta-api.md §2.2)."""
+        a = self.apps.get(client_id)
+        if a is None or a.sign_on_mode != "OPENID_CONNECT" or a.application_type is None:
+            raise errors.not_found_typed(client_id, "OAuth2Client")
+        if a.application_type != "service":
+            raise errors.invalid("Api validation failed: clientId",
+                                 [f"clientId: Admin roles can only be assigned to service apps, not to a "
+                                  f"{a.application_type} app"])
+        return a
 
     # Group-granted access is counted per user: a user stays assigned (scope GROUP) while any
     # assigned group holds them, and a direct assignment outlives them all.
@@ -214,6 +230,19 @@ def app_dict(org, a: App, base: str) -> dict:
     creds: dict = {"userNameTemplate": {"template": "${source.login}", "type": "BUILT_IN"}}
     if a.sign_on_mode in _SAML or a.sign_on_mode == "OPENID_CONNECT":
         creds["signing"] = {"kid": f"sim-{a.id[-8:]}"}
+    settings: dict = {"app": {}, "notifications": {"vpn": {"network": {"connection": "DISABLED"},
+                                                           "message": None, "helpUrl": None}},
+                      "manualProvisioning": False, "implicitAssignment": False}
+    if a.application_type is not None:   # an OIDC client: its client id is the app id
+        service = a.application_type == "service"
+        creds["oauthClient"] = {"autoKeyRotation": True, "client_id": a.id,
+                                "token_endpoint_auth_method": "private_key_jwt" if service else "client_secret_basic"}
+        settings["oauthClient"] = {
+            "application_type": a.application_type,
+            "grant_types": ["client_credentials"] if service else ["authorization_code"],
+            "response_types": ["token"] if service else ["code"],
+            "redirect_uris": [] if service else [f"{base}/{a.name}/callback"],
+            "consent_method": "REQUIRED", "issuer_mode": "DYNAMIC"}
     elif a.sign_on_mode in ("BROWSER_PLUGIN", "AUTO_LOGIN", "BASIC_AUTH", "SECURE_PASSWORD_STORE"):
         creds["scheme"] = "EDIT_USERNAME_AND_PASSWORD"
         creds["revealPassword"] = False
@@ -240,9 +269,7 @@ def app_dict(org, a: App, base: str) -> dict:
         "visibility": {"autoSubmitToolbar": False, "hide": {"iOS": False, "web": False},
                        "appLinks": {a.name: True}},
         "features": [], "signOnMode": a.sign_on_mode, "credentials": creds, "universalLogout": None,
-        "settings": {"app": {}, "notifications": {"vpn": {"network": {"connection": "DISABLED"},
-                                                          "message": None, "helpUrl": None}},
-                     "manualProvisioning": False, "implicitAssignment": False},
+        "settings": settings,
         "_links": links,
     }
 
@@ -423,5 +450,6 @@ ROUTES = [
 def snapshot(org) -> list[dict]:
     """`apps` of /__sim/state."""
     return [{"id": a.id, "label": a.label, "status": a.status, "signOnMode": a.sign_on_mode,
+             "application_type": a.application_type,
              "users": [{"id": uid, "scope": "USER" if uid in a.direct else "GROUP"} for uid in a.users],
              "groups": list(a.groups)} for a in (org.apps[i] for i in org.app_order)]

@@ -60,6 +60,11 @@ def app_target(a) -> dict:
     return target(a.id, "AppInstance", a.label, a.label)
 
 
+def client_target(a) -> dict:
+    """An OAuth client app as a target (or actor): Okta's PublicClientApp, named by its client id."""
+    return target(a.id, "PublicClientApp", a.id, a.label)
+
+
 def app_user_target(a, u) -> dict:
     """Okta's AppUser has its own `0ua` id; the simulator derives a stable one from app and user."""
     return target("0ua" + uuid.uuid5(uuid.NAMESPACE_OID, a.id + u.id).hex[:17], "AppUser",

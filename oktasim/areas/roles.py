@@ -1,7 +1,7 @@
-"""Admin roles: standard roles assigned to users and groups, custom roles (with the IAM-based
-standard roles Okta lists among them), resource sets and their bindings; the org's role state and
-every change with Okta's errors, the JSON shapes, and the routes (/users/{id}/roles,
-/groups/{id}/roles, /iam/*)."""
+"""Admin roles: standard roles assigned to users, groups and OAuth service apps (clients), custom
+roles (with the IAM-based standard roles Okta lists among them), resource sets and their bindings;
+the org's role state and every change with Okta's errors, the JSON shapes, and the routes
+(/users/{id}/roles, /groups/{id}/roles, /oauth2/v1/clients/{clientId}/roles, /iam/*)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import orjson
 
 from oktasim import errors
 from oktasim.areas.groups import group_bytes
-from oktasim.areas.logs import group_target, target, user_target
+from oktasim.areas.logs import client_target, group_target, target, user_target
 from oktasim.errors import OktaError
 from oktasim.orderedset import OrderedIds
 from oktasim.routing import (
@@ -77,14 +77,14 @@ ROLE_TYPE_BY_ID = {role_assignment_id(t): t for t in ROLE_LABELS}
 
 
 class RoleAssignment:
-    """A standard role (the IAM-based ones too) assigned to a user or a group."""
+    """A standard role (the IAM-based ones too) assigned to a user, a group or a client (service app)."""
     __slots__ = ("id", "type", "principal_type", "principal_id", "created", "last_updated", "status",
                  "group_targets", "app_targets", "instance_targets")
 
     def __init__(self, type: str, principal_type: str, principal_id: str, created: str):
         self.id = role_assignment_id(type)
         self.type = type
-        self.principal_type = principal_type  # "user" | "group"
+        self.principal_type = principal_type  # "user" | "group" | "client"
         self.principal_id = principal_id
         self.created = created
         self.last_updated = created
@@ -160,6 +160,8 @@ def _by_id_or_label(objects: dict, id_or_label: str, okta_type: str):
 
 
 RoleEntry = tuple[str, Any, str]   # (assignmentType, RoleAssignment or (rs, binding, member), principal type)
+# assignmentType of a principal's own roles (a user's list also holds GROUP ones, from its groups).
+ASSIGNMENT_TYPES = {"user": "USER", "group": "GROUP", "client": "CLIENT"}
 
 
 class RoleState:
@@ -205,15 +207,27 @@ class RoleState:
         else:
             self.role_groups.discard(gid)
 
-    def assign_role(self, ptype: str, pid: str, body: dict) -> RoleAssignment | BindingMember:
-        """POST /users/{id}/roles or /groups/{id}/roles: a standard role, or a custom role through
-        a resource set (`{"type":"CUSTOM","role":…,"resource-set":…}`)."""
+    def _refresh_principal(self, ptype: str, pid: str) -> None:
+        """Keep the admin users and role groups indexes (clients have none: no assignees list)."""
         if ptype == "user":
-            pid = self.user(pid).id
-        else:
-            g = self.group(pid)
-            if g.type == "BUILT_IN":
-                raise OktaError(400, "E0000211", "Cannot assign an admin role to a built-in group.")
+            self._refresh_admin(pid)
+        elif ptype == "group":
+            self._refresh_role_group(pid)
+
+    def role_principal(self, ptype: str, pid: str) -> str:
+        """The id of an existing user, group or service-app client, or Okta's 404/400 for it."""
+        if ptype == "user":
+            return self.user(pid).id
+        if ptype == "group":
+            return self.group(pid).id
+        return self.service_client(pid).id
+
+    def assign_role(self, ptype: str, pid: str, body: dict) -> RoleAssignment | BindingMember:
+        """POST /users/{id}/roles, /groups/{id}/roles or /oauth2/v1/clients/{id}/roles: a standard
+        role, or a custom role through a resource set (`{"type":"CUSTOM","role":…,"resource-set":…}`)."""
+        pid = self.role_principal(ptype, pid)
+        if ptype == "group" and self.groups[pid].type == "BUILT_IN":
+            raise OktaError(400, "E0000211", "Cannot assign an admin role to a built-in group.")
         rtype = body.get("type")
         if not isinstance(rtype, str) or not rtype:
             raise errors.invalid("Api validation failed: type", ["type: The field cannot be left blank"])
@@ -233,10 +247,7 @@ class RoleState:
             raise _duplicate_role()
         ra = RoleAssignment(rtype, ptype, pid, now_iso())
         mine[rtype] = ra
-        if ptype == "user":
-            self.admins.add(pid)
-        else:
-            self.role_groups.add(pid)
+        self._refresh_principal(ptype, pid)
         self._log_privileges(ptype, pid)
         return ra
 
@@ -255,10 +266,7 @@ class RoleState:
                     self.unassign_role(ptype, pid, ra.id)
 
     def unassign_role(self, ptype: str, pid: str, assignment_id: str) -> None:
-        if ptype == "user":
-            pid = self.user(pid).id
-        else:
-            self.group(pid)
+        pid = self.role_principal(ptype, pid)
         rtype = ROLE_TYPE_BY_ID.get(assignment_id)
         mine = self.roles.get((ptype, pid), {})
         if rtype is not None and rtype in mine:
@@ -273,16 +281,13 @@ class RoleState:
                         self._remove_binding_member(rs, b, m.id)
                         return
             raise errors.not_found_typed(assignment_id, "RoleAssignment")
-        if ptype == "user":
-            self._refresh_admin(pid)
-        else:
-            self._refresh_role_group(pid)
+        self._refresh_principal(ptype, pid)
         self._log_privileges(ptype, pid, had_some=True)
 
     # ---------------------------------------------------------------- targets of standard roles
 
     def role_assignment(self, ptype: str, pid: str, assignment_id: str) -> RoleAssignment:
-        pid = self.user(pid).id if ptype == "user" else self.group(pid).id
+        pid = self.role_principal(ptype, pid)
         ra = self.roles.get((ptype, pid), {}).get(ROLE_TYPE_BY_ID.get(assignment_id, ""))
         if ra is None:
             raise errors.not_found_typed(assignment_id, "RoleAssignment")
@@ -339,20 +344,14 @@ class RoleState:
         m = BindingMember(self.ids.new("irb"), ptype, pid, now_iso())
         b.members[m.id] = m
         b.member_ids.add(m.id)
-        if ptype == "user":
-            self.admins.add(pid)
-        else:
-            self.role_groups.add(pid)
+        self._refresh_principal(ptype, pid)
         self._log_privileges(ptype, pid)
         return m
 
     def _remove_binding_member(self, rs: ResourceSet, b: Binding, mid: str) -> None:
         m = b.members.pop(mid)
         b.member_ids.remove(mid)
-        if m.principal_type == "user":
-            self._refresh_admin(m.principal_id)
-        else:
-            self._refresh_role_group(m.principal_id)
+        self._refresh_principal(m.principal_type, m.principal_id)
         self._log_privileges(m.principal_type, m.principal_id, had_some=True)
 
     def binding_of(self, rs_id: str, role_id: str) -> tuple[ResourceSet, CustomRole, Binding]:
@@ -381,6 +380,8 @@ class RoleState:
     # System Log semantics (okta-incremental.md §1.3): `…privilege.grant` means "admin privileges
     # changed" and carries every privilege the principal now holds (a user's group-derived ones too);
     # `…privilege.revoke` fires only when none is left. So removing one role of several is a grant.
+    # A client's are `app.oauth2.client.privilege.grant|revoke` (Okta's event catalog, tags
+    # oauth2-client; their debug data is not documented: the simulator writes them like the others).
     def privilege_labels(self, entries: list[RoleEntry]) -> list[str]:
         labels = []
         for _, held, _ in entries:
@@ -399,9 +400,12 @@ class RoleState:
         if ptype == "user":
             labels = self.privilege_labels(self.user_role_entries(pid))
             who, kind, noun = user_target(self.users[pid]), "user.account", "user"
-        else:
+        elif ptype == "group":
             labels = self.privilege_labels(self.group_role_entries(pid))
             who, kind, noun = group_target(self.groups[pid]), "group", "group"
+        else:
+            labels = self.privilege_labels(self.own_role_entries("client", pid))
+            who, kind, noun = client_target(self.apps[pid]), "app.oauth2.client", "client"
         if labels:
             self.emit(f"{kind}.privilege.grant", f"Grant {noun} privilege", [who],
                       {"privilegeGranted": ", ".join(labels)})
@@ -431,12 +435,17 @@ class RoleState:
         return out
 
     def group_role_entries(self, gid: str) -> list[RoleEntry]:
-        out: list[RoleEntry] = [("GROUP", ra, "group") for ra in self.roles.get(("group", gid), {}).values()]
+        return self.own_role_entries("group", gid)
+
+    def own_role_entries(self, ptype: str, pid: str) -> list[RoleEntry]:
+        """The roles assigned to a group or client itself: standard roles, then binding memberships."""
+        at = ASSIGNMENT_TYPES[ptype]
+        out: list[RoleEntry] = [(at, ra, ptype) for ra in self.roles.get((ptype, pid), {}).values()]
         for rs in self.resource_sets.values():
             for b in rs.bindings.values():
                 for m in b.members.values():
-                    if m.principal_type == "group" and m.principal_id == gid:
-                        out.append(("GROUP", (rs, b, m), "group"))
+                    if m.principal_type == ptype and m.principal_id == pid:
+                        out.append((at, (rs, b, m), ptype))
         return out
 
 
@@ -451,6 +460,8 @@ def _role_target(role: CustomRole) -> dict:
 # ---------------------------------------------------------------- JSON shapes (okta-api.md §5.7)
 
 def _assignee(ptype: str, pid: str, base: str) -> str:
+    if ptype == "client":
+        return f"{base}/oauth2/v1/clients/{pid}"
     return f"{base}/api/v1/{'users' if ptype == 'user' else 'groups'}/{pid}"
 
 
@@ -524,15 +535,16 @@ def binding_member_dict(rs: ResourceSet, b: Binding, m: BindingMember, base: str
 
 # ---------------------------------------------------------------- role assignments of users and groups
 
-def _role_created(req: Request, obj: Any, assignment_type: str) -> Response:
-    """201 with the new assignment: a standard role, or the binding member of a custom role."""
+def _role_created(req: Request, obj: Any, assignment_type: str, status: int = 201) -> Response:
+    """201 (a client's: 200, as Okta's spec says) with the new assignment: a standard role, or the
+    binding member of a custom role."""
     org = req.org
     if isinstance(obj, RoleAssignment):
-        return json_response(standard_role_dict(obj, assignment_type, req.base), 201)
+        return json_response(standard_role_dict(obj, assignment_type, req.base), status)
     for rs in org.resource_sets.values():
         for b in rs.bindings.values():
             if obj.id in b.members:
-                return json_response(custom_role_assignment_dict(org, rs, b, obj, assignment_type, req.base), 201)
+                return json_response(custom_role_assignment_dict(org, rs, b, obj, assignment_type, req.base), status)
     raise errors.internal_error()
 
 
@@ -565,6 +577,33 @@ def assign_group_role(req: Request, gid: str) -> Response:
 
 def unassign_group_role(req: Request, gid: str, rid: str) -> Response:
     req.org.unassign_role("group", gid, rid)
+    return NO_CONTENT
+
+
+# ---------------------------------------------------------------- role assignments of OAuth service apps
+
+def client_roles(req: Request, cid: str) -> Response:
+    """GET /oauth2/v1/clients/{clientId}/roles: one unpaged array, like a user's or group's list."""
+    org = req.org
+    entries = org.own_role_entries("client", org.service_client(cid).id)
+    return json_response([role_entry_dict(org, e, req.base) for e in entries], items=len(entries))
+
+
+def get_client_role(req: Request, cid: str, rid: str) -> Response:
+    org = req.org
+    for entry in org.own_role_entries("client", org.service_client(cid).id):
+        d = role_entry_dict(org, entry, req.base)
+        if d["id"] == rid:
+            return json_response(d)
+    raise errors.not_found_typed(rid, "RoleAssignment")
+
+
+def assign_client_role(req: Request, cid: str) -> Response:
+    return _role_created(req, req.org.assign_role("client", cid, req.json()), "CLIENT", 200)
+
+
+def unassign_client_role(req: Request, cid: str, rid: str) -> Response:
+    req.org.unassign_role("client", cid, rid)
     return NO_CONTENT
 
 
@@ -618,10 +657,10 @@ def _change_target(req: Request, ptype: str, pid: str, rid: str, add: bool, kind
     return NO_CONTENT
 
 
-def _target_routes(principals: str, var: str) -> list:
-    """GET/PUT/DELETE of group and catalog-app targets under /users/{uid} or /groups/{gid}."""
-    ptype = "user" if principals == "users" else "group"
-    base = f"/api/v1/{principals}/{{{var}}}/roles/{{rid}}/targets"
+def _target_routes(ptype: str, principal_path: str, var: str) -> list:
+    """GET/PUT/DELETE of group and catalog-app targets under /users/{uid}, /groups/{gid} or
+    /oauth2/v1/clients/{cid}."""
+    base = f"{principal_path}/roles/{{rid}}/targets"
 
     def groups(req, rid, **kw):
         return _group_targets(req, ptype, kw[var], rid)
@@ -723,11 +762,12 @@ def get_binding_member(req: Request, rsid: str, role: str, mid: str) -> Response
     return iam_object(req, binding_member_dict(rs, b, m, req.base))
 
 
-_MEMBER_HREF = re.compile(r"/api/v1/(users|groups)/([^/?#]+)/?$")
+_MEMBER_HREF = re.compile(r"/(?:api/v1/(users|groups)|oauth2/v1/(clients))/([^/?#]+)/?$")
+_MEMBER_TYPES = {"users": "user", "groups": "group", "clients": "client"}
 
 
 def _member_targets(req: Request, hrefs: object, field: str) -> list[tuple[str, str]]:
-    """User or group URLs of a bindings request -> (principal type, id); unknown ids are 404s."""
+    """User, group or client URLs of a bindings request -> (principal type, id); unknown ids are 404s."""
     if not isinstance(hrefs, list) or not hrefs:
         raise errors.invalid(f"Api validation failed: {field}", [f"{field}: The field cannot be left blank"])
     targets = []
@@ -735,11 +775,9 @@ def _member_targets(req: Request, hrefs: object, field: str) -> list[tuple[str, 
         m = _MEMBER_HREF.search(href) if isinstance(href, str) else None
         if m is None:
             raise errors.invalid(f"Api validation failed: {field}",
-                                 [f"{field}: '{href}' is not a user or group URL"])
-        if m.group(1) == "users":
-            targets.append(("user", req.org.user(m.group(2)).id))
-        else:
-            targets.append(("group", req.org.group(m.group(2)).id))
+                                 [f"{field}: '{href}' is not a user, group or client URL"])
+        ptype = _MEMBER_TYPES[m.group(1) or m.group(2)]
+        targets.append((ptype, req.org.role_principal(ptype, m.group(3))))
     return targets
 
 
@@ -750,7 +788,7 @@ def _binding_answer(req: Request, rs: ResourceSet, cr: CustomRole) -> Response:
 
 
 def add_binding_members(req: Request, rsid: str, role: str) -> Response:
-    """PATCH …/bindings/{role}/members {"additions": [user or group URLs]}."""
+    """PATCH …/bindings/{role}/members {"additions": [user, group or client URLs]}."""
     org = req.org
     rs, cr, _ = org.binding_of(rsid, role)
     for ptype, pid in _member_targets(req, req.json().get("additions"), "additions"):
@@ -759,7 +797,7 @@ def add_binding_members(req: Request, rsid: str, role: str) -> Response:
 
 
 def create_binding(req: Request, rsid: str) -> Response:
-    """POST /iam/resource-sets/{id}/bindings {"role": id, "members": [user or group URLs]}."""
+    """POST /iam/resource-sets/{id}/bindings {"role": id, "members": [user, group or client URLs]}."""
     org = req.org
     rs = org.resource_set(rsid)
     body = req.json()
@@ -780,6 +818,7 @@ def remove_binding_member(req: Request, rsid: str, role: str, mid: str) -> Respo
 
 
 _RS = "/api/v1/iam/resource-sets/{rsid}"
+_CLIENT = "/oauth2/v1/clients/{cid}/roles"
 _MEMBERSHIP = "resourceset.membership"
 
 ROUTES = [
@@ -789,8 +828,13 @@ ROUTES = [
     route("GET", "/api/v1/groups/{gid}/roles", group_roles, ROLES_READ),
     route("POST", "/api/v1/groups/{gid}/roles", assign_group_role, ROLES_MANAGE, "role.assignment"),
     route("DELETE", "/api/v1/groups/{gid}/roles/{rid}", unassign_group_role, ROLES_MANAGE, "role.assignment"),
-    *_target_routes("users", "uid"),
-    *_target_routes("groups", "gid"),
+    *_target_routes("user", "/api/v1/users/{uid}", "uid"),
+    *_target_routes("group", "/api/v1/groups/{gid}", "gid"),
+    route("GET", _CLIENT, client_roles, ROLES_READ),
+    route("POST", _CLIENT, assign_client_role, ROLES_MANAGE, "role.assignment"),
+    route("GET", f"{_CLIENT}/{{rid}}", get_client_role, ROLES_READ),
+    route("DELETE", f"{_CLIENT}/{{rid}}", unassign_client_role, ROLES_MANAGE, "role.assignment"),
+    *_target_routes("client", "/oauth2/v1/clients/{cid}", "cid"),
     route("GET", "/api/v1/iam/assignees/users", assignees_users, ROLES_READ),
     route("GET", "/api/v1/iam/roles", list_custom_roles, ROLES_READ),
     route("GET", "/api/v1/iam/roles/{rid}", get_custom_role, ROLES_READ),
@@ -811,7 +855,7 @@ ROUTES = [
 def snapshot(org) -> dict:
     """`role_assignments`, `custom_roles` and `resource_sets` of /__sim/state. Every binding member
     is also a role assignment of type CUSTOM; the IAM-based roles are assigned by type, like the
-    standard roles."""
+    standard roles. A principal_type is "user", "group" or "client" (a service app, by client id)."""
     roles = [{"principal_type": ra.principal_type, "principal_id": ra.principal_id, "type": ra.type,
               "role": None, "resource_set": None, "status": ra.status,
               "targets": {"groups": list(ra.group_targets), "apps": list(ra.app_targets),

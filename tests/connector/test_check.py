@@ -17,6 +17,7 @@ TABLE = {
     "review app assignment": (True, True, True),
     "provision app assignment": (False, True, True),
     "review admin roles": (True, True, True),
+    "review service-app admin roles": (True, True, True),
     "create group": (False, True, True),
     "modify group": (False, True, True),
     "delete group": (False, False, True),
@@ -81,3 +82,11 @@ def test_bad_domain():
 def test_unreachable_org_exits_2():
     res = invoke("--domain", "http://127.0.0.1:1", "--api-token", "00whatever")
     assert res.exit_code == 2 and "could not probe" in res.stderr
+
+
+def test_service_app_roles_cannot_be_told_without_a_service_app(oktasim):
+    sim = oktasim(["--users", "20", "--groups", "4", "--apps", "4", "--api-token", f"{TOKENS['read-only']}=read-only"])
+    assert not any(a["application_type"] == "service" for a in sim.state()["apps"])
+    res = invoke("--domain", sim.url, "--api-token", TOKENS["read-only"], "--json")
+    row = next(c for c in json.loads(res.stdout)["capabilities"] if c["name"] == "review service-app admin roles")
+    assert row["allowed"] is None and "no OAuth service app" in row["detail"]

@@ -136,6 +136,32 @@ def test_options_normalise_and_refuse_bad_input():
         SyncOptions(skip_app_groups="yes")
 
 
+def test_fingerprint_ignores_options_at_their_default():
+    import hashlib
+    import json
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Later(SyncOptions):   # a release that adds an option
+        some_new_flag: bool = False
+
+    for opts in ({}, {"sync_custom_roles": True}, {"filter_email_domains": ("acme.com",), "skip_app_groups": True}):
+        assert Later(**opts).fingerprint() == SyncOptions(**opts).fingerprint()
+    assert Later(some_new_flag=True).fingerprint() != SyncOptions().fingerprint()
+    assert SyncOptions(sync_secrets=True).fingerprint() != SyncOptions().fingerprint()
+    assert not SyncOptions().matches(None)
+
+    def full_hash(data: dict) -> str:   # how fingerprints were written before (every option hashed)
+        return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+    for opts in (SyncOptions(), SyncOptions(sync_custom_roles=True, filter_email_domains=("acme.com",))):
+        before_skip = {k: v for k, v in opts.to_dict().items() if k != "skip_secondary_emails"}
+        assert opts.matches(full_hash(opts.to_dict())) and opts.matches(full_hash(before_skip))
+        assert opts.matches(opts.fingerprint())
+    skipping = SyncOptions(skip_secondary_emails=True)
+    assert not skipping.matches(full_hash({k: v for k, v in skipping.to_dict().items() if k != "skip_secondary_emails"}))
+    assert not SyncOptions().matches(full_hash(SyncOptions(sync_secrets=True).to_dict()))
+
+
 def test_filter_applies_to_users_and_group_members():
     o = SyncOptions(filter_email_domains=("acme.com",))
     users = [{"id": "00u1", "status": "ACTIVE", "profile": {"login": "a@acme.com", "email": "a@x.io"}},
@@ -285,13 +311,15 @@ def test_custom_roles_resource_sets_bindings_members():
     assert mspec.url == "/api/v1/iam/resource-sets/iam1/bindings/cr0a/members"
     members = {"value": [
         {"id": "irb1", "_links": {"self": {"href": "https://x.okta.com/api/v1/users/00u1"}}},
-        {"id": "irb2", "_links": {"self": {"href": "https://x.okta.com/api/v1/apps/0oa1"}}},  # neither
+        {"id": "irb2", "_links": {"self": {"href": "https://x.okta.com/api/v1/apps/0oa1"}}},  # none of them
         {"id": "irb3", "_links": {"self": {"href": "https://x.okta.com/api/v1/groups/00g1"}}},
+        {"id": "irb4", "_links": {"member": {"href": "https://x.okta.com/oauth2/v1/clients/0oa2"}}},
     ]}
     res = handle_page(mspec, members, ALL)
     # baton-okta would have given irb2 the previous member's principal; here it is skipped with a warning.
     assert [g.id for g in res.grants] == ["resourceset-binding:iam1:cr0a:member:user:00u1",
-                                          "resourceset-binding:iam1:cr0a:member:group:00g1"]
+                                          "resourceset-binding:iam1:cr0a:member:group:00g1",
+                                          "resourceset-binding:iam1:cr0a:member:app:0oa2"]
     assert len(res.warnings) == 1 and "irb2" in res.warnings[0]
     check_ids(res)
 
@@ -312,8 +340,8 @@ def test_recorded_api_tokens_never_carry_values():
 
 def test_initial_streams_follow_options():
     kinds = [sp.kind for sp in initial_streams(OPTS)]
-    assert kinds == [user.USERS, group.GROUPS, app.APPS, role.ROLE_ASSIGNEES]
-    assert [sp.kind for sp in initial_streams(ALL)][4:] == [custom_role.CUSTOM_ROLES, resource_set.RESOURCE_SETS, api_token.API_TOKENS]
+    assert kinds == [user.USERS, group.GROUPS, app.APPS, role.ROLE_ASSIGNEES, role.SERVICE_APPS]
+    assert [sp.kind for sp in initial_streams(ALL)][5:] == [custom_role.CUSTOM_ROLES, resource_set.RESOURCE_SETS, api_token.API_TOKENS]
     users = initial_streams(OPTS)[0]
     assert "search=status+pr" in users.url and "omitCredentials" in users.header_dict["Content-Type"]
     assert 'filter=status%20eq%20%22ACTIVE%22' in initial_streams(OPTS)[2].url
@@ -385,3 +413,55 @@ def test_role_targets_into_the_grant_annotations():
     assert handle_page(groups_spec, [], OPTS).grants == []   # org-wide: the roles page's grant stands
     later = handle_page(replace(groups_spec, url=groups_spec.url + "&after=x"), recorded[0], OPTS)
     assert later.grants == [] and "more than 200 targets" in later.warnings[0]
+
+
+def _recorded_oidc_app() -> dict:
+    """A recorded OIDC app (a native one, with a client_id of its own: not its app id)."""
+    found = [b for b in bodies("GET", r"/api/v1/apps/[^/]+$") if isinstance(b, dict)
+             and b.get("settings", {}).get("oauthClient", {}).get("application_type")]
+    assert found
+    return found[0]
+
+
+def test_service_apps_open_one_role_list_each_by_client_id():
+    native = _recorded_oidc_app()
+    cid = native["credentials"]["oauthClient"]["client_id"]
+    assert cid != native["id"]
+    service = {**native, "id": "0oasvc1", "status": "INACTIVE",
+               "settings": {**native["settings"], "oauthClient": {**native["settings"]["oauthClient"],
+                                                                  "application_type": "service"}}}
+    plain = {"id": "0oasvc2", "signOnMode": "OPENID_CONNECT", "status": "ACTIVE",
+             "settings": {"oauthClient": {"application_type": "service"}}}   # no client_id: the app id
+    res = handle_page(StreamSpec(role.SERVICE_APPS, role.SERVICE_APPS_URL), [native, service, plain, {"x": 1}], OPTS)
+    # Inactive ones too: the store prunes the grants of an app that is not a resource of the run.
+    assert [(c.kind, c.url, c.parent, c.meta_value("client", c.parent_id)) for c in res.children] == [
+        (role.CLIENT_ROLES, f"/oauth2/v1/clients/{cid}/roles", "app:0oasvc1", cid),
+        (role.CLIENT_ROLES, "/oauth2/v1/clients/0oasvc2/roles", "app:0oasvc2", "0oasvc2")]
+    assert res.resources == [] and res.grants == [] and len(res.warnings) == 1
+    assert 'filter=name%20eq%20%22oidc_client%22' in role.SERVICE_APPS_URL
+
+
+def test_client_roles_are_grants_of_the_app():
+    spec = StreamSpec.from_dict(role.client_roles_stream("0oasvc1", "myclient").to_dict())
+    page = [
+        {"id": "KNKVARKSL5AUITKJJY", "type": "READ_ONLY_ADMIN", "status": "ACTIVE", "assignmentType": "CLIENT",
+         "_links": {"assignee": {"href": "https://x.okta.com/oauth2/v1/clients/myclient"}}},
+        {"id": "KVJUKUS7IFCE2SKO", "type": "USER_ADMIN", "status": "ACTIVE", "assignmentType": "CLIENT"},
+        {"id": "irb1", "type": "CUSTOM", "role": "cr0a", "resource-set": "iam1", "status": "ACTIVE",
+         "assignmentType": "CLIENT"},
+        {"id": "x", "type": "ORG_ADMIN", "status": "ACTIVE", "assignmentType": "USER"},   # not the client's own
+    ]
+    res = handle_page(spec, page, ALL)
+    check_ids(res)
+    assert [(g.id, g.annotations) for g in res.grants] == [
+        ("role:READ_ONLY_ADMIN:assigned:app:0oasvc1", {"id": "KNKVARKSL5AUITKJJY"}),
+        ("role:USER_ADMIN:assigned:app:0oasvc1", {"id": "KVJUKUS7IFCE2SKO"}),
+        ("custom-role:cr0a:assigned:app:0oasvc1", {"id": "irb1", "resource-set": "iam1"})]
+    # The scoped role's targets are read by client id and written into the app's role list.
+    [targets] = res.children
+    assert (targets.url, targets.parent, targets.meta_value("container")) == (
+        "/oauth2/v1/clients/myclient/roles/KVJUKUS7IFCE2SKO/targets/groups?limit=200",
+        "role:USER_ADMIN:assigned:app:0oasvc1", "client-roles:app:0oasvc1")
+    out = handle_page(targets, [{"id": "00g1", "profile": {"name": "G"}}], ALL)
+    assert [(g.id, g.annotations) for g in out.grants] == [
+        ("role:USER_ADMIN:assigned:app:0oasvc1", {"id": "KVJUKUS7IFCE2SKO", "targets": {"groups": ["00g1"]}})]

@@ -94,7 +94,8 @@ def test_check_with_oauth_app_missing_scopes(oktasim, key_pem):
     got = {c["name"]: c["allowed"] for c in data["capabilities"]}
     assert got == {"review group membership": True, "provision group membership": True,
                    "review app assignment": False, "provision app assignment": None,
-                   "review admin roles": False, "create group": True, "modify group": True,
+                   "review admin roles": False, "review service-app admin roles": False,
+                   "create group": True, "modify group": True,
                    "delete group": True, "create account": False, "update user": False, "sync secrets": False,
                    "incremental sync (System Log)": False}
     assert any("okta.apps.read" in n for n in data["notes"])

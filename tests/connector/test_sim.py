@@ -83,7 +83,8 @@ def test_sync_matches_org(sim, state, name):
             assert res.display_name == r["label"]
     # Scoped roles carry their targets; org-wide ones none.
     for ra in state["role_assignments"]:
-        g = objects["grants"].get(f"role:{ra['type']}:assigned:{ra['principal_type']}:{ra['principal_id']}")
+        ptype = "app" if ra["principal_type"] == "client" else ra["principal_type"]
+        g = objects["grants"].get(f"role:{ra['type']}:assigned:{ptype}:{ra['principal_id']}")
         if g is not None and ra.get("targets") is not None:
             want = {k: v for k, v in ra["targets"].items() if v}
             assert g.annotations.get("targets", {}) == want, (g.id, g.annotations)
@@ -99,7 +100,10 @@ def test_org_exercises_every_case(state):
     assert {"OKTA_GROUP", "APP_GROUP", "BUILT_IN"} <= types
     assert {a["status"] for a in state["apps"]} == {"ACTIVE", "INACTIVE"}
     assert {au["scope"] for a in state["apps"] for au in a["users"]} == {"USER", "GROUP"}
-    assert {ra["principal_type"] for ra in state["role_assignments"]} == {"user", "group"}
+    assert {ra["principal_type"] for ra in state["role_assignments"]} == {"user", "group", "client"}
+    clients = [ra for ra in state["role_assignments"] if ra["principal_type"] == "client"]
+    assert {"CUSTOM", "WORKFLOWS_ADMIN"} <= {ra["type"] for ra in clients}   # service apps hold custom roles too
+    assert any(any(ra.get("targets", {}).values()) for ra in clients)      # and scoped ones
     targeted = [ra for ra in state["role_assignments"] if ra.get("targets")]   # the standard roles
     assert any(any(ra["targets"].values()) for ra in targeted)   # some scoped ...
     assert any(ra["type"] in ("USER_ADMIN", "HELP_DESK_ADMIN", "GROUP_MEMBERSHIP_ADMIN", "APP_ADMIN")
@@ -161,9 +165,11 @@ def test_request_count_is_one_per_needed_page(sim, state, name):
         for b in rs["bindings"]:
             role_groups |= {m["id"] for m in b["members"] if m["type"] == "group"}
             admins |= {m["id"] for m in b["members"] if m["type"] == "user"}
-    want = 4  # users, groups, apps, role assignees
+    want = 5  # users, groups, apps, role assignees, OIDC apps
     want += sum(1 for g in groups if g["members"]) + sum(1 for g in groups if g["id"] in role_groups)
-    want += 2 * len(apps) + len(admins)
+    # two assignment lists per app, and one role list per service app (active or not)
+    service = sum(1 for a in state["apps"] if a["application_type"] == "service")
+    want += 2 * len(apps) + len(admins) + service
     # one targets list per assignment of a role Okta scopes (its first page holds up to 200 targets)
     want += sum(1 for ra in state["role_assignments"]
                 if ra["type"] in ("USER_ADMIN", "HELP_DESK_ADMIN", "GROUP_MEMBERSHIP_ADMIN", "APP_ADMIN"))

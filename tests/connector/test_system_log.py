@@ -61,4 +61,6 @@ def test_events_mark_containers_dirty_and_deletions():
     groups = next(s for s in plan.streams if s.kind == "groups")
     assert "00g2" in groups.url and "BUILT_IN" in groups.url  # app count of 00g2; Everyone after a delete
     assert "resource-sets" not in plan.closed_kinds  # a privilege change re-lists the bindings
-    assert set(plan.partial_kinds) == {"users", "groups"}
+    assert set(plan.partial_kinds) == {"users", "groups", "service-apps"}
+    # No event is needed for a service app's roles: every run reads the OIDC apps and opens their role lists.
+    assert ("service-apps", None) in streams and "service-apps" not in plan.closed_kinds

@@ -97,6 +97,26 @@ def test_falls_back_to_full_and_says_why(oktasim, tmp_path):
     assert expired.kind == "full" and "older than the System Log keeps" in expired.reason, expired.reason
 
 
+def test_a_fingerprint_written_before_defaults_were_left_out_needs_no_full_sync(oktasim, tmp_path):
+    """After the upgrade that left options at their default out of the fingerprint, a cursor taken
+    before (every option hashed, skip_secondary_emails included or not yet there) still starts an
+    incremental run; a changed option still forces a full one."""
+    import hashlib
+    import json
+
+    sim = oktasim(ORG)
+    file = tmp_path / "a.db"
+    sync(sim, file)
+    full_hash = hashlib.sha256(json.dumps(OPTIONS.to_dict(), sort_keys=True, separators=(",", ":")).encode())
+    engine = make_engine(f"sqlite:///{file}")
+    with engine.begin() as c:
+        c.execute(sa.text("UPDATE sync_cursors SET options_fingerprint = :f"), {"f": full_hash.hexdigest()[:16]})
+    engine.dispose()
+    assert sync(sim, file).kind == "incremental"
+    changed = sync(sim, file, options=SyncOptions(sync_custom_roles=True, sync_secrets=True, skip_app_groups=True))
+    assert changed.kind == "full"
+
+
 def test_an_interrupted_incremental_run_leaves_the_previous_view(oktasim, tmp_path):
     import os
     import signal
@@ -150,3 +170,40 @@ def test_random_churn_sequences_with_late_events_stay_equal_to_a_full_sync(oktas
         assert result.kind == "incremental", result.reason
         assert_equals_full(sim, file, tmp_path, name=f"full{round_no}.db")
     assert len(kinds) >= 15, sorted(kinds)
+
+
+def test_service_app_role_changes_stay_equal_to_a_full_sync(oktasim, tmp_path):
+    """A service app's roles are re-listed every run (no event is relied on): granted, revoked, a custom
+    role through a binding (of an inactive app, then activated: its membership shows again), and an app
+    deactivated (its grants pruned while inactive)."""
+    from tests.support.simhttp import client
+
+    sim = oktasim(ORG)
+    file = tmp_path / "a.db"
+    sync(sim, file)
+    services = {a["id"]: a["status"] for a in sim.state()["apps"] if a["application_type"] == "service"}
+    assert set(services.values()) == {"ACTIVE", "INACTIVE"}, "the seed should give one service app of each"
+    active = next(a for a, status in services.items() if status == "ACTIVE")
+    inactive = next(a for a, status in services.items() if status == "INACTIVE")
+    st = sim.state()
+    rs, b = next((rs, b) for rs in st["resource_sets"] for b in rs["bindings"]
+                 if {"type": "client", "id": inactive} not in b["members"])
+    with client(sim) as c:
+        base = f"/oauth2/v1/clients/{active}/roles"
+        assert c.post(base, json={"type": "API_ACCESS_MANAGEMENT_ADMIN"}).status_code == 200
+        seeded = next(r for r in c.get(base).json() if r["type"] == "APP_ADMIN")
+        assert c.delete(f"{base}/{seeded['id']}").status_code == 204
+        assert c.patch(f"/api/v1/iam/resource-sets/{rs['id']}/bindings/{b['role']}/members",
+                       json={"additions": [f"{sim.url}/oauth2/v1/clients/{inactive}"]}).status_code == 200
+    result = sync(sim, file)
+    assert result.kind == "incremental", result.reason
+    assert_equals_full(sim, file, tmp_path)
+    with client(sim) as c:   # no role changes now: only the apps' status
+        assert c.post(f"/api/v1/apps/{inactive}/lifecycle/activate", headers={"Content-Length": "0"}).status_code == 200
+        assert c.post(f"/api/v1/apps/{active}/lifecycle/deactivate", headers={"Content-Length": "0"}).status_code == 200
+    assert sync(sim, file).kind == "incremental"
+    assert_equals_full(sim, file, tmp_path, name="full2.db")
+    grants = {g[0] for g in view(file)[2]}
+    assert not any(g.endswith(f":app:{active}") for g in grants)     # an inactive app's roles: pruned
+    assert f"role:READ_ONLY_ADMIN:assigned:app:{inactive}" in grants   # the activated one's: shown
+    assert f"resourceset-binding:{rs['id']}:{b['role']}:member:app:{inactive}" in grants

@@ -50,6 +50,10 @@ def _binding_members_path(state) -> str:
     return f"/api/v1/iam/resource-sets/{rs['id']}/bindings/{rs['bindings'][0]['role']}/members"
 
 
+def _service_app(state) -> str:
+    return next(a["id"] for a in state["apps"] if a["application_type"] == "service")
+
+
 def _okta_groups(state):
     return [g for g in state["groups"] if g["type"] == "OKTA_GROUP"]
 
@@ -62,6 +66,7 @@ OPERATIONS = [
     ("read app users", LEVELS, 200, lambda st, i: ("GET", f"/api/v1/apps/{st['apps'][0]['id']}/users", None)),
     ("read user roles", LEVELS, 200, lambda st, i: ("GET", f"/api/v1/users/{st['users'][0]['id']}/roles", None)),
     ("read custom roles", LEVELS, 200, lambda st, i: ("GET", "/api/v1/iam/roles", None)),
+    ("read client roles", LEVELS, 200, lambda st, i: ("GET", f"/oauth2/v1/clients/{_service_app(st)}/roles", None)),
     ("read resource sets", LEVELS, 200, lambda st, i: ("GET", "/api/v1/iam/resource-sets", None)),
     ("list API tokens", ("super-admin",), 200, lambda st, i: ("GET", "/api/v1/api-tokens", None)),
     ("create group", ("app-group-admin", "super-admin"), 200,
@@ -78,6 +83,8 @@ OPERATIONS = [
     ("assign role to user", ("super-admin",), 201,
      lambda st, i: ("POST", f"/api/v1/users/{_pick(st, 'users', 20, status='ACTIVE')[15]['id']}/roles",
                     {"type": "HELP_DESK_ADMIN"})),
+    ("assign role to client", ("super-admin",), 200,
+     lambda st, i: ("POST", f"/oauth2/v1/clients/{_service_app(st)}/roles", {"type": "REPORT_ADMIN"})),
     ("suspend user", ("super-admin",), 200,
      lambda st, i: ("POST", f"/api/v1/users/{_pick(st, 'users', 20, status='ACTIVE')[16]['id']}/lifecycle/suspend",
                     None)),

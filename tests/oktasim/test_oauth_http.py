@@ -112,6 +112,10 @@ def test_bearer_token_and_its_use(bearer_sim, client_key):
                  'error_description="The access token provided does not contain the required scopes."'):
         assert part in challenge
 
+    # The client role endpoints need okta.roles.read like the other role endpoints (checked before the client).
+    roles = httpx.get(f"{bearer_sim.url}/oauth2/v1/clients/{CLIENT_ID}/roles", headers=auth, timeout=30)
+    assert roles.status_code == 403 and 'scope="okta.roles.read"' in _challenge(roles)
+
     # A Bearer token presented with the DPoP scheme, and a token the server never issued.
     for header in (f"DPoP {token}", "Bearer " + "x" * 40):
         resp = httpx.get(f"{bearer_sim.url}/api/v1/users", headers={"Authorization": header}, timeout=30)

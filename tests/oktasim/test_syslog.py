@@ -427,6 +427,8 @@ EXPECTED = {   # churn kind -> (event types that may record it, the ids it names
     "role.user.revoke": ({"user.account.privilege.grant", "user.account.privilege.revoke"}, ("user",)),
     "role.group.grant": ({"group.privilege.grant"}, ("group",)),
     "role.group.revoke": ({"group.privilege.grant", "group.privilege.revoke"}, ("group",)),
+    "role.client.grant": ({"app.oauth2.client.privilege.grant"}, ("app",)),
+    "role.client.revoke": ({"app.oauth2.client.privilege.grant", "app.oauth2.client.privilege.revoke"}, ("app",)),
     "binding.member.add": ({"user.account.privilege.grant", "group.privilege.grant"}, ("user", "group")),
     "binding.member.remove": ({"user.account.privilege.grant", "user.account.privilege.revoke",
                                "group.privilege.grant", "group.privilege.revoke"}, ("user", "group")),
@@ -443,8 +445,11 @@ def _consistent(state: dict) -> None:
         assert set(g["members"]) <= users
     for a in state["apps"]:
         assert {u["id"] for u in a["users"]} <= users and set(a["groups"]) <= set(groups)
+    services = {a["id"] for a in state["apps"] if a["application_type"] == "service"}
     for r in state["role_assignments"]:
-        assert r["principal_id"] in (users if r["principal_type"] == "user" else groups)
+        assert r["principal_id"] in {"user": users, "group": groups, "client": services}[r["principal_type"]]
+    for a in state["apps"]:
+        assert not (a["id"] in services and (a["users"] or a["groups"])), "a service app is assigned to nobody"
     assert {t["userId"] for t in state["api_tokens"]} <= users
 
 

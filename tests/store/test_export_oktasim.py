@@ -25,7 +25,7 @@ SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "export.sche
 
 @pytest.fixture
 def synced_file(oktasim, tmp_path) -> Path:
-    sim = oktasim(["--users", "40", "--groups", "5", "--apps", "4", "--seed", "3", "--window-seconds", "5"])
+    sim = oktasim(["--users", "40", "--groups", "5", "--apps", "8", "--seed", "3", "--window-seconds", "5"])
     file = tmp_path / "org.db"
     result = run_embedded(sim.url, {"api_token": SIM_TOKEN}, SyncOptions(sync_custom_roles=True, sync_secrets=True),
                           file=str(file), concurrency=4)
@@ -97,6 +97,8 @@ def test_jsonl_follows_the_schema_and_holds_everything_the_store_keeps(synced_fi
                              for g in app_users)
     listed_roles = [g for g in grants if g["entitlement"].startswith("role:") and not g["expanded"]]
     assert listed_roles and all(g["annotations"]["id"] for g in listed_roles)
+    # non-human admins: roles held by OAuth service apps, the app a resource of the export
+    assert any(g["principal"].startswith("app:") and g["principal"] in by_kind["resource"] for g in listed_roles)
     assert any("resource-set" in g["annotations"] for g in grants if g["entitlement"].startswith("custom-role:"))
     assert any("member_id" in g["annotations"] for g in grants if g["entitlement"].startswith("resourceset-binding:"))
     # resource parents: an API token's owner, a binding's resource set, both exported resources
@@ -119,6 +121,7 @@ def test_csv_one_row_per_record_with_names_and_annotation_columns(synced_file):
 
     rows = list(csv.DictReader(io.StringIO(export(synced_file, "--format", "csv"))))  # grants by default
     assert any(r["role_targets"] for r in rows)   # a scoped admin role (the simulator has some)
+    assert any(r["principal_type"] == "app" and r["principal_name"] for r in rows)   # a service app's role
     assert [r["id"] for r in rows] == list(grants)
     for row in rows:
         g = grants[row["id"]]

@@ -35,10 +35,11 @@ def expected(state: dict, *, skip_app_groups=False, sync_inactive_apps=False, sy
     users = {u["id"] for u in state["users"] if keep_user(u["profile"], filter_email_domains)}
     groups = {g["id"] for g in state["groups"] if not (skip_app_groups and g["type"] == "APP_GROUP")}
     apps = [a for a in state["apps"] if sync_inactive_apps or a["status"] == "ACTIVE"]
-    principals = {f"user:{u}" for u in users} | {f"group:{g}" for g in groups}
+    principals = {f"user:{u}" for u in users} | {f"group:{g}" for g in groups} | {f"app:{a['id']}" for a in apps}
 
     def grant(ent: str, ptype: str, pid: str) -> str | None:
-        if ptype in ("user", "group") and f"{ptype}:{pid}" not in principals:
+        ptype = "app" if ptype == "client" else ptype   # a service app's roles are the app's grants
+        if ptype in ("user", "group", "app") and f"{ptype}:{pid}" not in principals:
             return None
         g = f"{ent}:{ptype}:{pid}"
         p.grants.add(g)
@@ -95,8 +96,8 @@ def expected(state: dict, *, skip_app_groups=False, sync_inactive_apps=False, sy
 
 
 def observed(results) -> tuple[Picture, list[str], dict]:
-    """The connector's output (PageResults) after the store's documented pruning: grants whose user or
-    group principal is not a resource of the run are dropped. Also returns warnings and the objects."""
+    """The connector's output (PageResults) after the store's documented pruning: grants whose user,
+    group or app principal is not a resource of the run are dropped. Also returns warnings and the objects."""
     p = Picture()
     warnings: list[str] = []
     objects: dict = {"resources": {}, "grants": {}}
@@ -109,7 +110,7 @@ def observed(results) -> tuple[Picture, list[str], dict]:
         grants += r.grants
         warnings += r.warnings
     for g in grants:
-        if g.principal_type in ("user", "group") and g.principal not in p.resources:
+        if g.principal_type in ("user", "group", "app") and g.principal not in p.resources:
             continue
         p.grants.add(g.id)
         objects["grants"][g.id] = g

@@ -159,6 +159,15 @@ class SyncedFile:
             time.sleep(min(step.countdown, 0.3))
         assert step.state == "succeeded", (kind, payload, step)
 
+    def resources(self) -> dict[str, dict]:
+        """Resource id -> profile in the current view."""
+        from worker.store.tables import ResourceRow, Tenant
+
+        with self.sessions() as s:
+            run_id = s.scalar(sa.select(Tenant.current_run_id))
+            rows = s.execute(sa.select(ResourceRow.id, ResourceRow.profile).where(ResourceRow.run_id == run_id))
+            return {r.id: r.profile for r in rows}
+
     def grants(self, prefix: str = "") -> dict[str, dict]:
         """Grant id -> annotations in the current view (ids starting with `prefix`)."""
         from worker.store.tables import GrantRow, Tenant

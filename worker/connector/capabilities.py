@@ -22,6 +22,7 @@ CAPABILITIES = (
     "review app assignment",
     "provision app assignment",
     "review admin roles",
+    "review service-app admin roles",
     "create group",
     "modify group",
     "delete group",

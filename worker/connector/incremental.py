@@ -54,11 +54,11 @@ class FullSync:
     warning: str | None = None
 
 
-def fallback_reason(cursor: Any, fingerprint: str) -> str | None:
+def fallback_reason(cursor: Any, options: SyncOptions) -> str | None:
     """Why the stored cursor cannot start an incremental run, or None."""
     if cursor is None:
         return "no cursor: the tenant has no complete sync with a change cursor yet"
-    if cursor.options_fingerprint != fingerprint:
+    if not options.matches(cursor.options_fingerprint):
         return "the tenant's options changed since the last sync"
     return None
 
@@ -77,7 +77,7 @@ Lookup = Callable[[str, str], list[str]]
 def plan_incremental(get_page: Callable[[str], Any], cursor: Any, options: SyncOptions,
                      lookup: Lookup = lambda _p, _k: []) -> Plan | FullSync:
     """Read the log since the cursor and plan the run, or say why it must be a full sync."""
-    reason = fallback_reason(cursor, options.fingerprint())
+    reason = fallback_reason(cursor, options)
     if reason is not None:
         return FullSync(reason)
     since = cursor.watermark - OVERLAP

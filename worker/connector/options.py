@@ -63,10 +63,25 @@ class SyncOptions:
         return data
 
     def fingerprint(self) -> str:
-        """A short hash of the options; a run records the one it synced with, so a change since the
-        tenant's last successful run can be told (incremental sync then needs a full run first)."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        """A short hash of the options not at their default; a run records the one it synced with, so
+        a change since the tenant's last successful run can be told (incremental sync then needs a
+        full run first). An option added later with its default leaves every fingerprint as it was."""
+        defaults = type(self)().to_dict()
+        return _hash({k: v for k, v in self.to_dict().items() if v != defaults[k]})
+
+    def matches(self, fingerprint: str | None) -> bool:
+        """True when `fingerprint` (a run's or cursor's) is of these options: this version's, or one
+        written before fingerprints left defaults out (so upgrading forces no full run)."""
+        return fingerprint is not None and fingerprint in (self.fingerprint(), *self._legacy_fingerprints())
+
+    def _legacy_fingerprints(self) -> tuple[str, ...]:
+        """Hashes of every option, as written before: with today's options, and without those added
+        meanwhile when they are at their default (as they were then)."""
+        data, defaults = self.to_dict(), type(self)().to_dict()
+        legacy = [_hash(data)]
+        if all(data[k] == defaults[k] for k in _ADDED_AFTER_FULL_HASH):
+            legacy.append(_hash({k: v for k, v in data.items() if k not in _ADDED_AFTER_FULL_HASH}))
+        return tuple(legacy)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> SyncOptions:
@@ -79,6 +94,15 @@ class SyncOptions:
 
     def user_allowed(self, profile: Mapping[str, Any] | None) -> bool:
         return email_allowed(profile, self.filter_email_domains)
+
+
+# Options added while fingerprints hashed every option (their absence then meant their default).
+_ADDED_AFTER_FULL_HASH = ("skip_secondary_emails",)
+
+
+def _hash(data: Mapping[str, Any]) -> str:
+    canonical = json.dumps(dict(data), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def candidate_emails(profile: Mapping[str, Any] | None) -> list[str]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from worker.connector.options import SyncOptions
 from worker.model import Change, Grant
 from worker.okta.errors import OktaNotFound, OktaPermissionDenied
 from worker.provisioning.errors import NotFound, PermissionDenied, ProvisionError
@@ -52,6 +53,8 @@ class ExecContext:
     checkpoint: Callable[[dict[str, Any]], None] = lambda _p: None
     attempt: int = 1
     created_at: datetime | None = None
+    # The tenant's sync options: a change is written through as the next sync would map it.
+    options: SyncOptions = field(default_factory=SyncOptions)
 
     def save(self, **values: Any) -> None:
         """Record progress in the request row now, before the next Okta call (crash safety)."""

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
+from worker.connector.options import InvalidOptions, SyncOptions
 from worker.connector.types import ACTIONS, TYPES, implied_grants
 from worker.model import parse_entitlement_id, parse_principal
 from worker.okta.auth import InvalidCredentials
@@ -147,6 +148,14 @@ def default_client_factory(limiter: Any = None, keys: Any = None, inline_wait: f
     return build
 
 
+def _sync_options(tenant: Tenant) -> SyncOptions:
+    """The options the tenant's syncs map with (the defaults if they are unusable: its sync fails and says why)."""
+    try:
+        return SyncOptions.from_dict(tenant.options)
+    except InvalidOptions:
+        return SyncOptions()
+
+
 def run_request(sessions: sessionmaker[Session], request_id: int, client_for: ClientFactory,
                 policy: RetryPolicy | None = None, lease: float = requests.DEFAULT_LEASE) -> Step:
     """One attempt at request `request_id`."""
@@ -170,7 +179,7 @@ def run_request(sessions: sessionmaker[Session], request_id: int, client_for: Cl
             client = client_for(tenant)
             session.rollback()  # hold no transaction while Okta answers
             ctx = ExecContext(okta=client, base_url=client.base_url, progress=progress, checkpoint=save,
-                              attempt=attempts, created_at=created_at)
+                              attempt=attempts, created_at=created_at, options=_sync_options(tenant))
             outcome = execute(ctx, kind, payload)
         except requests.LostLease:
             return Step(done=True)

@@ -36,8 +36,9 @@ from worker.store.tables import (
 # grant means holding it (an app assigned to a group, a role assigned to a group, ...).
 DEFAULT_EXPAND_TYPES: tuple[str, ...] = ("app", "role", "custom-role", "resourceset-binding")
 # Principals that must be resources of the run; grants to others are pruned (filtered users,
-# skipped APP_GROUP groups: the connector simply does not emit those resources).
-PRUNED_PRINCIPAL_TYPES = ("user", "group")
+# skipped APP_GROUP groups, inactive service apps when inactive apps are not synced: the connector
+# simply does not emit those resources).
+PRUNED_PRINCIPAL_TYPES = ("user", "group", "app")
 DELETE_BATCH = 5000
 FINALIZABLE_STATES = ("running", "finalizing")
 
@@ -78,7 +79,7 @@ def _locked(session: Session, model: Any, key: int) -> Any:
 
 
 def prune_grants(session: Session, run_id: int) -> int:
-    """Delete grants of the run whose user/group principal is not a resource of the run."""
+    """Delete grants of the run whose user/group/app principal is not a resource of the run."""
     r = ResourceRow.__table__
     principal_key = G.c.principal_type + ":" + G.c.principal_id
     stmt = sa.delete(G).where(

@@ -7,7 +7,7 @@ its container (worker.model.container_key). `finalize_incremental` then, in ONE 
    skipped streams, except the `partial` kinds, e.g. the lastUpdated-filtered users list), the
    rows whose ids the run staged (partial lists upsert by id), the resources named `deleted`
    (lifecycle delete events) with their entitlements, owned resources and every grant naming them;
-2. drops staged grants whose user/group principal is a resource of neither the view nor the run
+2. drops staged grants whose user/group/app principal is a resource of neither the view nor the run
    (as a full run's prune does);
 3. moves the staged rows into the view (UPDATE run_id): nothing of the view is copied;
 4. re-expands group grants only for the entitlements the change touched;

@@ -41,10 +41,10 @@ def options_changed(session: Session, tenant: str | int) -> bool:
     synced_with = session.execute(sa.select(SyncRun.options_fingerprint).where(SyncRun.id == t.current_run_id)
                                   ).scalar_one_or_none()
     try:
-        now = SyncOptions.from_dict(t.options).fingerprint()
+        now = SyncOptions.from_dict(t.options)
     except InvalidOptions:  # the run will fail and say why; nothing is "unchanged" about it
         return True
-    return synced_with is None or synced_with != now
+    return not now.matches(synced_with)
 
 
 def _resource(row: ResourceRow) -> Resource:

@@ -25,7 +25,7 @@ from worker.connector.pages import (
 )
 from worker.connector.types import custom_role
 from worker.connector.types.base import ChangeSources, Dirty, ResourceType, Stream
-from worker.connector.types.role import ALREADY_ASSIGNED, roles_path
+from worker.connector.types.role import ALREADY_ASSIGNED, roles_path, service_client_id
 from worker.model import (
     Entitlement,
     Grant,
@@ -91,15 +91,17 @@ def binding_entitlement(res: Resource) -> Entitlement:
     return Entitlement(BINDING, res.id, "member", f"{res.display_name} Resource Set Binding Member")
 
 
-_PRINCIPAL_HREF = re.compile(r"/api/v1/(users|groups)/([A-Za-z0-9_-]+)/?$")
+_PRINCIPAL_HREF = re.compile(r"/(?:api/v1/(users|groups)|oauth2/v1/(clients))/([A-Za-z0-9_-]+)/?$")
+_HREF_TYPES = {"users": "user", "groups": "group", "clients": "app"}
 
 
 def principal_from_member(member: Mapping[str, Any]) -> tuple[str, str] | None:
-    """A binding member -> ("user"|"group", id), from the member's links.
+    """A binding member -> ("user"|"group"|"app", id), from the member's links.
 
-    Okta names the member by the URL of the user or group (`_links.self.href`, in some answers
-    `_links.member.href` or `href`). Unlike baton-okta, a member that names neither gives None (the caller
-    warns) instead of reusing the previous member's principal."""
+    Okta names the member by the URL of the user, group or OAuth client (`_links.self.href`, in some
+    answers `_links.member.href` or `href`); a client is its service app (a client id set apart from
+    the app id at creation would name no synced app: its grant is pruned). Unlike baton-okta, a member
+    that names none gives None (the caller warns) instead of reusing the previous member's principal."""
     links = member.get("_links") if isinstance(member, Mapping) else None
     hrefs: list[Any] = []
     if isinstance(links, Mapping):
@@ -113,7 +115,7 @@ def principal_from_member(member: Mapping[str, Any]) -> tuple[str, str] | None:
         if isinstance(href, str):
             m = _PRINCIPAL_HREF.search(href.split("?")[0])
             if m:
-                return ("user" if m.group(1) == "users" else "group"), m.group(2)
+                return _HREF_TYPES[m.group(1) or m.group(2)], m.group(3)
     return None
 
 
@@ -163,7 +165,7 @@ def _binding_members(spec: StreamSpec, body: Any, options: SyncOptions) -> PageR
         principal = principal_from_member(member)
         if principal is None:
             raise BadObject(f"binding member {member.get('id') if isinstance(member, Mapping) else member!r} "
-                            "names neither a user nor a group")
+                            "names no user, group or OAuth client")
         ann = {"member_id": member["id"]} if isinstance(member.get("id"), str) else {}
         out.grants.append(Grant(ent, principal[0], principal[1], annotations=ann))
     each(out, f"members of binding {spec.parent_id}", records(body, "members", "value"), one)
@@ -172,8 +174,14 @@ def _binding_members(spec: StreamSpec, body: Any, options: SyncOptions) -> PageR
 
 # ------------------------------------------------------------------------------------ grant / revoke
 
-def _principal_path(ptype: str, pid: str) -> str:
-    return f"/api/v1/{'users' if ptype == 'user' else 'groups'}/{pid}"
+def _principal_path(ctx: ExecContext, ptype: str, okta_id: str) -> str:
+    """The principal's URL path for a member href (`okta_id`: a service app's client id), failing
+    clearly on an unknown user or group before Okta sees a dangling href."""
+    if ptype == "app":   # its client id was read from the app, which exists
+        return f"/oauth2/v1/clients/{okta_id}"
+    path = f"/api/v1/{'users' if ptype == 'user' else 'groups'}/{okta_id}"
+    call(ctx, "GET", path, PERM_ROLES, what=f"{ptype} {okta_id}")
+    return path
 
 
 def _members(ctx: ExecContext, rs: str, role_id: str) -> list[dict[str, Any]] | None:
@@ -195,26 +203,29 @@ def _membership(grant: bool, ctx: ExecContext, ent: Entitlement, ptype: str, pid
     rs, role_id = split_binding_id(ent.resource_id)
     g = Grant(ent.id, ptype, pid)
     call(ctx, "GET", f"/api/v1/iam/resource-sets/{rs}", PERM_ROLES, what=f"resource set {rs}")
+    okta_id = service_client_id(ctx, pid) if ptype == "app" else pid   # how Okta names the member
     members = _members(ctx, rs, role_id)
-    found = _find_member(members or [], ptype, pid)
+    found = _find_member(members or [], ptype, okta_id)
     if grant:
         if found:
             return already("granted", g)
-        # Fail clearly on an unknown principal before Okta sees a dangling href.
-        call(ctx, "GET", _principal_path(ptype, pid), PERM_ROLES, what=f"{ptype} {pid}")
+        path = _principal_path(ctx, ptype, okta_id)
         if members is None:  # no binding of this role yet: a CUSTOM role assignment creates it
             try:
-                call(ctx, "POST", roles_path(ptype, pid), PERM_ROLES,
-                     json={"type": "CUSTOM", "role": role_id, "resource-set": rs}, what=f"custom role {role_id}")
+                made = call(ctx, "POST", roles_path(ptype, okta_id), PERM_ROLES,
+                            json={"type": "CUSTOM", "role": role_id, "resource-set": rs}, what=f"custom role {role_id}")
             except OktaConflict as exc:
                 if exc.error_code not in ALREADY_ASSIGNED:
                     raise
                 return already("granted", g)
+            member_id = (made or {}).get("id")   # the assignment's id is the binding member's
         else:
-            href = ctx.base_url.rstrip("/") + _principal_path(ptype, pid)
+            href = ctx.base_url.rstrip("/") + path
             call(ctx, "PATCH", f"/api/v1/iam/resource-sets/{rs}/bindings/{role_id}/members", PERM_ROLES,
                  json={"additions": [href]}, what=f"binding {rs}/{role_id}")
-        return Outcome(f"granted: {g.principal} on {ent.id}", changes=[GrantAdded(g)])
+            member_id = (_find_member(_members(ctx, rs, role_id) or [], ptype, okta_id) or {}).get("id")
+        ann = {"member_id": member_id} if isinstance(member_id, str) else {}
+        return Outcome(f"granted: {g.principal} on {ent.id}", changes=[GrantAdded(Grant(ent.id, ptype, pid, annotations=ann))])
     if not found:
         return already("revoked", g)
     call(ctx, "DELETE", f"/api/v1/iam/resource-sets/{rs}/bindings/{role_id}/members/{found['id']}",
@@ -235,26 +246,33 @@ def _delete_binding(ctx: ExecContext, ent: Entitlement, ptype: str, role_id: str
 
 def _binding_not_grantable(kind: str, ent: Entitlement) -> str:
     return (f"entitlement {ent.id!r}: a binding is created by granting a member: "
-            f"'resourceset-binding:{ent.resource_id}:<roleId>:member' to a user or group")
+            f"'resourceset-binding:{ent.resource_id}:<roleId>:member' to a user, group or service app")
 
 
 # ------------------------------------------------------------------------------------ write-through
 
 def _implied_grants(grant: Grant) -> list[Grant]:
     """A binding member also holds the bound custom role: Okta lists it among the principal's
-    roles, and the sync emits it when custom roles are synced (i.e. the role is a resource)."""
-    _rs, role_id = split_binding_id(parse_entitlement_id(grant.entitlement_id).resource_id)
-    return [Grant(custom_role.assigned(role_id).id, grant.principal_type, grant.principal_id)]
+    roles (the assignment's id is the member's), and the sync emits it when custom roles are synced
+    (i.e. the role is a resource)."""
+    rs, role_id = split_binding_id(parse_entitlement_id(grant.entitlement_id).resource_id)
+    member_id = grant.annotations.get("member_id")
+    ann = {"id": member_id, "resource-set": rs} if member_id else {}
+    return [Grant(custom_role.assigned(role_id).id, grant.principal_type, grant.principal_id, annotations=ann)]
 
 
 
 # ------------------------------------------------------------------------------------ changes
 
-# A binding's members change with a user's or group's privileges: those events re-list every
-# resource set's bindings and their members (a few lists).
+# A binding's members change with a user's, group's or client's privileges: those events re-list
+# every resource set's bindings and their members (a few lists). So does an app's activation: a
+# service app's membership is pruned while the app is not synced (inactive), and must come back.
+# (A deactivation needs nothing: the app leaves the apps list, which removes every grant naming it.)
 BINDING_EVENTS = ("iam.resourceset.bindings.add", "iam.resourceset.bindings.delete", "iam.resourceset.create",
                   "iam.resourceset.update", "iam.resourceset.delete", "user.account.privilege.grant",
-                  "user.account.privilege.revoke", "group.privilege.grant", "group.privilege.revoke")
+                  "user.account.privilege.revoke", "group.privilege.grant", "group.privilege.revoke",
+                  "app.oauth2.client.privilege.grant", "app.oauth2.client.privilege.revoke",
+                  "application.lifecycle.activate")
 
 
 def _resource_set_lists(options: SyncOptions, since: str, also: tuple[str, ...]) -> list[StreamSpec]:

@@ -1,6 +1,11 @@
-"""Standard admin roles: the static list of roles, the role assignments of users and groups (which
-also name custom roles), the role resource and its `assigned` entitlement, role grant/revoke and
-the admin-roles probe (baton-okta role.go; reference/baton-okta.md §1.4, §2, §3)."""
+"""Standard admin roles: the static list of roles, the role assignments of users, groups and OAuth
+service apps (which also name custom roles), the role resource and its `assigned` entitlement, role
+grant/revoke and the admin-roles probes (baton-okta role.go; reference/baton-okta.md §1.4, §2, §3).
+
+A service app's roles (okta-api.md §2.2, §5.8: `/oauth2/v1/clients/{clientId}/roles`,
+`assignmentType: CLIENT`) are grants whose principal is the app (`app:<id>`): non-human admins.
+No list names the apps holding roles, so the OIDC apps are listed (filter `name eq "oidc_client"`)
+and each service app's roles are read."""
 
 from __future__ import annotations
 
@@ -26,15 +31,24 @@ from worker.model import (
     resource_key,
 )
 from worker.okta.errors import OktaConflict
-from worker.provisioning.context import PERM_ROLES, ExecContext, Outcome, already, call
+from worker.provisioning.context import PERM_APPS, PERM_ROLES, ExecContext, Outcome, already, call
+from worker.provisioning.errors import ProvisionError
 
 NAME = "role"
 ROLE_ASSIGNEES = "role-assignees"  # stream kinds
 USER_ROLES = "user-roles"
 GROUP_ROLES = "group-roles"
 ROLE_TARGETS = "role-targets"
+SERVICE_APPS = "service-apps"
+CLIENT_ROLES = "client-roles"
 TARGETS_LIMIT = 200  # …/targets/*: Okta's maximum page size (okta-api.md §3.2)
 ASSIGNEES_LIMIT = 1000  # /iam/assignees/users: no documented max; baton-okta uses 1000
+# Custom OIDC apps are all named oidc_client (OIN catalog service integrations are not listed).
+OIDC_APPS_FILTER = 'name eq "oidc_client"'
+SERVICE_APPS_URL = "/api/v1/apps?limit=200&filter=" + q(OIDC_APPS_FILTER)
+# Principal type -> the list of its own role assignments and the assignmentType Okta gives them.
+ROLE_LISTS = {"user": USER_ROLES, "group": GROUP_ROLES, "app": CLIENT_ROLES}
+DIRECT = {"user": "USER", "group": "GROUP", "app": "CLIENT"}
 
 # The standard admin roles baton-okta lists (resource id = Okta role type).
 STANDARD_ROLES: dict[str, str] = {
@@ -69,6 +83,7 @@ TARGET_KINDS = ("groups", "apps", "app_instances")   # the keys of `targets`
 # Okta's errors for "this role is already assigned".
 ALREADY_ASSIGNED = ("E0000090", "E0000263")
 _PERM_READ = "okta.roles.read (an admin role with 'View roles, resources, and admin assignments')"
+_PERM_SERVICE_APPS = "okta.apps.read (an admin role that can view apps), to find the OAuth service apps"
 
 
 def assigned(role_type: str, display_name: str = "") -> Entitlement:
@@ -77,8 +92,26 @@ def assigned(role_type: str, display_name: str = "") -> Entitlement:
 
 
 def roles_path(ptype: str, pid: str) -> str:
-    """The role assignments of a user or group."""
+    """The role assignments of a user, a group, or a service app (`pid`: its client id)."""
+    if ptype == "app":
+        return f"/oauth2/v1/clients/{pid}/roles"
     return f"/api/v1/{'users' if ptype == 'user' else 'groups'}/{pid}/roles"
+
+
+def is_service_app(app: Any) -> bool:
+    """An OAuth client using client credentials: the only apps Okta gives admin roles."""
+    settings = app.get("settings") if isinstance(app, Mapping) else None
+    client = settings.get("oauthClient") if isinstance(settings, Mapping) else None
+    return (app.get("signOnMode") == "OPENID_CONNECT" and isinstance(client, Mapping)
+            and client.get("application_type") == "service")
+
+
+def client_id(app: Mapping[str, Any]) -> str:
+    """An OIDC app's client id: the app id unless one was set at creation."""
+    creds = app.get("credentials")
+    client = creds.get("oauthClient") if isinstance(creds, Mapping) else None
+    cid = client.get("client_id") if isinstance(client, Mapping) else None
+    return cid if isinstance(cid, str) and cid else object_id(app, "app")
 
 
 # ------------------------------------------------------------------------------------ mapping
@@ -113,16 +146,16 @@ def targets_path(role_type: str) -> str | None:
     return None
 
 
-def _targets_stream(role_type: str, ptype: str, pid: str, assignment_id: str) -> StreamSpec | None:
+def _targets_stream(role_type: str, ptype: str, pid: str, assignment_id: str, path_id: str) -> StreamSpec | None:
     path = targets_path(role_type)
     if path is None:
         return None
-    url = f"{roles_path(ptype, q(pid))}/{q(assignment_id)}/{path}?limit={TARGETS_LIMIT}"
+    url = f"{roles_path(ptype, q(path_id))}/{q(assignment_id)}/{path}?limit={TARGETS_LIMIT}"
     # Its parent is the role's grant: a principal may hold several scoped roles (one stream each).
     # Its rows belong to the principal's role list (re-listing that list replaces them).
-    assignments = USER_ROLES if ptype == "user" else GROUP_ROLES
+    container = container_key(ROLE_LISTS[ptype], resource_key(ptype, pid))
     return StreamSpec(ROLE_TARGETS, url, Grant(assigned(role_type).id, ptype, pid).id,
-                      meta=(("assignment", assignment_id), ("container", container_key(assignments, resource_key(ptype, pid)))))
+                      meta=(("assignment", assignment_id), ("container", container)))
 
 
 def group_roles_stream(gid: str) -> StreamSpec:
@@ -130,12 +163,15 @@ def group_roles_stream(gid: str) -> StreamSpec:
 
 
 def _initial_streams(options: SyncOptions) -> list[StreamSpec]:
-    return [StreamSpec(ROLE_ASSIGNEES, f"/api/v1/iam/assignees/users?limit={ASSIGNEES_LIMIT}")]
+    return [StreamSpec(ROLE_ASSIGNEES, f"/api/v1/iam/assignees/users?limit={ASSIGNEES_LIMIT}"),
+            *_client_role_lists(options, "", ())]
 
 
 def _role_grants(out: PageResult, assignments: list[Any], principal_type: str, principal_id: str,
-                 assignment_type: str, options: SyncOptions) -> None:
-    """Role assignments of one user or group -> grants on role / custom-role entitlements."""
+                 options: SyncOptions, path_id: str | None = None) -> None:
+    """Role assignments of one user, group or service app -> grants on role / custom-role
+    entitlements. `path_id`: the id in the principal's roles URL (a client id) if not principal_id."""
+    assignment_type = DIRECT[principal_type]
 
     def one(a: Any) -> None:
         if not isinstance(a, Mapping):
@@ -168,7 +204,7 @@ def _role_grants(out: PageResult, assignments: list[Any], principal_type: str, p
             out.entitlements.append(entitlement(res))
         out.grants.append(Grant(assigned(role_type).id, principal_type, principal_id, annotations=ann))
         if "id" in ann:   # its targets, if Okta scopes the role: the targets stream adds them to the grant
-            child = _targets_stream(role_type, principal_type, principal_id, ann["id"])
+            child = _targets_stream(role_type, principal_type, principal_id, ann["id"], path_id or principal_id)
             if child is not None:
                 out.children.append(child)
     each(out, f"roles of {principal_type} {principal_id}", assignments, one)
@@ -176,13 +212,38 @@ def _role_grants(out: PageResult, assignments: list[Any], principal_type: str, p
 
 def _group_roles(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
     out = PageResult()
-    _role_grants(out, records(body), "group", spec.parent_id, "GROUP", options)
+    _role_grants(out, records(body), "group", spec.parent_id, options)
     return out
 
 
 def _user_roles(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
     out = PageResult()
-    _role_grants(out, records(body), "user", spec.parent_id, "USER", options)
+    _role_grants(out, records(body), "user", spec.parent_id, options)
+    return out
+
+
+def client_roles_stream(aid: str, cid: str) -> StreamSpec:
+    """A service app's role list; its rows are the app's grants (`app:<aid>`), read by client id."""
+    return StreamSpec(CLIENT_ROLES, roles_path("app", q(cid)), resource_key("app", aid),
+                      meta=(("client", cid),) if cid != aid else ())
+
+
+def _service_apps(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
+    """OIDC apps -> one role list per service app, whatever its status (the store prunes the grants
+    of an app that is not a resource of the run, e.g. an inactive one when inactive apps are not synced)."""
+    out = PageResult()
+
+    def one(app: Any) -> None:
+        aid = object_id(app, "app")
+        if is_service_app(app):
+            out.children.append(client_roles_stream(aid, client_id(app)))
+    each(out, "OIDC apps", records(body), one)
+    return out
+
+
+def _client_roles(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
+    out = PageResult()
+    _role_grants(out, records(body), "app", spec.parent_id, options, spec.meta_value("client", spec.parent_id))
     return out
 
 
@@ -279,16 +340,26 @@ def _add_targets(ctx: ExecContext, path: str, role_type: str,
     return _read_targets(ctx, path, role_type), True
 
 
+def service_client_id(ctx: ExecContext, aid: str) -> str:
+    """The client id of service app `aid`, which roles are assigned through; a clear error for an
+    app Okta gives no admin roles."""
+    app = call(ctx, "GET", f"/api/v1/apps/{q(aid)}", PERM_APPS, what=f"app {aid}", parents=("AppInstance",)) or {}
+    if not is_service_app(app):
+        raise ProvisionError(f"app {aid} is not an OAuth service app (OPENID_CONNECT, application_type "
+                             "'service'): Okta assigns admin roles only to users, groups and service apps")
+    return client_id(app)
+
+
 def _assign(grant: bool, ctx: ExecContext, ent: Entitlement, ptype: str, pid: str,
             targets: Mapping[str, list[str]] | None = None) -> Outcome:
-    """Standard roles go to users and groups; a user's revoke removes only a *direct* assignment
-    (never one held through a group). A grant with `targets` scopes the role to them (adding any the
-    assignment lacks; an org-wide assignment becomes scoped)."""
+    """Standard roles go to users, groups and service apps; a user's revoke removes only a *direct*
+    assignment (never one held through a group). A grant with `targets` scopes the role to them
+    (adding any the assignment lacks; an org-wide assignment becomes scoped)."""
     role_type = ent.resource_id
-    base = roles_path(ptype, pid)
+    base = roles_path(ptype, service_client_id(ctx, pid) if ptype == "app" else pid)
     g = Grant(ent.id, ptype, pid)
     assignments = call(ctx, "GET", base, PERM_ROLES, what=f"{ptype} {pid}") or []
-    direct = "USER" if ptype == "user" else "GROUP"
+    direct = DIRECT[ptype]
     mine = [a for a in assignments if a.get("type") == role_type and a.get("status", "ACTIVE") != "INACTIVE"
             and a.get("assignmentType", direct) == direct]
     if grant:
@@ -320,9 +391,24 @@ def _assign(grant: bool, ctx: ExecContext, ent: Entitlement, ptype: str, pid: st
 
 
 def _probes(client: Any) -> dict[str, Capability]:
-    return {"review admin roles": capability(
-        "review admin roles", "GET /api/v1/iam/assignees/users",
-        lambda: client.get("/api/v1/iam/assignees/users", {"limit": 1}))}
+    name = "review service-app admin roles"
+    found: list[Any] = []
+
+    def read_service_apps() -> None:
+        found.extend(a for a in client.get("/api/v1/apps", {"limit": 200, "filter": OIDC_APPS_FILTER}) or []
+                     if is_service_app(a))
+    how = f"GET /api/v1/apps?filter={OIDC_APPS_FILTER}, GET /oauth2/v1/clients/{{a service app}}/roles"
+    service = capability(name, how, read_service_apps)
+    if service.allowed and found:
+        service = capability(name, how, lambda: client.get(roles_path("app", q(client_id(found[0])))))
+    elif service.allowed:
+        service = Capability(name, None, how, "could not tell: no OAuth service app in the org to read the roles of")
+    return {
+        "review admin roles": capability(
+            "review admin roles", "GET /api/v1/iam/assignees/users",
+            lambda: client.get("/api/v1/iam/assignees/users", {"limit": 1})),
+        name: service,
+    }
 
 
 
@@ -330,6 +416,16 @@ def _probes(client: Any) -> dict[str, Capability]:
 
 ROLE_EVENTS = ("user.account.privilege.grant", "user.account.privilege.revoke",
                "group.privilege.grant", "group.privilege.revoke")
+
+
+def _client_role_lists(options: SyncOptions, since: str, also: tuple[str, ...]) -> list[StreamSpec]:
+    # Whether Okta logs every change of a client's roles is not documented (the event catalog has
+    # app.oauth2.client.privilege.grant|revoke; a 2025.05 release note says it is written when the
+    # super admin role is granted to an API service integration, nothing about the other roles), so
+    # the service apps' role lists are re-listed every run: one OIDC-apps page and one list per service
+    # app. The OIDC-apps list is "partial" only so that the role lists it opens are listed too; it
+    # writes no rows of its own.
+    return [StreamSpec(SERVICE_APPS, SERVICE_APPS_URL)]
 
 
 def _role_dirty(event: Any, options: SyncOptions) -> Dirty:
@@ -347,11 +443,14 @@ TYPE = ResourceType(
         Stream(USER_ROLES, "admin roles assigned to users", _PERM_READ, _user_roles),
         Stream(GROUP_ROLES, "admin roles assigned to groups", _PERM_READ, _group_roles),
         Stream(ROLE_TARGETS, "targets of admin roles", _PERM_READ, _role_targets),
+        Stream(SERVICE_APPS, "OAuth service apps (to read their admin roles)", _PERM_SERVICE_APPS, _service_apps),
+        Stream(CLIENT_ROLES, "admin roles assigned to OAuth service apps", _PERM_READ, _client_roles),
     ),
     initial_streams=_initial_streams,
     static_resources=_static_resources,
     grant=functools.partial(_assign, True),
     revoke=functools.partial(_assign, False),
     probes=_probes,
-    changes=ChangeSources(event_types=ROLE_EVENTS, dirty=_role_dirty),
+    changes=ChangeSources(lists=_client_role_lists, partial=(SERVICE_APPS,), event_types=ROLE_EVENTS,
+                          dirty=_role_dirty),
 )

@@ -138,9 +138,14 @@ def _users(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
 
 # ------------------------------------------------------------------------------------ actions
 
-def saved(user: dict[str, Any], new_status: str | None = None) -> ResourceSaved:
-    """The user as the store should now show it (mapped like a sync would map it)."""
-    return ResourceSaved(resource({**user, "status": new_status or user.get("status")}))
+def saved(ctx: ExecContext, user: dict[str, Any], new_status: str | None = None) -> ResourceSaved | ResourceRemoved:
+    """The user as the store should now show it, mapped with the tenant's options as a sync would
+    map it: without the second email under skip_secondary_emails, and not at all (removed, with its
+    grants) when the e-mail domain filter leaves it out."""
+    user = {**user, "status": new_status or user.get("status")}
+    if not ctx.options.user_allowed(user.get("profile")):
+        return ResourceRemoved(key(object_id(user, "user")))
+    return ResourceSaved(resource(user, ctx.options.skip_secondary_emails))
 
 
 def get(ctx: ExecContext, uid: str, absent_ok: bool = False) -> dict[str, Any] | None:
@@ -172,7 +177,7 @@ def enable_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
         raise ProvisionError(f"user {uid} has status {was}, which enable_user cannot change")
     user = get(ctx, uid)
     new = user["status"]
-    return Outcome(f"user {uid} enabled ({was} -> {new})", {"status": new}, [saved(user)])
+    return Outcome(f"user {uid} enabled ({was} -> {new})", {"status": new}, [saved(ctx, user)])
 
 
 def disable_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
@@ -183,7 +188,7 @@ def disable_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
         return Outcome(f"user {uid} is already disabled ({was}); nothing to do", {"already": True})
     _lifecycle(ctx, uid, "suspend")
     return Outcome(f"user {uid} suspended ({was} -> SUSPENDED)", {"status": "SUSPENDED"},
-                   [saved(user, "SUSPENDED")])
+                   [saved(ctx, user, "SUSPENDED")])
 
 
 def deactivate_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
@@ -195,7 +200,7 @@ def deactivate_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
     user = get(ctx, uid)
     if user["status"] != "DEPROVISIONED":
         raise RetryLater(f"user {uid} is still being deactivated", countdown=1)
-    return Outcome(f"user {uid} deactivated ({was} -> DEPROVISIONED)", {"status": "DEPROVISIONED"}, [saved(user)])
+    return Outcome(f"user {uid} deactivated ({was} -> DEPROVISIONED)", {"status": "DEPROVISIONED"}, [saved(ctx, user)])
 
 
 def delete_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
@@ -284,7 +289,7 @@ def create_account(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
                 created.replace("Z", "+00:00")) >= ctx.created_at - timedelta(seconds=5)
             if not mine:  # someone else's account: leave its lifecycle alone (baton-okta)
                 return Outcome(f"account {login} already exists (user {user['id']}); nothing changed",
-                               {"already": True, "user_id": user["id"]}, [saved(user)])
+                               {"already": True, "user_id": user["id"]}, [saved(ctx, user)])
             existed = True
         uid = user["id"]
         ctx.save(user_id=uid)
@@ -295,7 +300,7 @@ def create_account(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
         user = get(ctx, uid)
     note = " (recovered after a retry)" if existed else ""
     return Outcome(f"account {login} created as user {uid} ({user.get('status')}){note}",
-                   {"user_id": uid, "status": user.get("status")}, [saved(user)])
+                   {"user_id": uid, "status": user.get("status")}, [saved(ctx, user)])
 
 
 def _check_account(args: dict[str, Any]) -> str | None:
@@ -327,7 +332,7 @@ def update_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
     except OktaInvalidRequest as exc:
         raise _refused(f"the profile update of user {uid}", exc) from None
     return Outcome(f"user {uid} updated ({', '.join(sorted(changes))})",
-                   {"user_id": uid, "updated_fields": sorted(changes)}, [saved(user)])
+                   {"user_id": uid, "updated_fields": sorted(changes)}, [saved(ctx, user)])
 
 
 def _check_update(args: dict[str, Any]) -> str | None:
