@@ -215,7 +215,8 @@ def bench_page(users: int, profile: bool) -> None:
                 run_id = runs.create_run(s, tenant_id)
                 s.commit()
             sender.enqueue(steps.START, [run_id])
-            profiler = cProfile.Profile() if profile else None
+            # CPU time, not wall: waiting for oktasim or PostgreSQL is not this process's cost.
+            profiler = cProfile.Profile(time.process_time) if profile else None
             c0, w0 = time.process_time(), time.perf_counter()
             if profiler:
                 profiler.enable()
@@ -237,9 +238,75 @@ def bench_page(users: int, profile: bool) -> None:
           f"load {os.getloadavg()[0]:.1f}")
     if profiler:
         stats = pstats.Stats(profiler).sort_stats("tottime")
+        print_breakdown(stats, pages)
         stats.print_stats(25)
         if os.environ.get("BENCH_CALLERS"):
             stats.print_callers(os.environ["BENCH_CALLERS"])
+
+
+# Where a page's CPU goes: (label, functions as (file suffix, name[, caller name]), parts). A part's
+# time is inside its parent's; what no part names is the parent's "other".
+STEPS = "worker/engine/steps.py"
+CLIENT = "worker/okta/client.py"
+BREAKDOWN: list[Any] = [
+    ("read stream row + tenant version", [("worker/store/runs.py", "load_stream", "page"),
+                                          ("worker/engine/runtime.py", "tenant", "page")], []),
+    ("fetch (OktaClient.get_page)", [(CLIENT, "get_page", "page")], [
+        ("limiter acquire + release", [(CLIENT, "_acquire"), (CLIENT, "_release")], []),
+        ("HTTP exchange (httpx send + read)", [("httpx/_client.py", "send", "_exchange"),
+                                               ("httpx/_models.py", "read", "_exchange")], []),
+        ("JSON parse (orjson)", [(CLIENT, "_parse")], []),
+    ]),
+    ("map to rows (handle_page)", [("worker/connector/types/__init__.py", "handle_page", "page"),
+                                   (STEPS, "decode_spec", "page")], []),
+    ("write transaction (_commit_page)", [(STEPS, "_commit_page", "page")], [
+        ("lock run + advance cursor", [("worker/store/runs.py", "lock_running", "_commit_page"),
+                                       ("worker/store/runs.py", "advance", "_commit_page"),
+                                       ("worker/store/runs.py", "commit_page", "_commit_page")], []),
+        ("upsert rows (write_page)", [("worker/store/writes.py", "write_page", "_commit_page"),
+                                      ("worker/store/writes.py", "write_page", "commit_page")], []),
+        ("child streams", [("worker/store/runs.py", "closed_kinds", "_commit_page"),
+                           ("worker/store/runs.py", "add_streams", "_commit_page"),
+                           ("worker/store/runs.py", "add_streams", "commit_page")], []),
+        ("commit", [("sqlalchemy/orm/session.py", "commit", "_commit_page")], []),
+        ("release streams", [(STEPS, "release", "_commit_page")], []),
+        ("completion check", [(STEPS, "complete", "_commit_page")], []),
+        ("next-page send", [("bench/tenants_cost.py", "enqueue", "_commit_page")], []),
+    ]),
+]
+
+
+def _cumulative(stats: Any, where: list[tuple[str, ...]]) -> float:
+    total = 0.0
+    for (path, _line, name), (_cc, _nc, _tt, cum, callers) in stats.stats.items():
+        for file_end, func, *caller in where:
+            if name != func or not path.endswith(file_end):
+                continue
+            if not caller:
+                total += cum
+                continue
+            total += sum(c[3] for (_p, _l, cname), c in callers.items() if cname == caller[0])
+    return total
+
+
+def print_breakdown(stats: Any, pages: int) -> None:
+    """CPU ms per page by component (under the profiler, which inflates call-heavy code)."""
+    total = _cumulative(stats, [(STEPS, "page")])
+    print(f"where a page's CPU goes (cProfile, process time; steps.page = {1000 * total / pages:.2f} ms a page, "
+          f"start/release/finalize outside pages not included):")
+    print(f"  {'component':<44} {'ms/page':>8} {'share':>6}")
+
+    def show(parts: list[Any], parent: float, depth: int) -> None:
+        named = 0.0
+        for label, where, children in parts:
+            t = _cumulative(stats, where)
+            named += t
+            print(f"  {'  ' * depth + label:<44} {1000 * t / pages:8.2f} {100 * t / total:5.0f}%")
+            if children:
+                show(children, t, depth + 1)
+        print(f"  {'  ' * depth + 'other':<44} {1000 * (parent - named) / pages:8.2f} {100 * (parent - named) / total:5.0f}%")
+
+    show(BREAKDOWN, total, 0)
 
 
 def main() -> None:
