@@ -151,14 +151,6 @@ def closed_kinds(session: Session, run_id: int) -> set[str]:
     return set((row[1] or {}).get("closed_kinds") or ())
 
 
-def lock_running(session: Session, run_id: int) -> bool:
-    """Inside a page's transaction: hold a share lock on the run so nobody fails or deletes it
-    until this page is committed; False when the run is no longer running (stop quietly)."""
-    row = session.execute(sa.select(RUNS.c.state).where(RUNS.c.id == run_id)
-                          .with_for_update(read=True)).first()
-    return row is not None and row[0] == "running"
-
-
 def try_complete(session: Session, run_id: int) -> bool:
     """running -> finalizing when no stream is pending or active; exactly one caller wins."""
     open_streams = sa.select(STREAMS.c.id).where(
@@ -252,13 +244,18 @@ class StreamRow:
     state: str
     run_state: str
     attempts: int
+    # The tenant row's updated_at (None: the tenant is gone), for Runtime.tenant's cache: read
+    # with the stream so a page costs one statement before its fetch.
+    tenant_version: datetime | None = None
 
 
 def load_stream(session: Session, stream_id: int) -> StreamRow | None:
     row = session.execute(
         sa.select(STREAMS.c.id, STREAMS.c.run_id, RUNS.c.tenant_id, STREAMS.c.kind, STREAMS.c.parent,
-                  STREAMS.c.url, STREAMS.c.cursor, STREAMS.c.state, RUNS.c.state, STREAMS.c.attempts)
-        .join(RUNS, RUNS.c.id == STREAMS.c.run_id).where(STREAMS.c.id == stream_id)).first()
+                  STREAMS.c.url, STREAMS.c.cursor, STREAMS.c.state, RUNS.c.state, STREAMS.c.attempts,
+                  TENANTS.c.updated_at)
+        .join(RUNS, RUNS.c.id == STREAMS.c.run_id).outerjoin(TENANTS, TENANTS.c.id == RUNS.c.tenant_id)
+        .where(STREAMS.c.id == stream_id)).first()
     return None if row is None else StreamRow(*row)
 
 
@@ -280,9 +277,13 @@ def add_streams(session: Session, run_id: int, specs: list[tuple[str, str, str, 
 
 
 def advance(session: Session, stream_id: int, given: str, next_cursor: str | None, items: int,
-            warnings: list[str] | None = None, final_state: str = "done") -> bool:
+            warnings: list[str] | None = None, final_state: str = "done", *, run_id: int | None = None) -> bool:
     """Move the cursor from `given` to `next_cursor` (done when None). Only from `given`: a
-    redelivered task whose page was already taken finds 0 rows and must roll back."""
+    redelivered task whose page was already taken finds 0 rows and must roll back.
+
+    With `run_id` (a page's transaction), only while that run is running, holding a share lock on
+    the run row until commit so nobody fails or deletes the run under the page's writes; the
+    same statement, so a page pays no extra round trip for it."""
     now = utcnow()
     values: dict[str, Any] = {
         "cursor": next_cursor, "pages": STREAMS.c.pages + 1, "items": STREAMS.c["items"] + items,
@@ -293,9 +294,11 @@ def advance(session: Session, stream_id: int, given: str, next_cursor: str | Non
     if warnings:
         # Warnings ride on the stream row (no contention on the run row); the finalizer gathers them.
         values["error"] = "\n".join(warnings)[:4000]
-    return session.execute(
-        sa.update(STREAMS).where(STREAMS.c.id == stream_id, STREAMS.c.state == "active",
-                                 STREAMS.c.cursor == given).values(**values)).rowcount == 1
+    where = [STREAMS.c.id == stream_id, STREAMS.c.state == "active", STREAMS.c.cursor == given]
+    if run_id is not None:
+        where.append(sa.select(RUNS.c.id).where(RUNS.c.id == run_id, RUNS.c.state == "running")
+                     .with_for_update(read=True).exists())
+    return session.execute(sa.update(STREAMS).where(*where).values(**values)).rowcount == 1
 
 
 def defer(session: Session, stream_id: int, given: str, seconds: float) -> bool:

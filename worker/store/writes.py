@@ -12,6 +12,7 @@ multi-row rendering a driver may do under the dialect's bind-parameter limit.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -110,10 +111,8 @@ def upsert_rows(conn: Session | sa.Connection, table: sa.Table, rows: Sequence[d
     """
     if not rows:
         return 0
-    dedup: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for row in rows:
-        dedup[tuple(row[k] for k in key)] = row
-    unique = list(dedup.values())
+    row_key = operator.itemgetter(*key)
+    unique = list({row_key(row): row for row in rows}.values())
     dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
     columns = list(unique[0])
     if dialect == "postgresql":
