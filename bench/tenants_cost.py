@@ -249,25 +249,27 @@ def bench_page(users: int, profile: bool) -> None:
 STEPS = "worker/engine/steps.py"
 CLIENT = "worker/okta/client.py"
 BREAKDOWN: list[Any] = [
+    ("pool checkout + pre-ping", [("worker/store/db.py", "one_connection")], []),
     ("read stream row + tenant version", [("worker/store/runs.py", "load_stream", "page"),
-                                          ("worker/engine/runtime.py", "tenant", "page")], []),
-    ("fetch (OktaClient.get_page)", [(CLIENT, "get_page", "page")], [
+                                          ("worker/store/runs.py", "load_stream", "_page"),
+                                          ("worker/engine/runtime.py", "tenant", "page"),
+                                          ("worker/engine/runtime.py", "tenant", "_page")], []),
+    ("fetch (OktaClient.get_page)", [(CLIENT, "get_page", "page"), (CLIENT, "get_page", "_page")], [
         ("limiter acquire + release", [(CLIENT, "_acquire"), (CLIENT, "_release")], []),
         ("HTTP exchange (httpx send + read)", [("httpx/_client.py", "send", "_exchange"),
                                                ("httpx/_models.py", "read", "_exchange")], []),
         ("JSON parse (orjson)", [(CLIENT, "_parse")], []),
     ]),
     ("map to rows (handle_page)", [("worker/connector/types/__init__.py", "handle_page", "page"),
-                                   (STEPS, "decode_spec", "page")], []),
-    ("write transaction (_commit_page)", [(STEPS, "_commit_page", "page")], [
+                                   ("worker/connector/types/__init__.py", "handle_page", "_page"),
+                                   (STEPS, "decode_spec", "page"), (STEPS, "decode_spec", "_page")], []),
+    ("write transaction (_commit_page)", [(STEPS, "_commit_page", "page"), (STEPS, "_commit_page", "_page")], [
+        ("begin (BEGIN; a pool checkout if none held)", [("worker/store/runs.py", "begin_write", "_commit_page")], []),
         ("lock run + advance cursor", [("worker/store/runs.py", "lock_running", "_commit_page"),
-                                       ("worker/store/runs.py", "advance", "_commit_page"),
-                                       ("worker/store/runs.py", "commit_page", "_commit_page")], []),
-        ("upsert rows (write_page)", [("worker/store/writes.py", "write_page", "_commit_page"),
-                                      ("worker/store/writes.py", "write_page", "commit_page")], []),
+                                       ("worker/store/runs.py", "advance", "_commit_page")], []),
+        ("upsert rows (write_page)", [("worker/store/writes.py", "write_page", "_commit_page")], []),
         ("child streams", [("worker/store/runs.py", "closed_kinds", "_commit_page"),
-                           ("worker/store/runs.py", "add_streams", "_commit_page"),
-                           ("worker/store/runs.py", "add_streams", "commit_page")], []),
+                           ("worker/store/runs.py", "add_streams", "_commit_page")], []),
         ("commit", [("sqlalchemy/orm/session.py", "commit", "_commit_page")], []),
         ("release streams", [(STEPS, "release", "_commit_page")], []),
         ("completion check", [(STEPS, "complete", "_commit_page")], []),
