@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from worker.engine.sender import Sender
 from worker.store.db import one_connection
@@ -53,7 +53,8 @@ class TenantContext:
 
 @dataclass
 class Runtime:
-    sessions: sessionmaker[Session]
+    # A sessionmaker; pinned() swaps in sessions bound to one held connection.
+    sessions: Callable[[], Session]
     sender: Sender
     # Builds a TenantContext from a Tenant row (decrypts credentials, makes the client).
     make_tenant: Callable[[Any], TenantContext]
