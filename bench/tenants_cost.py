@@ -177,15 +177,14 @@ class InlineSender:
             self.handlers[task](*args)
 
 
-def bench_page(users: int, profile: bool) -> None:
-    import cProfile
-    import pstats
+@contextmanager
+def page_org(users: int) -> Iterator[tuple[str, Any, int]]:
+    """oktasim with one org of `users` users, 40 groups, 10 apps, and a scratch database holding
+    one tenant for it: yields (database URL, session factory, tenant id)."""
     import re
     import subprocess
     import sys
 
-    from worker.connector.tenant_client import memory_limiter, tenant_factory
-    from worker.store import runs
     from worker.store.secrets import generate_key
     from worker.store.tenants import create_tenant
 
@@ -204,34 +203,58 @@ def bench_page(users: int, profile: bool) -> None:
             with sessions() as s:
                 tenant_id = create_tenant(s, "bench", found.group(1), {"api_token": TOKEN}).id
                 s.commit()
-            sender = InlineSender()
-            rt = Runtime(sessions=sessions, sender=sender, global_max_streams=64, tenant_max_streams=64,
-                         make_tenant=tenant_factory(memory_limiter(1.0, max_in_flight=8)))
-            sender.handlers.update({steps.START: lambda r: steps.start_run(rt, r),
-                                    steps.PAGE: lambda sid, cur: steps.page(rt, sid, cur),
-                                    steps.FINALIZE: lambda r: steps.finalize(rt, r)})
-            with sessions() as s:
-                runs.begin_write(s)
-                run_id = runs.create_run(s, tenant_id)
-                s.commit()
-            sender.enqueue(steps.START, [run_id])
-            # CPU time, not wall: waiting for oktasim or PostgreSQL is not this process's cost.
-            profiler = cProfile.Profile(time.process_time) if profile else None
-            c0, w0 = time.process_time(), time.perf_counter()
-            if profiler:
-                profiler.enable()
-            sender.drain()
-            if profiler:
-                profiler.disable()
-            cpu, wall = time.process_time() - c0, time.perf_counter() - w0
-            with sessions() as s:
-                run = s.get(SyncRun, run_id)
-                assert run is not None
-                state, counts = run.state, dict(run.counts or {})
-            engine.dispose()
+            try:
+                yield url, sessions, tenant_id
+            finally:
+                engine.dispose()
     finally:
         sim.terminate()
         sim.wait(10)
+
+
+def new_run(sessions: Any, tenant_id: int) -> int:
+    from worker.store import runs
+
+    with sessions() as s:
+        runs.begin_write(s)
+        run_id = runs.create_run(s, tenant_id)
+        s.commit()
+    assert run_id is not None
+    return run_id
+
+
+def run_result(sessions: Any, run_id: int) -> tuple[str, dict[str, Any]]:
+    with sessions() as s:
+        run = s.get(SyncRun, run_id, populate_existing=True)
+        assert run is not None
+        return run.state, dict(run.counts or {})
+
+
+def bench_page(users: int, profile: bool) -> None:
+    import cProfile
+    import pstats
+
+    from worker.connector.tenant_client import memory_limiter, tenant_factory
+
+    with page_org(users) as (_url, sessions, tenant_id):
+        sender = InlineSender()
+        rt = Runtime(sessions=sessions, sender=sender, global_max_streams=64, tenant_max_streams=64,
+                     make_tenant=tenant_factory(memory_limiter(1.0, max_in_flight=8)))
+        sender.handlers.update({steps.START: lambda r: steps.start_run(rt, r),
+                                steps.PAGE: lambda sid, cur: steps.page(rt, sid, cur),
+                                steps.FINALIZE: lambda r: steps.finalize(rt, r)})
+        run_id = new_run(sessions, tenant_id)
+        sender.enqueue(steps.START, [run_id])
+        # CPU time, not wall: waiting for oktasim or PostgreSQL is not this process's cost.
+        profiler = cProfile.Profile(time.process_time) if profile else None
+        c0, w0 = time.process_time(), time.perf_counter()
+        if profiler:
+            profiler.enable()
+        sender.drain()
+        if profiler:
+            profiler.disable()
+        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+        state, counts = run_result(sessions, run_id)
     pages, items = counts.get("pages", 0), counts.get("items", 0)
     print(f"page users={users}: run {state}, {pages} pages, {items} items, {cpu:.2f} s client CPU, {wall:.2f} s wall: "
           f"{pages / cpu:.0f} pages per CPU-second ({items / max(pages, 1):.0f} items a page); "
@@ -242,6 +265,57 @@ def bench_page(users: int, profile: bool) -> None:
         stats.print_stats(25)
         if os.environ.get("BENCH_CALLERS"):
             stats.print_callers(os.environ["BENCH_CALLERS"])
+
+
+def bench_page_celery(users: int) -> None:
+    """The same sync run by a real Celery worker (`-P prefork -c 1 -E`, as the Procfile runs it,
+    on the Redis of $BENCH_REDIS_URL, which is flushed): worker CPU (parent and pool child, from
+    /proc) per page, so Celery's own per-message cost (message decode, delivery counter, ack,
+    events, the next page's send) is in the figure."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import redis
+    from celery import Celery
+    from tenants import cpu_seconds
+
+    import worker
+
+    broker = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+    redis.Redis.from_url(broker).flushdb()
+    with page_org(users) as (url, sessions, tenant_id):
+        code = Path(worker.__file__).resolve().parents[1]  # the tree under test (PYTHONPATH or this one)
+        env = {**os.environ, "OKTASYNC_BROKER_URL": broker, "OKTASYNC_DATABASE_URL": url,
+               "PYTHONPATH": str(code)}
+        log = Path(f"/tmp/tenants_cost_worker_{os.getpid()}.log")
+        celery = Path(sys.executable).with_name("celery")
+        proc = subprocess.Popen([str(celery), "-A", "worker", "worker", "-Q", "sync", "-P", "prefork", "-c", "1",
+                                 "-E", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
+                                env=env, cwd=code, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while " ready." not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if " ready." not in log.read_text():
+                raise SystemExit(f"the Celery worker did not start: see {log}")
+            time.sleep(1.0)  # let the pool child finish its own start
+            run_id = new_run(sessions, tenant_id)
+            c0, w0 = cpu_seconds([proc.pid]), time.perf_counter()
+            # A bare client on the bench's broker (worker.app would read the broker from the environment).
+            Celery(broker=broker).send_task(steps.START, [run_id], queue="sync")
+            state = "queued"
+            deadline = time.monotonic() + 300
+            while state not in ("succeeded", "failed") and time.monotonic() < deadline:
+                time.sleep(0.1)
+                state, counts = run_result(sessions, run_id)
+            cpu, wall = cpu_seconds([proc.pid]) - c0, time.perf_counter() - w0
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    pages = counts.get("pages", 0)
+    print(f"page (celery) users={users}: run {state}, {pages} pages, {cpu:.2f} s worker CPU, {wall:.2f} s wall: "
+          f"{pages / max(cpu, 1e-9):.0f} pages per worker CPU-second; load {os.getloadavg()[0]:.1f}")
 
 
 # Where a page's CPU goes: (label, functions as (file suffix, name[, caller name]), parts). A part's
@@ -324,9 +398,13 @@ def main() -> None:
     page = sub.add_parser("page")
     page.add_argument("--users", type=int, default=4000)
     page.add_argument("--profile", action="store_true")
+    page.add_argument("--celery", action="store_true", help="run the sync on a real Celery worker")
     args = parser.parse_args()
     if args.cmd == "page":
-        bench_page(args.users, args.profile)
+        if args.celery:
+            bench_page_celery(args.users)
+        else:
+            bench_page(args.users, args.profile)
         return
     for count in args.tenants:
         if args.cmd == "tick":
