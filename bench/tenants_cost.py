@@ -2,7 +2,7 @@
 
     python bench/tenants_cost.py tick --tenants 1000 10000 [--ticks 50] [--running 500]
     python bench/tenants_cost.py backlog --tenants 10000
-    python bench/tenants_cost.py page --users 4000 [--profile]
+    python bench/tenants_cost.py page --users 4000 [--profile | --celery]
 
 `tick`: N tenant rows (direct inserts, as a bulk import makes them), `--running` of them with a
 running run and one active stream (a sync in progress), and each tick a few tenants (`--due-per-tick`)
@@ -14,7 +14,11 @@ bulk add): how many ticks and how long until every tenant has a queued run.
 `page`: one oktasim org (no latency, limits far above what one process can use) synced on
 PostgreSQL by the engine's steps run one after another in this process (the work of one worker
 slot, without Celery's own per-message cost): pages per CPU-second of this process, and with
---profile where that CPU goes (cProfile, top functions by own time).
+--profile where that CPU goes (cProfile on process time: a table of a page's components, then the
+top functions by own time; the profiler inflates call-heavy code, so read the shares, not the ms).
+With --celery the same sync runs on a real Celery worker (`-P prefork -c 1 -E`) on the Redis of
+$BENCH_REDIS_URL (default redis://127.0.0.1:6379/9; flushed): pages per worker CPU-second with
+Celery's per-message cost, split into the worker's main process and its pool child.
 
 Needs PostgreSQL: $DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test) names the
 server; the bench creates and drops its own database. Run with PYTHONPATH=<another tree> to
@@ -301,7 +305,7 @@ def bench_page_celery(users: int) -> None:
                 raise SystemExit(f"the Celery worker did not start: see {log}")
             time.sleep(1.0)  # let the pool child finish its own start
             run_id = new_run(sessions, tenant_id)
-            c0, w0 = cpu_seconds([proc.pid]), time.perf_counter()
+            c0, p0, w0 = cpu_seconds([proc.pid]), own_cpu_seconds(proc.pid), time.perf_counter()
             # A bare client on the bench's broker (worker.app would read the broker from the environment).
             Celery(broker=broker).send_task(steps.START, [run_id], queue="sync")
             state = "queued"
@@ -310,12 +314,22 @@ def bench_page_celery(users: int) -> None:
                 time.sleep(0.1)
                 state, counts = run_result(sessions, run_id)
             cpu, wall = cpu_seconds([proc.pid]) - c0, time.perf_counter() - w0
+            parent = own_cpu_seconds(proc.pid) - p0
         finally:
             proc.terminate()
             proc.wait(30)
     pages = counts.get("pages", 0)
     print(f"page (celery) users={users}: run {state}, {pages} pages, {cpu:.2f} s worker CPU, {wall:.2f} s wall: "
-          f"{pages / max(cpu, 1e-9):.0f} pages per worker CPU-second; load {os.getloadavg()[0]:.1f}")
+          f"{pages / max(cpu, 1e-9):.0f} pages per worker CPU-second (main process {parent:.2f} s, pool child "
+          f"{cpu - parent:.2f} s); load {os.getloadavg()[0]:.1f}")
+
+
+def own_cpu_seconds(pid: int) -> float:
+    """utime+stime of one process alone (the prefork parent: receives, dispatches, acks)."""
+    from pathlib import Path
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:13]) / os.sysconf("SC_CLK_TCK")
 
 
 # Where a page's CPU goes: (label, functions as (file suffix, name[, caller name]), parts). A part's
