@@ -41,9 +41,11 @@ LISTEN = re.compile(r"oktasim listening on (http://\S+)")
 BIN = Path(sys.executable).parent
 
 
-def start_sim(users: int, groups: int, apps: int, seed: int, window: float, latency: str) -> tuple[subprocess.Popen, str]:
+def start_sim(users: int, groups: int, apps: int, seed: int, window: float, latency: str,
+              extra: list[str] | None = None) -> tuple[subprocess.Popen, str]:
     cmd = [sys.executable, "-m", "oktasim", "--port", "0", "--users", str(users), "--groups", str(groups),
-           "--apps", str(apps), "--seed", str(seed), "--window-seconds", str(window), "--latency-ms", latency]
+           "--apps", str(apps), "--seed", str(seed), "--window-seconds", str(window), "--latency-ms", latency,
+           *(extra or [])]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
     line = proc.stdout.readline()
     m = LISTEN.search(line)
@@ -114,7 +116,8 @@ def cmd_bound(a: argparse.Namespace) -> None:
 # ---------------------------------------------------------------- distributed helpers
 
 class Cluster:
-    """A fresh PostgreSQL database, a flushed Redis database, N Celery sync workers and Beat.
+    """A fresh PostgreSQL database, a flushed Redis database, N Celery sync workers, the dispatcher
+    worker and Beat.
     `env` overrides the OKTASYNC_* settings below; `loglevel` INFO logs each task's duration."""
 
     def __init__(self, tmp: str, workers: int, concurrency: int, env: dict[str, str] | None = None,
@@ -149,9 +152,12 @@ class Cluster:
         migrate(self.db_url)
         self.sessions = make_session_factory(make_engine(self.db_url))
         self.procs: list[subprocess.Popen] = []
-        for i in range(workers):
-            self.spawn(["-A", "worker", "worker", "-Q", "sync", "-c", str(concurrency), "-P", "prefork",
-                        "-n", f"w{i}@%h", "--loglevel", loglevel, "--without-gossip", "--without-mingle"])
+        self.workers = [self.spawn(["-A", "worker", "worker", "-Q", "sync", "-c", str(concurrency), "-P", "prefork",
+                                    "-n", f"w{i}@%h", "--loglevel", loglevel, "--without-gossip", "--without-mingle"])
+                        for i in range(workers)]
+        # Beat's ticks run on their own queue and worker (the Procfile's `dispatcher`).
+        self.spawn(["-A", "worker", "worker", "-Q", "dispatch", "-c", "1", "-P", "prefork", "-n", "dispatch@%h",
+                    "--loglevel", loglevel, "--without-gossip", "--without-mingle"])
         self.spawn(["-A", "scheduler", "beat", "--loglevel", loglevel, "-s", f"{tmp}/beat-schedule"])
         time.sleep(4)
 

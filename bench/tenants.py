@@ -1,5 +1,5 @@
 """Many tenants end to end (issue 16 item 6): one `oktasim --orgs N --org-sizes mixed` process,
-`oktasync tenant import`, 2 Celery sync workers x `-c 4` and Beat on Redis and PostgreSQL.
+`oktasync tenant import`, 2 Celery sync workers x `-c 4`, the dispatcher worker and Beat on Redis and PostgreSQL.
 
     .venv/bin/python bench/tenants.py run --tenants 1000 --interval 900 --duration 3600   # the issue's run
     .venv/bin/python bench/tenants.py run --tenants 200 --interval 120 --duration 600     # a shorter one
@@ -11,14 +11,16 @@ makes a database of its own). Prints one JSON object:
 - steady: from then to the end: syncs per minute, pages fetched per worker CPU-second (worker
   processes and their pool children, utime+stime from /proc).
 - lag_s by size class (users < 1,000 small, < 10,000 medium, else large): p95 and worst of
-  (finished_at - due) over succeeded runs. A run's due time is the tenant's previous scheduled
-  start + its interval (the claim moves next_sync_at to claim time + interval), the import for
-  the first run. A tenant is starving when its data gets older than twice its interval:
+  (finished_at - due_at) over succeeded runs, due_at being when the tenant was due as the claim
+  recorded it (sync_runs.due_at; a run started by hand: its creation). A tenant is starving when
+  its data gets older than twice its interval:
   max_staleness_s is the largest gap between a tenant's successes (or since its last one, at the end).
-- tick: p50/p99 of the dispatcher task (Beat's tick: claim, release, reap), from the workers'
-  INFO log lines `task oktasync.sync.dispatch SUCCESS Xs`, at this run's tenant count (the tick
+- tick: how many dispatcher tasks ran of those Beat sent (duration / interval), and their p50/p99
+  (Beat's tick: claim, release, reap), from the dispatcher worker's INFO log lines `task oktasync.sync.dispatch SUCCESS Xs`, at this run's tenant count (the tick
   alone at 1,000 and 10,000 rows: bench/tenants_cost.py tick).
-- per_tenant: rows in each table and Redis keys (excluding Celery's queue keys), divided by tenants.
+- per_tenant: rows in each table and Redis keys (excluding Celery's queue keys), divided by tenants;
+  `redis_keys_without_ttl` (keys an idle tenant would leave behind for good: should be 0) and the
+  longest TTL left (how long an idle tenant's keys outlive its last request).
 - load: the 1-minute load average at start and end (the machine is shared).
 """
 
@@ -33,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +45,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from sync_bench import BIN, Cluster  # noqa: E402 - after the path set-up
 
 TICK = re.compile(r"task oktasync\.sync\.dispatch SUCCESS ([0-9.]+)s")
-CELERY_KEYS = ("_kombu", "unacked", "sync", "provisioning", "celery")  # broker bookkeeping, not per tenant
+CELERY_KEYS = ("_kombu", "unacked", "sync", "provisioning", "dispatch", "celery")  # broker bookkeeping, not per tenant
 TABLES = ("tenants", "sync_runs", "sync_streams", "resources", "entitlements", "grants")
 
 
@@ -113,7 +115,8 @@ def runs_by_tenant(cluster: Cluster) -> dict[str, list]:
 
     with cluster.sessions() as s:
         rows = s.execute(sa.select(Tenant.name, Tenant.sync_interval, SyncRun.state, SyncRun.created_at,
-                                   SyncRun.finished_at, SyncRun.counts)
+                                   SyncRun.finished_at, SyncRun.counts,
+                                   sa.func.coalesce(SyncRun.due_at, SyncRun.created_at).label("due_at"))
                          .join(SyncRun, SyncRun.tenant_id == Tenant.id).order_by(SyncRun.id)).all()
     out: dict[str, list] = {}
     for r in rows:
@@ -137,13 +140,12 @@ def lags(by_tenant: dict[str, list], orgs: dict[str, dict], imported: datetime, 
     stale: dict[str, list[float]] = {}
     for name, rs in by_tenant.items():
         cls = size_class(orgs[name]["users"])
-        due, last_ok, worst_gap = imported, imported, 0.0
+        last_ok, worst_gap = imported, 0.0
         for r in rs:
             if r.state == "succeeded":
-                per_class.setdefault(cls, []).append((r.finished_at - due).total_seconds())
+                per_class.setdefault(cls, []).append((r.finished_at - r.due_at).total_seconds())
                 worst_gap = max(worst_gap, (r.finished_at - last_ok).total_seconds())
                 last_ok = r.finished_at
-            due = r.created_at + timedelta(seconds=r.sync_interval)
         worst_gap = max(worst_gap, (end - last_ok).total_seconds())
         stale.setdefault(cls, []).append(worst_gap / rs[0].sync_interval)
     return {cls: {"tenants": len(stale[cls]), "runs": len(v), "lag_p95_s": round(pct(v, 0.95), 1),
@@ -164,14 +166,17 @@ def per_tenant(cluster: Cluster, tenants: int) -> dict:
     for k in ours:
         prefix = ":".join(k.split(":")[:2])
         prefixes[prefix] = prefixes.get(prefix, 0) + 1
+    ttls = [r.pttl(k) for k in ours]
     return {"rows": {t: round(n / tenants, 1) for t, n in rows.items()},
             "redis_keys": round(len(ours) / tenants, 2), "redis_key_prefixes": prefixes,
+            "redis_keys_without_ttl": sum(t == -1 for t in ttls),
+            "redis_key_ttl_max_s": round(max(ttls, default=0) / 1000),
             "redis_celery_keys": len(keys) - len(ours)}
 
 
-def ticks(tmp: Path) -> dict:
+def ticks(tmp: Path, due: int) -> dict:
     got = [float(x) for f in tmp.glob("p*.log") for x in TICK.findall(f.read_text(errors="replace"))]
-    return {"ticks": len(got), "p50_ms": round(statistics.median(got) * 1000, 1) if got else None,
+    return {"ticks": len(got), "ticks_due": due, "p50_ms": round(statistics.median(got) * 1000, 1) if got else None,
             "p99_ms": round(pct(got, 0.99) * 1000, 1) if got else None}
 
 
@@ -183,7 +188,7 @@ def cmd_run(a: argparse.Namespace) -> None:
         cluster = Cluster(tmpdir, workers=a.workers, concurrency=a.concurrency, loglevel="INFO",
                           env={"OKTASYNC_DISPATCH_INTERVAL": str(a.dispatch_interval)})
         try:
-            workers = [p.pid for p in cluster.procs[:-1]]
+            workers = [p.pid for p in cluster.workers]  # the sync workers: page CPU
             t0, cpu0 = time.monotonic(), cpu_seconds(workers)
             imported_at = datetime.now(UTC)
             names = import_tenants(cluster, orgs, a.interval, tmp)
@@ -214,7 +219,7 @@ def cmd_run(a: argparse.Namespace) -> None:
                                  "pages_per_worker_cpu_s": round(sum(r.counts.get("pages", 0) for r in window)
                                                                  / max(1e-9, cpu_end - cpu_steady), 1)}
             out["lag"] = lags(by_tenant, names, imported_at, end)
-            out["tick"] = ticks(tmp)
+            out["tick"] = ticks(tmp, int(a.duration / a.dispatch_interval))
             out["per_tenant"] = per_tenant(cluster, len(orgs))
             out["load1"] = {"start": load_start, "end": load1()}
             print(json.dumps(out, indent=2, default=str))

@@ -1,15 +1,26 @@
 """Cost of scheduling many tenants: Beat's dispatcher tick at 1,000 and 10,000 tenant rows.
 
-    python bench/tenants_cost.py tick --tenants 1000 10000 [--ticks 50] [--running 500]
+    python bench/tenants_cost.py tick --tenants 1000 10000 [--ticks 50] [--running 500] [--history 3] [--incremental]
     python bench/tenants_cost.py backlog --tenants 10000
+    python bench/tenants_cost.py scrape --tenants 10000 [--history 3]
+    python bench/tenants_cost.py release --tenants 10000 [--running 500] [--pending 20] [--global-cap 256]
     python bench/tenants_cost.py page --users 4000 [--profile | --celery]
 
 `tick`: N tenant rows (direct inserts, as a bulk import makes them), `--running` of them with a
 running run and one active stream (a sync in progress), and each tick a few tenants (`--due-per-tick`)
-come due; one tick = steps.dispatch (claim, release, reap) with a sender that only counts. Reports
+come due (with --incremental every tenant also has incremental runs every 300 s, and as many more
+come due for one each tick), and each tenant has `--history` finished runs of 20 streams each (the
+history a database keeps: up to 20 runs per tenant); one tick = steps.dispatch (claim, release,
+reap) with a sender that only counts. Reports
 p50/p99 wall ms and this process's CPU ms per tick (PostgreSQL's own CPU is not in it: wall
 includes it, and the machine's load). `backlog`: all N tenants due at once (after an outage or a
-bulk add): how many ticks and how long until every tenant has a queued run.
+bulk add): how many ticks and how long until every tenant has a queued run. `scrape`: the same
+tenants, running runs and history, each succeeded run its tenant's current view; the metrics
+endpoint's collect and render (worker/observability/metrics.py), p50/p99 over 10 scrapes.
+`release`: the release a page task does after its page (steps.release for the page's run), with
+`--running` runs syncing, each with one active and `--pending` pending lists: p50/p99 wall ms over
+200 releases of random runs (what a release activates in its run is put back to pending, untimed,
+after it; other runs keep what a global release gave them, as in a steady state).
 
 `page`: one oktasim org (no latency, limits far above what one process can use) synced on
 PostgreSQL by the engine's steps run one after another in this process (the work of one worker
@@ -72,11 +83,16 @@ def scratch_database() -> Iterator[str]:
         admin.dispose()
 
 
-def insert_tenants(sessions: Any, count: int, due_now: int = 0) -> list[int]:
+INCREMENTAL_INTERVAL = 300
+
+
+def insert_tenants(sessions: Any, count: int, due_now: int = 0, incremental: bool = False) -> list[int]:
     now = utcnow()
     rows = [{"name": f"bench{i:06d}", "domain": f"bench{i:06d}.okta.com", "auth_method": "api_token",
              "credentials": b"bench-not-a-token", "sync_interval": 3600, "enabled": True,
-             "next_sync_at": now - timedelta(seconds=5) if i < due_now else now + timedelta(seconds=3600 + i)}
+             "next_sync_at": now - timedelta(seconds=5) if i < due_now else now + timedelta(seconds=3600 + i),
+             "incremental_interval": INCREMENTAL_INTERVAL if incremental else None,
+             "next_incremental_at": now + timedelta(seconds=INCREMENTAL_INTERVAL + i % 100) if incremental else None}
             for i in range(count)]
     with sessions() as s:
         for i in range(0, count, 2000):
@@ -99,6 +115,35 @@ def start_running(sessions: Any, tenant_ids: list[int]) -> None:
         s.commit()
 
 
+HISTORY_STREAMS = 20
+
+
+def add_history(sessions: Any, runs_per_tenant: int) -> None:
+    """`runs_per_tenant` succeeded runs per tenant with HISTORY_STREAMS done streams each (SQL-side
+    generate_series: millions of rows in seconds), the newest one the tenant's current view."""
+    if runs_per_tenant <= 0:
+        return
+    with sessions() as s:
+        s.execute(sa.text(
+            "INSERT INTO sync_runs (tenant_id, state, created_at, started_at, finished_at, updated_at, due_at, "
+            "counts, warnings, kind, plan) "
+            "SELECT t.id, 'succeeded', now() - make_interval(hours => g), now() - make_interval(hours => g), "
+            "now() - make_interval(hours => g) + interval '30 seconds', now(), now() - make_interval(hours => g), "
+            "jsonb_build_object('pages', :streams * 2, 'items', :streams * 150, "
+            "'resources_by_type', jsonb_build_object('user', 150)), '[]', 'full', '{}' "
+            "FROM tenants t, generate_series(1, :n) g"), {"n": runs_per_tenant, "streams": HISTORY_STREAMS})
+        s.execute(sa.text(
+            "INSERT INTO sync_streams (run_id, kind, parent, url, cursor, state, pages, items, attempts, "
+            "created_at, updated_at) SELECT r.id, 'group-members', 'group:' || g, '{}', NULL, 'done', 2, 150, 0, "
+            "r.created_at, r.finished_at FROM sync_runs r, generate_series(1, :streams) g "
+            "WHERE r.state = 'succeeded'"), {"streams": HISTORY_STREAMS})
+        s.execute(sa.text(
+            "UPDATE tenants t SET current_run_id = m.id FROM (SELECT tenant_id, max(id) AS id FROM sync_runs "
+            "WHERE state = 'succeeded' GROUP BY tenant_id) m WHERE m.tenant_id = t.id"))
+        s.commit()
+        s.execute(sa.text("ANALYZE"))
+
+
 def runtime(url: str) -> tuple[Runtime, CountingSender, sa.Engine]:
     engine = make_engine(url)
     sender = CountingSender()
@@ -114,11 +159,13 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def bench_tick(count: int, ticks: int, running: int, due_per_tick: int) -> None:
+def bench_tick(count: int, ticks: int, running: int, due_per_tick: int, history: int,
+               incremental: bool = False) -> None:
     with scratch_database() as url:
         migrate(url)
         rt, sender, engine = runtime(url)
-        ids = insert_tenants(rt.sessions, count)
+        ids = insert_tenants(rt.sessions, count, incremental=incremental)
+        add_history(rt.sessions, history)
         start_running(rt.sessions, ids[:running])
         idle = ids[running:]
         steps.dispatch(rt)  # warm the pool and the statement caches
@@ -130,6 +177,10 @@ def bench_tick(count: int, ticks: int, running: int, due_per_tick: int) -> None:
             with rt.sessions() as s:
                 s.execute(sa.update(Tenant.__table__).where(Tenant.id.in_(coming_due))
                           .values(next_sync_at=utcnow() - timedelta(seconds=1)))
+                if incremental:  # as many others due for an incremental run (taken from the end)
+                    end = len(idle) - tick * due_per_tick
+                    s.execute(sa.update(Tenant.__table__).where(Tenant.id.in_(idle[end - due_per_tick:end]))
+                              .values(next_incremental_at=utcnow() - timedelta(seconds=1)))
                 s.commit()
             w0, c0 = time.perf_counter(), time.process_time()
             for name, step in (("claim", steps.claim_and_start), ("release", steps.release), ("reap", steps.reap)):
@@ -139,11 +190,70 @@ def bench_tick(count: int, ticks: int, running: int, due_per_tick: int) -> None:
             wall.append((time.perf_counter() - w0) * 1000)
             cpu.append((time.process_time() - c0) * 1000)
         engine.dispose()
-    print(f"tick tenants={count} running={running} due/tick={due_per_tick} ticks={ticks}: "
+    print(f"tick tenants={count} running={running} history={history} due/tick={due_per_tick}{' (+ as many incremental)' if incremental else ''} ticks={ticks}: "
           f"wall p50 {statistics.median(wall):.1f} ms p99 {pct(wall, 0.99):.1f} ms; "
           f"client CPU p50 {statistics.median(cpu):.1f} ms p99 {pct(cpu, 0.99):.1f} ms; "
           f"messages {sender.sent}; load {os.getloadavg()[0]:.1f}")
     print("  wall p50 by part: " + ", ".join(f"{k} {statistics.median(v):.1f} ms" for k, v in phases.items()))
+
+
+def bench_scrape(count: int, running: int, history: int, scrapes: int = 10) -> None:
+    from worker.observability.metrics import registry_for, render
+
+    with scratch_database() as url:
+        migrate(url)
+        rt, _sender, engine = runtime(url)
+        ids = insert_tenants(rt.sessions, count)
+        add_history(rt.sessions, history)
+        start_running(rt.sessions, ids[:running])
+        engine.dispose()
+        redis_url = os.environ.get("BENCH_REDIS_URL", os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+        registry = registry_for(url, redis_url)
+        size = len(render(registry))  # warm: connections, statement caches
+        wall: list[float] = []
+        for _ in range(scrapes):
+            w0 = time.perf_counter()
+            render(registry)
+            wall.append((time.perf_counter() - w0) * 1000)
+    print(f"scrape tenants={count} running={running} history={history}: p50 {statistics.median(wall):.0f} ms "
+          f"p99 {pct(wall, 0.99):.0f} ms, {size / 1e6:.1f} MB of text; load {os.getloadavg()[0]:.1f}")
+
+
+def bench_release(count: int, running: int, pending: int, history: int, global_cap: int, calls: int = 200) -> None:
+    import inspect
+    import random
+
+    with scratch_database() as url:
+        migrate(url)
+        rt, _sender, engine = runtime(url)
+        rt.global_max_streams = global_cap
+        ids = insert_tenants(rt.sessions, count)
+        add_history(rt.sessions, history)
+        start_running(rt.sessions, ids[:running])
+        with rt.sessions() as s:
+            run_ids = list(s.execute(sa.select(SyncRun.id).where(SyncRun.state == "running")).scalars())
+            s.execute(sa.insert(SyncStream.__table__), [
+                {"run_id": r, "kind": "group-members", "parent": f"group:{i}", "url": "{}", "cursor": "/g",
+                 "state": "pending"} for r in run_ids for i in range(pending)])
+            s.commit()
+            s.execute(sa.text("ANALYZE"))
+        per_run = "run_id" in inspect.signature(steps.release).parameters  # older code: one global release
+        rng = random.Random(7)
+        wall: list[float] = []
+        for _ in range(calls):
+            run_id = rng.choice(run_ids)
+            w0 = time.perf_counter()
+            steps.release(rt, run_id) if per_run else steps.release(rt)
+            wall.append((time.perf_counter() - w0) * 1000)
+            with rt.sessions() as s:  # the run's lists back to pending: its next release has work again
+                s.execute(sa.update(SyncStream.__table__).where(SyncStream.run_id == run_id,
+                                                                SyncStream.kind == "group-members",
+                                                                SyncStream.state == "active").values(state="pending"))
+                s.commit()
+        engine.dispose()
+    print(f"release tenants={count} running={running} pending/run={pending} history={history} global cap={global_cap} "
+          f"({'per run' if per_run else 'global'}): p50 {statistics.median(wall):.1f} ms p99 {pct(wall, 0.99):.1f} ms; "
+          f"load {os.getloadavg()[0]:.1f}")
 
 
 def bench_backlog(count: int) -> None:
@@ -407,6 +517,18 @@ def main() -> None:
     tick.add_argument("--ticks", type=int, default=50)
     tick.add_argument("--running", type=int, default=500)
     tick.add_argument("--due-per-tick", type=int, default=5)
+    tick.add_argument("--incremental", action="store_true", help="every tenant with incremental runs too")
+    tick.add_argument("--history", type=int, default=0, help="finished runs per tenant (20 streams each)")
+    scrape = sub.add_parser("scrape")
+    scrape.add_argument("--tenants", type=int, nargs="+", default=[10000])
+    scrape.add_argument("--running", type=int, default=500)
+    scrape.add_argument("--history", type=int, default=0)
+    release = sub.add_parser("release")
+    release.add_argument("--tenants", type=int, nargs="+", default=[10000])
+    release.add_argument("--running", type=int, default=500)
+    release.add_argument("--pending", type=int, default=20)
+    release.add_argument("--history", type=int, default=0)
+    release.add_argument("--global-cap", type=int, default=256, help="GLOBAL_MAX_STREAMS (product default 256)")
     backlog = sub.add_parser("backlog")
     backlog.add_argument("--tenants", type=int, nargs="+", default=[10000])
     page = sub.add_parser("page")
@@ -422,7 +544,12 @@ def main() -> None:
         return
     for count in args.tenants:
         if args.cmd == "tick":
-            bench_tick(count, args.ticks, min(args.running, count // 2), args.due_per_tick)
+            bench_tick(count, args.ticks, min(args.running, count // 2), args.due_per_tick, args.history,
+                       args.incremental)
+        elif args.cmd == "release":
+            bench_release(count, min(args.running, count // 2), args.pending, args.history, args.global_cap)
+        elif args.cmd == "scrape":
+            bench_scrape(count, min(args.running, count // 2), args.history)
         else:
             bench_backlog(count)
 

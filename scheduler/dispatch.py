@@ -1,9 +1,12 @@
 """The Beat-ticked dispatcher task: claim due tenants, release pending streams, reap.
 
-Tenants' schedules are rows (tenants.sync_interval, next_sync_at, enabled), so adding, changing,
-pausing or removing a tenant needs no Beat restart. A claim is a compare-and-set on next_sync_at
-plus the insert of a sync_run that the partial unique index refuses while a run is active, so a
-second Beat (or a duplicated tick) cannot start a second run.
+Tenants' schedules are rows (tenants.sync_interval and next_sync_at for full syncs,
+incremental_interval and next_incremental_at, verify_interval and next_verify_at, enabled), so
+adding, changing, pausing or removing a tenant needs no Beat restart. A claim is a compare-and-set
+on the kind's due time plus the insert of a sync_run of that kind that the partial unique index
+refuses while a run is active, so a second Beat (or a duplicated tick) cannot start a second run;
+a tenant due for several kinds gets a full run first, then incremental, then verify
+(worker/store/runs.py, claim_due).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Celery application: `celery -A worker worker -Q sync` (and `-Q provisioning`).
+"""The Celery application: `celery -A worker worker -Q sync` (and `-Q provisioning`, `-Q dispatch`).
 
 Everything is configured from the environment (worker/config.py). The settings follow
 reference/celery-patterns.md §2.6: late acks with rejection on worker loss (a delivery counter in
@@ -16,6 +16,10 @@ from worker import broker_guard, config
 
 SYNC_QUEUE = "sync"
 PROVISIONING_QUEUE = "provisioning"
+# Beat's dispatcher tick has a queue of its own, consumed by a small worker of its own (Procfile
+# `dispatcher`, `-c 1`): on `sync` it waited behind page tasks whenever every pool process was busy,
+# and expired (ticks are lost, claims and releases late) exactly when the cluster was loaded.
+DISPATCH_QUEUE = "dispatch"
 
 TASK_MODULES = ["worker.tasks.sync", "worker.tasks.provisioning", "scheduler.dispatch"]
 
@@ -51,9 +55,10 @@ def make_app(settings: config.Settings | None = None) -> Celery:
         worker_soft_shutdown_timeout=min(30.0, vt / 4),
         worker_cancel_long_running_tasks_on_connection_loss=True,
         task_default_queue=SYNC_QUEUE,
-        task_queues=[Queue(SYNC_QUEUE), Queue(PROVISIONING_QUEUE)],
+        task_queues=[Queue(SYNC_QUEUE), Queue(PROVISIONING_QUEUE), Queue(DISPATCH_QUEUE)],
         task_routes={
             "oktasync.provision.*": {"queue": PROVISIONING_QUEUE},
+            "oktasync.sync.dispatch": {"queue": DISPATCH_QUEUE},
             "oktasync.sync.*": {"queue": SYNC_QUEUE},
         },
         beat_schedule={
@@ -61,8 +66,10 @@ def make_app(settings: config.Settings | None = None) -> Celery:
             "oktasync-dispatch": {
                 "task": "oktasync.sync.dispatch",
                 "schedule": settings.dispatch_interval,
-                # A tick that waited longer than one interval is stale: the next one does its job.
-                "options": {"expires": max(1.0, settings.dispatch_interval)},
+                "options": {"queue": DISPATCH_QUEUE,
+                            # A tick that waited longer than one interval is stale: the next one does
+                            # its job (a tick slower than the interval only drops the ones behind it).
+                            "expires": max(1.0, settings.dispatch_interval)},
             },
             # Republishes provisioning requests whose message was lost (e.g. Redis restarted).
             "oktasync-provision-reap": {

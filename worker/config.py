@@ -78,6 +78,11 @@ class Settings:
     provision_max_retries: int = 5
     provision_retry_base: float = 2.0
     provision_retry_cap: float = 60.0
+    # Database connections each worker process keeps open (as many again may be opened for a
+    # burst). 0: from the worker's pool: 2 in a prefork or solo child, which runs one task at a
+    # time (a task holds one connection, two while it fails a run inside a read); concurrency + 1
+    # in a threads, gevent or eventlet pool, whose tasks run side by side.
+    db_pool_size: int = 0
 
     @property
     def json_logs(self) -> bool:
@@ -104,6 +109,14 @@ class Settings:
     def countdown_cap(self) -> float:
         # Countdown messages sit unacked in a worker; keep them far below the visibility timeout.
         return max(0.5, min(self.max_countdown, self.visibility_timeout / 4))
+
+    def pool_size_for(self, pool: str, concurrency: int) -> int:
+        """Connections to keep in a worker process whose Celery pool is `pool` (its name or class)
+        running `concurrency` tasks at once."""
+        if self.db_pool_size:
+            return self.db_pool_size
+        side_by_side = any(kind in pool.lower() for kind in ("thread", "gevent", "eventlet"))
+        return concurrency + 1 if side_by_side else 2
 
     def check(self) -> Settings:
         if self.task_time_limit >= self.visibility_timeout:
@@ -161,4 +174,5 @@ def load() -> Settings:
         provision_max_retries=_env_int("OKTASYNC_PROVISION_MAX_RETRIES", Settings.provision_max_retries),
         provision_retry_base=_env_float("OKTASYNC_PROVISION_RETRY_BASE", Settings.provision_retry_base),
         provision_retry_cap=_env_float("OKTASYNC_PROVISION_RETRY_CAP", Settings.provision_retry_cap),
+        db_pool_size=_env_int("OKTASYNC_DB_POOL_SIZE", Settings.db_pool_size),
     ).check()

@@ -144,6 +144,35 @@ def test_beat_schedules_by_interval_and_never_overlaps(cluster, oktasim):
     cluster.wait_runs(lambda: any(r.state == "succeeded" for r in cluster.runs(paused)), 120, "resumed tenant")
 
 
+def test_beat_schedules_incremental_runs_that_follow_the_org(cluster, oktasim):
+    """A tenant with a short incremental interval: Beat starts a full sync, then incremental runs by
+    itself; after changes in the org the store equals the org again, without another full sync."""
+    sim = oktasim([*SMALL, "--seed", "12", "--log-delay-ms", "1000"])
+    tid = cluster.add_tenant("live", sim.url, interval=3600, incremental_interval=2, due=True,
+                             options={"sync_custom_roles": True, "sync_secrets": True})
+    cluster.worker("w1")
+    cluster.beat()
+    cluster.wait_runs(lambda: any(r.state == "succeeded" for r in cluster.runs(tid)), 120, "the first sync")
+    sim.admin.post("/__sim/churn", json={"changes": 12, "seed": 5}).raise_for_status()
+    after = max(r.id for r in cluster.runs(tid))
+
+    def caught_up() -> bool:
+        if not any(r.id > after and r.state == "succeeded" for r in cluster.runs(tid)):
+            return False
+        try:
+            cluster.assert_matches(tid, sim, sync_custom_roles=True, sync_secrets=True)
+            return True
+        except AssertionError:
+            return False  # the change's events may not be readable yet (--log-delay-ms): a later run
+
+    cluster.wait_runs(caught_up, 120, "incremental runs to bring the store to the org")
+    runs_ = [r for r in cluster.runs(tid) if r.state != "failed"]
+    assert [r.kind for r in runs_][:1] == ["full"] and {r.kind for r in runs_[1:]} == {"incremental"}, \
+        [(r.id, r.kind, (r.plan or {}).get("reason")) for r in runs_]
+    assert all(r.due_at is not None for r in runs_)  # all started by Beat, none by hand
+    assert [r.state for r in cluster.runs(tid)].count("failed") == 0, [r.error for r in cluster.runs(tid)]
+
+
 def test_removed_tenant_stops_cleanly(cluster, oktasim):
     from worker.commands.tenant import remove_tenant_cleanly
 
@@ -273,6 +302,20 @@ def test_tenant_update_interval_moves_the_next_due_time(tmp_path):
     assert claimed_at + timedelta(seconds=58) <= due() <= claimed_at + timedelta(seconds=61)
     cli("tenant", "update", "acme", "--interval", "7200")
     assert claimed_at + timedelta(seconds=7198) <= due() <= claimed_at + timedelta(seconds=7201)
+
+    # Incremental runs: due at once when turned on, moved by a new interval, gone when off.
+    def incremental_due() -> str | None:
+        return json.loads(cli("tenant", "show", "acme", "--json").stdout)["next_incremental_at"]
+
+    turned_on = utcnow()
+    assert "updated tenant acme: incremental_interval" in cli("tenant", "update", "acme", "--incremental-interval",
+                                                              "60").stdout
+    first = datetime.fromisoformat(incremental_due())
+    assert turned_on - timedelta(seconds=1) <= first <= utcnow()
+    cli("tenant", "update", "acme", "--incremental-interval", "90")
+    assert datetime.fromisoformat(incremental_due()) == first + timedelta(seconds=30)
+    cli("tenant", "update", "acme", "--incremental-interval", "off")
+    assert incremental_due() is None
 
 
 def test_sync_with_the_broker_down_fails_the_run_and_says_so(tmp_path):

@@ -109,3 +109,94 @@ def test_plan_bounds_open_streams_by_the_deferred_headroom():
 
 def test_plan_with_nothing_pending_is_empty():
     assert plan_release([(1, "users", "active", False, 2)], 8, 256) == ReleasePlan()
+
+
+# ---------------------------------------------------------------- one run's release (SQLite and PostgreSQL)
+
+def _runs_with_streams(db_url, layout: dict[str, tuple[int, int]]):
+    """One running run per name, with (active busy streams, pending streams); returns sessions and
+    {name: run id}."""
+    from worker.store.db import make_engine
+    from worker.store.migrate import migrate
+    from worker.store.secrets import generate_key, load_keys
+    from worker.store.tenants import create_tenant
+
+    migrate(db_url)
+    engine = make_engine(db_url)
+    sessions = make_session_factory(engine)
+    keys = load_keys(generate_key())
+    ids = {}
+    with sessions() as s:
+        for name, (active, pending) in layout.items():
+            tenant = create_tenant(s, name, "http://127.0.0.1:9", {"api_token": "x" * 40}, keys=keys)
+            s.flush()
+            run_id = runs.create_run(s, tenant.id)
+            assert runs.start_run(s, run_id)
+            runs.add_streams(s, run_id, [("group-members", f"g{i}", f"/g/{i}", f"/g/{i}")
+                                         for i in range(active + pending)])
+            first = s.execute(sa.select(SyncStream.id).where(SyncStream.run_id == run_id)
+                              .order_by(SyncStream.id).limit(active)).scalars().all()
+            s.execute(sa.update(SyncStream).where(SyncStream.id.in_(first)).values(state="active"))
+            ids[name] = run_id
+        s.commit()
+    return engine, sessions, ids
+
+
+def _active_by_run(sessions) -> dict[int, int]:
+    with sessions() as s:
+        return dict(s.execute(sa.select(SyncStream.run_id, sa.func.count()).where(SyncStream.state == "active")
+                              .group_by(SyncStream.run_id)).all())
+
+
+def test_a_runs_release_activates_only_that_runs_streams(db_url):
+    engine, sessions, ids = _runs_with_streams(db_url, {"a": (1, 10), "b": (0, 10)})
+    with sessions() as s:
+        picked = release_streams(s, 4, 256, run_id=ids["a"])
+        s.commit()
+    assert len(picked) == 3  # up to a's cap of 4 busy; b (nothing busy) is not touched
+    assert _active_by_run(sessions) == {ids["a"]: 4}
+    engine.dispose()
+
+
+def test_a_runs_release_counts_other_runs_against_the_global_cap(db_url):
+    engine, sessions, ids = _runs_with_streams(db_url, {"a": (0, 10), "z": (6, 0)})
+    with sessions() as s:
+        picked = release_streams(s, 4, 10, run_id=ids["a"])  # 4 free: a may take its whole cap
+        s.commit()
+    assert len(picked) == 4 and _active_by_run(sessions) == {ids["a"]: 4, ids["z"]: 6}
+    engine.dispose()
+
+
+def test_when_slots_are_scarce_a_runs_release_serves_the_fewest_busy_run_first(db_url):
+    # 3 slots free of 8, fewer than a run's cap: the release after a's page plans over every run,
+    # and b (nothing busy) gets two of them, a one.
+    engine, sessions, ids = _runs_with_streams(db_url, {"a": (1, 10), "b": (0, 10), "z": (4, 0)})
+    with sessions() as s:
+        release_streams(s, 4, 8, run_id=ids["a"])
+        s.commit()
+    assert _active_by_run(sessions) == {ids["a"]: 2, ids["b"]: 2, ids["z"]: 4}
+    engine.dispose()
+
+
+def test_releases_of_different_runs_do_not_wait_for_each_other(pg_url):
+    from sqlalchemy.exc import OperationalError
+
+    engine, sessions, ids = _runs_with_streams(pg_url, {"a": (0, 10), "b": (0, 10)})
+    with sessions() as holding, sessions() as other:
+        assert release_streams(holding, 4, 256, run_id=ids["a"])  # a's release, not committed yet
+        other.execute(sa.text("SET lock_timeout = '1s'"))
+        assert len(release_streams(other, 4, 256, run_id=ids["b"])) == 4  # b's goes through
+        other.commit()
+        other.execute(sa.text("SET lock_timeout = '1s'"))
+        for blocked in (lambda: release_streams(other, 4, 256, run_id=ids["a"]),  # a's next release waits
+                        lambda: release_streams(other, 4, 256)):  # and so does a tick's global one
+            try:
+                blocked()
+                raise AssertionError("a release that should wait for a's lock went through")
+            except OperationalError as exc:
+                assert "lock timeout" in str(exc)
+            other.rollback()
+            other.execute(sa.text("SET lock_timeout = '1s'"))
+        holding.commit()
+    assert _active_by_run(sessions) == {ids["a"]: 4, ids["b"]: 4}
+    engine.dispose()

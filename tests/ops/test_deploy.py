@@ -46,9 +46,11 @@ def test_procfile_processes_and_settings():
         if line.strip() and not line.startswith("#"):
             name, _, cmd = line.partition(":")
             procs[name] = cmd.strip()
-    assert set(procs) == {"worker", "provisioner", "beat", "flower", "metrics"}
+    assert set(procs) == {"worker", "provisioner", "dispatcher", "beat", "flower", "metrics"}
     assert "-Q sync " in procs["worker"] and "-Q provisioning " in procs["provisioner"]
-    assert all(" -E" in procs[p] for p in ("worker", "provisioner"))  # events for Flower
+    # Beat's ticks have their own queue and one process that is never busy with pages.
+    assert "-Q dispatch " in procs["dispatcher"] and " -c 1 " in procs["dispatcher"]
+    assert all(" -E" in procs[p] for p in ("worker", "provisioner", "dispatcher"))  # events for Flower
     assert "scheduler beat" in procs["beat"] and "oktasync flower" in procs["flower"]
     used = set(re.findall(r"\$\{([A-Z_]+)", "\n".join(procs.values())))
     assert used <= _example_names(), used - _example_names()
@@ -59,22 +61,24 @@ def test_procfile_processes_and_settings():
 def test_compose_file():
     doc = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     services = doc["services"]
-    assert {"redis", "postgres", "migrate", "worker", "provisioner", "beat", "flower", "metrics"} <= set(services)
-    for name in ("redis", "postgres", "worker", "provisioner", "beat", "flower", "metrics"):
+    assert {"redis", "postgres", "migrate", "worker", "provisioner", "dispatcher", "beat", "flower",
+            "metrics"} <= set(services)
+    for name in ("redis", "postgres", "worker", "provisioner", "dispatcher", "beat", "flower", "metrics"):
         assert "healthcheck" in services[name], name
     redis = services["redis"]
     assert any(v.startswith("./redis.conf:") for v in redis["volumes"])
     conf = (DEPLOY / "redis.conf").read_text()
     assert re.search(r"^appendonly yes$", conf, re.M) and re.search(r"^maxmemory-policy noeviction$", conf, re.M)
     assert services["beat"]["deploy"]["replicas"] == 1
-    for name in ("worker", "provisioner", "beat", "flower", "metrics", "migrate"):
+    for name in ("worker", "provisioner", "dispatcher", "beat", "flower", "metrics", "migrate"):
         svc = services[name]
         assert svc["env_file"] == ".env" and svc["build"]["dockerfile"] == "deploy/Dockerfile"
         assert svc["environment"]["OKTASYNC_DATABASE_URL"].startswith("postgresql://")
-    for name in ("worker", "provisioner", "beat", "flower", "metrics"):
+    for name in ("worker", "provisioner", "dispatcher", "beat", "flower", "metrics"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["command"] == ["oktasync", "db", "upgrade"]
     assert "-Q sync" in services["worker"]["command"][-1] and "-Q provisioning" in services["provisioner"]["command"][-1]
+    assert "-Q dispatch" in services["dispatcher"]["command"][-1] and " -c 1 " in services["dispatcher"]["command"][-1]
     assert services["flower"]["command"] == ["oktasync", "flower"]
 
 

@@ -67,7 +67,7 @@ def seed(sessions) -> dict[str, int]:
 
 def test_metrics_from_the_database_and_redis(store, pg_url, redis_url, oktasim):
     ids = seed(store)
-    # Two messages waiting on the sync queue, one on provisioning (no worker runs here).
+    # Two dispatcher ticks waiting on their queue, one message on provisioning (no worker runs here).
     from worker.app import make_app
     from worker.config import Settings
 
@@ -115,7 +115,8 @@ def test_metrics_from_the_database_and_redis(store, pg_url, redis_url, oktasim):
     assert m[("oktasync_provisioning_requests", (("kind", "grant"), ("state", "succeeded"), acme))] == 2
     assert m[("oktasync_provisioning_requests", (("kind", "grant"), ("state", "dead"), acme))] == 1
     assert m[("oktasync_provisioning_requests", (("kind", "grant"), ("state", "queued"), acme))] == 1
-    assert m[("oktasync_queue_messages", (("queue", "sync"),))] == 2
+    assert m[("oktasync_queue_messages", (("queue", "dispatch"),))] == 2
+    assert m[("oktasync_queue_messages", (("queue", "sync"),))] == 0
     assert m[("oktasync_queue_messages", (("queue", "provisioning"),))] == 1
     assert m[("oktasync_okta_rate_limited_total", (("host", host),))] == seen_429
     assert m[("oktasync_sync_deferrals_total", (("reason", "limiter"), acme))] == 2
@@ -194,3 +195,47 @@ def test_freshness_seconds_since_success_and_lag_by_size_class(store, pg_url, re
     assert bucket("small", "+Inf") == 2 and m[("oktasync_sync_lag_seconds_gsum", (("size_class", "small"),))] == 525
     assert bucket("large", "1800.0") == 0 and bucket("large", "3600.0") == 1
     assert bucket("medium", "+Inf") == 0
+
+
+def test_a_scrape_runs_the_same_statements_for_few_and_many_tenants(store, pg_url, redis_url):
+    """Grouped queries only: adding tenants, runs and streams adds series, not statements."""
+    import sqlalchemy as sa
+    from prometheus_client import CollectorRegistry
+
+    from worker.observability.metrics import OktasyncCollector
+    from worker.store.tables import SyncRun, SyncStream
+    from worker.store.tenants import create_tenant
+
+    collector = OktasyncCollector(pg_url, redis_url, redis_url)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    statements: list[str] = []
+    sa.event.listen(collector._db().kw["bind"], "before_cursor_execute",
+                    lambda _c, _cur, sql, *_a: statements.append(sql))
+
+    def add(first: int, count: int) -> None:
+        with store() as s:
+            for i in range(first, first + count):
+                t = create_tenant(s, f"t{i}", f"t{i}.okta.com", {"api_token": SIM_TOKEN})
+                s.flush()
+                done, running = SyncRun(tenant_id=t.id, state="succeeded", counts={"pages": 2, "items": 9}), \
+                    SyncRun(tenant_id=t.id, state="running")
+                s.add_all([done, running])
+                s.flush()
+                s.add_all([SyncStream(run_id=r.id, kind="users", state=st, pages=2, items=9)
+                           for r, st in ((done, "done"), (running, "active"))])
+            s.commit()
+
+    def scrape() -> tuple[int, dict]:
+        statements.clear()
+        got = parse(render(registry))
+        return len(statements), got
+
+    add(0, 2)
+    few, _ = scrape()
+    add(2, 30)
+    many, got = scrape()
+    assert few == many
+    assert got[("oktasync_sync_pages", (("run_state", "succeeded"), ("tenant", "t31")))] == 2
+    assert got[("oktasync_sync_items", (("run_state", "running"), ("tenant", "t31")))] == 9
+

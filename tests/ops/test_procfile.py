@@ -1,4 +1,4 @@
-"""The Procfile under honcho, end to end: worker, provisioner, beat, flower and metrics against a
+"""The Procfile under honcho, end to end: worker, provisioner, dispatcher, beat, flower and metrics against a
 real Redis, PostgreSQL and oktasim; a Beat-driven sync of two tenants (SSWS and OAuth+DPoP), two
 provisioning requests, Flower, `oktasync health`, /metrics, the logs, and a clean stop."""
 
@@ -124,6 +124,7 @@ def test_procfile_runs_everything(tmp_path, redis_url, pg_url, oktasim, rsa_key)
         assert workers.status_code == 200
         assert any(w.startswith("sync@") for w in workers.json()), workers.json().keys()
         assert any(w.startswith("provisioning@") for w in workers.json()), workers.json().keys()
+        assert any(w.startswith("dispatch@") for w in workers.json()), workers.json().keys()
         tasks = httpx.get(f"{flower}/api/tasks", params={"limit": 2000}, auth=(FLOWER_USER, FLOWER_PASSWORD),
                           timeout=10).json()
         by_name: dict[str, list] = {}
@@ -168,7 +169,7 @@ def test_procfile_runs_everything(tmp_path, redis_url, pg_url, oktasim, rsa_key)
     while processes_with_marker(tag) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not processes_with_marker(tag), f"left running: {processes_with_marker(tag)}"
-    for name in ("worker", "provisioner", "beat", "flower", "metrics"):
+    for name in ("worker", "provisioner", "dispatcher", "beat", "flower", "metrics"):
         assert f"{name}.1 stopped" in text, name
     assert "Traceback" not in text, text[text.index("Traceback") - 2000:][:5000]
 

@@ -1,24 +1,33 @@
 """Beat's claim of due tenants and the reaper's choice of runs, at scale, on both dialects: the
 claim takes every due tenant (in batches, no cap of 100 a tick) exactly once even with two
-dispatchers at the same time, and the reaper looks only at stalled runs."""
+dispatchers at the same time, as a full, incremental or verify run (in that precedence), and the
+reaper looks only at stalled runs."""
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from worker.store import runs
 from worker.store.tables import SyncRun, SyncStream, Tenant, utcnow
+from worker.store.tenants import TenantError, update_tenant
+
+INCREMENTAL, VERIFY = 60, 86400
 
 
-def _tenants(store, count: int, due: int) -> list[int]:
-    """`count` tenant rows (direct inserts, as a bulk import would), the first `due` of them due."""
+def _tenants(store, count: int, due: int, schedule=lambda i: {}) -> list[int]:
+    """`count` tenant rows (direct inserts, as a bulk import would), the first `due` of them due
+    for a full sync; `schedule(i)` adds columns to row i (incremental and verify schedules)."""
     now = utcnow()
     rows = [{"name": f"t{i:05d}", "domain": f"t{i:05d}.okta.com", "auth_method": "api_token",
              "credentials": b"not-a-real-token", "sync_interval": 3600, "enabled": True,
-             "next_sync_at": now - timedelta(seconds=60) if i < due else now + timedelta(hours=1)}
+             "incremental_interval": None, "next_incremental_at": None, "verify_interval": None,
+             "next_verify_at": None,
+             "next_sync_at": now - timedelta(seconds=60) if i < due else now + timedelta(hours=1), **schedule(i)}
             for i in range(count)]
     with store.Session() as s:
         for i in range(0, count, 1000):
@@ -72,6 +81,138 @@ def test_a_due_tenant_with_an_active_run_is_skipped_and_stays_due(store):
         assert [s.get(SyncRun, r).tenant_id for r in started] == [idle]
         assert s.get(SyncRun, started[0]).due_at == idle_due_at  # freshness lag counts from when it was due
         assert s.get(Tenant, busy, populate_existing=True).next_sync_at == due_at
+
+
+def _all_ids(store) -> list[int]:
+    with store.Session() as s:
+        return list(s.execute(sa.select(Tenant.id).order_by(Tenant.id)).scalars())
+
+
+def _on(kind: str, due_in: float) -> dict:
+    """Columns of an incremental or verify schedule that is on, due in `due_in` seconds."""
+    interval = {"incremental": INCREMENTAL, "verify": VERIFY}[kind]
+    return {f"{kind}_interval": interval, f"next_{kind}_at": utcnow() + timedelta(seconds=due_in)}
+
+
+def _claimed(s, run_ids: list[int]) -> dict[int, tuple[str, object]]:
+    """tenant id -> (kind, due_at) of the claimed runs."""
+    rows = s.execute(sa.select(SyncRun.tenant_id, SyncRun.kind, SyncRun.due_at).where(SyncRun.id.in_(run_ids))).all()
+    assert len(rows) == len(run_ids)
+    return {t: (k, d) for t, k, d in rows}
+
+
+def test_each_kind_is_claimed_when_due_with_full_first_then_incremental_then_verify(store):
+    # 0: full, incremental and verify due -> full (and its incremental moved on, verify kept)
+    # 1: incremental and verify due -> incremental;  2: verify due -> verify
+    # 3: incremental off, verify not due -> nothing;  4: both due but paused -> nothing
+    # 5: incremental due with a run active -> nothing, still due
+    schedules = [{**_on("incremental", -5), **_on("verify", -5)}, {**_on("incremental", -5), **_on("verify", -1)},
+                 {**_on("incremental", 30), **_on("verify", -5)}, _on("verify", 600),
+                 {**_on("incremental", -5), **_on("verify", -5), "enabled": False}, _on("incremental", -5)]
+    _tenants(store, 6, due=1, schedule=lambda i: schedules[i])
+    ids = _all_ids(store)
+    store.start_run(ids[5])
+    with store.Session() as s:
+        before = {t.id: (t.next_incremental_at, t.next_verify_at, t.next_sync_at) for t in s.scalars(sa.select(Tenant))}
+        s.rollback()
+        now = utcnow()
+        got = _claimed(s, runs.claim_due(s, now))
+        # due_at (freshness lag counts from it) is when the claimed kind was due
+        assert got == {ids[0]: ("full", before[ids[0]][2]), ids[1]: ("incremental", before[ids[1]][0]),
+                       ids[2]: ("verify", before[ids[2]][1])}
+        t = {row.id: row for row in s.scalars(sa.select(Tenant).execution_options(populate_existing=True))}
+        assert t[ids[0]].next_sync_at == now + timedelta(seconds=3600)
+        assert t[ids[0]].next_incremental_at == now + timedelta(seconds=INCREMENTAL)  # a full run covers it
+        assert t[ids[0]].next_verify_at == before[ids[0]][1]
+        assert t[ids[1]].next_incremental_at == now + timedelta(seconds=INCREMENTAL)
+        assert t[ids[1]].next_verify_at == before[ids[1]][1]  # due, but waits: one run at a time
+        assert t[ids[2]].next_verify_at == now + timedelta(seconds=VERIFY)
+        assert t[ids[3]].next_incremental_at is None and (t[ids[5]].next_incremental_at == before[ids[5]][0])
+        s.commit()
+        assert runs.claim_due(s, now) == []  # everything claimed has a run now
+    with store.Session() as s:
+        s.execute(sa.update(SyncRun).values(state="succeeded"))
+        s.commit()
+        later = now + timedelta(seconds=INCREMENTAL + 1)
+        got = _claimed(s, runs.claim_due(s, later))
+    # An interval later: incremental runs again (0, 1, and 5 whose run ended); tenant 1's verify
+    # is still due but incremental goes first; 2's verify is a day away; 3 never.
+    assert {t: k for t, (k, _d) in got.items()} == {ids[0]: "incremental", ids[1]: "incremental",
+                                                    ids[2]: "incremental", ids[5]: "incremental"}
+
+
+def test_a_later_kinds_claim_leaves_tenants_due_for_an_earlier_kind(store):
+    """Whatever order claims run in (another dispatcher's full claim rolled back, a batch cut
+    short), an incremental or verify claim never takes a tenant that is due for a full run."""
+    _tenants(store, 4, due=2, schedule=lambda i: {**_on("incremental", -5), **_on("verify", -5 if i % 2 else 60)})
+    ids = _all_ids(store)
+    with store.Session() as s:
+        assert runs.claim_batch(s, utcnow(), 10, runs.VERIFY) == ([], 0)  # 1 is due for a full run, 3 for incremental
+        got = _claimed(s, runs.claim_batch(s, utcnow(), 10, runs.INCREMENTAL)[0])
+    assert {t: k for t, (k, _d) in got.items()} == {ids[2]: "incremental", ids[3]: "incremental"}
+
+
+def test_turning_a_schedule_off_stops_its_claims(store):
+    tid = store.tenant("acme", next_sync_at=utcnow() + timedelta(hours=1), incremental_interval=INCREMENTAL,
+                       verify_interval=VERIFY)
+    with store.Session() as s:
+        assert s.get(Tenant, tid).next_incremental_at is not None  # turned on: due at once
+        update_tenant(s, "acme", incremental_interval=None, verify_interval=None)
+        s.commit()
+        t = s.get(Tenant, tid)
+        assert (t.next_incremental_at, t.next_verify_at) == (None, None)
+        s.commit()
+        assert runs.claim_due(s, utcnow() + timedelta(days=2)) != []  # the full sync still runs
+        update_tenant(s, "acme", incremental_interval=INCREMENTAL)
+        s.commit()
+    with store.Session() as s:
+        s.execute(sa.update(SyncRun).values(state="succeeded"))
+        s.commit()
+        got = _claimed(s, runs.claim_due(s, utcnow()))
+    assert list(got.values())[0][0] == "incremental"
+
+
+@pytest.mark.parametrize("change,reason", [
+    ({"incremental_interval": 3600}, "incremental interval (3600s) must be shorter than the full sync interval (3600s)"),
+    ({"sync_interval": 60}, "incremental interval (600s) must be shorter than the full sync interval (60s)"),
+    ({"incremental_interval": 0}, "incremental_interval must be a whole number of seconds >= 1"),
+    ({"verify_interval": -1}, "verify_interval must be a whole number of seconds >= 1"),
+])
+def test_intervals_are_checked_together(store, change, reason):
+    store.tenant("acme", sync_interval=3600, incremental_interval=600)
+    with store.Session() as s, pytest.raises(TenantError, match=re.escape(reason)):
+        update_tenant(s, "acme", **change)
+
+
+def test_two_dispatchers_claim_each_due_tenant_once_as_its_first_due_kind(store):
+    # 0-299: full and incremental due -> full; 300-599: incremental and verify due -> incremental;
+    # 600-799: verify due -> verify; the other 9,200 rows: nothing due (half with both schedules on).
+    def schedule(i: int) -> dict:
+        if i < 600:
+            return {**_on("incremental", -5), **_on("verify", -5 if i >= 300 else 60)}
+        if i < 800:
+            return {**_on("incremental", 30), **_on("verify", -5)}
+        return {**_on("incremental", 30), **_on("verify", 300)} if i % 2 else {}
+
+    _tenants(store, 10_000, due=300, schedule=schedule)
+    ids = _all_ids(store)[:800]
+    now = utcnow()
+    claimed: list[list[int]] = [[], []]
+
+    def dispatcher(slot: int) -> None:
+        with store.Session() as s:
+            claimed[slot] = runs.claim_due(s, now, batch=50)
+
+    threads = [threading.Thread(target=dispatcher, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    run_ids = claimed[0] + claimed[1]
+    assert len(run_ids) == len(set(run_ids)) == 800
+    with store.Session() as s:
+        kinds = {t: k for t, (k, _d) in _claimed(s, run_ids).items()}
+    assert kinds == {t: "full" if i < 300 else "incremental" if i < 600 else "verify" for i, t in enumerate(ids)}
 
 
 def test_the_reaper_looks_only_at_stalled_runs(store):

@@ -46,13 +46,16 @@ class Cluster:
         self.procs.append(proc)
         return proc
 
-    def worker(self, name: str, concurrency: int = 2) -> subprocess.Popen:
-        proc = self._spawn(["-A", "worker", "worker", "-Q", "sync", "-c", str(concurrency), "-P", "prefork",
+    def worker(self, name: str, concurrency: int = 2, queue: str = "sync") -> subprocess.Popen:
+        proc = self._spawn(["-A", "worker", "worker", "-Q", queue, "-c", str(concurrency), "-P", "prefork",
                             "-n", f"{name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle"], name)
         self.wait_log(name, "ready", timeout=30)
         return proc
 
     def beat(self, name: str = "beat") -> subprocess.Popen:
+        """Beat and the worker that runs its ticks (the Procfile's `dispatcher`, `-Q dispatch -c 1`),
+        logging to `<name>-dispatcher.log`."""
+        self.worker(f"{name}-dispatcher", concurrency=1, queue="dispatch")
         return self._spawn(["-A", "scheduler", "beat", "--loglevel", "INFO", "-s",
                             str(self.tmp / f"{name}-schedule")], name)
 
@@ -69,14 +72,15 @@ class Cluster:
         return (self.tmp / f"{name}.log").read_text(errors="replace")
 
     def add_tenant(self, name: str, url: str, *, token: str = SIM_TOKEN, interval: int = 3600,
-                   enabled: bool = True, options: dict | None = None, due: bool = False) -> int:
+                   enabled: bool = True, options: dict | None = None, due: bool = False,
+                   incremental_interval: int | None = None) -> int:
         from datetime import UTC, datetime, timedelta
 
         from worker.store.tenants import create_tenant
 
         with self.sessions() as s:
             t = create_tenant(s, name, url, {"api_token": token}, options=options or {}, sync_interval=interval,
-                              enabled=enabled,
+                              enabled=enabled, incremental_interval=incremental_interval,
                               next_sync_at=None if due else datetime.now(UTC) + timedelta(days=1))
             s.commit()
             return t.id

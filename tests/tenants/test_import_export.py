@@ -30,7 +30,8 @@ def stored(sessions, name: str) -> dict:
     with sessions() as s:
         t = get_tenant(s, name)
         return {"domain": t.domain, "credentials": dict(tenant_credentials(t)), "options": t.options,
-                "interval": t.sync_interval, "enabled": t.enabled, "updated_at": t.updated_at}
+                "interval": t.sync_interval, "incremental_interval": t.incremental_interval,
+                "verify_interval": t.verify_interval, "enabled": t.enabled, "updated_at": t.updated_at}
 
 
 def test_good_lines_apply_and_bad_ones_are_reported_by_number(cli, sessions, tmp_path):
@@ -120,6 +121,7 @@ def test_export_round_trips_and_holds_no_secret(cli, sessions, tmp_path):
     (tmp_path / "key.pem").write_text(pem)
     f = write(tmp_path / "t.jsonl",
               {"name": "acme", "domain": "acme.okta.com", "api_token": TOKEN, "interval": 120,
+               "incremental_interval": 30, "verify_interval": 86400,
                "sync_secrets": True, "filter_email_domains": ["acme.com", "@Corp.acme.com"]},
               {"name": "oauth", "domain": "oauth.okta.com", "okta_client_id": "0oa1",
                "okta_private_key": "@" + str(tmp_path / "key.pem"), "okta_private_key_id": "kid1", "paused": True})
@@ -132,6 +134,8 @@ def test_export_round_trips_and_holds_no_secret(cli, sessions, tmp_path):
     rows = [json.loads(x) for x in exported.stdout.splitlines()]
     assert [r["name"] for r in rows] == ["acme", "cli-added", "oauth"]
     assert rows[0]["filter_email_domains"] == ["acme.com", "corp.acme.com"] and rows[0]["interval"] == 120
+    assert (rows[0]["incremental_interval"], rows[0]["verify_interval"]) == (30, 86400)
+    assert all(r["incremental_interval"] is None and r["verify_interval"] is None for r in rows[1:])  # off
     assert rows[2]["paused"] is True and not any(k in r for r in rows for k in ("api_token", "okta_private_key"))
     # Exported lines hold no secret, so the file may be readable by others; re-importing changes nothing.
     again = cli("tenant", "import", str(write(tmp_path / "export.jsonl", exported.stdout.strip(), mode=0o644)))
@@ -145,6 +149,9 @@ def test_export_round_trips_and_holds_no_secret(cli, sessions, tmp_path):
 @pytest.mark.parametrize("field,value,flags,reason", [
     ("domain", "https://admin:pw@acme.okta.com", ["--domain", "https://admin:pw@acme.okta.com"], "user information"),
     ("interval", 0, ["--interval", "0"], "0 is not in the range x>=1"),
+    ("incremental_interval", 3600, ["--incremental-interval", "3600"],
+     "the incremental interval (3600s) must be shorter than the full sync interval (3600s)"),
+    ("verify_interval", -1, ["--verify-interval", "-1"], "is not a whole number of seconds (> 0), or 0 or 'off'"),
     ("filter_email_domains", "acme.com,not a domain", ["--filter-email-domains", "acme.com,not a domain"],
      "'not a domain' is not a domain name"),
 ])
@@ -179,3 +186,25 @@ def test_a_refused_line_changes_nothing_of_its_tenant(cli, sessions, tmp_path):
     assert got.exit_code == 1 and got.stderr.count("acme failed") == 5, got.output
     assert got.stderr.count("'interval' must be a whole number of seconds") == 2
     assert stored(sessions, "acme") == before
+
+
+def test_incremental_and_verify_intervals_turn_on_change_and_turn_off(cli, sessions, tmp_path):
+    f = tmp_path / "t.jsonl"
+    base = {"name": "acme", "domain": "acme.okta.com", "api_token": TOKEN, "interval": 86400}
+    assert cli("tenant", "import", str(write(f, {**base, "incremental_interval": 60}))).exit_code == 0
+    assert stored(sessions, "acme")["incremental_interval"] == 60 and stored(sessions, "acme")["verify_interval"] is None
+    lines = [{**base, "incremental_interval": 60, "verify_interval": 604800}, {**base, "incremental_interval": 120},
+             {**base, "incremental_interval": 120}, {**base, "incremental_interval": "off"},
+             {**base, "verify_interval": 0}, {**base, "incremental_interval": None}]
+    got = cli("tenant", "import", str(write(f, *lines)))
+    assert got.exit_code == 0, got.output
+    assert [ln.split(" ", 3)[3] for ln in got.stdout.splitlines()] == [
+        "updated (verify_interval)", "updated (incremental_interval)", "unchanged",
+        "updated (incremental_interval)", "updated (verify_interval)", "unchanged"]
+    assert (stored(sessions, "acme")["incremental_interval"], stored(sessions, "acme")["verify_interval"]) == (None, None)
+    bad = [{**base, "incremental_interval": value} for value in ("soon", True, 1.5, -5, 86400)]
+    got = cli("tenant", "import", str(write(f, *bad)))
+    errors = [ln.split("failed: ", 1)[1] for ln in got.stderr.splitlines() if "failed: " in ln]
+    assert errors[:3] == ["'incremental_interval' must be a whole number of seconds, or 0, \"off\" or null (off)"] * 3
+    assert "is not a whole number of seconds (> 0), or 0 or 'off' to turn it off" in errors[3]
+    assert "must be shorter than the full sync interval (86400s)" in errors[4]

@@ -1,5 +1,6 @@
-"""`oktasync tenant list --lagging`: one line per tenant whose last success is older than its
-interval (or that never succeeded), with why; nothing when none lags."""
+"""`oktasync tenant list --lagging`: one line per tenant whose last success (full or incremental)
+is older than its shortest interval (full, or incremental when on), or that never succeeded, with
+why; nothing when none lags."""
 
 from __future__ import annotations
 
@@ -66,3 +67,26 @@ def test_nothing_when_none_lags(cli, sessions):
         update_tenant(s, "daily", sync_interval=HOUR)
         s.commit()
     assert cli("tenant", "list", "--lagging").stdout.startswith("daily: running (last success 20h ago, interval 1h)")
+
+
+def test_incremental_runs_keep_a_tenant_fresh_and_their_interval_is_the_one_judged(cli, sessions):
+    minute = 60
+    incremental = {"kind": "incremental", "state": "succeeded", "created_at": 35, "started_at": 35, "finished_at": 30}
+    # Full syncs daily, incremental every minute: the incremental run 30 s ago keeps it fresh.
+    add(sessions, "fresh", ok(20 * HOUR), incremental, interval=24 * HOUR, incremental_interval=minute)
+    # The last incremental run failed 2 minutes after the last success: it lags by the minute interval.
+    add(sessions, "stale", ok(20 * HOUR), {**incremental, "created_at": 190, "started_at": 190, "finished_at": 180},
+        {"kind": "incremental", "state": "failed", "created_at": 70, "started_at": 70, "finished_at": 60,
+         "error": "log read failed"}, interval=24 * HOUR, incremental_interval=minute)
+    # A drift check compares but refreshes nothing: its success 10 s ago does not count.
+    add(sessions, "checked", ok(2 * HOUR), {**incremental, "kind": "verify", "finished_at": 10},
+        next_sync_at=utcnow() + timedelta(minutes=5), incremental_interval=minute)
+    got = cli("tenant", "list", "--lagging")
+    assert got.exit_code == 0, got.output
+    lines = {ln.split(":", 1)[0]: ln for ln in got.stdout.splitlines()}
+    assert sorted(lines) == ["checked", "stale"]
+    assert lines["stale"].startswith("stale: failing (last success 3m ago, interval 1m): run ")
+    # Its next incremental run (due at once: turned on at add) is the next sync it waits for.
+    assert lines["checked"].startswith("checked: queued (last success 2h ago, interval 1m): due since ")
+    as_json = {r["name"]: r for r in json.loads(cli("tenant", "list", "--lagging", "--json").stdout)}
+    assert as_json["stale"]["interval"] == minute

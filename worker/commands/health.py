@@ -2,7 +2,7 @@
 
 Checks, each with a short timeout: the settings, the database (reachable, schema at the newest
 revision), Redis (PING; its eviction policy), the broker (a connection), and that workers answer a
-ping and consume the `sync` and `provisioning` queues.
+ping and consume the `sync`, `provisioning` and `dispatch` queues.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-QUEUES = ("sync", "provisioning")
+QUEUES = ("sync", "provisioning", "dispatch")
 
 
 @dataclass
@@ -104,7 +104,7 @@ def check_workers(app: Any, timeout: float, queues: tuple[str, ...]) -> Check:
         return Check("workers", False, f"cannot ask workers: {type(exc).__name__}: {_first_line(exc)}")
     if not replies:
         return Check("workers", False, f"no worker answered within {timeout:g}s (start `celery -A worker worker "
-                     "-Q sync` and `-Q provisioning`; see Procfile)")
+                     "-Q sync`, `-Q provisioning` and `-Q dispatch`; see Procfile)")
     consumed: dict[str, list[str]] = {q: [] for q in queues}
     for worker, active in replies.items():
         for q in active or []:

@@ -17,7 +17,7 @@ import click
 import sqlalchemy as sa
 
 from worker.commands.cliopts import credential_options, credentials_from, options_from, sync_options
-from worker.commands.tenant_settings import DEFAULT_INTERVAL, INTERVAL, tenant_changes
+from worker.commands.tenant_settings import DEFAULT_INTERVAL, INTERVAL, OPTIONAL_INTERVAL, tenant_changes
 
 
 def open_sessions(migrate_first: bool = False) -> Any:
@@ -55,7 +55,9 @@ def tenant_info(s: Any, t: Any) -> dict[str, Any]:
     last = s.execute(sa.select(SyncRun).where(SyncRun.tenant_id == t.id).order_by(SyncRun.id.desc()).limit(1)
                      ).scalar_one_or_none()
     return {"name": t.name, "domain": t.domain, "auth_method": t.auth_method, "enabled": t.enabled,
-            "interval": t.sync_interval, "next_sync_at": _when(t.next_sync_at), "options": t.options,
+            "interval": t.sync_interval, "next_sync_at": _when(t.next_sync_at),
+            "incremental_interval": t.incremental_interval, "next_incremental_at": _when(t.next_incremental_at),
+            "verify_interval": t.verify_interval, "next_verify_at": _when(t.next_verify_at), "options": t.options,
             "current_run": t.current_run_id, "last_run": last.id if last else None,
             "last_run_state": last.state if last else None,
             # the options changed since the last successful run: the next run must be a full sync
@@ -74,16 +76,42 @@ def tenant() -> None:
     """Manage the Okta orgs (tenants) the distributed mode syncs on a schedule."""
 
 
+def schedule_options(adding: bool) -> Any:
+    """--interval, --incremental-interval and --verify-interval (`tenant add` and `update`)."""
+    def decorate(f: Any) -> Any:
+        for option in reversed((
+                click.option("--interval", type=INTERVAL, default=DEFAULT_INTERVAL if adding else None,
+                             show_default=adding, help="Seconds between the starts of two full syncs (the "
+                             "reconciliation: everything is re-read)."),
+                click.option("--incremental-interval", type=OPTIONAL_INTERVAL, default=None,
+                             help="Seconds between incremental runs (only what changed, from the System Log), "
+                             "shorter than --interval; 0 or 'off' turns them off"
+                             + (" (the default)." if adding else ".")),
+                click.option("--verify-interval", type=OPTIONAL_INTERVAL, default=None,
+                             help="Seconds between drift checks (a full sync compared with the view; as many "
+                             "requests as a full sync); 0 or 'off' turns them off"
+                             + (" (the default)." if adding else ".")))):
+            f = option(f)
+        return f
+    return decorate
+
+
+def schedule_text(interval: int, incremental: int | None, verify: int | None) -> str:
+    return (f"every {interval}s" + (f", incremental every {incremental}s" if incremental else "")
+            + (f", drift check every {verify}s" if verify else ""))
+
+
 @tenant.command("add")
 @click.argument("name")
 @click.option("--domain", required=True, help="The org's Okta domain, e.g. acme.okta.com.")
 @credential_options
 @sync_options
-@click.option("--interval", type=INTERVAL, default=DEFAULT_INTERVAL, show_default=True,
-              help="Seconds between the starts of two syncs.")
+@schedule_options(adding=True)
 @click.option("--paused", is_flag=True, help="Add it paused (no scheduled syncs until resumed).")
-def add(name: str, domain: str, interval: int, paused: bool, **flags: Any) -> None:
-    """Add a tenant; its first sync is due at once (unless --paused)."""
+def add(name: str, domain: str, interval: int, incremental_interval: int | None, verify_interval: int | None,
+        paused: bool, **flags: Any) -> None:
+    """Add a tenant; its first sync (a full one) is due at once (unless --paused), then full syncs
+    every --interval and, when turned on, incremental runs and drift checks at their intervals."""
     from worker.store.tenants import create_tenant
 
     creds = credentials_from(flags.pop("api_token"), flags.pop("okta_client_id"), flags.pop("okta_private_key"),
@@ -93,19 +121,23 @@ def add(name: str, domain: str, interval: int, paused: bool, **flags: Any) -> No
     with sessions() as s:
         try:
             create_tenant(s, name, domain, creds or {}, options=options.to_dict(), sync_interval=interval,
+                          incremental_interval=incremental_interval or None, verify_interval=verify_interval or None,
                           enabled=not paused)
             s.commit()
         except _store_errors() as exc:
             raise click.ClickException(str(exc)) from None
-    click.echo(f"added tenant {name} ({domain}), every {interval}s{', paused' if paused else ''}")
+    click.echo(f"added tenant {name} ({domain}), {schedule_text(interval, incremental_interval, verify_interval)}"
+               f"{', paused' if paused else ''}")
 
 
 @tenant.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array.")
-@click.option("--lagging", is_flag=True, help="Only tenants whose last success is older than their interval "
-              "(or that never succeeded), one line each with why; nothing when none lags.")
+@click.option("--lagging", is_flag=True, help="Only tenants whose last success (full or incremental) is older "
+              "than their shortest interval (full, or incremental when on), or that never succeeded; one line "
+              "each with why; nothing when none lags.")
 def list_(as_json: bool, lagging: bool) -> None:
-    """List tenants with their schedule and last run."""
+    """List tenants with their schedule (full, incremental and drift check intervals, seconds; '-'
+    is off), their next due run and their last run."""
     from worker.store.tenants import list_tenants
 
     if lagging:
@@ -119,11 +151,23 @@ def list_(as_json: bool, lagging: bool) -> None:
     if not rows:
         click.echo("no tenants; add one with `oktasync tenant add NAME --domain ... --api-token ...`")
         return
-    click.echo(f"{'NAME':20} {'DOMAIN':32} {'STATE':7} {'INTERVAL':>8} {'NEXT SYNC':25} LAST RUN")
+    click.echo(f"{'NAME':20} {'DOMAIN':32} {'STATE':7} {'FULL':>7} {'INCR':>6} {'VERIFY':>7} {'NEXT RUN':37} LAST RUN")
     for r in rows:
         last = f"{r['last_run']} {r['last_run_state']}" if r["last_run"] else "-"
         click.echo(f"{r['name']:20} {r['domain']:32} {'active' if r['enabled'] else 'paused':7} "
-                   f"{r['interval']:>8} {r['next_sync_at'] or 'due':25} {last}")
+                   f"{r['interval']:>7} {r['incremental_interval'] or '-':>6} {r['verify_interval'] or '-':>7} "
+                   f"{next_run(r):37} {last}")
+
+
+def next_run(info: dict[str, Any]) -> str:
+    """The next scheduled run and its kind: the earliest due time (a full sync first on a tie, as
+    Beat claims them); "due full" for a tenant never synced."""
+    if info["next_sync_at"] is None:
+        return "due full"
+    due = [(at, kind) for at, kind in ((info["next_sync_at"], "full"), (info["next_incremental_at"], "incremental"),
+                                       (info["next_verify_at"], "verify")) if at is not None]
+    at, kind = min(due, key=lambda d: d[0])  # ISO strings of one time zone sort as times
+    return f"{at} {kind}"
 
 
 def _list_lagging(as_json: bool) -> None:
@@ -149,11 +193,13 @@ def import_(file: Path) -> None:
 
     \b
     {"name": "acme", "domain": "acme.okta.com", "api_token": {"env": "ACME_TOKEN"},
-     "interval": 3600, "sync_custom_roles": true, "filter_email_domains": "acme.com"}
+     "interval": 86400, "incremental_interval": 60, "sync_custom_roles": true,
+     "filter_email_domains": "acme.com"}
 
     Keys are the `tenant add` flags with underscores, plus "paused"; values are checked as the
-    flags are. A secret (api_token, okta_private_key) is the value itself or {"env": "VARIABLE"}; a
-    file holding a secret itself must not be readable by other users (chmod 600). A key left out
+    flags are ("incremental_interval" and "verify_interval": 0, "off" or null is off). A secret
+    (api_token, okta_private_key) is the value itself or {"env": "VARIABLE"}; a file holding a
+    secret itself must not be readable by other users (chmod 600). A key left out
     keeps the tenant's value, so importing `tenant export` output changes nothing. Each line says
     added, updated or unchanged; a bad line is reported by its number and the others still apply.
     Exit status: 0 if every line applied, 1 if any failed, 2 if the file was refused."""
@@ -230,7 +276,7 @@ def show(name: str, as_json: bool) -> None:
         click.echo(json.dumps(info, indent=2))
         return
     for key, value in info.items():
-        click.echo(f"{key:15} {json.dumps(value) if isinstance(value, dict) else value}")
+        click.echo(f"{key:20} {json.dumps(value) if isinstance(value, dict) else value}")
 
 
 @tenant.command("update")
@@ -238,27 +284,31 @@ def show(name: str, as_json: bool) -> None:
 @click.option("--domain", default=None, help="The org's new Okta domain.")
 @credential_options(from_env=False)
 @sync_options(from_env=False)
-@click.option("--interval", type=INTERVAL, default=None, help="Seconds between syncs.")
+@schedule_options(adding=False)
 @click.option("--rename", default=None, help="New name.")
-def update(name: str, domain: str | None, interval: int | None, rename: str | None, **flags: Any) -> None:
-    """Change a tenant's domain, credentials, options or interval.
+def update(name: str, domain: str | None, interval: int | None, incremental_interval: int | None,
+           verify_interval: int | None, rename: str | None, **flags: Any) -> None:
+    """Change a tenant's domain, credentials, options or intervals.
 
     Only the flags given change anything: unlike `tenant add`, no OKTASYNC_* variable is read, so
     an exported token or option cannot silently replace the tenant's. To rotate a token without
     it showing in `ps`, pipe it in: `... | oktasync tenant update NAME --api-token -`.
     Domain, credentials and options apply from its next run; a new interval moves the next due
-    time at once (last scheduled start + the new interval)."""
+    time at once (last scheduled start + the new interval); incremental runs or drift checks turned
+    on are due at once (a full sync that is due goes first)."""
     from worker.store.tenants import update_tenant
 
     creds = credentials_from(flags.pop("api_token"), flags.pop("okta_client_id"), flags.pop("okta_private_key"),
                              flags.pop("okta_private_key_id"), required=False)
-    given = [domain, creds, interval, rename, *flags.values()]
+    given = [domain, creds, interval, incremental_interval, verify_interval, rename, *flags.values()]
     if all(v is None for v in given):
-        raise click.UsageError("nothing to change; give --domain, credentials, options, --interval or --rename")
+        raise click.UsageError("nothing to change; give --domain, credentials, options, --interval, "
+                               "--incremental-interval, --verify-interval or --rename")
     with open_sessions()() as s:
         row = _get(s, name)
         try:
-            changes = tenant_changes(row, domain=domain, credentials=creds, option_flags=flags, interval=interval)
+            changes = tenant_changes(row, domain=domain, credentials=creds, option_flags=flags, interval=interval,
+                                     incremental_interval=incremental_interval, verify_interval=verify_interval)
             if rename is not None and rename != name:
                 changes["name"] = rename
             if not changes:
@@ -270,8 +320,8 @@ def update(name: str, domain: str | None, interval: int | None, rename: str | No
             raise click.ClickException(str(exc)) from None
         except sa.exc.IntegrityError:  # the only unique column a change can hit is the name
             raise click.ClickException(f"cannot rename {name} to {rename}: tenant {rename!r} already exists") from None
-    due = changes.pop("next_sync_at", None)
-    click.echo(f"updated tenant {name}: {', '.join(sorted(changes))}"
+    due = changes.get("next_sync_at")
+    click.echo(f"updated tenant {name}: {', '.join(sorted(k for k in changes if not k.startswith('next_')))}"
                + (f"; next sync due {_when(due)}" if due is not None else ""))
 
 

@@ -1,13 +1,14 @@
 """The tenant file of `oktasync tenant import` and `tenant export`: one JSON object per line.
 
-    {"name": "acme", "domain": "acme.okta.com", "api_token": {"env": "ACME_TOKEN"}, "interval": 3600,
-     "sync_custom_roles": true, "filter_email_domains": "acme.com", "paused": false}
+    {"name": "acme", "domain": "acme.okta.com", "api_token": {"env": "ACME_TOKEN"}, "interval": 86400,
+     "incremental_interval": 60, "verify_interval": null, "sync_custom_roles": true,
+     "filter_email_domains": "acme.com", "paused": false}
 
 Keys are the `tenant add` flags with underscores (plus `paused`); values pass the same checks as
-the flags (tenant_settings). A secret (`api_token`, `okta_private_key`) is either the value or
-{"env": "VARIABLE"}, read from the environment. A key left out keeps the tenant's current value (a
-new tenant gets `tenant add`'s default), so the output of `export`, which holds no secret, imports
-as "unchanged". Blank lines and lines starting with # are skipped.
+the flags (tenant_settings); `incremental_interval` and `verify_interval` are off when 0, "off" or
+null. A secret (`api_token`, `okta_private_key`) is either the value or {"env": "VARIABLE"}, read
+from the environment. A key left out keeps the tenant's current value (a new tenant gets `tenant
+add`'s default), so the output of `export`, which holds no secret, imports as "unchanged". Blank lines and lines starting with # are skipped.
 """
 
 from __future__ import annotations
@@ -24,14 +25,20 @@ import click
 from cryptography.fernet import MultiFernet
 
 from worker.commands.cliopts import credentials_from, options_from
-from worker.commands.tenant_settings import DEFAULT_INTERVAL, check_interval, tenant_changes
+from worker.commands.tenant_settings import (
+    DEFAULT_INTERVAL,
+    check_interval,
+    check_optional_interval,
+    tenant_changes,
+)
 
 SECRETS = ("api_token", "okta_private_key")
 CREDENTIALS = ("api_token", "okta_client_id", "okta_private_key", "okta_private_key_id")
 BOOLEAN_OPTIONS = ("skip_app_groups", "sync_inactive_apps", "sync_secrets", "sync_custom_roles",
                    "skip_secondary_emails")
 OPTIONS = (*BOOLEAN_OPTIONS, "filter_email_domains")
-KEYS = ("name", "domain", *CREDENTIALS, *OPTIONS, "interval", "paused")
+OPTIONAL_INTERVALS = ("incremental_interval", "verify_interval")  # 0, "off" or null: off
+KEYS = ("name", "domain", *CREDENTIALS, *OPTIONS, "interval", *OPTIONAL_INTERVALS, "paused")
 
 
 class LineError(ValueError):
@@ -94,6 +101,11 @@ def _check_types(fields: Any) -> dict[str, Any]:
             raise LineError(f"{key!r} must be a string or {{\"env\": \"VARIABLE\"}}")  # the value is not echoed
     if "interval" in fields and (not isinstance(fields["interval"], int) or isinstance(fields["interval"], bool)):
         raise LineError("'interval' must be a whole number of seconds")
+    for key in OPTIONAL_INTERVALS:
+        value = fields.get(key)
+        seconds = isinstance(value, int) and not isinstance(value, bool)
+        if key in fields and not (value is None or value == "off" or seconds):
+            raise LineError(f"{key!r} must be a whole number of seconds, or 0, \"off\" or null (off)")
     for key in (*BOOLEAN_OPTIONS, "paused"):
         if key in fields and not isinstance(fields[key], bool):
             raise LineError(f"{key!r} must be true or false")
@@ -151,25 +163,29 @@ def apply(session: Any, line: Line, tenants: dict[str, Any], keys: MultiFernet,
                              required=row is None)
     option_flags = {k: f.get(k) for k in OPTIONS}
     interval = check_interval(f["interval"]) if "interval" in f else None
+    incremental, verify = (check_optional_interval(f[k], k) if k in f else None for k in OPTIONAL_INTERVALS)
     if row is None:
         if "domain" not in f:
             raise LineError("'domain' is required for a new tenant")
         options = options_from(**option_flags).to_dict()
         row = new_tenant(line.name, f["domain"], creds or {}, options=options,
-                         sync_interval=interval or DEFAULT_INTERVAL, enabled=not f.get("paused", False), keys=keys)
+                         sync_interval=interval or DEFAULT_INTERVAL, incremental_interval=incremental or None,
+                         verify_interval=verify or None, enabled=not f.get("paused", False), keys=keys)
         session.add(row)
         tenants[line.name] = row
         return "added"
     changes = tenant_changes(row, domain=f.get("domain"), credentials=creds, option_flags=option_flags,
-                             interval=interval, enabled=None if "paused" not in f else not f["paused"], keys=keys)
+                             interval=interval, incremental_interval=incremental, verify_interval=verify,
+                             enabled=None if "paused" not in f else not f["paused"], keys=keys)
     if not changes:
         return "unchanged"
     change_tenant(row, **changes, keys=keys)
-    return f"updated ({', '.join(sorted(k for k in changes if k != 'next_sync_at'))})"
+    return f"updated ({', '.join(sorted(k for k in changes if not k.startswith('next_')))})"
 
 
 def export_line(row: Any) -> str:
     """The tenant as an import line: every setting but its credentials."""
     options = options_from(None, None, None, None, None, base=row.options).to_dict()
     return json.dumps({"name": row.name, "domain": row.domain, **options, "interval": row.sync_interval,
+                       "incremental_interval": row.incremental_interval, "verify_interval": row.verify_interval,
                        "paused": not row.enabled})

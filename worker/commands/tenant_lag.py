@@ -1,9 +1,11 @@
-"""`oktasync tenant list --lagging`: which tenants' data is older than their interval, and why."""
+"""`oktasync tenant list --lagging`: which tenants' data is older than their shortest interval (full
+or incremental), and why."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from worker.store.tenants import Freshness
 
@@ -38,16 +40,31 @@ def _summary(error: str | None) -> str:
     return first if len(first) <= 160 else first[:157] + "..."
 
 
+def freshest_interval(t: Any) -> int:
+    """The shortest interval at which the tenant's view is refreshed: the full sync's, or the
+    incremental runs' when they are on (drift checks refresh nothing)."""
+    return min((x for x in (t.sync_interval, t.incremental_interval) if x), default=t.sync_interval)
+
+
+def next_due(t: Any) -> datetime | None:
+    """The earliest due time of the tenant's full or incremental runs (None: a full one is due now)."""
+    if t.next_sync_at is None:
+        return None
+    return min(x for x in (t.next_sync_at, t.next_incremental_at) if x is not None)
+
+
 def lag(f: Freshness, now: datetime) -> Lag | None:
-    """Why tenant `f` lags (its last success is older than its interval, or it never succeeded), or
-    None when it does not. The first reason that holds wins: paused, a run in progress (running or
-    queued behind others), the last run failed, no run ever, due but not started, not due yet."""
+    """Why tenant `f` lags (its last success, full or incremental, is older than its shortest
+    interval, or it never succeeded), or None when it does not. The first reason that holds wins:
+    paused, a run in progress (running or queued behind others), the last run failed, no run ever,
+    due but not started, not due yet."""
     t, run = f.tenant, f.latest
-    if f.last_success is not None and (now - f.last_success).total_seconds() <= t.sync_interval:
+    interval = freshest_interval(t)
+    if f.last_success is not None and (now - f.last_success).total_seconds() <= interval:
         return None
 
     def out(reason: str, detail: str) -> Lag:
-        return Lag(t.name, reason, detail, f.last_success, t.sync_interval)
+        return Lag(t.name, reason, detail, f.last_success, interval)
 
     if not t.enabled:
         return out("paused", f"paused; `oktasync tenant resume {t.name}` schedules it again")
@@ -60,14 +77,15 @@ def lag(f: Freshness, now: datetime) -> Lag | None:
     if run is not None and run.state == "failed":
         when = run.finished_at or run.updated_at
         return out("failing", f"run {run.id} failed {ago((now - when).total_seconds())} ago: {_summary(run.error)}")
-    due = t.next_sync_at is None or t.next_sync_at <= now
-    since = "" if t.next_sync_at is None else f" since {ago((now - t.next_sync_at).total_seconds())}"
+    next_at = next_due(t)
+    due = next_at is None or next_at <= now
+    since = "" if next_at is None else f" since {ago((now - next_at).total_seconds())}"
     not_started = "not started: queued behind others, or Beat is not running"
     if run is None:
-        return out("never ran", f"first sync due{since}, {not_started}" if due else f"first sync due at {_at(t.next_sync_at)}")
+        return out("never ran", f"first sync due{since}, {not_started}" if due else f"first sync due at {_at(next_at)}")
     if due:
         return out("queued", f"due{since}, {not_started}")
-    return out("not due", f"next sync due at {_at(t.next_sync_at)} (interval or schedule changed)")
+    return out("not due", f"next sync due at {_at(next_at)} (interval or schedule changed)")
 
 
 def lagging(rows: list[Freshness], now: datetime) -> list[Lag]:

@@ -3,6 +3,13 @@
 `plan_release` is pure (counts and caps in, slots per run out), so the fairness rules are tested
 without a database; `release_streams` reads the counts and applies the plan through the store
 (worker/store/runs.py) in one serialized transaction.
+
+After a page, a start or a wait, only that run's streams are released, under that run's lock, from
+its own counts and one count of the busy streams elsewhere (the global cap): pages of different
+runs do not wait for each other, and a release costs what its run holds, not what every running
+run holds. When free slots are scarce (fewer than one run's cap), who gets them matters, so
+that release, like Beat's tick, plans over every running run (fewest busy first) under the one
+global lock.
 """
 
 from __future__ import annotations
@@ -35,12 +42,13 @@ class ReleasePlan:
 
 
 def plan_release(counts: Iterable[tuple[int, str, str, bool, int]], tenant_cap: int,
-                 global_cap: int) -> ReleasePlan:
+                 global_cap: int, busy_elsewhere: int = 0) -> ReleasePlan:
     """From (run id, kind, state, waiting, count) of the open streams: how many pending streams
     each run may activate, keeping at most `tenant_cap` busy per run and `global_cap` busy in all.
     Busy = active and not waiting for the limiter; with waiting ones, at most DEFERRED_HEADROOM x
     `tenant_cap` streams of a run are open at once, and a kind with `kind_waiting_cap(tenant_cap)`
-    streams waiting gets no new one. Runs with the fewest busy streams are served first."""
+    streams waiting gets no new one. Runs with the fewest busy streams are served first.
+    `busy_elsewhere`: busy streams of runs not in `counts` (they count against `global_cap`)."""
     busy: dict[int, int] = {}
     opened: dict[int, int] = {}
     waiting_by_kind: dict[tuple[int, str], int] = {}
@@ -60,7 +68,7 @@ def plan_release(counts: Iterable[tuple[int, str, str, bool, int]], tenant_cap: 
     for (run_id, kind), n in pending_by_kind.items():
         if (run_id, kind) not in held:
             pending[run_id] = pending.get(run_id, 0) + n
-    free = global_cap - sum(busy.values())
+    free = global_cap - busy_elsewhere - sum(busy.values())
     if free <= 0 or not pending:
         return ReleasePlan()
     slots: dict[int, int] = {}
@@ -80,9 +88,19 @@ def plan_release(counts: Iterable[tuple[int, str, str, bool, int]], tenant_cap: 
     return ReleasePlan(slots, held)
 
 
-def release_streams(session: Session, tenant_cap: int, global_cap: int) -> list[tuple[int, str]]:
-    """Activate the planned streams; returns (stream id, cursor) to enqueue. Call inside a fresh
-    transaction; the caller commits."""
+def release_streams(session: Session, tenant_cap: int, global_cap: int, run_id: int | None = None
+                    ) -> list[tuple[int, str]]:
+    """Activate the planned streams (of `run_id` only, if given and slots are not scarce); returns
+    (stream id, cursor) to enqueue. Call inside a fresh transaction; the caller commits."""
+    if run_id is not None:
+        runs.lock_release(session, run_id)
+        counts = runs.open_stream_counts(session, run_id)
+        busy_here = sum(n for _r, _k, state, waiting, n in counts if state == "active" and not waiting)
+        elsewhere = runs.busy_streams_elsewhere(session, run_id)
+        if global_cap - elsewhere - busy_here >= tenant_cap:  # this run cannot take the last free slots
+            plan = plan_release(counts, tenant_cap, global_cap, elsewhere)
+            return runs.activate_streams(session, plan.slots, plan.held) if plan.slots else []
+        session.rollback()  # scarce: plan over every run, so the fewest-busy ones get the slots
     runs.lock_release(session)
     plan = plan_release(runs.open_stream_counts(session), tenant_cap, global_cap)
     if not plan.slots:

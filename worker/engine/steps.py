@@ -24,12 +24,13 @@ from worker.connector import (
     handle_page,
     static_resources,
 )
-from worker.engine.kinds import apply_run, plan_run
+from worker.engine.kinds import INCREMENTAL, LISTS_EVERYTHING, VERIFY, apply_run, plan_run
 from worker.engine.release import release_streams
 from worker.engine.runtime import Runtime
 from worker.engine.sender import NEW_LIST
 from worker.model import container_key
 from worker.store import runs
+from worker.store.drift import verify_baseline
 from worker.store.generations import RunStateError, discard_run
 from worker.store.incremental import containers_holding, load_cursor
 from worker.store.tables import STATIC_CONTAINER, SyncRun, Tenant, utcnow
@@ -81,16 +82,22 @@ def start_run(rt: Runtime, run_id: int) -> None:
             s.rollback()
             fail_run(rt, run_id, f"cannot start: {exc}")
             return
-        cursor = load_cursor(s, tenant_id) if asked == "incremental" else None
+        cursor = load_cursor(s, tenant_id) if asked == INCREMENTAL else None
+        refusal, caveat = verify_baseline(s, tenant_id) if asked == VERIFY and ctx else (None, None)
         s.rollback()
     if ctx is None:
         fail_run(rt, run_id, "cannot start: the tenant was removed")
+        return
+    if refusal:
+        fail_run(rt, run_id, refusal)
         return
     try:
         with rt.sessions() as s:
             kind, plan, specs = plan_run(ctx.client.get_page, asked, cursor, ctx.options, utcnow(),
                                          lambda principal, kind: containers_holding(s, tenant_id, principal, kind))
             s.rollback()
+        if caveat:
+            plan["warning"] = caveat
     except Exception as exc:  # noqa: BLE001 - the run fails and says why, rather than staying queued
         fail_run(rt, run_id, f"cannot plan the run: {type(exc).__name__}: {exc}")
         return
@@ -99,7 +106,7 @@ def start_run(rt: Runtime, run_id: int) -> None:
         if not runs.start_run(s, run_id, ctx.options.fingerprint(), kind=kind, plan=plan):
             s.rollback()
             return
-        if kind == "full":
+        if kind in LISTS_EVERYTHING:
             static = static_resources(ctx.options)
             write_page(s, tenant_id, run_id, static.resources, static.entitlements, static.grants, check_run=False,
                        container=STATIC_CONTAINER)
@@ -107,7 +114,7 @@ def start_run(rt: Runtime, run_id: int) -> None:
         s.commit()
     rt.emit("run_started", run_id=run_id, tenant_id=tenant_id, streams=len(specs), run_kind=kind,
             reason=plan.get("reason"))
-    release(rt)
+    release(rt, run_id)
 
 
 # ---------------------------------------------------------------- pages
@@ -180,7 +187,7 @@ def _commit_page(rt: Runtime, st: runs.StreamRow, cursor: str, next_url: str | N
     if next_url is not None:
         rt.sender.enqueue(PAGE, [st.id, next_url])
     if next_url is None or opened:
-        release(rt)
+        release(rt, st.run_id)
     if next_url is None:
         complete(rt, st.run_id)
 
@@ -196,7 +203,7 @@ def _defer(rt: Runtime, st: runs.StreamRow, cursor: str, seconds: float, reason:
                 reason=reason)
         rt.sender.enqueue(PAGE, [st.id, cursor], countdown=countdown)
         if countdown >= RELEASE_ON_WAIT:
-            release(rt)  # a waiting stream frees its slot for a list on another Okta bucket
+            release(rt, st.run_id)  # a waiting stream frees its slot for a list on another Okta bucket
 
 
 def _page_failed(rt: Runtime, st: runs.StreamRow, cursor: str, reason: str,
@@ -224,10 +231,11 @@ def _page_failed(rt: Runtime, st: runs.StreamRow, cursor: str, reason: str,
 
 # ---------------------------------------------------------------- release, completion, finalize
 
-def release(rt: Runtime) -> int:
-    """Activate pending streams round-robin across tenants within the caps, and enqueue them."""
+def release(rt: Runtime, run_id: int | None = None) -> int:
+    """Activate pending streams within the caps (of `run_id`, after its page, start or wait; of
+    every running run, round-robin, on Beat's tick or when slots are scarce), and enqueue them."""
     with rt.sessions() as s:
-        picked = release_streams(s, rt.tenant_max_streams, rt.global_max_streams)
+        picked = release_streams(s, rt.tenant_max_streams, rt.global_max_streams, run_id)
         s.commit()
     for stream_id, cursor in picked:
         rt.sender.enqueue(PAGE, [stream_id, cursor], priority=NEW_LIST)
@@ -247,7 +255,8 @@ def complete(rt: Runtime, run_id: int) -> bool:
 
 
 def finalize(rt: Runtime, run_id: int) -> None:
-    """Switch the tenant's view to this run (store.finalize_generation), with counts and warnings."""
+    """Apply the run (kinds.apply_run: switch the view, patch it, or compare with it for a verify
+    run), with counts and warnings."""
     with rt.sessions() as s:
         run = s.get(SyncRun, run_id, populate_existing=True)
         if run is None or run.state != "finalizing":
@@ -278,6 +287,9 @@ def finalize(rt: Runtime, run_id: int) -> None:
         runs.begin_write(s)
         runs.prune_runs(s, run.tenant_id)  # bounded history, per tenant: cost follows the syncs
         s.commit()
+    if kind == VERIFY and (result["missing"] or result["extra"]):
+        log.warning("drift in tenant %s (verify run %s): %s grants missing from the view, %s extra",
+                    run.tenant_id, run_id, result["missing"], result["extra"])
     rt.emit("run_succeeded", run_id=run_id, tenant_id=run.tenant_id, run_kind=kind, warnings=len(warnings), **result)
 
 

@@ -6,7 +6,11 @@
   does not emit BEGIN before SELECTs, so a reader would not keep one snapshot; we emit BEGIN
   ourselves, and `BEGIN IMMEDIATE` when a connection asks for it with `immediate(session)`);
 - every engine is disposed in a forked child (Celery prefork) so pooled connections are never
-  shared between processes, and checked out with a pre-ping.
+  shared between processes, and checked out with a pre-ping;
+- a PostgreSQL pool keeps `pool_size` connections (and opens as many again for a burst): worker
+  processes size it from what they run at once (worker/config.py `db_pool_size`), the metrics
+  endpoint keeps one, everything else the default. deploy/README.md has the arithmetic
+  against PostgreSQL's max_connections.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Execution option read by the SQLite `begin` hook: "IMMEDIATE" takes the write lock up front,
 # which avoids read-then-write lock upgrades failing with "database is locked".
 SQLITE_BEGIN_OPTION = "oktasync_sqlite_begin"
+# Connections a PostgreSQL engine keeps when its process does not say (the Python API's callers
+# may run threads; one-off commands open only what they use).
+DEFAULT_POOL_SIZE = 5
 
 
 class DatabaseURLError(ValueError):
@@ -97,8 +104,9 @@ def _setup_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
-def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
-    """An engine for `url` (default: `database_url()`), configured for its dialect."""
+def make_engine(url: str | URL | None = None, pool_size: int = DEFAULT_POOL_SIZE, **kwargs: Any) -> Engine:
+    """An engine for `url` (default: `database_url()`), configured for its dialect; on PostgreSQL it
+    keeps `pool_size` connections and opens up to as many again for a burst."""
     parsed = normalize_url(database_url(url) if not isinstance(url, URL) else url)
     options: dict[str, Any] = {"pool_pre_ping": True}
     if parsed.get_backend_name() == "sqlite":
@@ -108,7 +116,7 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
             if not os.path.isdir(parent):
                 raise DatabaseURLError(f"SQLite database directory does not exist: {parent}")
     else:
-        options.update(pool_size=5, max_overflow=5, pool_recycle=1800)
+        options.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
     options.update(kwargs)
     engine = sa.create_engine(parsed, **options)
     if engine.dialect.name == "sqlite":

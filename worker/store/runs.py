@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from worker.store.db import immediate, is_sqlite
 from worker.store.tables import (
     ACTIVE_RUN_STATES,
+    VERIFY_KIND,
     AccessChange,
     EntitlementRow,
     ResourceRow,
@@ -56,7 +57,8 @@ def _insert(session: Session, table: sa.Table) -> Any:
 
 def create_run(session: Session, tenant_id: int, kind: str = "full") -> int | None:
     """Insert a queued run; None when the tenant already has an active one (unique index).
-    `kind` "incremental" asks for an incremental run: its start may still make it a full one."""
+    `kind` "incremental" asks for an incremental run: its start may still make it a full one;
+    "verify" asks for a drift check."""
     stmt = _insert(session, RUNS).values(tenant_id=tenant_id, state="queued", created_at=utcnow(),
                                          updated_at=utcnow(), counts={}, warnings=[], kind=kind, plan={})
     stmt = stmt.on_conflict_do_nothing().returning(RUNS.c.id)
@@ -73,6 +75,31 @@ def active_run(session: Session, tenant_id: int) -> SyncRun | None:
         SyncRun.tenant_id == tenant_id, SyncRun.state.in_(ACTIVE_RUN_STATES))).first()
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """One kind of scheduled run: the tenants column saying when it is next due (indexed with
+    `enabled`) and the one holding its interval."""
+
+    kind: str
+    due: sa.Column
+    interval: sa.Column
+    never_ran_is_due: bool  # full: NULL means never synced, so due; the others: NULL means off
+
+    def is_due(self, now: datetime) -> Any:
+        return sa.or_(self.due.is_(None), self.due <= now) if self.never_ran_is_due else self.due <= now
+
+    def not_due(self, now: datetime) -> Any:
+        return sa.and_(self.due.is_not(None), self.due > now) if self.never_ran_is_due \
+            else sa.or_(self.due.is_(None), self.due > now)
+
+
+FULL = Schedule("full", TENANTS.c.next_sync_at, TENANTS.c.sync_interval, True)
+INCREMENTAL = Schedule("incremental", TENANTS.c.next_incremental_at, TENANTS.c.incremental_interval, False)
+VERIFY = Schedule("verify", TENANTS.c.next_verify_at, TENANTS.c.verify_interval, False)
+# In precedence order: a tenant due for several kinds gets the first (a full run re-reads
+# everything an incremental one would, and a drift check waits for the view to be current).
+SCHEDULES = (FULL, INCREMENTAL, VERIFY)
+
 # Tenants claimed per transaction, and at most per tick: a backlog (after an outage or a bulk add)
 # is queued within a few ticks, and no transaction holds thousands of row locks.
 CLAIM_BATCH = 500
@@ -81,51 +108,68 @@ CLAIM_MAX_PER_TICK = 10_000
 
 def claim_due(session: Session, now: datetime, limit: int = CLAIM_MAX_PER_TICK,
               batch: int = CLAIM_BATCH) -> list[int]:
-    """Claim tenants whose sync is due: advance next_sync_at and create a run, in batches.
+    """Claim tenants whose full, incremental or verify run is due: move that kind's due time an
+    interval on and create a run of that kind, in batches, kind after kind in SCHEDULES' order.
 
     Each batch is one transaction that locks its due tenants with FOR UPDATE SKIP LOCKED (on
-    SQLite the write lock serializes claims), so two dispatchers claim disjoint tenants. A tenant
-    with an active run is not due yet (it keeps its due time). Returns the new run ids, to start.
+    SQLite the write lock serializes claims), so two dispatchers claim disjoint tenants; each reads
+    its kind's index, and a tenant still due for an earlier kind is left to that kind's claim. A
+    tenant with an active run is not due yet (it keeps its due times). Returns the new run ids, to
+    start.
     """
     started: list[int] = []
-    while len(started) < limit:
-        claimed = _claim_batch(session, now, min(batch, limit - len(started)))
-        if claimed is None:
-            break
-        started.extend(claimed)
+    for schedule in SCHEDULES:
+        while len(started) < limit:
+            size = min(batch, limit - len(started))
+            run_ids, found = claim_batch(session, now, size, schedule)
+            started.extend(run_ids)
+            if found < size:  # the last due ones (the rest are locked by another dispatcher)
+                break
     return started
 
 
-def _claim_batch(session: Session, now: datetime, batch: int) -> list[int] | None:
-    """One claim transaction; None when no tenant was due."""
+def claim_batch(session: Session, now: datetime, batch: int, schedule: Schedule) -> tuple[list[int], int]:
+    """One claim transaction of `schedule`'s kind: (the runs created, the due tenants found)."""
     begin_write(session)
     has_active_run = sa.select(RUNS.c.id).where(
         RUNS.c.tenant_id == TENANTS.c.id, RUNS.c.state.in_(ACTIVE_RUN_STATES)).exists()
+    earlier = SCHEDULES[:SCHEDULES.index(schedule)]
     due = session.execute(
-        sa.select(TENANTS.c.id, TENANTS.c.next_sync_at, TENANTS.c.sync_interval)
-        .where(TENANTS.c.enabled.is_(True),
-               sa.or_(TENANTS.c.next_sync_at.is_(None), TENANTS.c.next_sync_at <= now), ~has_active_run)
-        .order_by(TENANTS.c.next_sync_at.asc().nulls_first(), TENANTS.c.id).limit(batch)
+        sa.select(TENANTS.c.id, schedule.due, schedule.interval, INCREMENTAL.due, INCREMENTAL.interval)
+        .where(TENANTS.c.enabled.is_(True), schedule.is_due(now), *(e.not_due(now) for e in earlier),
+               ~has_active_run)
+        .order_by(schedule.due.asc().nulls_first(), TENANTS.c.id).limit(batch)
         .with_for_update(of=TENANTS, skip_locked=True)).all()
     if not due:
         session.rollback()
-        return None
+        return [], 0
+    _move_on(session, schedule.due, [(t, interval) for t, _d, interval, _i, _ii in due], now)
+    if schedule is FULL:  # a full run makes an incremental one due meanwhile pointless
+        _move_on(session, INCREMENTAL.due, [(t, ii) for t, _d, _iv, _i, ii in due if ii], now)
+    stamp = utcnow()
+    rows = [{"tenant_id": t, "state": "queued", "created_at": stamp, "updated_at": stamp, "counts": {},
+             "warnings": [], "kind": schedule.kind, "plan": {}, "due_at": due_at or now}
+            for t, due_at, _iv, _i, _ii in due]
+    created = dict(session.execute(_insert(session, RUNS).values(rows).on_conflict_do_nothing()
+                                   .returning(RUNS.c.tenant_id, RUNS.c.id)).all())
+    for tenant_id, due_at, _iv, incremental_at, _ii in due:
+        if tenant_id not in created:  # a run started meanwhile (`oktasync sync`): still due later
+            kept = {schedule.due.name: due_at}
+            if schedule is FULL:
+                kept[INCREMENTAL.due.name] = incremental_at
+            session.execute(sa.update(TENANTS).where(TENANTS.c.id == tenant_id).values(**kept))
+    session.commit()
+    return [int(created[t]) for t, *_ in due if t in created], len(due)
+
+
+def _move_on(session: Session, due: sa.Column, tenants: list[tuple[int, int | None]], now: datetime) -> None:
+    """Set `due` to now + each tenant's interval, one UPDATE per distinct interval."""
     by_interval: dict[int, list[int]] = {}
-    for tenant_id, _due_at, interval in due:
+    for tenant_id, interval in tenants:
         by_interval.setdefault(max(1, interval or 1), []).append(tenant_id)
     for interval, ids in by_interval.items():
         session.execute(sa.update(TENANTS).where(TENANTS.c.id.in_(ids))
-                        .values(next_sync_at=now + timedelta(seconds=interval)))
-    stamp = utcnow()
-    rows = [{"tenant_id": t, "state": "queued", "created_at": stamp, "updated_at": stamp, "counts": {},
-             "warnings": [], "due_at": due_at or now} for t, due_at, _i in due]
-    created = dict(session.execute(_insert(session, RUNS).values(rows).on_conflict_do_nothing()
-                                   .returning(RUNS.c.tenant_id, RUNS.c.id)).all())
-    for tenant_id, due_at, _interval in due:
-        if tenant_id not in created:  # a run started meanwhile (`oktasync sync`): still due later
-            session.execute(sa.update(TENANTS).where(TENANTS.c.id == tenant_id).values(next_sync_at=due_at))
-    session.commit()
-    return [int(created[t]) for t, _d, _i in due if t in created]
+                        .values({due: now + timedelta(seconds=interval)}))
 
 
 def start_run(session: Session, run_id: int, options_fingerprint: str | None = None, *,
@@ -218,21 +262,26 @@ def record_results(session: Session, run_id: int, counts: dict[str, Any], warnin
                     .values(counts=counts, warnings=warnings))
 
 
-# Finished runs kept per tenant (history for `oktasync runs`), besides the current view's run and
-# runs that recorded access changes (the audit trail has its own retention).
+# Finished runs kept per tenant (history for `oktasync runs`), besides the current view's run,
+# the last successful verify run (the drift metrics read it) and runs that recorded access changes
+# (the audit trail has its own retention).
 KEEP_FINISHED_RUNS = 20
 
 
 def prune_runs(session: Session, tenant_id: int, keep: int = KEEP_FINISHED_RUNS) -> int:
-    """Delete the tenant's finished runs older than its last `keep`, except its current view's run
-    and runs with access changes. Returns how many were deleted; the caller commits."""
+    """Delete the tenant's finished runs older than its last `keep`, except its current view's run,
+    its last successful verify run and runs with access changes. Returns how many were deleted;
+    the caller commits."""
     kept = sa.select(RUNS.c.id).where(RUNS.c.tenant_id == tenant_id).order_by(RUNS.c.id.desc()).limit(keep)
     current = sa.select(TENANTS.c.current_run_id).where(TENANTS.c.id == tenant_id).scalar_subquery()
+    last_verify = sa.select(sa.func.max(RUNS.c.id)).where(
+        RUNS.c.tenant_id == tenant_id, RUNS.c.kind == VERIFY_KIND, RUNS.c.state == "succeeded").scalar_subquery()
     changes = AccessChange.__table__
     has_changes = sa.select(changes.c.id).where(changes.c.tenant_id == tenant_id, changes.c.run_id == RUNS.c.id).exists()
     return session.execute(sa.delete(RUNS).where(
         RUNS.c.tenant_id == tenant_id, RUNS.c.state.in_(("succeeded", "failed")),
-        RUNS.c.id.not_in(kept), RUNS.c.id != sa.func.coalesce(current, 0), ~has_changes)).rowcount
+        RUNS.c.id.not_in(kept), RUNS.c.id.not_in([sa.func.coalesce(current, 0), sa.func.coalesce(last_verify, 0)]),
+        ~has_changes)).rowcount
 
 
 # ---------------------------------------------------------------- streams
@@ -349,28 +398,50 @@ def record_attempt(session: Session, stream_id: int, given: str, error: str) -> 
     return session.execute(sa.select(STREAMS.c.attempts).where(STREAMS.c.id == stream_id)).scalar_one()
 
 
-def lock_release(session: Session) -> None:
-    """Serialize stream releases (advisory lock on PostgreSQL, the write lock on SQLite) so two
-    callers cannot both see a free slot and overfill it. Held until the transaction ends."""
+def lock_release(session: Session, run_id: int | None = None) -> None:
+    """Serialize stream releases so two callers cannot both see a free slot and overfill it; held
+    until the transaction ends. With `run_id`: only releases of that run wait for each other (and a
+    global release waits for them); without: the global release, alone. PostgreSQL: advisory locks
+    (the global one taken shared by per-run releases); SQLite: its write lock serializes all."""
     if is_sqlite(session):
         begin_write(session)
-    else:
+    elif run_id is None:
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(_RELEASE_LOCK)))
+    else:
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(_RELEASE_LOCK),
+                                  sa.func.pg_advisory_xact_lock(_RELEASE_LOCK, run_id % 2**31)))
 
 
-def open_stream_counts(session: Session) -> list[tuple[int, str, str, bool, int]]:
-    """(run id, kind, state, waiting, count) of the open streams of running runs; waiting = active
-    and deferred for the limiter past now."""
-    now = utcnow()
-    running = sa.select(RUNS.c.id).where(RUNS.c.state == "running")
-    waiting = sa.and_(STREAMS.c.state == "active", STREAMS.c.deferred_until.is_not(None),
-                      STREAMS.c.deferred_until > now)
+def _waiting(now: datetime) -> Any:
+    """An active stream deferred for the limiter past now (its message is a countdown, no slot)."""
+    return sa.and_(STREAMS.c.state == "active", STREAMS.c.deferred_until.is_not(None), STREAMS.c.deferred_until > now)
+
+
+# The active states spelled as the partial unique index on sync_runs spells them, so PostgreSQL
+# reads running runs from that (small) index instead of scanning every finished run.
+_RUNNING = sa.and_(RUNS.c.state.in_(ACTIVE_RUN_STATES), RUNS.c.state == "running")
+
+
+def open_stream_counts(session: Session, run_id: int | None = None) -> list[tuple[int, str, str, bool, int]]:
+    """(run id, kind, state, waiting, count) of the open streams of running runs (of `run_id`
+    only, if given); waiting = active and deferred for the limiter past now."""
+    running = sa.select(RUNS.c.id).where(_RUNNING)
+    if run_id is not None:
+        running = running.where(RUNS.c.id == run_id)
     rows = session.execute(
-        sa.select(STREAMS.c.run_id, STREAMS.c.kind, STREAMS.c.state, sa.case((waiting, 1), else_=0).label("w"),
-                  sa.func.count())
+        sa.select(STREAMS.c.run_id, STREAMS.c.kind, STREAMS.c.state,
+                  sa.case((_waiting(utcnow()), 1), else_=0).label("w"), sa.func.count())
         .where(STREAMS.c.run_id.in_(running), STREAMS.c.state.in_(OPEN_STREAM_STATES))
         .group_by(STREAMS.c.run_id, STREAMS.c.kind, STREAMS.c.state, "w")).all()
     return [(int(r), str(k), str(st), bool(w), int(n)) for r, k, st, w, n in rows]
+
+
+def busy_streams_elsewhere(session: Session, run_id: int) -> int:
+    """Busy streams (active, not waiting for the limiter) of the running runs other than `run_id`:
+    one index probe per running run, whatever the history."""
+    return int(session.execute(
+        sa.select(sa.func.count()).select_from(STREAMS).join(RUNS, RUNS.c.id == STREAMS.c.run_id)
+        .where(_RUNNING, RUNS.c.id != run_id, STREAMS.c.state == "active", ~_waiting(utcnow()))).scalar_one())
 
 
 def activate_streams(session: Session, slots: dict[int, int], held: set[tuple[int, str]]
@@ -404,7 +475,7 @@ def stale_streams(session: Session, now: datetime, stall: float) -> list[tuple[i
     last = sa.func.coalesce(STREAMS.c.deferred_until, STREAMS.c.heartbeat_at, STREAMS.c.updated_at)
     return [(int(a), str(b), int(c)) for a, b, c in session.execute(
         sa.select(STREAMS.c.id, STREAMS.c.cursor, STREAMS.c.attempts).join(RUNS, RUNS.c.id == STREAMS.c.run_id)
-        .where(RUNS.c.state == "running", STREAMS.c.state == "active", last < cutoff)).all()]
+        .where(_RUNNING, STREAMS.c.state == "active", last < cutoff)).all()]
 
 
 def touch_stream(session: Session, stream_id: int, cursor: str, reaped: bool = True) -> bool:
@@ -430,4 +501,5 @@ def runs_to_reap(session: Session, now: datetime, stall: float) -> list[tuple[in
         sa.and_(RUNS.c.state == "finalizing", RUNS.c.updated_at < cutoff),
         sa.and_(RUNS.c.state == "running", ~open_streams))
     return [(int(i), str(st), c) for i, st, c in session.execute(
-        sa.select(RUNS.c.id, RUNS.c.state, RUNS.c.created_at).where(stalled).order_by(RUNS.c.id)).all()]
+        sa.select(RUNS.c.id, RUNS.c.state, RUNS.c.created_at).where(RUNS.c.state.in_(ACTIVE_RUN_STATES), stalled)
+        .order_by(RUNS.c.id)).all()]

@@ -18,6 +18,9 @@ from sqlalchemy.types import TypeDecorator
 
 RUN_STATES = ("queued", "running", "finalizing", "succeeded", "failed")
 ACTIVE_RUN_STATES = ("queued", "running", "finalizing")
+# sync_runs.kind: what a run does with its result (worker/engine/kinds.py).
+RUN_KINDS = ("full", "incremental", "verify")
+VERIFY_KIND = "verify"
 STREAM_STATES = ("pending", "active", "done", "failed", "skipped")
 REQUEST_STATES = ("queued", "running", "succeeded", "failed", "dead")
 AUTH_METHODS = ("api_token", "private_key_jwt")
@@ -84,6 +87,8 @@ class Tenant(Base):
         sa.CheckConstraint(_in("auth_method", AUTH_METHODS), name="auth_method"),
         # Beat's claim reads only the due rows (enabled, next_sync_at <= now), not all tenants.
         sa.Index("ix_tenants_enabled_next_sync_at", "enabled", "next_sync_at"),
+        sa.Index("ix_tenants_enabled_next_incremental_at", "enabled", "next_incremental_at"),
+        sa.Index("ix_tenants_enabled_next_verify_at", "enabled", "next_verify_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -94,6 +99,12 @@ class Tenant(Base):
     options: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=EMPTY_OBJECT)
     sync_interval: Mapped[int] = mapped_column(default=3600, server_default="3600")  # seconds
     next_sync_at: Mapped[datetime | None]
+    # Incremental runs and drift checks between full syncs (seconds; NULL: off). Their due time is
+    # NULL exactly when they are off, so the claim's `<= now` never meets a tenant without them.
+    incremental_interval: Mapped[int | None]
+    next_incremental_at: Mapped[datetime | None]
+    verify_interval: Mapped[int | None]
+    next_verify_at: Mapped[datetime | None]
     enabled: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     current_run_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("sync_runs.id", ondelete="SET NULL", use_alter=True))
@@ -130,8 +141,9 @@ class SyncRun(Base):
     options_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
     # When Beat found the tenant due (None: a run started by hand); freshness lag = due -> finished.
     due_at: Mapped[datetime | None]
-    # "full" (a new generation, switched in whole) or "incremental" (re-lists the containers its
-    # plan names and replaces exactly those in the current view; worker/store/incremental.py).
+    # "full" (a new generation, switched in whole), "incremental" (re-lists the containers its
+    # plan names and replaces exactly those in the current view; worker/store/incremental.py) or
+    # "verify" (a full listing compared with the current view, then discarded; worker/store/drift.py).
     kind: Mapped[str] = mapped_column(sa.String(16), default="full", server_default="full")
     # An incremental run's plan: why, which lists are partial, which resources were deleted, the
     # cursor to save on success (worker/engine/incremental.py writes it).

@@ -17,7 +17,7 @@ from cryptography.fernet import MultiFernet
 from sqlalchemy.orm import Session
 
 from worker.store.secrets import Credentials, decrypt_credentials, encrypt_credentials, reencrypt
-from worker.store.tables import SyncRun, Tenant
+from worker.store.tables import VERIFY_KIND, SyncRun, Tenant, utcnow
 
 REQUIRED = {"api_token": ("api_token",), "private_key_jwt": ("client_id", "private_key")}
 OPTIONAL = {"api_token": (), "private_key_jwt": ("key_id",)}
@@ -72,25 +72,51 @@ def _check_interval(sync_interval: int) -> None:
         raise TenantError(f"sync_interval must be >= 0 seconds, got {sync_interval}")
 
 
+def _check_schedule(sync_interval: int, incremental_interval: int | None, verify_interval: int | None) -> None:
+    """Incremental runs and drift checks: off (None) or every so many seconds; incremental runs
+    more often than full syncs (as often or less would save nothing: every full run re-reads all)."""
+    for what, value in (("incremental_interval", incremental_interval), ("verify_interval", verify_interval)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise TenantError(f"{what} must be a whole number of seconds >= 1, or None (off), got {value!r}")
+    if incremental_interval is not None and sync_interval and incremental_interval >= sync_interval:
+        raise TenantError(f"the incremental interval ({incremental_interval}s) must be shorter than the full sync "
+                          f"interval ({sync_interval}s): incremental runs are the cheap ones between full syncs; "
+                          "shorten it, lengthen the full interval, or turn incremental runs off")
+
+
+def _first_due(interval: int | None, due: datetime | None) -> datetime | None:
+    """A schedule's due time: None exactly when it is off (Beat's claim relies on it); a schedule
+    turned on without a due time is due at once (a full sync due as well still goes first)."""
+    if interval is None:
+        return None
+    return due if due is not None else utcnow()
+
+
 def new_tenant(name: str, domain: str, credentials: Mapping[str, Any], *, options: Mapping[str, Any] | None = None,
                sync_interval: int = 3600, enabled: bool = True, next_sync_at: datetime | None = None,
+               incremental_interval: int | None = None, verify_interval: int | None = None,
                keys: MultiFernet | None = None) -> Tenant:
     """A checked tenant not yet in any session (bulk import adds many, then flushes once)."""
     _check_name(name)
     _check_domain(domain)
     _check_interval(sync_interval)
+    _check_schedule(sync_interval, incremental_interval, verify_interval)
     return Tenant(name=name, domain=domain, auth_method=auth_method_for(credentials),
                   credentials=encrypt_credentials(credentials, keys), options=dict(options or {}),
-                  sync_interval=sync_interval, enabled=enabled, next_sync_at=next_sync_at)
+                  sync_interval=sync_interval, enabled=enabled, next_sync_at=next_sync_at,
+                  incremental_interval=incremental_interval, next_incremental_at=_first_due(incremental_interval, None),
+                  verify_interval=verify_interval, next_verify_at=_first_due(verify_interval, None))
 
 
 def create_tenant(session: Session, name: str, domain: str, credentials: Mapping[str, Any], *,
                   options: Mapping[str, Any] | None = None, sync_interval: int = 3600,
                   enabled: bool = True, next_sync_at: datetime | None = None,
+                  incremental_interval: int | None = None, verify_interval: int | None = None,
                   keys: MultiFernet | None = None) -> Tenant:
     """Add a tenant (flushes; the caller commits). Raises TenantError if the name is taken."""
     tenant = new_tenant(name, domain, credentials, options=options, sync_interval=sync_interval, enabled=enabled,
-                        next_sync_at=next_sync_at, keys=keys)
+                        next_sync_at=next_sync_at, incremental_interval=incremental_interval,
+                        verify_interval=verify_interval, keys=keys)
     if session.execute(sa.select(Tenant.id).where(Tenant.name == name)).first():
         raise TenantError(f"tenant {name!r} already exists")
     session.add(tenant)
@@ -130,27 +156,45 @@ _UNSET: Any = object()
 def update_tenant(session: Session, tenant: str | int, *, name: str = _UNSET, domain: str = _UNSET,
                   credentials: Mapping[str, Any] = _UNSET, options: Mapping[str, Any] = _UNSET,
                   sync_interval: int = _UNSET, enabled: bool = _UNSET,
-                  next_sync_at: datetime | None = _UNSET, keys: MultiFernet | None = None) -> Tenant:
+                  next_sync_at: datetime | None = _UNSET, incremental_interval: int | None = _UNSET,
+                  next_incremental_at: datetime | None = _UNSET, verify_interval: int | None = _UNSET,
+                  next_verify_at: datetime | None = _UNSET, keys: MultiFernet | None = None) -> Tenant:
     """Change the given fields (flushes; the caller commits)."""
     row = get_tenant(session, tenant)
     change_tenant(row, name=name, domain=domain, credentials=credentials, options=options,
-                  sync_interval=sync_interval, enabled=enabled, next_sync_at=next_sync_at, keys=keys)
+                  sync_interval=sync_interval, enabled=enabled, next_sync_at=next_sync_at,
+                  incremental_interval=incremental_interval, next_incremental_at=next_incremental_at,
+                  verify_interval=verify_interval, next_verify_at=next_verify_at, keys=keys)
     session.flush()
     return row
 
 
 def change_tenant(row: Tenant, *, name: str = _UNSET, domain: str = _UNSET, credentials: Mapping[str, Any] = _UNSET,
                   options: Mapping[str, Any] = _UNSET, sync_interval: int = _UNSET, enabled: bool = _UNSET,
-                  next_sync_at: datetime | None = _UNSET, keys: MultiFernet | None = None) -> None:
-    """Check every given field, then set them all on `row` (none if one is refused); no flush."""
+                  next_sync_at: datetime | None = _UNSET, incremental_interval: int | None = _UNSET,
+                  next_incremental_at: datetime | None = _UNSET, verify_interval: int | None = _UNSET,
+                  next_verify_at: datetime | None = _UNSET, keys: MultiFernet | None = None) -> None:
+    """Check every given field, then set them all on `row` (none if one is refused); no flush.
+    Turning incremental runs or drift checks on or off sets their due time too (unless given)."""
     values: dict[str, Any] = {"name": name, "domain": domain, "options": options, "sync_interval": sync_interval,
-                              "enabled": enabled, "next_sync_at": next_sync_at}
+                              "enabled": enabled, "next_sync_at": next_sync_at,
+                              "incremental_interval": incremental_interval, "next_incremental_at": next_incremental_at,
+                              "verify_interval": verify_interval, "next_verify_at": next_verify_at}
     if name is not _UNSET:
         _check_name(name)
     if domain is not _UNSET:
         _check_domain(domain)
     if sync_interval is not _UNSET:
         _check_interval(sync_interval)
+    if (sync_interval, incremental_interval, verify_interval) != (_UNSET,) * 3:
+        def wanted(value: Any, field: str) -> Any:
+            return getattr(row, field) if value is _UNSET else value
+
+        _check_schedule(wanted(sync_interval, "sync_interval"), wanted(incremental_interval, "incremental_interval"),
+                        wanted(verify_interval, "verify_interval"))
+    for interval, due in (("incremental_interval", "next_incremental_at"), ("verify_interval", "next_verify_at")):
+        if values[interval] is not _UNSET and values[due] is _UNSET:
+            values[due] = _first_due(values[interval], getattr(row, due))
     if options is not _UNSET:
         values["options"] = dict(options)
     if credentials is not _UNSET:
@@ -197,15 +241,17 @@ class Freshness:
     """A tenant's last success and latest run, what `tenant list --lagging` judges."""
 
     tenant: Tenant
-    last_success: datetime | None  # when the last successful run finished
-    latest: SyncRun | None         # the newest run, whatever its state
+    last_success: datetime | None  # when the last successful full or incremental run finished
+    latest: SyncRun | None         # the newest run, whatever its state and kind
 
 
 def freshness(session: Session) -> list[Freshness]:
-    """Every tenant with its last success and latest run, in three queries whatever their number."""
+    """Every tenant with its last success and latest run, in three queries whatever their number.
+    Verify runs are left out: they check the view but do not make it any fresher."""
+    syncs = SyncRun.kind != VERIFY_KIND
     last_ok = dict(session.execute(
         sa.select(SyncRun.tenant_id, sa.func.max(SyncRun.finished_at))
-        .where(SyncRun.state == "succeeded").group_by(SyncRun.tenant_id)).all())
-    latest_ids = sa.select(sa.func.max(SyncRun.id)).group_by(SyncRun.tenant_id).scalar_subquery()
+        .where(SyncRun.state == "succeeded", syncs).group_by(SyncRun.tenant_id)).all())
+    latest_ids = sa.select(sa.func.max(SyncRun.id)).where(syncs).group_by(SyncRun.tenant_id).scalar_subquery()
     latest = {r.tenant_id: r for r in session.execute(sa.select(SyncRun).where(SyncRun.id.in_(latest_ids))).scalars()}
     return [Freshness(t, last_ok.get(t.id), latest.get(t.id)) for t in list_tenants(session)]

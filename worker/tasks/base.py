@@ -58,7 +58,8 @@ def _build(app: Any) -> ProcessRuntime:
     settings: Settings = app.conf.oktasync_settings
     rclient = redis.Redis.from_url(settings.redis_url)
     limiter = redis_limiter(rclient, settings.rate_limit_share, settings.max_in_flight)
-    sessions = make_session_factory(make_engine(settings.database_url))
+    pool_size = settings.pool_size_for(_worker_pool.get("kind", "prefork"), _worker_pool.get("concurrency", 1))
+    sessions = make_session_factory(make_engine(settings.database_url, pool_size=pool_size))
     on_429 = Okta429Counter(settings.redis_url)
     deferrals = DeferralCounter(settings.redis_url)
 
@@ -110,6 +111,20 @@ def _on_process_init(**_: Any) -> None:
 
 
 signals.worker_process_init.connect(_on_process_init, weak=False, dispatch_uid="oktasync-process-runtime")
+
+# The worker's pool kind and concurrency, recorded in the main process before prefork children
+# fork (they inherit it): how many tasks one process runs at once sizes its database pool.
+_worker_pool: dict[str, Any] = {}
+
+
+def _on_worker_init(sender: Any = None, **_: Any) -> None:
+    pool = getattr(sender, "pool_cls", "prefork")
+    concurrency = getattr(sender, "concurrency", 1)
+    _worker_pool.update(kind=str(pool),  # "prefork", or a class: <class 'celery.concurrency.thread...'>
+                        concurrency=concurrency if isinstance(concurrency, int) else 1)
+
+
+signals.worker_init.connect(_on_worker_init, weak=False, dispatch_uid="oktasync-worker-pool")
 
 
 def _lost_database(exc: DBAPIError) -> bool:
