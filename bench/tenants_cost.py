@@ -4,7 +4,7 @@
     python bench/tenants_cost.py backlog --tenants 10000
     python bench/tenants_cost.py scrape --tenants 10000 [--history 3]
     python bench/tenants_cost.py release --tenants 10000 [--running 500] [--pending 20] [--global-cap 256]
-    python bench/tenants_cost.py page --users 4000 [--profile]
+    python bench/tenants_cost.py page --users 4000 [--profile | --celery]
 
 `tick`: N tenant rows (direct inserts, as a bulk import makes them), `--running` of them with a
 running run and one active stream (a sync in progress), and each tick a few tenants (`--due-per-tick`)
@@ -25,7 +25,11 @@ after it; other runs keep what a global release gave them, as in a steady state)
 `page`: one oktasim org (no latency, limits far above what one process can use) synced on
 PostgreSQL by the engine's steps run one after another in this process (the work of one worker
 slot, without Celery's own per-message cost): pages per CPU-second of this process, and with
---profile where that CPU goes (cProfile, top functions by own time).
+--profile where that CPU goes (cProfile on process time: a table of a page's components, then the
+top functions by own time; the profiler inflates call-heavy code, so read the shares, not the ms).
+With --celery the same sync runs on a real Celery worker (`-P prefork -c 1 -E`) on the Redis of
+$BENCH_REDIS_URL (default redis://127.0.0.1:6379/9; flushed): pages per worker CPU-second with
+Celery's per-message cost, split into the worker's main process and its pool child.
 
 Needs PostgreSQL: $DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test) names the
 server; the bench creates and drops its own database. Run with PYTHONPATH=<another tree> to
@@ -287,15 +291,14 @@ class InlineSender:
             self.handlers[task](*args)
 
 
-def bench_page(users: int, profile: bool) -> None:
-    import cProfile
-    import pstats
+@contextmanager
+def page_org(users: int) -> Iterator[tuple[str, Any, int]]:
+    """oktasim with one org of `users` users, 40 groups, 10 apps, and a scratch database holding
+    one tenant for it: yields (database URL, session factory, tenant id)."""
     import re
     import subprocess
     import sys
 
-    from worker.connector.tenant_client import memory_limiter, tenant_factory
-    from worker.store import runs
     from worker.store.secrets import generate_key
     from worker.store.tenants import create_tenant
 
@@ -314,42 +317,196 @@ def bench_page(users: int, profile: bool) -> None:
             with sessions() as s:
                 tenant_id = create_tenant(s, "bench", found.group(1), {"api_token": TOKEN}).id
                 s.commit()
-            sender = InlineSender()
-            rt = Runtime(sessions=sessions, sender=sender, global_max_streams=64, tenant_max_streams=64,
-                         make_tenant=tenant_factory(memory_limiter(1.0, max_in_flight=8)))
-            sender.handlers.update({steps.START: lambda r: steps.start_run(rt, r),
-                                    steps.PAGE: lambda sid, cur: steps.page(rt, sid, cur),
-                                    steps.FINALIZE: lambda r: steps.finalize(rt, r)})
-            with sessions() as s:
-                runs.begin_write(s)
-                run_id = runs.create_run(s, tenant_id)
-                s.commit()
-            sender.enqueue(steps.START, [run_id])
-            profiler = cProfile.Profile() if profile else None
-            c0, w0 = time.process_time(), time.perf_counter()
-            if profiler:
-                profiler.enable()
-            sender.drain()
-            if profiler:
-                profiler.disable()
-            cpu, wall = time.process_time() - c0, time.perf_counter() - w0
-            with sessions() as s:
-                run = s.get(SyncRun, run_id)
-                assert run is not None
-                state, counts = run.state, dict(run.counts or {})
-            engine.dispose()
+            try:
+                yield url, sessions, tenant_id
+            finally:
+                engine.dispose()
     finally:
         sim.terminate()
         sim.wait(10)
+
+
+def new_run(sessions: Any, tenant_id: int) -> int:
+    from worker.store import runs
+
+    with sessions() as s:
+        runs.begin_write(s)
+        run_id = runs.create_run(s, tenant_id)
+        s.commit()
+    assert run_id is not None
+    return run_id
+
+
+def run_result(sessions: Any, run_id: int) -> tuple[str, dict[str, Any]]:
+    with sessions() as s:
+        run = s.get(SyncRun, run_id, populate_existing=True)
+        assert run is not None
+        return run.state, dict(run.counts or {})
+
+
+def bench_page(users: int, profile: bool) -> None:
+    import cProfile
+    import pstats
+
+    from worker.connector.tenant_client import memory_limiter, tenant_factory
+
+    with page_org(users) as (_url, sessions, tenant_id):
+        sender = InlineSender()
+        rt = Runtime(sessions=sessions, sender=sender, global_max_streams=64, tenant_max_streams=64,
+                     make_tenant=tenant_factory(memory_limiter(1.0, max_in_flight=8)))
+        sender.handlers.update({steps.START: lambda r: steps.start_run(rt, r),
+                                steps.PAGE: lambda sid, cur: steps.page(rt, sid, cur),
+                                steps.FINALIZE: lambda r: steps.finalize(rt, r)})
+        run_id = new_run(sessions, tenant_id)
+        sender.enqueue(steps.START, [run_id])
+        # CPU time, not wall: waiting for oktasim or PostgreSQL is not this process's cost.
+        profiler = cProfile.Profile(time.process_time) if profile else None
+        c0, w0 = time.process_time(), time.perf_counter()
+        if profiler:
+            profiler.enable()
+        sender.drain()
+        if profiler:
+            profiler.disable()
+        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+        state, counts = run_result(sessions, run_id)
     pages, items = counts.get("pages", 0), counts.get("items", 0)
     print(f"page users={users}: run {state}, {pages} pages, {items} items, {cpu:.2f} s client CPU, {wall:.2f} s wall: "
           f"{pages / cpu:.0f} pages per CPU-second ({items / max(pages, 1):.0f} items a page); "
           f"load {os.getloadavg()[0]:.1f}")
     if profiler:
         stats = pstats.Stats(profiler).sort_stats("tottime")
+        print_breakdown(stats, pages)
         stats.print_stats(25)
         if os.environ.get("BENCH_CALLERS"):
             stats.print_callers(os.environ["BENCH_CALLERS"])
+
+
+def bench_page_celery(users: int) -> None:
+    """The same sync run by a real Celery worker (`-P prefork -c 1 -E`, as the Procfile runs it,
+    on the Redis of $BENCH_REDIS_URL, which is flushed): worker CPU (parent and pool child, from
+    /proc) per page, so Celery's own per-message cost (message decode, delivery counter, ack,
+    events, the next page's send) is in the figure."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import redis
+    from celery import Celery
+    from tenants import cpu_seconds
+
+    import worker
+
+    broker = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+    redis.Redis.from_url(broker).flushdb()
+    with page_org(users) as (url, sessions, tenant_id):
+        code = Path(worker.__file__).resolve().parents[1]  # the tree under test (PYTHONPATH or this one)
+        env = {**os.environ, "OKTASYNC_BROKER_URL": broker, "OKTASYNC_DATABASE_URL": url,
+               "PYTHONPATH": str(code)}
+        log = Path(f"/tmp/tenants_cost_worker_{os.getpid()}.log")
+        celery = Path(sys.executable).with_name("celery")
+        proc = subprocess.Popen([str(celery), "-A", "worker", "worker", "-Q", "sync", "-P", "prefork", "-c", "1",
+                                 "-E", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
+                                env=env, cwd=code, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while " ready." not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if " ready." not in log.read_text():
+                raise SystemExit(f"the Celery worker did not start: see {log}")
+            time.sleep(1.0)  # let the pool child finish its own start
+            run_id = new_run(sessions, tenant_id)
+            c0, p0, w0 = cpu_seconds([proc.pid]), own_cpu_seconds(proc.pid), time.perf_counter()
+            # A bare client on the bench's broker (worker.app would read the broker from the environment).
+            Celery(broker=broker).send_task(steps.START, [run_id], queue="sync")
+            state = "queued"
+            deadline = time.monotonic() + 300
+            while state not in ("succeeded", "failed") and time.monotonic() < deadline:
+                time.sleep(0.1)
+                state, counts = run_result(sessions, run_id)
+            cpu, wall = cpu_seconds([proc.pid]) - c0, time.perf_counter() - w0
+            parent = own_cpu_seconds(proc.pid) - p0
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    pages = counts.get("pages", 0)
+    print(f"page (celery) users={users}: run {state}, {pages} pages, {cpu:.2f} s worker CPU, {wall:.2f} s wall: "
+          f"{pages / max(cpu, 1e-9):.0f} pages per worker CPU-second (main process {parent:.2f} s, pool child "
+          f"{cpu - parent:.2f} s); load {os.getloadavg()[0]:.1f}")
+
+
+def own_cpu_seconds(pid: int) -> float:
+    """utime+stime of one process alone (the prefork parent: receives, dispatches, acks)."""
+    from pathlib import Path
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:13]) / os.sysconf("SC_CLK_TCK")
+
+
+# Where a page's CPU goes: (label, functions as (file suffix, name[, caller name]), parts). A part's
+# time is inside its parent's; what no part names is the parent's "other".
+STEPS = "worker/engine/steps.py"
+CLIENT = "worker/okta/client.py"
+BREAKDOWN: list[Any] = [
+    ("pool checkout + pre-ping", [("worker/store/db.py", "one_connection")], []),
+    ("read stream row + tenant version", [("worker/store/runs.py", "load_stream", "page"),
+                                          ("worker/store/runs.py", "load_stream", "_page"),
+                                          ("worker/engine/runtime.py", "tenant", "page"),
+                                          ("worker/engine/runtime.py", "tenant", "_page")], []),
+    ("fetch (OktaClient.get_page)", [(CLIENT, "get_page", "page"), (CLIENT, "get_page", "_page")], [
+        ("limiter acquire + release", [(CLIENT, "_acquire"), (CLIENT, "_release")], []),
+        ("HTTP exchange (httpx send + read)", [("httpx/_client.py", "send", "_exchange"),
+                                               ("httpx/_models.py", "read", "_exchange")], []),
+        ("JSON parse (orjson)", [(CLIENT, "_parse")], []),
+    ]),
+    ("map to rows (handle_page)", [("worker/connector/types/__init__.py", "handle_page", "page"),
+                                   ("worker/connector/types/__init__.py", "handle_page", "_page"),
+                                   (STEPS, "decode_spec", "page"), (STEPS, "decode_spec", "_page")], []),
+    ("write transaction (_commit_page)", [(STEPS, "_commit_page", "page"), (STEPS, "_commit_page", "_page")], [
+        ("begin (BEGIN; a pool checkout if none held)", [("worker/store/runs.py", "begin_write", "_commit_page")], []),
+        ("lock run + advance cursor", [("worker/store/runs.py", "lock_running", "_commit_page"),
+                                       ("worker/store/runs.py", "advance", "_commit_page")], []),
+        ("upsert rows (write_page)", [("worker/store/writes.py", "write_page", "_commit_page")], []),
+        ("child streams", [("worker/store/runs.py", "closed_kinds", "_commit_page"),
+                           ("worker/store/runs.py", "add_streams", "_commit_page")], []),
+        ("commit", [("sqlalchemy/orm/session.py", "commit", "_commit_page")], []),
+        ("release streams", [(STEPS, "release", "_commit_page")], []),
+        ("completion check", [(STEPS, "complete", "_commit_page")], []),
+        ("next-page send", [("bench/tenants_cost.py", "enqueue", "_commit_page")], []),
+    ]),
+]
+
+
+def _cumulative(stats: Any, where: list[tuple[str, ...]]) -> float:
+    total = 0.0
+    for (path, _line, name), (_cc, _nc, _tt, cum, callers) in stats.stats.items():
+        for file_end, func, *caller in where:
+            if name != func or not path.endswith(file_end):
+                continue
+            if not caller:
+                total += cum
+                continue
+            total += sum(c[3] for (_p, _l, cname), c in callers.items() if cname == caller[0])
+    return total
+
+
+def print_breakdown(stats: Any, pages: int) -> None:
+    """CPU ms per page by component (under the profiler, which inflates call-heavy code)."""
+    total = _cumulative(stats, [(STEPS, "page")])
+    print(f"where a page's CPU goes (cProfile, process time; steps.page = {1000 * total / pages:.2f} ms a page, "
+          f"start/release/finalize outside pages not included):")
+    print(f"  {'component':<44} {'ms/page':>8} {'share':>6}")
+
+    def show(parts: list[Any], parent: float, depth: int) -> None:
+        named = 0.0
+        for label, where, children in parts:
+            t = _cumulative(stats, where)
+            named += t
+            print(f"  {'  ' * depth + label:<44} {1000 * t / pages:8.2f} {100 * t / total:5.0f}%")
+            if children:
+                show(children, t, depth + 1)
+        print(f"  {'  ' * depth + 'other':<44} {1000 * (parent - named) / pages:8.2f} {100 * (parent - named) / total:5.0f}%")
+
+    show(BREAKDOWN, total, 0)
 
 
 def main() -> None:
@@ -377,9 +534,13 @@ def main() -> None:
     page = sub.add_parser("page")
     page.add_argument("--users", type=int, default=4000)
     page.add_argument("--profile", action="store_true")
+    page.add_argument("--celery", action="store_true", help="run the sync on a real Celery worker")
     args = parser.parse_args()
     if args.cmd == "page":
-        bench_page(args.users, args.profile)
+        if args.celery:
+            bench_page_celery(args.users)
+        else:
+            bench_page(args.users, args.profile)
         return
     for count in args.tenants:
         if args.cmd == "tick":

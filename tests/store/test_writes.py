@@ -119,3 +119,20 @@ def test_a_page_in_flight_holds_off_the_run_state_change(store):
             if not postgres:  # the pooled connection keeps its pragmas
                 fin.connection().exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
                 fin.rollback()
+
+
+def test_json_and_text_values_are_stored_exactly(store):
+    """Rows travel as JSON text on PostgreSQL: quotes, backslashes, unicode, nested nulls and
+    numbers must come back as they went in."""
+    t = store.tenant()
+    run = store.start_run(t)
+    profile = {"name": 'O\'Brien "Bob" \\ tab\t', "emoji": "ünï ✓ 🙂", "second": None, "nested": {"a": [1, 2.5, None, True]},
+               "empty": {}, "big": 2**53}
+    grant = Grant("group:g1:member", "user", 'u"1\\', annotations={"scope": None, "n": 0})
+    with store.Session() as s:
+        write_page(s, t, run, resources=[Resource("user", 'u"1\\', "Ünï \"q\"", profile)], grants=[grant])
+        s.commit()
+        row = s.execute(sa.select(ResourceRow).where(ResourceRow.run_id == run)).scalar_one()
+        g = s.execute(sa.select(GrantRow).where(GrantRow.run_id == run)).scalar_one()
+    assert (row.id, row.display_name, row.profile, row.parent) == ('user:u"1\\', "Ünï \"q\"", profile, None)
+    assert (g.id, g.principal_id, g.annotations, g.sources, g.expanded) == (grant.id, 'u"1\\', {"scope": None, "n": 0}, [], False)

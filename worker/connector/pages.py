@@ -8,6 +8,7 @@ which returns a PageResult: rows, child streams, warnings, and how many records 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,11 +129,15 @@ def grants_page(body: Any, what: str, grant: Callable[[Any], Grant | None]) -> P
     return out
 
 
+# An id becomes part of `<type>:<id>` keys: no colon, no whitespace (\s is str.isspace's set).
+_NOT_IN_ID = re.compile(r"[:\s]")
+
+
 def object_id(obj: Any, kind: str) -> str:
     if not isinstance(obj, Mapping):
         raise BadObject(f"{kind}: expected a JSON object, got {type(obj).__name__}")
     value = obj.get("id")
-    if not isinstance(value, str) or not value or ":" in value or any(c.isspace() for c in value):
+    if not isinstance(value, str) or not value or _NOT_IN_ID.search(value):
         raise BadObject(f"{kind}: missing or invalid id {value!r}")
     return value
 

@@ -7,16 +7,19 @@ limiter. The steps are the same code either way.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from worker.engine.sender import Sender
+from worker.store.db import one_connection
 from worker.store.tables import Tenant
 from worker.store.tenants import tenant_version
 
@@ -50,7 +53,8 @@ class TenantContext:
 
 @dataclass
 class Runtime:
-    sessions: sessionmaker[Session]
+    # A sessionmaker; pinned() swaps in sessions bound to one held connection.
+    sessions: Callable[[], Session]
     sender: Sender
     # Builds a TenantContext from a Tenant row (decrypts credentials, makes the client).
     make_tenant: Callable[[Any], TenantContext]
@@ -65,9 +69,10 @@ class Runtime:
     _tenants: dict[int, TenantContext] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def tenant(self, session: Session, tenant_id: int) -> TenantContext | None:
-        """The cached context, rebuilt when the tenant row was updated (new credentials/options)."""
-        version = tenant_version(session, tenant_id)
+    def tenant(self, session: Session, tenant_id: int, known_version: datetime | None = None) -> TenantContext | None:
+        """The cached context, rebuilt when the tenant row was updated (new credentials/options).
+        `known_version`: the row's updated_at if the caller just read it (else it is read here)."""
+        version = known_version or tenant_version(session, tenant_id)
         if version is None:
             return None
         with self._lock:
@@ -82,6 +87,13 @@ class Runtime:
         with self._lock:
             self._tenants[tenant_id] = ctx
         return ctx
+
+    @contextmanager
+    def pinned(self) -> Iterator[Runtime]:
+        """This runtime with its sessions taking turns on one database connection (a page task's
+        few short transactions: one pool checkout and pre-ping instead of one each)."""
+        with one_connection(self.sessions) as sessions:
+            yield dataclasses.replace(self, sessions=sessions)
 
     def emit(self, kind: str, **data: Any) -> None:
         try:

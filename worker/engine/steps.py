@@ -120,13 +120,20 @@ def start_run(rt: Runtime, run_id: int) -> None:
 # ---------------------------------------------------------------- pages
 
 def page(rt: Runtime, stream_id: int, cursor: str) -> None:
-    """Fetch one page of a stream at `cursor`, write it, move the cursor, enqueue the next page."""
+    """Fetch one page of a stream at `cursor`, write it, move the cursor, enqueue the next page.
+
+    Its transactions (read, write, release, completion) share one database connection."""
+    with rt.pinned() as pinned:
+        _page(pinned, stream_id, cursor)
+
+
+def _page(rt: Runtime, stream_id: int, cursor: str) -> None:
     with rt.sessions() as s:
         st = runs.load_stream(s, stream_id)
         if st is None or st.state != "active" or st.cursor != cursor or st.run_state != "running":
             return  # a duplicate, a stale message, or a run that stopped: nothing to do
         try:
-            ctx = rt.tenant(s, st.tenant_id)
+            ctx = rt.tenant(s, st.tenant_id, st.tenant_version)
         except Exception as exc:  # noqa: BLE001
             s.rollback()
             fail_run(rt, st.run_id, f"cannot use the tenant's credentials: {exc}")
@@ -165,11 +172,8 @@ def _commit_page(rt: Runtime, st: runs.StreamRow, cursor: str, next_url: str | N
     children = [(*encode_spec(c), first_cursor(c)) for c in result.children]
     with rt.sessions() as s:
         runs.begin_write(s)
-        if not runs.lock_running(s, st.run_id):
-            s.rollback()
-            return
-        if not runs.advance(s, st.id, cursor, next_url, items, result.warnings, final_state):
-            s.rollback()  # another delivery of this page got there first
+        if not runs.advance(s, st.id, cursor, next_url, items, result.warnings, final_state, run_id=st.run_id):
+            s.rollback()  # another delivery of this page got there first, or the run stopped
             return
         write_page(s, st.tenant_id, st.run_id, result.resources, result.entitlements, result.grants,
                    check_run=False, container=container)

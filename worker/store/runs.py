@@ -12,6 +12,7 @@ Stream: pending -> active -> done | skipped;           pending|active -> failed
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -195,21 +196,17 @@ def closed_kinds(session: Session, run_id: int) -> set[str]:
     return set((row[1] or {}).get("closed_kinds") or ())
 
 
-def lock_running(session: Session, run_id: int) -> bool:
-    """Inside a page's transaction: hold a share lock on the run so nobody fails or deletes it
-    until this page is committed; False when the run is no longer running (stop quietly)."""
-    row = session.execute(sa.select(RUNS.c.state).where(RUNS.c.id == run_id)
-                          .with_for_update(read=True)).first()
-    return row is not None and row[0] == "running"
+_TRY_COMPLETE = (
+    sa.update(RUNS).where(RUNS.c.id == sa.bindparam("p_run"), RUNS.c.state == "running",
+                          ~sa.select(STREAMS.c.id).where(STREAMS.c.run_id == sa.bindparam("p_run"),
+                                                         STREAMS.c.state.in_(OPEN_STREAM_STATES)).exists())
+    .values(state="finalizing", updated_at=sa.bindparam("p_now", type_=RUNS.c.updated_at.type)))
 
 
 def try_complete(session: Session, run_id: int) -> bool:
-    """running -> finalizing when no stream is pending or active; exactly one caller wins."""
-    open_streams = sa.select(STREAMS.c.id).where(
-        STREAMS.c.run_id == run_id, STREAMS.c.state.in_(OPEN_STREAM_STATES)).exists()
-    return session.execute(
-        sa.update(RUNS).where(RUNS.c.id == run_id, RUNS.c.state == "running", ~open_streams)
-        .values(state="finalizing", updated_at=utcnow())).rowcount == 1
+    """running -> finalizing when no stream is pending or active; exactly one caller wins.
+    (Called after every finished list: the statement is built once.)"""
+    return session.execute(_TRY_COMPLETE, {"p_run": run_id, "p_now": utcnow()}).rowcount == 1
 
 
 def succeed(session: Session, run_id: int, counts: dict[str, Any], warnings: list[str]) -> bool:
@@ -301,13 +298,21 @@ class StreamRow:
     state: str
     run_state: str
     attempts: int
+    # The tenant row's updated_at (None: the tenant is gone), for Runtime.tenant's cache: read
+    # with the stream so a page costs one statement before its fetch.
+    tenant_version: datetime | None = None
+
+
+_LOAD_STREAM = (
+    sa.select(STREAMS.c.id, STREAMS.c.run_id, RUNS.c.tenant_id, STREAMS.c.kind, STREAMS.c.parent,
+              STREAMS.c.url, STREAMS.c.cursor, STREAMS.c.state, RUNS.c.state, STREAMS.c.attempts,
+              TENANTS.c.updated_at)
+    .join(RUNS, RUNS.c.id == STREAMS.c.run_id).outerjoin(TENANTS, TENANTS.c.id == RUNS.c.tenant_id)
+    .where(STREAMS.c.id == sa.bindparam("p_stream")))
 
 
 def load_stream(session: Session, stream_id: int) -> StreamRow | None:
-    row = session.execute(
-        sa.select(STREAMS.c.id, STREAMS.c.run_id, RUNS.c.tenant_id, STREAMS.c.kind, STREAMS.c.parent,
-                  STREAMS.c.url, STREAMS.c.cursor, STREAMS.c.state, RUNS.c.state, STREAMS.c.attempts)
-        .join(RUNS, RUNS.c.id == STREAMS.c.run_id).where(STREAMS.c.id == stream_id)).first()
+    row = session.execute(_LOAD_STREAM, {"p_stream": stream_id}).first()
     return None if row is None else StreamRow(*row)
 
 
@@ -329,22 +334,47 @@ def add_streams(session: Session, run_id: int, specs: list[tuple[str, str, str, 
 
 
 def advance(session: Session, stream_id: int, given: str, next_cursor: str | None, items: int,
-            warnings: list[str] | None = None, final_state: str = "done") -> bool:
+            warnings: list[str] | None = None, final_state: str = "done", *, run_id: int | None = None) -> bool:
     """Move the cursor from `given` to `next_cursor` (done when None). Only from `given`: a
-    redelivered task whose page was already taken finds 0 rows and must roll back."""
-    now = utcnow()
-    values: dict[str, Any] = {
-        "cursor": next_cursor, "pages": STREAMS.c.pages + 1, "items": STREAMS.c["items"] + items,
-        "heartbeat_at": now, "deferred_until": None, "attempts": 0, "updated_at": now,
-    }
+    redelivered task whose page was already taken finds 0 rows and must roll back.
+
+    With `run_id` (a page's transaction), only while that run is running, holding a share lock on
+    the run row until commit so nobody fails or deletes the run under the page's writes; the
+    same statement, so a page pays no extra round trip for it."""
+    # Bind names are no column's: an UPDATE would take a column-named parameter as one more SET.
+    params: dict[str, Any] = {"p_stream": stream_id, "p_given": given, "p_next": next_cursor, "p_items": items,
+                              "p_now": utcnow()}
     if next_cursor is None:
-        values["state"] = final_state
+        params["p_state"] = final_state
     if warnings:
         # Warnings ride on the stream row (no contention on the run row); the finalizer gathers them.
-        values["error"] = "\n".join(warnings)[:4000]
-    return session.execute(
-        sa.update(STREAMS).where(STREAMS.c.id == stream_id, STREAMS.c.state == "active",
-                                 STREAMS.c.cursor == given).values(**values)).rowcount == 1
+        params["p_error"] = "\n".join(warnings)[:4000]
+    if run_id is not None:
+        params["p_run"] = run_id
+    stmt = _advance_statement(next_cursor is None, bool(warnings), run_id is not None)
+    return session.execute(stmt, params).rowcount == 1
+
+
+@functools.cache
+def _advance_statement(done: bool, warned: bool, fenced: bool) -> sa.Update:
+    """advance()'s UPDATE, built once per shape (a page's hottest statement: building it per call
+    cost as much client CPU as running it)."""
+    now = sa.bindparam("p_now", type_=STREAMS.c.updated_at.type)
+    values: dict[str, Any] = {
+        "cursor": sa.bindparam("p_next", type_=STREAMS.c.cursor.type), "pages": STREAMS.c.pages + 1,
+        "items": STREAMS.c["items"] + sa.bindparam("p_items", type_=sa.Integer()), "heartbeat_at": now,
+        "deferred_until": None, "attempts": 0, "updated_at": now,
+    }
+    if done:
+        values["state"] = sa.bindparam("p_state", type_=STREAMS.c.state.type)
+    if warned:
+        values["error"] = sa.bindparam("p_error", type_=STREAMS.c.error.type)
+    where = [STREAMS.c.id == sa.bindparam("p_stream"), STREAMS.c.state == "active",
+             STREAMS.c.cursor == sa.bindparam("p_given")]
+    if fenced:
+        where.append(sa.select(RUNS.c.id).where(RUNS.c.id == sa.bindparam("p_run"), RUNS.c.state == "running")
+                     .with_for_update(read=True).exists())
+    return sa.update(STREAMS).where(*where).values(**values)
 
 
 def defer(session: Session, stream_id: int, given: str, seconds: float) -> bool:

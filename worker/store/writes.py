@@ -3,18 +3,20 @@
 Each page task calls `write_page` with what it fetched; rows are upserted under the run's id
 (INSERT ... ON CONFLICT DO UPDATE ... WHERE something changed), so a redelivered page writes
 nothing new. Keys are de-duplicated inside a batch (last version wins; PostgreSQL refuses to
-touch one row twice in one statement). Rows go to one cached single-row upsert statement as
-executemany batches of at most `rows_per_statement` rows, which also keeps any multi-row
-rendering a driver may do under the dialect's bind-parameter limit.
+touch one row twice in one statement). On PostgreSQL a batch is one statement with the rows as
+one JSON parameter (`_pg_recordset_upsert`); on SQLite rows go to one cached single-row upsert
+statement as executemany batches of at most `rows_per_statement` rows, which also keeps any
+multi-row rendering a driver may do under the dialect's bind-parameter limit.
 """
 
 from __future__ import annotations
 
 import functools
-import json
+import operator
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -27,8 +29,8 @@ from worker.store.tables import EntitlementRow, GrantRow, ResourceRow, SyncRun
 PARAM_LIMITS = {"sqlite": 32766, "postgresql": 65535}
 # Past ~1000 rows a statement, bigger VALUES lists stop paying off and cost compile time.
 MAX_ROWS_PER_STATEMENT = 1000
-# PostgreSQL unnest upserts: rows per statement (bounds one statement's memory, not parameters).
-PG_UNNEST_ROWS = 5000
+# PostgreSQL recordset upserts: rows per statement (bounds one statement's memory, not parameters).
+PG_RECORDSET_ROWS = 5000
 WRITABLE_RUN_STATES = ("queued", "running")
 
 
@@ -66,39 +68,30 @@ def _upsert_statement(dialect: str, table: sa.Table, columns: tuple[str, ...], k
     )
 
 
-def _pg_array_type(column: sa.Column[Any]) -> str:
+def _pg_record_type(column: sa.Column[Any]) -> str:
     t = column.type
     if isinstance(t, sa.JSON):
-        return "jsonb[]"
+        return "jsonb"
     if isinstance(t, sa.Boolean):
-        return "boolean[]"
+        return "boolean"
     if isinstance(t, sa.Integer):
-        return "bigint[]"
-    return "text[]"
-
-
-def _pg_json_array(column: str) -> str:
-    """A jsonb[] built in PostgreSQL from one JSON array parameter (JSON null -> SQL NULL).
-
-    Sent as jsonb[], every JSON document went through psycopg's text array dumper, which escapes
-    each quote with a regex substitution: that was the largest client CPU cost of a page."""
-    return (f"(SELECT array_agg(NULLIF(e, 'null'::jsonb) ORDER BY n) "
-            f"FROM jsonb_array_elements(CAST(:{column} AS jsonb)) WITH ORDINALITY AS t(e, n))")
+        return "bigint"
+    return "text"
 
 
 @functools.lru_cache(maxsize=64)
-def _pg_unnest_upsert(table: sa.Table, columns: tuple[str, ...], key: tuple[str, ...], update: bool) -> Any:
-    """PostgreSQL: INSERT ... SELECT FROM unnest(col1[], col2[], ...) ON CONFLICT ...
+def _pg_recordset_upsert(table: sa.Table, columns: tuple[str, ...], key: tuple[str, ...], update: bool) -> Any:
+    """PostgreSQL: INSERT ... SELECT FROM json_to_recordset(:rows) ON CONFLICT ...
 
-    A page becomes one statement with one array parameter per column: nothing to compile per
-    page and nothing per row on the client, and far below the 65535-parameter limit however
-    many rows a chunk holds. (executemany ran at ~5,000 grants/s, bound by per-row work in the
-    driver.)
+    A page's rows go as one JSON array parameter (orjson, in C) that the server unpacks into
+    typed columns (JSON null -> SQL NULL): one statement per chunk, nothing compiled per page,
+    nothing per row or per value in the driver. Per-column arrays (unnest) cost more client CPU
+    than anything else in a page: psycopg's text-array dumper escapes every element in Python.
     """
     cols = ", ".join(columns)
-    arrays = ", ".join(_pg_json_array(c) if isinstance(table.c[c].type, sa.JSON)
-                       else f"CAST(:{c} AS {_pg_array_type(table.c[c])})" for c in columns)
-    sql = f"INSERT INTO {table.name} ({cols}) SELECT * FROM unnest({arrays}) ON CONFLICT ({', '.join(key)}) "
+    record = ", ".join(f"{c} {_pg_record_type(table.c[c])}" for c in columns)
+    sql = (f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM json_to_recordset(CAST(:rows AS json)) "
+           f"AS r({record}) ON CONFLICT ({', '.join(key)}) ")
     others = [c for c in columns if c not in key]
     if update and others:
         sets = ", ".join(f"{c} = excluded.{c}" for c in others)
@@ -118,20 +111,16 @@ def upsert_rows(conn: Session | sa.Connection, table: sa.Table, rows: Sequence[d
     """
     if not rows:
         return 0
-    dedup: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for row in rows:
-        dedup[tuple(row[k] for k in key)] = row
-    unique = list(dedup.values())
+    row_key = operator.itemgetter(*key)
+    unique = list({row_key(row): row for row in rows}.values())
     dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
     columns = list(unique[0])
     if dialect == "postgresql":
-        # One statement per chunk, one array parameter per column (see _pg_unnest_upsert).
-        stmt = _pg_unnest_upsert(table, tuple(columns), tuple(key), update)
-        json_cols = {c for c in columns if isinstance(table.c[c].type, sa.JSON)}
-        for start in range(0, len(unique), PG_UNNEST_ROWS):
-            chunk = unique[start:start + PG_UNNEST_ROWS]
-            conn.execute(stmt, {c: json.dumps([r[c] for r in chunk]) if c in json_cols else [r[c] for r in chunk]
-                                for c in columns})
+        # One statement per chunk, the rows as one JSON parameter (see _pg_recordset_upsert).
+        stmt = _pg_recordset_upsert(table, tuple(columns), tuple(key), update)
+        for start in range(0, len(unique), PG_RECORDSET_ROWS):
+            rows_json = orjson.dumps(unique[start:start + PG_RECORDSET_ROWS], option=orjson.OPT_NON_STR_KEYS)
+            conn.execute(stmt, {"rows": rows_json.decode()})
         return len(unique)
     stmt = _upsert_statement(dialect, table, tuple(columns), tuple(key), update)
     size = rows_per_statement(dialect, len(columns))
