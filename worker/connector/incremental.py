@@ -17,6 +17,7 @@ from worker.connector.options import SyncOptions
 from worker.connector.pages import StreamSpec
 from worker.connector.system_log import RETENTION, LogRead, LogUnavailable, iso, read_log
 from worker.connector.types import TYPES
+from worker.connector.types.base import FindResources
 
 # The overlap window: the log and the lastUpdated filters are read from this long before the
 # previous run's watermark (replica lag, one-second timestamps, late events); uuids dedupe it.
@@ -37,10 +38,11 @@ class Plan:
     watermark: datetime | None = None
     log_after: str | None = None
     recent_event_ids: list[str] = field(default_factory=list)
+    derived: list[dict[str, str]] = field(default_factory=list)  # DerivedMembers as dicts
 
     def to_dict(self) -> dict[str, Any]:
         return {"partial_kinds": self.partial_kinds, "closed_kinds": self.closed_kinds,
-                "partial_children": self.partial_children, "deleted": self.deleted,
+                "partial_children": self.partial_children, "deleted": self.deleted, "derived": self.derived,
                 "events": self.events, "log_pages": self.log_pages,
                 "watermark": iso(self.watermark) if self.watermark else None, "log_after": self.log_after,
                 "recent_event_ids": self.recent_event_ids}
@@ -75,7 +77,7 @@ Lookup = Callable[[str, str], list[str]]
 
 
 def plan_incremental(get_page: Callable[[str], Any], cursor: Any, options: SyncOptions,
-                     lookup: Lookup = lambda _p, _k: []) -> Plan | FullSync:
+                     lookup: Lookup = lambda _p, _k: [], find: FindResources = lambda _t, _f, _v: []) -> Plan | FullSync:
     """Read the log since the cursor and plan the run, or say why it must be a full sync."""
     reason = fallback_reason(cursor, options.fingerprint())
     if reason is not None:
@@ -89,6 +91,8 @@ def plan_incremental(get_page: Callable[[str], Any], cursor: Any, options: SyncO
     if cursor.watermark < now - RETENTION:
         return FullSync(f"the cursor ({iso(cursor.watermark)}) is older than the System Log keeps (90 days)")
     plan = build_plan(read.events, options, since, now, lookup)
+    plan.derived = [{"container": d.container, "entitlement": d.entitlement}
+                    for t in TYPES.values() for d in t.changes.derived(find)]
     plan.log_after, plan.log_pages, plan.recent_event_ids = read.last_link, read.pages, recent_ids(read, now)
     return plan
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from worker.connector import StreamSpec, initial_streams
 from worker.connector.incremental import Lookup, Plan, full_cursor, plan_incremental
+from worker.connector.types.base import FindResources
 from worker.connector.options import SyncOptions
 from worker.connector.system_log import parse_time
 from worker.store.db import immediate
@@ -27,13 +28,14 @@ FULL, INCREMENTAL = "full", "incremental"
 
 
 def plan_run(get_page: Callable[[str], Any], asked: str, cursor: Any, options: SyncOptions,
-             now: datetime, lookup: Lookup = lambda _p, _k: []) -> tuple[str, dict[str, Any], list[StreamSpec]]:
+             now: datetime, lookup: Lookup = lambda _p, _k: [],
+             find: FindResources = lambda _t, _f, _v: []) -> tuple[str, dict[str, Any], list[StreamSpec]]:
     """(kind, plan for sync_runs.plan, first lists) of a run asked to be `asked`; `lookup` finds
-    the view's containers holding a principal's grants."""
+    the view's containers holding a principal's grants, `find` its resources by a profile field."""
     reason: str | None = "asked for a full sync"
     warning: str | None = None
     if asked == INCREMENTAL:
-        decided = plan_incremental(get_page, cursor, options, lookup)
+        decided = plan_incremental(get_page, cursor, options, lookup, find)
         if isinstance(decided, Plan):
             return INCREMENTAL, {**decided.to_dict(), "reason": "a complete earlier sync and a usable cursor"}, \
                 decided.streams
@@ -68,7 +70,8 @@ def apply_run(session: Session, tenant_id: int, run_id: int, kind: str, plan: di
     if kind == INCREMENTAL:
         result = finalize_incremental(session, tenant_id, run_id, partial_kinds=plan.get("partial_kinds") or (),
                                       partial_children=plan.get("partial_children") or (),
-                                      deleted=plan.get("deleted") or (), cursor=cursor)
+                                      deleted=plan.get("deleted") or (), derived=plan.get("derived") or (),
+                                      cursor=cursor)
         return {"containers": result.containers, "added": result.added, "removed": result.removed}
     if cursor is None:
         forget_cursor(session, tenant_id)

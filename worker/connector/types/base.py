@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from worker.connector.options import SyncOptions
 from worker.connector.pages import PageResult, StreamSpec
-from worker.model import Entitlement, Grant
+from worker.model import Entitlement, Grant, Resource
 
 if TYPE_CHECKING:
     from worker.connector.probes import Capability
@@ -76,6 +76,19 @@ class Dirty:
 
 
 @dataclass(frozen=True)
+class DerivedMembers:
+    """A container an incremental run derives instead of re-listing it: one grant of `entitlement`
+    to every user resource of the view (the built-in Everyone group holds every user)."""
+
+    container: str
+    entitlement: str
+
+
+# (resource type, profile field, value) -> ids (`group:00g1`) of the view's resources with that value.
+FindResources = Callable[[str, str, str], list[str]]
+
+
+@dataclass(frozen=True)
 class ChangeSources:
     """How an incremental run finds a type's changes (docs/engine.md, "Incremental sync").
 
@@ -93,6 +106,9 @@ class ChangeSources:
     children: tuple[str, ...] = ()
     # A container's list rebuilt from its kind and parent (for Dirty.holding); None: not this type's.
     spec_for: Callable[[str, str], StreamSpec | None] = lambda _kind, _parent: None
+    # Containers derived from the users an incremental run stages, found in the view; their lists
+    # are not opened (partial lists mark them with meta "derived").
+    derived: Callable[[FindResources], list[DerivedMembers]] = lambda _find: []
 
 
 def event_targets(event: Mapping[str, Any], *types: str) -> list[str]:
@@ -123,3 +139,7 @@ class ResourceType:
     # implied grant's resource is in the view; removed when no other grant implies it).
     implied_grants: Callable[[Grant], list[Grant]] = lambda _grant: []
     changes: ChangeSources = ChangeSources()
+    # The container (worker.model.container_key) of the list a sync reads a grant of this type's
+    # entitlements, or a resource of this type, from: write-through stores rows under it, so the
+    # next incremental re-list of that list replaces them.
+    container_of: Callable[[Grant | Resource], str] = lambda _item: ""
