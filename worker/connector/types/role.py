@@ -125,6 +125,11 @@ def _targets_stream(role_type: str, ptype: str, pid: str, assignment_id: str) ->
                       meta=(("assignment", assignment_id), ("container", container_key(assignments, resource_key(ptype, pid)))))
 
 
+def assignments_container(grant: Grant) -> str:
+    """The principal's role list, where Okta lists its standard and custom role assignments."""
+    return container_key(USER_ROLES if grant.principal_type == "user" else GROUP_ROLES, grant.principal)
+
+
 def group_roles_stream(gid: str) -> StreamSpec:
     return StreamSpec(GROUP_ROLES, roles_path("group", q(gid)), resource_key("group", gid))
 
@@ -354,4 +359,5 @@ TYPE = ResourceType(
     revoke=functools.partial(_assign, False),
     probes=_probes,
     changes=ChangeSources(event_types=ROLE_EVENTS, dirty=_role_dirty),
+    container_of=lambda item: assignments_container(item) if isinstance(item, Grant) else "",
 )

@@ -14,7 +14,7 @@ from worker.connector.options import SyncOptions
 from worker.connector.pages import PageResult, StreamSpec, each, object_id, q, records, text
 from worker.connector.probes import PROBE_USER, Capability, CredentialsRejected, ProbeFailed, capability
 from worker.connector.types.base import Action, Arg, ChangeSources, Dirty, ResourceType, Stream, event_targets
-from worker.model import Resource, ResourceRemoved, ResourceSaved, resource_key
+from worker.model import Resource, ResourceRemoved, ResourceSaved, container_key, resource_key
 from worker.okta.errors import (
     OktaAuthenticationError,
     OktaError,
@@ -436,4 +436,5 @@ TYPE = ResourceType(
     changes=ChangeSources(lists=_changed_users, partial=(USERS,), event_types=LIFECYCLE_EVENTS,
                           dirty=_user_dirty),
     probes=_probes,
+    container_of=lambda _user: container_key(USERS, None),
 )
