@@ -97,6 +97,42 @@ def test_relisted_group_membership_replaces_members_and_reexpands(store):
     assert (res.containers, res.added, res.removed) == (1, 1, 2)
 
 
+def test_changes_shows_the_latest_run_whatever_its_kind(store):
+    """After an incremental run, `oktasync changes` (queries.changes) shows what that run changed,
+    not the full run whose view it applied to; --run still picks any run."""
+    t = store.tenant()
+    first = full_sync(store, t, org())
+    changed = org()
+    changed["group-members:group:g2"] = ([], [], [member("g2", "u2"), member("g2", "u3")])
+    run, _ = incremental(store, t, {"group-members:group:g2": changed["group-members:group:g2"]})
+    with store.Session() as s:
+        shown, found = queries.changes(s, "acme")
+        assert shown == run != first
+        assert {(c.change, c.grant_id) for c in found} == {("added", "group:g2:member:user:u3"),
+                                                          ("added", "app:a2:access:user:u3")}
+        assert queries.changes(s, "acme", first) == (first, [])
+
+
+def test_derived_members_follow_the_users_a_run_stages(store):
+    """A derived container (Everyone: every user) is not re-listed: each user the run stages gets
+    its grant, a deleted user loses it, and the rest of the container stays."""
+    t = store.tenant()
+    everyone = {"group-members:group:g1": ([], [], [member("g1", "u1"), member("g1", "u2"), member("g1", "u3")])}
+    full_sync(store, t, {**org(), **everyone})
+    derived = [{"container": "group-members:group:g1", "entitlement": "group:g1:member"}]
+    run, _ = incremental(store, t, {"users": ([user("u4"), user("u2")], [], [])}, partial_kinds=("users",),
+                         deleted=("user:u3",), derived=derived)
+    changed = {**org(), "group-members:group:g1": ([], [], [member("g1", u) for u in ("u1", "u2", "u4")])}
+    changed["users"] = ([user("u1"), user("u2"), user("u4")], [], [])
+    changed["app-users:app:a1"] = ([], [], [])  # u3 is gone
+    assert_equals_full_sync(store, "acme", changed)
+    assert changes(store, run) == {("added", "group:g1:member:user:u4"), ("added", "app:a1:access:user:u4"),
+                                   ("removed", "group:g1:member:user:u3"), ("removed", "app:a1:access:user:u3")}
+    with store.Session() as s:
+        assert s.scalar(sa.select(GrantRow.container).where(GrantRow.id == "group:g1:member:user:u4")) == \
+            "group-members:group:g1"
+
+
 def test_emptied_container_loses_its_rows(store):
     t = store.tenant()
     full_sync(store, t, org())
