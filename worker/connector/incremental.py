@@ -17,7 +17,7 @@ from worker.connector.options import SyncOptions
 from worker.connector.pages import StreamSpec
 from worker.connector.system_log import RETENTION, LogRead, LogUnavailable, iso, read_log
 from worker.connector.types import TYPES
-from worker.connector.types.base import FindResources
+from worker.connector.types.base import View
 
 # The overlap window: the log and the lastUpdated filters are read from this long before the
 # previous run's watermark (replica lag, one-second timestamps, late events); uuids dedupe it.
@@ -34,7 +34,7 @@ class Plan:
     partial_children: list[str] = field(default_factory=list)  # kinds partial lists open per object
     deleted: list[str] = field(default_factory=list)
     events: int = 0
-    log_pages: int = 0
+    log_pages: int = 0  # requests the planner made: System Log pages and the types' screens
     watermark: datetime | None = None
     log_after: str | None = None
     recent_event_ids: list[str] = field(default_factory=list)
@@ -77,7 +77,7 @@ Lookup = Callable[[str, str], list[str]]
 
 
 def plan_incremental(get_page: Callable[[str], Any], cursor: Any, options: SyncOptions,
-                     lookup: Lookup = lambda _p, _k: [], find: FindResources = lambda _t, _f, _v: []) -> Plan | FullSync:
+                     view: View = View()) -> Plan | FullSync:
     """Read the log since the cursor and plan the run, or say why it must be a full sync."""
     reason = fallback_reason(cursor, options.fingerprint())
     if reason is not None:
@@ -90,9 +90,15 @@ def plan_incremental(get_page: Callable[[str], Any], cursor: Any, options: SyncO
     now = read.server_now or cursor.watermark
     if cursor.watermark < now - RETENTION:
         return FullSync(f"the cursor ({iso(cursor.watermark)}) is older than the System Log keeps (90 days)")
-    plan = build_plan(read.events, options, since, now, lookup)
+    plan = build_plan(read.events, options, since, now, view.holding)
     plan.derived = [{"container": d.container, "entitlement": d.entitlement}
-                    for t in TYPES.values() for d in t.changes.derived(find)]
+                    for t in TYPES.values() for d in t.changes.derived(view.find)]
+    for t in TYPES.values():
+        screened = t.changes.screen(get_page, iso(since), options, view)
+        plan.log_pages += screened.requests
+        if screened.full_reason:
+            return FullSync(screened.full_reason)
+        plan.deleted = sorted(set(plan.deleted) | set(screened.deleted))
     plan.log_after, plan.log_pages, plan.recent_event_ids = read.last_link, read.pages, recent_ids(read, now)
     return plan
 

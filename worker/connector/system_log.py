@@ -73,7 +73,9 @@ def _date_header(page: Any) -> datetime | None:
         return None
 
 
-def _get(get_page: Callable[[str], Any], url: str, waited: list[float]) -> Any:
+def get_waiting(get_page: Callable[[str], Any], url: str, waited: list[float]) -> Any:
+    """One page, sleeping when the limiter says wait (the planner holds no worker slot for
+    long: at most MAX_WAIT seconds in all, counted in `waited`)."""
     while True:
         try:
             return get_page(url)
@@ -94,7 +96,7 @@ def read_log(get_page: Callable[[str], Any], since: datetime, seen: set[str] = f
         if out.pages >= MAX_PAGES:
             raise LogUnavailable(f"more than {MAX_PAGES * LOGS_LIMIT} events since the last sync")
         try:
-            page = _get(get_page, url, waited)
+            page = get_waiting(get_page, url, waited)
         except RepeatedCursor:
             break  # the head of the log: Okta's empty polling page links to itself
         except OktaPermissionDenied:

@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from worker.connector import StreamSpec, initial_streams
-from worker.connector.incremental import Lookup, Plan, full_cursor, plan_incremental
-from worker.connector.types.base import FindResources
+from worker.connector.incremental import Plan, full_cursor, plan_incremental
+from worker.connector.types.base import View
 from worker.connector.options import SyncOptions
 from worker.connector.system_log import parse_time
 from worker.store.db import immediate
@@ -28,14 +28,13 @@ FULL, INCREMENTAL = "full", "incremental"
 
 
 def plan_run(get_page: Callable[[str], Any], asked: str, cursor: Any, options: SyncOptions,
-             now: datetime, lookup: Lookup = lambda _p, _k: [],
-             find: FindResources = lambda _t, _f, _v: []) -> tuple[str, dict[str, Any], list[StreamSpec]]:
-    """(kind, plan for sync_runs.plan, first lists) of a run asked to be `asked`; `lookup` finds
-    the view's containers holding a principal's grants, `find` its resources by a profile field."""
+             now: datetime, view: View = View()) -> tuple[str, dict[str, Any], list[StreamSpec]]:
+    """(kind, plan for sync_runs.plan, first lists) of a run asked to be `asked`; `view` answers
+    the planner's questions about the tenant's current view."""
     reason: str | None = "asked for a full sync"
     warning: str | None = None
     if asked == INCREMENTAL:
-        decided = plan_incremental(get_page, cursor, options, lookup, find)
+        decided = plan_incremental(get_page, cursor, options, view)
         if isinstance(decided, Plan):
             return INCREMENTAL, {**decided.to_dict(), "reason": "a complete earlier sync and a usable cursor"}, \
                 decided.streams

@@ -25,6 +25,7 @@ from worker.connector import (
     handle_page,
     static_resources,
 )
+from worker.connector.types.base import View
 from worker.engine.kinds import apply_run, plan_run
 from worker.engine.release import release_streams
 from worker.engine.runtime import Runtime
@@ -32,7 +33,7 @@ from worker.engine.sender import NEW_LIST
 from worker.model import container_key
 from worker.store import runs
 from worker.store.generations import RunStateError, discard_run
-from worker.store.incremental import containers_holding, load_cursor, resources_with
+from worker.store.incremental import containers_holding, load_cursor, resources_present, resources_with
 from worker.store.tables import STATIC_CONTAINER, SyncRun, Tenant, utcnow
 from worker.store.writes import write_page
 
@@ -90,9 +91,10 @@ def start_run(rt: Runtime, run_id: int) -> None:
     planning = time.monotonic()
     try:
         with rt.sessions() as s:
-            kind, plan, specs = plan_run(ctx.client.get_page, asked, cursor, ctx.options, utcnow(),
-                                         lambda principal, kind: containers_holding(s, tenant_id, principal, kind),
-                                         lambda rtype, key, value: resources_with(s, tenant_id, rtype, key, value))
+            view = View(holding=lambda principal, kind: containers_holding(s, tenant_id, principal, kind),
+                        find=lambda rtype, key, value: resources_with(s, tenant_id, rtype, key, value),
+                        present=lambda keys: resources_present(s, tenant_id, keys))
+            kind, plan, specs = plan_run(ctx.client.get_page, asked, cursor, ctx.options, utcnow(), view)
             s.rollback()
     except Exception as exc:  # noqa: BLE001 - the run fails and says why, rather than staying queued
         fail_run(rt, run_id, f"cannot plan the run: {type(exc).__name__}: {exc}")

@@ -200,6 +200,13 @@ def resources_with(session: Session, tenant_id: int, rtype: str, field: str, val
         R.c.run_id == view, R.c.resource_type == rtype, R.c.profile[field].as_string() == value)))
 
 
+def resources_present(session: Session, tenant_id: int, keys: Collection[str]) -> set[str]:
+    """Those of `keys` (`user:00u1`) that are resources of the tenant's current view."""
+    view = sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id).scalar_subquery()
+    return {k for chunk in _chunks(set(keys)) for k in _select_ids(session, sa.select(R.c.id).where(
+        R.c.run_id == view, R.c.id.in_(chunk)))}
+
+
 def _derive_members(session: Session, view: int, derived: Collection[Mapping[str, str]],
                     staged_users: set[str]) -> set[str]:
     """Give each user the run staged (now in the view) its grant of every derived container's

@@ -8,7 +8,7 @@ empty; the registry (worker.connector.types) ties them together.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +89,31 @@ FindResources = Callable[[str, str, str], list[str]]
 
 
 @dataclass(frozen=True)
+class View:
+    """What the incremental planner may ask of the tenant's current view (the store answers)."""
+
+    # (principal key, container kind) -> the containers of that kind holding the principal's grants
+    holding: Callable[[str, str], list[str]] = lambda _principal, _kind: []
+    find: FindResources = lambda _rtype, _field, _value: []
+    # resource keys -> those of them that are resources of the view
+    present: Callable[[Collection[str]], set[str]] = lambda _keys: set()
+
+
+@dataclass(frozen=True)
+class Screened:
+    """What a type's own look at its changes before the run says: resources to remove, or why
+    this run must be a full sync."""
+
+    deleted: tuple[str, ...] = ()
+    full_reason: str | None = None
+    requests: int = 0  # counted in the run's requests
+
+
+# (get_page, since, options, view) -> Screened
+Screen = Callable[[Callable[[str], Any], str, SyncOptions, View], Screened]
+
+
+@dataclass(frozen=True)
 class ChangeSources:
     """How an incremental run finds a type's changes (docs/engine.md, "Incremental sync").
 
@@ -109,6 +134,8 @@ class ChangeSources:
     # Containers derived from the users an incremental run stages, found in the view; their lists
     # are not opened (partial lists mark them with meta "derived").
     derived: Callable[[FindResources], list[DerivedMembers]] = lambda _find: []
+    # Reads the planner does for the type beyond the log (e.g. users whose e-mail left the filter).
+    screen: Screen = lambda _get_page, _since, _options, _view: Screened()
 
 
 def event_targets(event: Mapping[str, Any], *types: str) -> list[str]:
