@@ -12,7 +12,7 @@ from tests.support.sim import SIM_TOKEN
 from worker.connector import SyncOptions
 from worker.engine.embedded import run_embedded
 from worker.store.db import make_engine
-from worker.store.tables import EntitlementRow, GrantRow, ResourceRow, Tenant
+from worker.store.tables import EntitlementRow, GrantRow, ResourceRow, SyncRun, Tenant
 
 OPTIONS = SyncOptions(sync_custom_roles=True, sync_secrets=True)
 ORG = ["--users", "150", "--groups", "20", "--apps", "8", "--seed", "21", "--window-seconds", "5"]
@@ -31,6 +31,14 @@ def view(file) -> tuple[set, set, set]:
             sa.select(g.id, g.expanded, g.sources, g.annotations).where(g.run_id == run))}
     engine.dispose()
     return res, ents, grants
+
+
+def run_plan(file, run_id: int) -> dict:
+    engine = make_engine(f"sqlite:///{file}")
+    with engine.connect() as c:
+        plan = c.execute(sa.select(SyncRun.plan).where(SyncRun.id == run_id)).scalar()
+    engine.dispose()
+    return plan
 
 
 def sync(sim, file, **kw):
@@ -179,5 +187,6 @@ def test_random_churn_sequences_with_late_events_stay_equal_to_a_full_sync(oktas
         time.sleep(1.6)  # every event of the round is in the log (no reader can see one sooner)
         result = sync(sim, file)
         assert result.kind == "incremental", result.reason
+        assert run_plan(file, result.run_id)["log_from"] == "after"  # resumed from the saved link
         assert_equals_full(sim, file, tmp_path, name=f"full{round_no}.db")
     assert len(kinds) >= 15, sorted(kinds)

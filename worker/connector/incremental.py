@@ -39,10 +39,12 @@ class Plan:
     log_after: str | None = None
     recent_event_ids: list[str] = field(default_factory=list)
     derived: list[dict[str, str]] = field(default_factory=list)  # DerivedMembers as dicts
+    log_from: str = ""  # "after": resumed from the saved link; "since": from the watermark less the overlap
 
     def to_dict(self) -> dict[str, Any]:
         return {"partial_kinds": self.partial_kinds, "closed_kinds": self.closed_kinds,
                 "partial_children": self.partial_children, "deleted": self.deleted, "derived": self.derived,
+                "log_from": self.log_from,
                 "events": self.events, "log_pages": self.log_pages,
                 "watermark": iso(self.watermark) if self.watermark else None, "log_after": self.log_after,
                 "recent_event_ids": self.recent_event_ids}
@@ -84,7 +86,7 @@ def plan_incremental(get_page: Callable[[str], Any], cursor: Any, options: SyncO
         return FullSync(reason)
     since = cursor.watermark - OVERLAP
     try:
-        read = read_log(get_page, since, set(cursor.recent_event_ids))
+        read = read_log(get_page, since, set(cursor.recent_event_ids), cursor.log_after, OVERLAP)
     except LogUnavailable as exc:
         return FullSync(exc.reason, exc.warning)
     now = read.server_now or cursor.watermark
@@ -99,25 +101,27 @@ def plan_incremental(get_page: Callable[[str], Any], cursor: Any, options: SyncO
         if screened.full_reason:
             return FullSync(screened.full_reason)
         plan.deleted = sorted(set(plan.deleted) | set(screened.deleted))
-    plan.log_after, plan.log_pages, plan.recent_event_ids = read.last_link, read.pages, recent_ids(read, now)
+    plan.log_after, plan.log_pages, plan.recent_event_ids = read.resume, read.pages, resume_ids(read, now)
+    plan.log_from = "after" if read.from_after else "since"
     return plan
 
 
-def recent_ids(read: LogRead, now: datetime) -> list[str]:
-    """uuids of the events inside the next run's overlap window: it will read them again."""
+def resume_ids(read: LogRead, now: datetime) -> list[str]:
+    """uuids the next run will read again: those after its resume link, and those inside the
+    overlap window of its `since` fallback."""
     horizon = now - OVERLAP
-    return sorted({uuid for uuid, published in read.seen if (published or now) >= horizon})
+    return sorted(set(read.resume_ids) | {uuid for uuid, published in read.seen if (published or now) >= horizon})
 
 
 def full_cursor(get_page: Callable[[str], Any], local_now: datetime) -> Plan | FullSync:
     """A full run's starting cursor: Okta's time now and the events of the last moments (read
     once, so a run without okta.logs.read says so)."""
     try:
-        read = read_log(get_page, local_now - OVERLAP)
+        read = read_log(get_page, local_now - OVERLAP, overlap=OVERLAP)
     except LogUnavailable as exc:
         return FullSync(exc.reason, exc.warning)
     now = read.server_now or local_now
-    return Plan(watermark=now, log_after=read.last_link, log_pages=read.pages, recent_event_ids=recent_ids(read, now))
+    return Plan(watermark=now, log_after=read.resume, log_pages=read.pages, recent_event_ids=resume_ids(read, now))
 
 
 def _spec_for(container: str) -> StreamSpec | None:
