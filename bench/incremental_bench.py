@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 import tempfile
+import threading
 import time
 from pathlib import Path
 

@@ -17,7 +17,7 @@ from worker.connector.options import SyncOptions
 from worker.connector.pages import StreamSpec
 from worker.connector.system_log import RETENTION, LogRead, LogUnavailable, iso, read_log
 from worker.connector.types import TYPES
-from worker.connector.types.base import View
+from worker.connector.types.base import NO_VIEW, View
 
 # The overlap window: the log and the lastUpdated filters are read from this long before the
 # previous run's watermark (replica lag, one-second timestamps, late events); uuids dedupe it.
@@ -79,7 +79,7 @@ Lookup = Callable[[str, str], list[str]]
 
 
 def plan_incremental(get_page: Callable[[str], Any], cursor: Any, options: SyncOptions,
-                     view: View = View()) -> Plan | FullSync:
+                     view: View = NO_VIEW) -> Plan | FullSync:
     """Read the log since the cursor and plan the run, or say why it must be a full sync."""
     reason = fallback_reason(cursor, options.fingerprint())
     if reason is not None:

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from worker.connector import StreamSpec, initial_streams
 from worker.connector.incremental import Plan, full_cursor, plan_incremental
-from worker.connector.types.base import View
 from worker.connector.options import SyncOptions
 from worker.connector.system_log import parse_time
+from worker.connector.types.base import NO_VIEW, View
 from worker.store.db import immediate
 from worker.store.generations import finalize_generation
 from worker.store.incremental import Cursor, finalize_incremental, forget_cursor, save_cursor
@@ -28,7 +28,7 @@ FULL, INCREMENTAL = "full", "incremental"
 
 
 def plan_run(get_page: Callable[[str], Any], asked: str, cursor: Any, options: SyncOptions,
-             now: datetime, view: View = View()) -> tuple[str, dict[str, Any], list[StreamSpec]]:
+             now: datetime, view: View = NO_VIEW) -> tuple[str, dict[str, Any], list[StreamSpec]]:
     """(kind, plan for sync_runs.plan, first lists) of a run asked to be `asked`; `view` answers
     the planner's questions about the tenant's current view."""
     reason: str | None = "asked for a full sync"

@@ -109,6 +109,8 @@ class Screened:
     requests: int = 0  # counted in the run's requests
 
 
+NO_VIEW = View()  # a planner's questions answered with nothing (tests, a view not yet there)
+
 # (get_page, since, options, view) -> Screened
 Screen = Callable[[Callable[[str], Any], str, SyncOptions, View], Screened]
 
