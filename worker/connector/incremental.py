@@ -93,6 +93,8 @@ def plan_incremental(get_page: Callable[[str], Any], cursor: Any, options: SyncO
     if cursor.watermark < now - RETENTION:
         return FullSync(f"the cursor ({iso(cursor.watermark)}) is older than the System Log keeps (90 days)")
     plan = build_plan(read.events, options, since, now, view.holding)
+    plan.log_after, plan.log_pages, plan.recent_event_ids = read.resume, read.pages, resume_ids(read, now)
+    plan.log_from = "after" if read.from_after else "since"
     plan.derived = [{"container": d.container, "entitlement": d.entitlement}
                     for t in TYPES.values() for d in t.changes.derived(view.find)]
     for t in TYPES.values():
@@ -101,8 +103,6 @@ def plan_incremental(get_page: Callable[[str], Any], cursor: Any, options: SyncO
         if screened.full_reason:
             return FullSync(screened.full_reason)
         plan.deleted = sorted(set(plan.deleted) | set(screened.deleted))
-    plan.log_after, plan.log_pages, plan.recent_event_ids = read.resume, read.pages, resume_ids(read, now)
-    plan.log_from = "after" if read.from_after else "since"
     return plan
 
 
