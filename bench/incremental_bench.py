@@ -2,7 +2,8 @@
 
 A full sync into a file; `--changes` random changes (POST /__sim/churn); an incremental sync of
 the file; a full sync of the changed org into a fresh file. Prints requests and seconds of each,
-the ratios, and whether the incremental view equals the full one (every column).
+the ratios, whether the incremental view equals the full one (every column), where each compared
+run's time went (planning, its longest lists, page fetches and writes, finalize) and the load.
 
     .venv/bin/python bench/incremental_bench.py --scale 1 --window 2 --concurrency 16 --changes 50
 """
