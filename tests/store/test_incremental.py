@@ -14,7 +14,7 @@ from tests.support.store import access_ent, app, app_grant, group, member, membe
 from worker.model import Entitlement, Grant, Resource, container_key
 from worker.store import queries
 from worker.store.generations import discard_run, finalize_generation
-from worker.store.incremental import Cursor, finalize_incremental, load_cursor
+from worker.store.incremental import Cursor, finalize_incremental, load_cursor, resources_with
 from worker.store.tables import AccessChange, GrantRow, SyncStream
 from worker.store.writes import write_page
 
@@ -131,6 +131,9 @@ def test_derived_members_follow_the_users_a_run_stages(store):
     with store.Session() as s:
         assert s.scalar(sa.select(GrantRow.container).where(GrantRow.id == "group:g1:member:user:u4")) == \
             "group-members:group:g1"
+        # how the planner finds such a group in the view (a profile field, on both dialects)
+        assert resources_with(s, t, "group", "type", "OKTA_GROUP") == ["group:g1", "group:g2"]
+        assert resources_with(s, t, "group", "type", "BUILT_IN") == []
 
 
 def test_emptied_container_loses_its_rows(store):
