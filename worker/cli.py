@@ -28,6 +28,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("worker.commands.tenant", "tenant"),
     ("worker.commands.sync", "sync"),
     ("worker.commands.sync", "runs"),
+    ("worker.commands.verify", "verify"),
     ("worker.commands.demo", "demo"),
     ("worker.commands.health", "health"),
     ("worker.observability.serve", "metrics"),

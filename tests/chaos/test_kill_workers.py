@@ -52,6 +52,35 @@ def test_kill9_sync_pool_children_mid_run(chaos, oktasim):
     assert "WorkerLostError" in chaos.log("w1") or "exited with 'signal 9" in chaos.log("w1")
 
 
+def test_kill9_sync_worker_mid_verify_keeps_the_view_and_finds_the_drift(chaos, oktasim):
+    """A verify run whose worker dies: its pages come back to another worker, the drift it reports
+    is exactly the view's, and the view stays as it was."""
+    from tests.support.store import tamper_view
+    from worker.store.tables import Tenant
+
+    sim = oktasim([*ORG, "--seed", "23"])
+    tid = chaos.add_tenant("killverify", sim.url)
+    w1 = chaos.worker("w1")
+    chaos.beat()
+    synced = chaos.wait_state(start_run(chaos, tid), ("succeeded", "failed"), timeout=120)
+    assert synced.state == "succeeded", synced.error
+    tampered = tamper_view(chaos.engine, tid)
+    before = chaos.picture(tid)
+    run_id = start_run(chaos, tid, "verify")
+    wait_pages(chaos, run_id, 4)
+    assert chaos.runs(tid)[-1].state == "running"
+    kill9(w1.pid)
+    w1.wait()
+    chaos.worker("w2")
+    run = chaos.wait_state(run_id, ("succeeded", "failed"), timeout=120)
+    assert run.state == "succeeded", run.error
+    got = run.counts["drift"]["grants"]
+    assert (got["missing_ids"], got["extra_ids"]) == ([tampered["removed"]], [tampered["added"]])
+    assert chaos.picture(tid) == before
+    with chaos.sessions() as s:
+        assert s.get(Tenant, tid).current_run_id == synced.id
+
+
 def test_kill9_provisioning_worker_mid_grant_applies_once(oktasim, pg_url, secret_key, workers, celery_app):
     """A grant whose worker dies between its read and its write: the message comes back, the group
     gets the member once, the request succeeds once (attempts 2), and the view shows it."""

@@ -92,13 +92,13 @@ def reap_orphans(c: Cluster) -> None:
     _orphans.clear()
 
 
-def start_run(c: Cluster, tenant_id: int) -> int:
+def start_run(c: Cluster, tenant_id: int, kind: str = "full") -> int:
     from worker.engine import steps
     from worker.store import runs
 
     with c.sessions() as s:
         runs.begin_write(s)
-        run_id = runs.create_run(s, tenant_id)
+        run_id = runs.create_run(s, tenant_id, kind)
         s.commit()
     c.sender().enqueue(steps.START, [run_id])
     return run_id

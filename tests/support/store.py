@@ -84,3 +84,26 @@ ORG1 = dict(
             app_grant("a1", "user", "u3"),
             Grant("role:SUPER_ADMIN:assigned", "group", "g2")],
 )
+
+
+def tamper_view(engine: sa.Engine, tenant_id: int | None = None, *, remove: str | None = None,
+                add: str | None = None) -> dict[str, str]:
+    """Change a tenant's current view behind oktasync's back (drift for the verify tests): delete
+    the grant `remove` (default: the first listed group membership) and insert a grant copied from
+    it with the id `add` (default: the same entitlement for a user Okta does not have).
+    Returns {"removed": id, "added": id}."""
+    from worker.store.tables import GrantRow, Tenant
+
+    g = GrantRow.__table__
+    with engine.begin() as c:
+        view_q = sa.select(Tenant.current_run_id)
+        view = c.execute(view_q if tenant_id is None else view_q.where(Tenant.id == tenant_id)).scalar_one()
+        pick = sa.select(g).where(g.c.run_id == view)
+        pick = pick.where(g.c.id == remove) if remove else pick.where(
+            g.c.expanded.is_(False), g.c.entitlement_id.like("group:%:member")).order_by(g.c.id)
+        row = dict(c.execute(pick.limit(1)).mappings().one())
+        c.execute(sa.delete(g).where(g.c.run_id == view, g.c.id == row["id"]))
+        fake = add or f"{row['entitlement_id']}:user:00unotinokta"
+        c.execute(sa.insert(g).values({**row, "id": fake, "principal_type": "user",
+                                       "principal_id": fake.rsplit(":", 1)[1]}))
+    return {"removed": row["id"], "added": fake}

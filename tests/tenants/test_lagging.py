@@ -66,3 +66,10 @@ def test_nothing_when_none_lags(cli, sessions):
         update_tenant(s, "daily", sync_interval=HOUR)
         s.commit()
     assert cli("tenant", "list", "--lagging").stdout.startswith("daily: running (last success 20h ago, interval 1h)")
+
+
+def test_a_verify_run_is_not_a_sync(cli, sessions):
+    """A recent drift check (`oktasync verify`) does not make a view any fresher."""
+    add(sessions, "checked", ok(2 * HOUR), {**ok(60), "kind": "verify"}, next_sync_at=utcnow() - timedelta(minutes=50))
+    got = cli("tenant", "list", "--lagging")
+    assert got.stdout.startswith("checked: queued (last success 2h ago, interval 1h): due since 50m"), got.stdout

@@ -88,15 +88,9 @@ def wait_for_run(sessions: Any, run_id: int, *, timeout: float | None, out: Any 
         time.sleep(1.0)
 
 
-@click.command("sync")
-@click.argument("name")
-@click.option("--wait", is_flag=True, help="Follow the run until it ends; exit 1 if it fails.")
-@click.option("--timeout", type=float, default=None, help="With --wait: give up waiting after this many seconds.")
-@click.option("--full", is_flag=True, help="A full sync, even when the tenant's change cursor allows an incremental one.")
-def sync(name: str, wait: bool, timeout: float | None, full: bool) -> None:
-    """Start a sync of tenant NAME now (workers on the `sync` queue run it): incremental when the
-    tenant has a complete sync and a usable change cursor, else full (`runs` says which and why)."""
-    from worker.commands.report import hint_for, kind_line, summary_lines
+def start_run_now(s: Any, tenant_id: int, kind: str) -> tuple[int | None, Any]:
+    """Create a run of `kind` now (the dispatcher's claim: refused while one is active) and enqueue
+    its start: (run id, None), or (None, the active run that refused it)."""
     from worker.config import ConfigError
     from worker.engine import steps
     from worker.engine.sender import CelerySender
@@ -106,31 +100,46 @@ def sync(name: str, wait: bool, timeout: float | None, full: bool) -> None:
         from worker.app import app
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    runs.begin_write(s)
+    run_id = runs.create_run(s, tenant_id, kind)
+    s.commit()
+    if run_id is None:
+        return None, runs.active_run(s, tenant_id)
+    try:
+        CelerySender(app).enqueue(steps.START, [run_id])
+    except Exception as exc:  # noqa: BLE001 - kombu raises several kinds for a broker it cannot reach
+        # Left queued, the run would block the next `oktasync sync` until the reaper fails it.
+        runs.begin_write(s)
+        runs.fail(s, run_id, f"could not enqueue the run: {exc}")
+        s.commit()
+        from kombu.utils.url import maybe_sanitize_url
+
+        raise click.ClickException(
+            f"cannot reach the broker at {maybe_sanitize_url(app.conf.broker_url)} ($OKTASYNC_BROKER_URL): "
+            f"{str(exc).rstrip('.')}; check that Redis runs and that OKTASYNC_BROKER_URL is the one the workers use "
+            f"(run {run_id} was marked failed)") from None
+    return run_id, None
+
+
+@click.command("sync")
+@click.argument("name")
+@click.option("--wait", is_flag=True, help="Follow the run until it ends; exit 1 if it fails.")
+@click.option("--timeout", type=float, default=None, help="With --wait: give up waiting after this many seconds.")
+@click.option("--full", is_flag=True, help="A full sync, even when the tenant's change cursor allows an incremental one.")
+def sync(name: str, wait: bool, timeout: float | None, full: bool) -> None:
+    """Start a sync of tenant NAME now (workers on the `sync` queue run it): incremental when the
+    tenant has a complete sync and a usable change cursor, else full (`runs` says which and why)."""
+    from worker.commands.report import hint_for, kind_line, summary_lines
+
     sessions = open_sessions()
     with sessions() as s:
         tenant = _get(s, name)
         s.commit()
-        runs.begin_write(s)
-        run_id = runs.create_run(s, tenant.id, "full" if full else "incremental")
-        s.commit()
-        if run_id is None:
-            active = runs.active_run(s, tenant.id)
-            run_id = active.id if active else None
+        run_id, active = start_run_now(s, tenant.id, "full" if full else "incremental")
+        if active is not None:
+            run_id = active.id
             click.echo(f"tenant {name} already has run {run_id} in progress" + ("; following it" if wait else ""))
         else:
-            try:
-                CelerySender(app).enqueue(steps.START, [run_id])
-            except Exception as exc:  # noqa: BLE001 - kombu raises several kinds for a broker it cannot reach
-                # Left queued, the run would block the next `oktasync sync` until the reaper fails it.
-                runs.begin_write(s)
-                runs.fail(s, run_id, f"could not enqueue the run: {exc}")
-                s.commit()
-                from kombu.utils.url import maybe_sanitize_url
-
-                raise click.ClickException(
-                    f"cannot reach the broker at {maybe_sanitize_url(app.conf.broker_url)} ($OKTASYNC_BROKER_URL): "
-                    f"{str(exc).rstrip('.')}; check that Redis runs and that OKTASYNC_BROKER_URL is the one the workers use "
-                    f"(run {run_id} was marked failed)") from None
             click.echo(f"started run {run_id} of tenant {name}")
     if not wait or run_id is None:
         return
@@ -149,8 +158,10 @@ def sync(name: str, wait: bool, timeout: float | None, full: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON array, newest first.")
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
 def runs(name: str, as_json: bool, limit: int) -> None:
-    """List the runs of tenant NAME: id, state, timings, counts, warnings; for a run still active,
-    how far it got (lists done/opened, pages, items)."""
+    """List the runs of tenant NAME: id, kind (full, incremental, verify), state, timings, counts,
+    warnings; for a verify run its drift (counts.drift in --json); for a run still active, how far
+    it got (lists done/opened, pages, items)."""
+    from worker.commands.verify import drift_note
     from worker.store.tables import ACTIVE_RUN_STATES, SyncRun
 
     with open_sessions()() as s:
@@ -170,7 +181,8 @@ def runs(name: str, as_json: bool, limit: int) -> None:
     for r in rows:
         c = r["counts"]
         n = len(r["warnings"])
-        notes = r["error"] or (f"{n} warning{'' if n == 1 else 's'}" if n else "")
+        warned = f"{n} warning{'' if n == 1 else 's'}" if n else ""
+        notes = r["error"] or "; ".join(x for x in (drift_note(c), warned) if x)
         if "progress" in r:
             p = r["progress"]
             notes = f"lists {p['done']}/{p['lists']}, pages {p['pages']}, items {p['items']}"

@@ -12,7 +12,8 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,7 @@ class EmbeddedResult:
     progress: Progress
     file: str
     limiter_stats: dict[str, Any] = field(default_factory=dict)
-    kind: str = "full"  # "full" or "incremental"
+    kind: str = "full"  # "full", "incremental" or "verify"
     reason: str | None = None  # why it was that kind
 
 
@@ -107,11 +108,11 @@ def _check_path(file: Path) -> None:
         raise EmbeddedError(f"--file {file} is a directory; name a file in it, e.g. --file {file / 'sync.db'}")
 
 
-def _prepare(file: Path, domain: str, credentials: dict[str, str], options: SyncOptions) -> tuple[Any, Any, int]:
-    """Migrate the file, store the tenant (encrypted credentials), return (engine, keys, tenant id)."""
-    _check_path(file)
+@contextmanager
+def _file_errors(file: Path) -> Iterator[None]:
+    """Turn what an unusable --file raises into an EmbeddedError saying what to do."""
     try:
-        return _open_file(file, domain, credentials, options)
+        yield
     except DatabaseError as exc:  # unwritable place, read-only file, not a SQLite file
         raise EmbeddedError(
             f"cannot use {file} as the sync file ({exc.orig or exc}); give --file a new file in a directory "
@@ -121,11 +122,22 @@ def _prepare(file: Path, domain: str, credentials: dict[str, str], options: Sync
                             "path in a directory you can write") from None
 
 
-def _open_file(file: Path, domain: str, credentials: dict[str, str], options: SyncOptions) -> tuple[Any, Any, int]:
+def _prepare(file: Path, domain: str, credentials: dict[str, str], options: SyncOptions) -> tuple[Any, Any, int]:
+    """Migrate the file, store the tenant (encrypted credentials), return (engine, keys, tenant id)."""
+    _check_path(file)
+    with _file_errors(file):
+        return _open_file(file, domain, credentials, options)
+
+
+def _open_store(file: Path) -> tuple[Any, Any]:
+    """(engine, keys) of the file, migrated; the key file next to it is created if missing."""
     url = f"sqlite:///{file}"
     migrate(url)
-    keys = load_keys(local_key_file(str(file) + ".key"))
-    engine = make_engine(url)
+    return make_engine(url), load_keys(local_key_file(str(file) + ".key"))
+
+
+def _open_file(file: Path, domain: str, credentials: dict[str, str], options: SyncOptions) -> tuple[Any, Any, int]:
+    engine, keys = _open_store(file)
     sessions = make_session_factory(engine)
     name = tenant_name(domain)
     with sessions() as s:
@@ -153,10 +165,7 @@ def run_embedded(domain: str, credentials: dict[str, str], options: SyncOptions,
     """Sync `domain` once; returns the result (state succeeded or failed). A file that holds a
     complete sync is synced incrementally (when its cursor allows) unless `full`. `on_event` also
     receives the engine's events (bench/incremental_bench.py times the run's phases with them)."""
-    if concurrency < 1:
-        raise EmbeddedError("--concurrency must be at least 1")
-    if not 0 < rate_limit_share <= 1:
-        raise EmbeddedError("--rate-limit-share must be in (0, 1]")
+    _check_limits(concurrency, rate_limit_share)
     path = Path(file).expanduser().resolve()
     _check_path(path)
     # Lock first: a second process must not write into the file (tenant row, migrations) while
@@ -165,9 +174,59 @@ def run_embedded(domain: str, credentials: dict[str, str], options: SyncOptions,
     try:
         engine, keys, tenant_id = _prepare(path, domain, credentials, options)
         return _sync_prepared(domain, path, engine, keys, tenant_id, concurrency, rate_limit_share, on_progress,
-                              progress_every, stall_timeout, full, on_event)
+                              progress_every, stall_timeout, "full" if full else "incremental", on_event)
     finally:
         os.close(lock)
+
+
+def verify_embedded(file: str, domain: str | None = None, credentials: dict[str, str] | None = None, *,
+                    concurrency: int = 8, rate_limit_share: float = 0.8,
+                    on_progress: Callable[[Progress], None] | None = None, progress_every: float = 1.0,
+                    stall_timeout: float = 120.0) -> EmbeddedResult:
+    """The drift check of a file that holds a complete sync: a verify run (a full listing compared
+    with the file's view, which it leaves as it is; worker/store/drift.py) with the options the
+    file was synced with. `credentials`, when given, replace the stored ones (as a sync's do)."""
+    _check_limits(concurrency, rate_limit_share)
+    path = Path(file).expanduser().resolve()
+    _check_path(path)
+    if not path.is_file():
+        raise EmbeddedError(f"{path} does not exist: give --file a file an earlier sync created")
+    lock = _hold_file_lock(path)
+    try:
+        with _file_errors(path):
+            engine, keys, tenant_id, synced_domain = _open_synced(path, domain, credentials)
+        return _sync_prepared(synced_domain, path, engine, keys, tenant_id, concurrency, rate_limit_share,
+                              on_progress, progress_every, stall_timeout, "verify")
+    finally:
+        os.close(lock)
+
+
+def _open_synced(path: Path, domain: str | None, credentials: dict[str, str] | None
+                 ) -> tuple[Any, Any, int, str]:
+    """(engine, keys, tenant id, domain) of a file holding a complete sync of `domain` (any, when None)."""
+    engine, keys = _open_store(path)
+    with make_session_factory(engine)() as s:
+        tenants = list_tenants(s)
+        name = tenant_name(domain) if domain else None
+        tenant = next((t for t in tenants if name in (None, t.name)), None)
+        if tenant is None and tenants:
+            raise EmbeddedError(f"{path} holds a sync of {tenants[0].name}, not {name}; give the --domain it "
+                                "was synced with, or the --file of that org")
+        if tenant is None or tenant.current_run_id is None:
+            raise EmbeddedError(f"{path} holds no complete sync: nothing to verify; sync it first "
+                                f"(oktasync --domain {domain or 'DOMAIN'} --file {path})")
+        found = (tenant.id, tenant.domain)
+        if credentials:
+            update_tenant(s, tenant.id, credentials=credentials, keys=keys)
+            s.commit()
+    return engine, keys, *found
+
+
+def _check_limits(concurrency: int, rate_limit_share: float) -> None:
+    if concurrency < 1:
+        raise EmbeddedError("--concurrency must be at least 1")
+    if not 0 < rate_limit_share <= 1:
+        raise EmbeddedError("--rate-limit-share must be in (0, 1]")
 
 
 def _hold_file_lock(path: Path) -> int:
@@ -192,7 +251,7 @@ def _hold_file_lock(path: Path) -> int:
 
 def _sync_prepared(domain: str, path: Path, engine: Any, keys: Any, tenant_id: int, concurrency: int,
                    rate_limit_share: float, on_progress: Callable[[Progress], None] | None, progress_every: float,
-                   stall_timeout: float, full: bool = False,
+                   stall_timeout: float, kind: str,
                    on_event: Callable[[str, dict[str, Any]], None] | None = None) -> EmbeddedResult:
     sessions = make_session_factory(engine)
     progress = Progress()
@@ -217,8 +276,8 @@ def _sync_prepared(domain: str, path: Path, engine: Any, keys: Any, tenant_id: i
         steps.fail_run(rt, old_id, "interrupted (the process that ran it stopped)")
     with sessions() as s:
         runs.begin_write(s)
-        # Incremental when the file's cursor allows (the run's start decides and says why not).
-        run_id = runs.create_run(s, tenant_id, "full" if full else "incremental")
+        # Asked for incremental, a run is one when the file's cursor allows (its start decides and says why not).
+        run_id = runs.create_run(s, tenant_id, kind)
         s.commit()
     if run_id is None:
         raise EmbeddedError(f"another sync of {tenant_name(domain)} is running on {path}")

@@ -1,10 +1,14 @@
-"""Full and incremental runs: what a run starts with, and how its result becomes the view.
+"""Full, incremental and verify runs: what a run starts with, and what becomes of its result.
 
 A run asked to be incremental becomes one when the tenant's cursor allows it (the connector's
 planner decides, reading the System Log); otherwise it runs as a full sync and its plan says
 why. Every successful run saves the tenant's change cursor with its result, in the same
 transaction: a full run the one taken when it started, an incremental run the one after the log
 it read. A run that could not read the log saves none, so the next run is full again.
+
+A verify run (the drift check) lists everything as a full run does, into a scratch generation
+that is compared with the current view and then discarded: it publishes nothing, records no
+access change and leaves the cursor alone (worker/store/drift.py).
 """
 
 from __future__ import annotations
@@ -21,16 +25,23 @@ from worker.connector.options import SyncOptions
 from worker.connector.system_log import parse_time
 from worker.connector.types.base import NO_VIEW, View
 from worker.store.db import immediate
+from worker.store.drift import finalize_verify
 from worker.store.generations import finalize_generation
 from worker.store.incremental import Cursor, finalize_incremental, forget_cursor, save_cursor
+from worker.store.tables import RUN_KINDS
 
-FULL, INCREMENTAL = "full", "incremental"
+FULL, INCREMENTAL, VERIFY = RUN_KINDS
+# Kinds that list the whole org from scratch (so their first page includes the static rows).
+LISTS_EVERYTHING = (FULL, VERIFY)
+VERIFY_REASON = "drift check: a full sync into a scratch view, compared with the current view, then discarded"
 
 
 def plan_run(get_page: Callable[[str], Any], asked: str, cursor: Any, options: SyncOptions,
              now: datetime, view: View = NO_VIEW) -> tuple[str, dict[str, Any], list[StreamSpec]]:
     """(kind, plan for sync_runs.plan, first lists) of a run asked to be `asked`; `view` answers
     the planner's questions about the tenant's current view."""
+    if asked == VERIFY:  # no cursor to take: a verify run saves none
+        return VERIFY, {"reason": VERIFY_REASON}, initial_streams(options)
     reason: str | None = "asked for a full sync"
     warning: str | None = None
     if asked == INCREMENTAL:
@@ -58,7 +69,8 @@ def _cursor(plan: dict[str, Any], fingerprint: str | None) -> Cursor | None:
 
 def apply_run(session: Session, tenant_id: int, run_id: int, kind: str, plan: dict[str, Any],
               fingerprint: str | None, *, next_sync_at: Any = None) -> dict[str, Any]:
-    """Make the run's result the tenant's view and save the cursor, in one transaction."""
+    """Make the run's result the tenant's view and save the cursor, in one transaction; a verify
+    run's result is compared with the view instead, and then removed."""
     cursor = _cursor(plan, fingerprint)
     if session.in_transaction():
         # A read the caller began (loading an expired attribute) would turn the writes below into
@@ -66,6 +78,9 @@ def apply_run(session: Session, tenant_id: int, run_id: int, kind: str, plan: di
         # connection is writing; begin as a writer instead.
         session.commit()
     immediate(session)
+    if kind == VERIFY:
+        verified = finalize_verify(session, tenant_id, run_id)
+        return {"grants": verified.grants, "missing": verified.missing, "extra": verified.extra}
     if kind == INCREMENTAL:
         result = finalize_incremental(session, tenant_id, run_id, partial_kinds=plan.get("partial_kinds") or (),
                                       partial_children=plan.get("partial_children") or (),
@@ -81,4 +96,4 @@ def apply_run(session: Session, tenant_id: int, run_id: int, kind: str, plan: di
             "added": full.added, "removed": full.removed}
 
 
-__all__ = ["FULL", "INCREMENTAL", "apply_run", "plan_run"]
+__all__ = ["FULL", "INCREMENTAL", "LISTS_EVERYTHING", "VERIFY", "apply_run", "plan_run"]

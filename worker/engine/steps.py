@@ -26,12 +26,13 @@ from worker.connector import (
     static_resources,
 )
 from worker.connector.types.base import View
-from worker.engine.kinds import apply_run, plan_run
+from worker.engine.kinds import INCREMENTAL, LISTS_EVERYTHING, VERIFY, apply_run, plan_run
 from worker.engine.release import release_streams
 from worker.engine.runtime import Runtime
 from worker.engine.sender import NEW_LIST
 from worker.model import container_key
 from worker.store import runs
+from worker.store.drift import verify_baseline
 from worker.store.generations import RunStateError, discard_run
 from worker.store.incremental import containers_holding, load_cursor, resources_present, resources_with
 from worker.store.tables import STATIC_CONTAINER, SyncRun, Tenant, utcnow
@@ -83,10 +84,14 @@ def start_run(rt: Runtime, run_id: int) -> None:
             s.rollback()
             fail_run(rt, run_id, f"cannot start: {exc}")
             return
-        cursor = load_cursor(s, tenant_id) if asked == "incremental" else None
+        cursor = load_cursor(s, tenant_id) if asked == INCREMENTAL else None
+        refusal, caveat = verify_baseline(s, tenant_id) if asked == VERIFY and ctx else (None, None)
         s.rollback()
     if ctx is None:
         fail_run(rt, run_id, "cannot start: the tenant was removed")
+        return
+    if refusal:
+        fail_run(rt, run_id, refusal)
         return
     planning = time.monotonic()
     try:
@@ -96,6 +101,8 @@ def start_run(rt: Runtime, run_id: int) -> None:
                         present=lambda keys: resources_present(s, tenant_id, keys))
             kind, plan, specs = plan_run(ctx.client.get_page, asked, cursor, ctx.options, utcnow(), view)
             s.rollback()
+        if caveat:
+            plan["warning"] = caveat
     except Exception as exc:  # noqa: BLE001 - the run fails and says why, rather than staying queued
         fail_run(rt, run_id, f"cannot plan the run: {type(exc).__name__}: {exc}")
         return
@@ -104,7 +111,7 @@ def start_run(rt: Runtime, run_id: int) -> None:
         if not runs.start_run(s, run_id, ctx.options.fingerprint(), kind=kind, plan=plan):
             s.rollback()
             return
-        if kind == "full":
+        if kind in LISTS_EVERYTHING:
             static = static_resources(ctx.options)
             write_page(s, tenant_id, run_id, static.resources, static.entitlements, static.grants, check_run=False,
                        container=STATIC_CONTAINER)
@@ -252,7 +259,8 @@ def complete(rt: Runtime, run_id: int) -> bool:
 
 
 def finalize(rt: Runtime, run_id: int) -> None:
-    """Switch the tenant's view to this run (store.finalize_generation), with counts and warnings."""
+    """Apply the run (kinds.apply_run: switch the view, patch it, or compare with it for a verify
+    run), with counts and warnings."""
     with rt.sessions() as s:
         run = s.get(SyncRun, run_id, populate_existing=True)
         if run is None or run.state != "finalizing":
@@ -284,6 +292,9 @@ def finalize(rt: Runtime, run_id: int) -> None:
         runs.begin_write(s)
         runs.prune_runs(s, run.tenant_id)  # bounded history, per tenant: cost follows the syncs
         s.commit()
+    if kind == VERIFY and (result["missing"] or result["extra"]):
+        log.warning("drift in tenant %s (verify run %s): %s grants missing from the view, %s extra",
+                    run.tenant_id, run_id, result["missing"], result["extra"])
     rt.emit("run_succeeded", run_id=run_id, tenant_id=run.tenant_id, run_kind=kind, warnings=len(warnings),
             finalize_seconds=round(time.monotonic() - applying, 3), **result)
 

@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from worker.observability.counters import DEFERRALS_KEY, OKTA_429_KEY
 from worker.observability.freshness import current_views, freshness_metrics
+from worker.store.drift import LastVerify, last_verifies
 
 log = logging.getLogger("oktasync.metrics")
 
@@ -118,6 +119,7 @@ class OktasyncCollector(Collector):
                              .join(SyncRun, SyncRun.id == stream_t.c.run_id)
                              .group_by(SyncRun.tenant_id, SyncRun.state)).all()
             views = current_views(s)  # each tenant's last success: one join, not a scan of all runs
+            verifies = last_verifies(s)
             reqs = s.execute(sa.select(ProvisioningRequest.tenant_id, ProvisioningRequest.kind,
                                        ProvisioningRequest.state, sa.func.count())
                              .group_by(ProvisioningRequest.tenant_id, ProvisioningRequest.kind,
@@ -157,7 +159,7 @@ class OktasyncCollector(Collector):
             req_g.add_metric([name(tid), kind, state], n)
         self._tenant_names = {tid: name(tid) for tid in tenants}
         self._domains: dict[str, str] = {}
-        return [tenant_g, runs_g, pages_g, items_g, last_g, req_g, *freshness_metrics(views)]
+        return [tenant_g, runs_g, pages_g, items_g, last_g, req_g, *freshness_metrics(views), *drift_metrics(verifies)]
 
     # -- the broker --
 
@@ -190,6 +192,20 @@ class OktasyncCollector(Collector):
             label = names.get(int(tid), f"#{tid}") if tid.isdigit() else tid
             waits.add_metric([label, reason], int(n))
         return [c429, waits]
+
+
+def drift_metrics(verifies: list[LastVerify]) -> list[Any]:
+    """The drift the tenant's last successful verify run found (`oktasync verify`), and when."""
+    drift = GaugeMetricFamily("oktasync_drift_grants",
+                              "Grants the tenant's last verify run found missing from the view (in Okta, not in "
+                              "the view) or extra in it (in the view, not in Okta)", labels=["tenant", "direction"])
+    when = GaugeMetricFamily("oktasync_last_verify_timestamp_seconds",
+                             "When the tenant's last successful verify run finished (Unix time)", labels=["tenant"])
+    for v in verifies:
+        drift.add_metric([v.tenant, "missing"], v.missing)
+        drift.add_metric([v.tenant, "extra"], v.extra)
+        when.add_metric([v.tenant], v.finished_at.timestamp())
+    return [drift, when]
 
 
 def registry_for(database_url: str, broker_url: str, redis_url: str | None = None) -> CollectorRegistry:

@@ -161,6 +161,14 @@ def _count(session: Session, table: sa.Table, run_id: int) -> int:
     return session.execute(sa.select(sa.func.count()).select_from(table).where(table.c.run_id == run_id)).scalar_one()
 
 
+def analyze(session: Session) -> None:
+    """PostgreSQL: fresh statistics for the rows a run just loaded; without them the planner picks
+    nested loops over seq scans for the anti-joins of a finalize. ANALYZE samples a bounded number
+    of rows and does not block readers or writers."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("ANALYZE grants, resources"))
+
+
 def lock_finalizable(session: Session, tenant_id: int, run_id: int) -> tuple[Tenant, SyncRun]:
     """Begin (as a writer) unless a transaction is open, lock the tenant and the run, and check
     the run is the tenant's and running or finalizing; RunStateError says why not."""
@@ -195,11 +203,7 @@ def finalize_generation(session: Session, tenant_id: int, run_id: int,
     """
     tenant, run = lock_finalizable(session, tenant_id, run_id)
     previous = tenant.current_run_id
-    if session.get_bind().dialect.name == "postgresql":
-        # Fresh statistics for the rows this run just loaded: without them the planner picks
-        # nested loops over seq scans for the anti-joins below. ANALYZE samples a bounded number
-        # of rows and does not block readers or writers.
-        session.execute(sa.text("ANALYZE grants, resources"))
+    analyze(session)
     pruned = prune_grants(session, run_id)
     by_type = grants_by_type(session, run_id)  # after pruning, before expansion: the direct grants kept
     expanded = expand_group_grants(session, run_id, tuple(expand_types))

@@ -114,10 +114,12 @@ def app_access(session: Session, tenant: str | int, app_id: str) -> list[Grant]:
 
 
 def latest_run_id(session: Session, tenant_id: int) -> int | None:
-    """The tenant's last successful run, full or incremental (incremental runs apply their change
-    to the view of the last full one, so `current_run_id` stays that full run's id)."""
-    return session.scalar(sa.select(SyncRun.id).where(SyncRun.tenant_id == tenant_id, SyncRun.state == "succeeded")
-                          .order_by(SyncRun.finished_at.desc(), SyncRun.id.desc()).limit(1))
+    """The tenant's last successful sync, full or incremental (incremental runs apply their change
+    to the view of the last full one, so `current_run_id` stays that full run's id); verify runs
+    change nothing and are not counted."""
+    return session.scalar(sa.select(SyncRun.id).where(
+        SyncRun.tenant_id == tenant_id, SyncRun.state == "succeeded", SyncRun.kind.in_(("full", "incremental")))
+        .order_by(SyncRun.finished_at.desc(), SyncRun.id.desc()).limit(1))
 
 
 def changes(session: Session, tenant: str | int, run_id: int | None = None) -> tuple[int | None, list[AccessChange]]:

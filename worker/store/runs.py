@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from worker.store.db import immediate, is_sqlite
 from worker.store.tables import (
     ACTIVE_RUN_STATES,
+    VERIFY_KIND,
     AccessChange,
     EntitlementRow,
     ResourceRow,
@@ -221,21 +222,26 @@ def record_results(session: Session, run_id: int, counts: dict[str, Any], warnin
                     .values(counts=counts, warnings=warnings))
 
 
-# Finished runs kept per tenant (history for `oktasync runs`), besides the current view's run and
-# runs that recorded access changes (the audit trail has its own retention).
+# Finished runs kept per tenant (history for `oktasync runs`), besides the current view's run,
+# the last successful verify run (the drift metrics read it) and runs that recorded access changes
+# (the audit trail has its own retention).
 KEEP_FINISHED_RUNS = 20
 
 
 def prune_runs(session: Session, tenant_id: int, keep: int = KEEP_FINISHED_RUNS) -> int:
-    """Delete the tenant's finished runs older than its last `keep`, except its current view's run
-    and runs with access changes. Returns how many were deleted; the caller commits."""
+    """Delete the tenant's finished runs older than its last `keep`, except its current view's run,
+    its last successful verify run and runs with access changes. Returns how many were deleted;
+    the caller commits."""
     kept = sa.select(RUNS.c.id).where(RUNS.c.tenant_id == tenant_id).order_by(RUNS.c.id.desc()).limit(keep)
     current = sa.select(TENANTS.c.current_run_id).where(TENANTS.c.id == tenant_id).scalar_subquery()
+    last_verify = sa.select(sa.func.max(RUNS.c.id)).where(
+        RUNS.c.tenant_id == tenant_id, RUNS.c.kind == VERIFY_KIND, RUNS.c.state == "succeeded").scalar_subquery()
     changes = AccessChange.__table__
     has_changes = sa.select(changes.c.id).where(changes.c.tenant_id == tenant_id, changes.c.run_id == RUNS.c.id).exists()
     return session.execute(sa.delete(RUNS).where(
         RUNS.c.tenant_id == tenant_id, RUNS.c.state.in_(("succeeded", "failed")),
-        RUNS.c.id.not_in(kept), RUNS.c.id != sa.func.coalesce(current, 0), ~has_changes)).rowcount
+        RUNS.c.id.not_in(kept), RUNS.c.id.not_in([sa.func.coalesce(current, 0), sa.func.coalesce(last_verify, 0)]),
+        ~has_changes)).rowcount
 
 
 # ---------------------------------------------------------------- streams

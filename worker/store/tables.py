@@ -18,6 +18,9 @@ from sqlalchemy.types import TypeDecorator
 
 RUN_STATES = ("queued", "running", "finalizing", "succeeded", "failed")
 ACTIVE_RUN_STATES = ("queued", "running", "finalizing")
+# sync_runs.kind: what a run does with its result (worker/engine/kinds.py).
+RUN_KINDS = ("full", "incremental", "verify")
+VERIFY_KIND = "verify"
 STREAM_STATES = ("pending", "active", "done", "failed", "skipped")
 REQUEST_STATES = ("queued", "running", "succeeded", "failed", "dead")
 AUTH_METHODS = ("api_token", "private_key_jwt")
@@ -130,8 +133,9 @@ class SyncRun(Base):
     options_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
     # When Beat found the tenant due (None: a run started by hand); freshness lag = due -> finished.
     due_at: Mapped[datetime | None]
-    # "full" (a new generation, switched in whole) or "incremental" (re-lists the containers its
-    # plan names and replaces exactly those in the current view; worker/store/incremental.py).
+    # "full" (a new generation, switched in whole), "incremental" (re-lists the containers its
+    # plan names and replaces exactly those in the current view; worker/store/incremental.py) or
+    # "verify" (a full listing compared with the current view, then discarded; worker/store/drift.py).
     kind: Mapped[str] = mapped_column(sa.String(16), default="full", server_default="full")
     # An incremental run's plan: why, which lists are partial, which resources were deleted, the
     # cursor to save on success (worker/engine/incremental.py writes it).

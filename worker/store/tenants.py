@@ -17,7 +17,7 @@ from cryptography.fernet import MultiFernet
 from sqlalchemy.orm import Session
 
 from worker.store.secrets import Credentials, decrypt_credentials, encrypt_credentials, reencrypt
-from worker.store.tables import SyncRun, Tenant
+from worker.store.tables import VERIFY_KIND, SyncRun, Tenant
 
 REQUIRED = {"api_token": ("api_token",), "private_key_jwt": ("client_id", "private_key")}
 OPTIONAL = {"api_token": (), "private_key_jwt": ("key_id",)}
@@ -202,10 +202,12 @@ class Freshness:
 
 
 def freshness(session: Session) -> list[Freshness]:
-    """Every tenant with its last success and latest run, in three queries whatever their number."""
+    """Every tenant with its last success and latest run, in three queries whatever their number.
+    Verify runs are left out: they check the view but do not make it any fresher."""
+    syncs = SyncRun.kind != VERIFY_KIND
     last_ok = dict(session.execute(
         sa.select(SyncRun.tenant_id, sa.func.max(SyncRun.finished_at))
-        .where(SyncRun.state == "succeeded").group_by(SyncRun.tenant_id)).all())
-    latest_ids = sa.select(sa.func.max(SyncRun.id)).group_by(SyncRun.tenant_id).scalar_subquery()
+        .where(SyncRun.state == "succeeded", syncs).group_by(SyncRun.tenant_id)).all())
+    latest_ids = sa.select(sa.func.max(SyncRun.id)).where(syncs).group_by(SyncRun.tenant_id).scalar_subquery()
     latest = {r.tenant_id: r for r in session.execute(sa.select(SyncRun).where(SyncRun.id.in_(latest_ids))).scalars()}
     return [Freshness(t, last_ok.get(t.id), latest.get(t.id)) for t in list_tenants(session)]
