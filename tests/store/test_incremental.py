@@ -15,7 +15,7 @@ from worker.model import Entitlement, Grant, Resource, container_key
 from worker.store import queries
 from worker.store.generations import discard_run, finalize_generation
 from worker.store.incremental import Cursor, finalize_incremental, load_cursor, resources_with
-from worker.store.tables import AccessChange, GrantRow, SyncStream
+from worker.store.tables import AccessChange, GrantRow, SyncRun, SyncStream, utcnow
 from worker.store.writes import write_page
 
 # An org as the connector lists it: container -> (resources, entitlements, grants).
@@ -111,6 +111,10 @@ def test_changes_shows_the_latest_run_whatever_its_kind(store):
         assert {(c.change, c.grant_id) for c in found} == {("added", "group:g2:member:user:u3"),
                                                           ("added", "app:a2:access:user:u3")}
         assert queries.changes(s, "acme", first) == (first, [])
+        # a drift check (verify run) afterwards changes nothing, so it is not what `changes` shows
+        s.add(SyncRun(tenant_id=t, kind="verify", state="succeeded", finished_at=utcnow()))
+        s.commit()
+        assert queries.changes(s, "acme")[0] == run
 
 
 def test_derived_members_follow_the_users_a_run_stages(store):
