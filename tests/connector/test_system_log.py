@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from worker.connector import SyncOptions
 from worker.connector.incremental import FullSync, Plan, build_plan, plan_incremental
 from worker.connector.system_log import read_log
-from worker.okta.errors import OktaPermissionDenied
+from worker.okta.errors import OktaInvalidRequest, OktaPermissionDenied
 from worker.store.incremental import Cursor
 
 NOW = datetime(2026, 12, 6, 5, 0, tzinfo=UTC)
@@ -64,3 +64,43 @@ def test_events_mark_containers_dirty_and_deletions():
     assert set(plan.partial_kinds) == {"users", "groups", "service-apps"}
     # No event is needed for a service app's roles: every run reads the OIDC apps and opens their role lists.
     assert ("service-apps", None) in streams and "service-apps" not in plan.closed_kinds
+
+
+def linked(*bodies: list) -> tuple[list[str], callable]:
+    """Stub pages linked as Okta links them (page i's next link is `...after=i+1`); records the URLs read."""
+    asked: list[str] = []
+    bodies = [*bodies, []]
+
+    def get(url: str) -> Page:
+        asked.append(url)
+        if "after=bad" in url:
+            raise OktaInvalidRequest("400 E0000001 invalid after", status=400)
+        i = int(url.rsplit("after=", 1)[1]) if "after=" in url else 0
+        return Page(bodies[i] if i < len(bodies) else [], f"/api/v1/logs?after={min(i + 1, len(bodies) - 1)}")
+    return asked, get
+
+
+def test_a_saved_after_link_is_where_the_read_resumes():
+    asked, get = linked([event("a", "x")], [event("b", "x")])
+    got = read_log(get, NOW - timedelta(minutes=5), seen={"a"}, after="/api/v1/logs?after=0")
+    assert asked[0] == "/api/v1/logs?after=0" and "since=" not in "".join(asked)
+    assert got.from_after and [e["uuid"] for e in got.events] == ["b"]
+
+
+def test_a_refused_after_link_falls_back_to_since():
+    asked, get = linked([event("a", "x")])
+    got = read_log(get, NOW - timedelta(minutes=5), after="/api/v1/logs?after=bad")
+    assert asked[0].endswith("after=bad") and "since=" in asked[1]
+    assert not got.from_after and [e["uuid"] for e in got.events] == ["a"]
+
+
+def test_the_resume_link_keeps_the_overlap_window_of_events():
+    """The next run resumes at the first page holding an event of the last two minutes, and knows
+    the uuids it will read again from there (so late or duplicated events are read, not re-applied)."""
+    old, recent = NOW - timedelta(minutes=10), NOW - timedelta(seconds=30)
+    _asked, get = linked([event("a", "x", at=old)], [event("b", "x", at=old), event("c", "x", at=recent)],
+                         [event("d", "x", at=recent)])
+    got = read_log(get, NOW - timedelta(minutes=15), overlap=timedelta(minutes=2))
+    assert got.resume == "/api/v1/logs?after=1" and got.resume_ids == ["b", "c", "d"]
+    again = read_log(get, NOW, seen=set(got.resume_ids), after=got.resume)
+    assert again.events == [] and again.from_after

@@ -12,7 +12,7 @@ from tests.support.sim import SIM_TOKEN
 from worker.connector import SyncOptions
 from worker.engine.embedded import run_embedded
 from worker.store.db import make_engine
-from worker.store.tables import EntitlementRow, GrantRow, ResourceRow, Tenant
+from worker.store.tables import EntitlementRow, GrantRow, ResourceRow, SyncRun, Tenant
 
 OPTIONS = SyncOptions(sync_custom_roles=True, sync_secrets=True)
 ORG = ["--users", "150", "--groups", "20", "--apps", "8", "--seed", "21", "--window-seconds", "5"]
@@ -33,6 +33,14 @@ def view(file) -> tuple[set, set, set]:
     return res, ents, grants
 
 
+def run_plan(file, run_id: int) -> dict:
+    engine = make_engine(f"sqlite:///{file}")
+    with engine.connect() as c:
+        plan = c.execute(sa.select(SyncRun.plan).where(SyncRun.id == run_id)).scalar()
+    engine.dispose()
+    return plan
+
+
 def sync(sim, file, **kw):
     result = run_embedded(sim.url, {"api_token": SIM_TOKEN}, kw.pop("options", OPTIONS), file=str(file),
                           concurrency=4, **kw)
@@ -40,8 +48,8 @@ def sync(sim, file, **kw):
     return result
 
 
-def assert_equals_full(sim, file, tmp_path, name="full.db"):
-    full = sync(sim, tmp_path / name)
+def assert_equals_full(sim, file, tmp_path, name="full.db", options=OPTIONS):
+    full = sync(sim, tmp_path / name, options=options)
     assert full.kind == "full"
     mine, want = view(file), view(tmp_path / name)
     for got, exp, what in zip(mine, want, ("resources", "entitlements", "grants"), strict=True):
@@ -73,6 +81,37 @@ def test_incremental_after_churn_equals_a_full_sync(oktasim, tmp_path, seed):
     result = sync(sim, file)
     assert result.kind == "incremental", result.reason
     assert_equals_full(sim, file, tmp_path)
+
+
+def test_a_user_whose_email_leaves_or_enters_the_domain_filter(oktasim, tmp_path):
+    """filter_email_domains: a user whose e-mail leaves the filter is removed with all its grants by
+    the incremental run; one whose e-mail enters it makes the run a full sync (its earlier grants
+    were never kept), and says why. Each time the view equals a full sync's."""
+    sim = oktasim(ORG)
+    options = SyncOptions(sync_custom_roles=True, filter_email_domains=("example.com",))
+    file = tmp_path / "a.db"
+    sync(sim, file, options=options)
+    st = sim.state()
+    in_groups = {m for g in st["groups"] if g["type"] == "OKTA_GROUP" for m in g["members"]}
+    inside, outside = ([u["id"] for u in st["users"] if u["status"] == "ACTIVE" and u["id"] in in_groups
+                        and (u["profile"]["email"].split("@")[1] == "example.com") == want][0] for want in (True, False))
+
+    def move(uid: str, domain: str) -> None:
+        user = next(u for u in st["users"] if u["id"] == uid)
+        local = user["profile"]["login"].split("@")[0]
+        profile = {"email": f"{local}@{domain}", "login": f"{local}@{domain}", "secondEmail": None}
+        sim.admin.post(f"/api/v1/users/{uid}", json={"profile": profile},
+                       headers={"Authorization": f"SSWS {SIM_TOKEN}"}).raise_for_status()
+
+    move(inside, "elsewhere.test")
+    left = sync(sim, file, options=options)
+    assert left.kind == "incremental", left.reason
+    assert_equals_full(sim, file, tmp_path, name="full1.db", options=options)
+    move(outside, "example.com")
+    entered = sync(sim, file, options=options)
+    assert entered.kind == "full" and "entered filter_email_domains" in entered.reason, entered.reason
+    assert_equals_full(sim, file, tmp_path, name="full2.db", options=options)
+    assert sync(sim, file, options=options).kind == "incremental"
 
 
 def test_falls_back_to_full_and_says_why(oktasim, tmp_path):
@@ -168,6 +207,7 @@ def test_random_churn_sequences_with_late_events_stay_equal_to_a_full_sync(oktas
         time.sleep(1.6)  # every event of the round is in the log (no reader can see one sooner)
         result = sync(sim, file)
         assert result.kind == "incremental", result.reason
+        assert run_plan(file, result.run_id)["log_from"] == "after"  # resumed from the saved link
         assert_equals_full(sim, file, tmp_path, name=f"full{round_no}.db")
     assert len(kinds) >= 15, sorted(kinds)
 

@@ -117,3 +117,22 @@ def test_account_actions_write_through_with_the_tenant_options(oktasim, tmp_path
         return profile["emails"], profile["okta_profile"], profile["status"], profile["okta_status"]
     for rid in (r for r in after if r.startswith("user:")):
         assert mapped(resources[rid]) == mapped(after[rid]), rid
+
+
+def test_a_written_through_grant_is_replaced_by_the_next_incremental_relist(oktasim, tmp_path):
+    """Write-through stores a grant under its list's container: when Okta undoes the change before
+    the next run, the incremental run's re-list of that list removes it, as a full sync would."""
+    sim = oktasim(sim_args("--groups", "10", "--apps", "6"))
+    synced = SyncedFile(sim.url, str(tmp_path / "sync.db"), SyncOptions())
+    st = sim.state()
+    group = next(g for g in st["groups"] if g["type"] == "OKTA_GROUP")
+    uid = next(u["id"] for u in st["users"] if u["status"] == "ACTIVE" and u["id"] not in group["members"])
+    grant = f"group:{group['id']}:member:user:{uid}"
+    synced.run("grant", {"entitlement": f"group:{group['id']}:member", "principal": f"user:{uid}"})
+    assert grant in synced.grants()
+    # Another admin removes the user again: the log names the group, whose members are re-listed.
+    sim.admin.delete(f"/api/v1/groups/{group['id']}/users/{uid}",
+                     headers={"Authorization": f"SSWS {SUPER}"}).raise_for_status()
+    result = synced.sync()
+    assert result.kind == "incremental", result.reason
+    assert grant not in synced.grants()

@@ -14,8 +14,8 @@ from tests.support.store import access_ent, app, app_grant, group, member, membe
 from worker.model import Entitlement, Grant, Resource, container_key
 from worker.store import queries
 from worker.store.generations import discard_run, finalize_generation
-from worker.store.incremental import Cursor, finalize_incremental, load_cursor
-from worker.store.tables import AccessChange, GrantRow, SyncStream
+from worker.store.incremental import Cursor, finalize_incremental, load_cursor, resources_with
+from worker.store.tables import AccessChange, GrantRow, SyncRun, SyncStream, utcnow
 from worker.store.writes import write_page
 
 # An org as the connector lists it: container -> (resources, entitlements, grants).
@@ -95,6 +95,49 @@ def test_relisted_group_membership_replaces_members_and_reexpands(store):
         ("removed", "app:a1:access:user:u2"),  # u2 held a1 only through g1; u3 is listed directly
     }
     assert (res.containers, res.added, res.removed) == (1, 1, 2)
+
+
+def test_changes_shows_the_latest_run_whatever_its_kind(store):
+    """After an incremental run, `oktasync changes` (queries.changes) shows what that run changed,
+    not the full run whose view it applied to; --run still picks any run."""
+    t = store.tenant()
+    first = full_sync(store, t, org())
+    changed = org()
+    changed["group-members:group:g2"] = ([], [], [member("g2", "u2"), member("g2", "u3")])
+    run, _ = incremental(store, t, {"group-members:group:g2": changed["group-members:group:g2"]})
+    with store.Session() as s:
+        shown, found = queries.changes(s, "acme")
+        assert shown == run != first
+        assert {(c.change, c.grant_id) for c in found} == {("added", "group:g2:member:user:u3"),
+                                                          ("added", "app:a2:access:user:u3")}
+        assert queries.changes(s, "acme", first) == (first, [])
+        # a drift check (verify run) afterwards changes nothing, so it is not what `changes` shows
+        s.add(SyncRun(tenant_id=t, kind="verify", state="succeeded", finished_at=utcnow()))
+        s.commit()
+        assert queries.changes(s, "acme")[0] == run
+
+
+def test_derived_members_follow_the_users_a_run_stages(store):
+    """A derived container (Everyone: every user) is not re-listed: each user the run stages gets
+    its grant, a deleted user loses it, and the rest of the container stays."""
+    t = store.tenant()
+    everyone = {"group-members:group:g1": ([], [], [member("g1", "u1"), member("g1", "u2"), member("g1", "u3")])}
+    full_sync(store, t, {**org(), **everyone})
+    derived = [{"container": "group-members:group:g1", "entitlement": "group:g1:member"}]
+    run, _ = incremental(store, t, {"users": ([user("u4"), user("u2")], [], [])}, partial_kinds=("users",),
+                         deleted=("user:u3",), derived=derived)
+    changed = {**org(), "group-members:group:g1": ([], [], [member("g1", u) for u in ("u1", "u2", "u4")])}
+    changed["users"] = ([user("u1"), user("u2"), user("u4")], [], [])
+    changed["app-users:app:a1"] = ([], [], [])  # u3 is gone
+    assert_equals_full_sync(store, "acme", changed)
+    assert changes(store, run) == {("added", "group:g1:member:user:u4"), ("added", "app:a1:access:user:u4"),
+                                   ("removed", "group:g1:member:user:u3"), ("removed", "app:a1:access:user:u3")}
+    with store.Session() as s:
+        assert s.scalar(sa.select(GrantRow.container).where(GrantRow.id == "group:g1:member:user:u4")) == \
+            "group-members:group:g1"
+        # how the planner finds such a group in the view (a profile field, on both dialects)
+        assert resources_with(s, t, "group", "type", "OKTA_GROUP") == ["group:g1", "group:g2"]
+        assert resources_with(s, t, "group", "type", "BUILT_IN") == []
 
 
 def test_emptied_container_loses_its_rows(store):

@@ -140,11 +140,12 @@ class SyncedFile:
         with self.sessions() as s:
             self.tenant = s.scalar(sa.select(Tenant.name))
 
-    def sync(self) -> None:
+    def sync(self) -> Any:
         from worker.engine.embedded import run_embedded
 
         result = run_embedded(self.sim_url, {"api_token": SUPER}, self.options, file=self.file)
         assert result.state == "succeeded", result.error
+        return result
 
     def run(self, kind: str, payload: dict) -> None:
         """Record and run one request to success (retries included)."""

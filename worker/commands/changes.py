@@ -15,13 +15,16 @@ from worker.store.tenants import TenantNotFound
 
 @click.command("changes")
 @click.argument("tenant")
-@click.option("--run", "run_id", type=int, metavar="ID", help="Run to show (default: the tenant's current run).")
+@click.option("--run", "run_id", type=int, metavar="ID",
+              help="Run to show (default: the tenant's latest successful run, full or incremental).")
 @click.option("--db", "url", metavar="URL", help=DB_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 def changes(tenant: str, run_id: int | None, url: str | None, as_json: bool) -> None:
     """Show grants a run added or removed compared with the run before it.
 
-    A tenant's first run has no baseline and records no changes.
+    By default the latest successful run, full or incremental: what the last sync changed (see
+    `oktasync runs` for the run ids of earlier ones). A tenant's first run has no baseline and
+    records no changes.
     """
     engine = open_engine(url)
     try:

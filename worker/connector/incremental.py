@@ -17,6 +17,7 @@ from worker.connector.options import SyncOptions
 from worker.connector.pages import StreamSpec
 from worker.connector.system_log import RETENTION, LogRead, LogUnavailable, iso, read_log
 from worker.connector.types import TYPES
+from worker.connector.types.base import NO_VIEW, View
 
 # The overlap window: the log and the lastUpdated filters are read from this long before the
 # previous run's watermark (replica lag, one-second timestamps, late events); uuids dedupe it.
@@ -33,14 +34,17 @@ class Plan:
     partial_children: list[str] = field(default_factory=list)  # kinds partial lists open per object
     deleted: list[str] = field(default_factory=list)
     events: int = 0
-    log_pages: int = 0
+    log_pages: int = 0  # requests the planner made: System Log pages and the types' screens
     watermark: datetime | None = None
     log_after: str | None = None
     recent_event_ids: list[str] = field(default_factory=list)
+    derived: list[dict[str, str]] = field(default_factory=list)  # DerivedMembers as dicts
+    log_from: str = ""  # "after": resumed from the saved link; "since": from the watermark less the overlap
 
     def to_dict(self) -> dict[str, Any]:
         return {"partial_kinds": self.partial_kinds, "closed_kinds": self.closed_kinds,
-                "partial_children": self.partial_children, "deleted": self.deleted,
+                "partial_children": self.partial_children, "deleted": self.deleted, "derived": self.derived,
+                "log_from": self.log_from,
                 "events": self.events, "log_pages": self.log_pages,
                 "watermark": iso(self.watermark) if self.watermark else None, "log_after": self.log_after,
                 "recent_event_ids": self.recent_event_ids}
@@ -75,39 +79,49 @@ Lookup = Callable[[str, str], list[str]]
 
 
 def plan_incremental(get_page: Callable[[str], Any], cursor: Any, options: SyncOptions,
-                     lookup: Lookup = lambda _p, _k: []) -> Plan | FullSync:
+                     view: View = NO_VIEW) -> Plan | FullSync:
     """Read the log since the cursor and plan the run, or say why it must be a full sync."""
     reason = fallback_reason(cursor, options)
     if reason is not None:
         return FullSync(reason)
     since = cursor.watermark - OVERLAP
     try:
-        read = read_log(get_page, since, set(cursor.recent_event_ids))
+        read = read_log(get_page, since, set(cursor.recent_event_ids), cursor.log_after, OVERLAP)
     except LogUnavailable as exc:
         return FullSync(exc.reason, exc.warning)
     now = read.server_now or cursor.watermark
     if cursor.watermark < now - RETENTION:
         return FullSync(f"the cursor ({iso(cursor.watermark)}) is older than the System Log keeps (90 days)")
-    plan = build_plan(read.events, options, since, now, lookup)
-    plan.log_after, plan.log_pages, plan.recent_event_ids = read.last_link, read.pages, recent_ids(read, now)
+    plan = build_plan(read.events, options, since, now, view.holding)
+    plan.log_after, plan.log_pages, plan.recent_event_ids = read.resume, read.pages, resume_ids(read, now)
+    plan.log_from = "after" if read.from_after else "since"
+    plan.derived = [{"container": d.container, "entitlement": d.entitlement}
+                    for t in TYPES.values() for d in t.changes.derived(view.find)]
+    for t in TYPES.values():
+        screened = t.changes.screen(get_page, iso(since), options, view)
+        plan.log_pages += screened.requests
+        if screened.full_reason:
+            return FullSync(screened.full_reason)
+        plan.deleted = sorted(set(plan.deleted) | set(screened.deleted))
     return plan
 
 
-def recent_ids(read: LogRead, now: datetime) -> list[str]:
-    """uuids of the events inside the next run's overlap window: it will read them again."""
+def resume_ids(read: LogRead, now: datetime) -> list[str]:
+    """uuids the next run will read again: those after its resume link, and those inside the
+    overlap window of its `since` fallback."""
     horizon = now - OVERLAP
-    return sorted({uuid for uuid, published in read.seen if (published or now) >= horizon})
+    return sorted(set(read.resume_ids) | {uuid for uuid, published in read.seen if (published or now) >= horizon})
 
 
 def full_cursor(get_page: Callable[[str], Any], local_now: datetime) -> Plan | FullSync:
     """A full run's starting cursor: Okta's time now and the events of the last moments (read
     once, so a run without okta.logs.read says so)."""
     try:
-        read = read_log(get_page, local_now - OVERLAP)
+        read = read_log(get_page, local_now - OVERLAP, overlap=OVERLAP)
     except LogUnavailable as exc:
         return FullSync(exc.reason, exc.warning)
     now = read.server_now or local_now
-    return Plan(watermark=now, log_after=read.last_link, log_pages=read.pages, recent_event_ids=recent_ids(read, now))
+    return Plan(watermark=now, log_after=read.resume, log_pages=read.pages, recent_event_ids=resume_ids(read, now))
 
 
 def _spec_for(container: str) -> StreamSpec | None:

@@ -1,10 +1,12 @@
 """Reading Okta's System Log for an incremental run (reference/okta-incremental.md §1.2).
 
-Polling mode (`since`, no `until`, ascending): every event in persistence order, and `since`
-compares with persistence time, so an event published before the window but stored late is
-still read. Pages are followed until one comes back empty (polling pages always have a next
-link). Reading starts an overlap window before the previous watermark; events already seen
-there are skipped by uuid.
+Polling mode (no `until`, ascending): every event in persistence order, so an event published
+before the window but stored late is still read. Pages are followed until one comes back empty
+(polling pages always have a next link). A read resumes from the `after` link the previous run
+saved, which is the link of the first page holding an event of that run's last OVERLAP (an
+overlap window made of Okta's own links: `after` values are opaque); events already seen there
+are skipped by uuid. Without a saved link, or when Okta refuses it, the read starts at `since`
+(the previous watermark less the overlap) instead.
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ class LogRead:
     server_now: datetime | None = None  # Okta's time when the read started (Date header, events)
     pages: int = 0
     seen: list[tuple[str, datetime | None]] = field(default_factory=list)  # (uuid, published) of every event read
+    # Where the next run resumes: the link of the first page with an event of the overlap window
+    # (or the head), and the uuids it will read again from there.
+    resume: str | None = None
+    resume_ids: list[str] = field(default_factory=list)
+    from_after: bool = False  # the read started from a saved `after` link
 
 
 def iso(ts: datetime) -> str:
@@ -73,7 +80,9 @@ def _date_header(page: Any) -> datetime | None:
         return None
 
 
-def _get(get_page: Callable[[str], Any], url: str, waited: list[float]) -> Any:
+def get_waiting(get_page: Callable[[str], Any], url: str, waited: list[float]) -> Any:
+    """One page, sleeping when the limiter says wait (the planner holds no worker slot for
+    long: at most MAX_WAIT seconds in all, counted in `waited`)."""
     while True:
         try:
             return get_page(url)
@@ -84,17 +93,37 @@ def _get(get_page: Callable[[str], Any], url: str, waited: list[float]) -> Any:
             time.sleep(wait.seconds)
 
 
-def read_log(get_page: Callable[[str], Any], since: datetime, seen: set[str] = frozenset()) -> LogRead:  # type: ignore[assignment]
-    """All events persisted since `since`, skipping uuids in `seen`. Raises LogUnavailable."""
+def since_url(since: datetime) -> str:
+    return f"{LOGS_PATH}?since={quote(iso(since))}&limit={LOGS_LIMIT}&sortOrder=ASCENDING"
+
+
+def read_log(get_page: Callable[[str], Any], since: datetime, seen: set[str] = frozenset(),  # type: ignore[assignment]
+             after: str | None = None, overlap: timedelta = timedelta(minutes=2)) -> LogRead:
+    """All events persisted after the saved `after` link (else since `since`), skipping uuids in
+    `seen`; the resume point keeps the last `overlap` of events. Raises LogUnavailable."""
+    if after:
+        try:
+            out = _read(get_page, after, seen, overlap)
+            out.from_after = True
+            return out
+        except LogUnavailable as exc:
+            if exc.warning:  # a missing permission: the since read would say the same
+                raise
+    return _read(get_page, since_url(since), seen, overlap)
+
+
+def _read(get_page: Callable[[str], Any], first: str, seen: set[str], overlap: timedelta) -> LogRead:
     out = LogRead()
-    url: str | None = f"{LOGS_PATH}?since={quote(iso(since))}&limit={LOGS_LIMIT}&sortOrder=ASCENDING"
+    url: str | None = first
     waited = [0.0]
     newest: datetime | None = None
+    # (page url, newest published on it, its uuids), to choose the resume point at the end
+    read_pages: list[tuple[str, datetime | None, list[str]]] = []
     while url is not None:
         if out.pages >= MAX_PAGES:
             raise LogUnavailable(f"more than {MAX_PAGES * LOGS_LIMIT} events since the last sync")
         try:
-            page = _get(get_page, url, waited)
+            page = get_waiting(get_page, url, waited)
         except RepeatedCursor:
             break  # the head of the log: Okta's empty polling page links to itself
         except OktaPermissionDenied:
@@ -110,19 +139,38 @@ def read_log(get_page: Callable[[str], Any], since: datetime, seen: set[str] = f
         if out.server_now is None:
             out.server_now = _date_header(page)
         items = page.items if isinstance(page.items, list) else []
+        on_page: list[str] = []
+        page_newest: datetime | None = None
         for event in items:
             if not isinstance(event, Mapping):
                 continue
             published = parse_time(event.get("published"))
             if published is not None and (newest is None or published > newest):
                 newest = published
+            if published is not None and (page_newest is None or published > page_newest):
+                page_newest = published
             if isinstance(event.get("uuid"), str):
                 out.seen.append((event["uuid"], published))
+                on_page.append(event["uuid"])
             if event.get("uuid") in seen:
                 continue
             out.events.append(dict(event))
+        if items:
+            read_pages.append((url, page_newest, on_page))
         out.last_link = page.next_url or out.last_link
         url = page.next_url if items else None
     if newest is not None and (out.server_now is None or newest > out.server_now):
         out.server_now = newest  # Okta's clock, when the Date header lags it
+    _choose_resume(out, read_pages, overlap)
     return out
+
+
+def _choose_resume(out: LogRead, read_pages: list[tuple[str, datetime | None, list[str]]],
+                   overlap: timedelta) -> None:
+    horizon = (out.server_now - overlap) if out.server_now else None
+    for i, (url, page_newest, _ids) in enumerate(read_pages):
+        if horizon is None or page_newest is None or page_newest >= horizon:
+            out.resume = url
+            out.resume_ids = sorted({u for _u, _n, ids in read_pages[i:] for u in ids})
+            return
+    out.resume, out.resume_ids = out.last_link, []

@@ -160,9 +160,11 @@ def _open_file(file: Path, domain: str, credentials: dict[str, str], options: Sy
 def run_embedded(domain: str, credentials: dict[str, str], options: SyncOptions, *, file: str = "sync.db",
                  concurrency: int = 8, rate_limit_share: float = 0.8,
                  on_progress: Callable[[Progress], None] | None = None, progress_every: float = 1.0,
-                 stall_timeout: float = 120.0, full: bool = False) -> EmbeddedResult:
+                 stall_timeout: float = 120.0, full: bool = False,
+                 on_event: Callable[[str, dict[str, Any]], None] | None = None) -> EmbeddedResult:
     """Sync `domain` once; returns the result (state succeeded or failed). A file that holds a
-    complete sync is synced incrementally (when its cursor allows) unless `full`."""
+    complete sync is synced incrementally (when its cursor allows) unless `full`. `on_event` also
+    receives the engine's events (bench/incremental_bench.py times the run's phases with them)."""
     _check_limits(concurrency, rate_limit_share)
     path = Path(file).expanduser().resolve()
     _check_path(path)
@@ -172,7 +174,7 @@ def run_embedded(domain: str, credentials: dict[str, str], options: SyncOptions,
     try:
         engine, keys, tenant_id = _prepare(path, domain, credentials, options)
         return _sync_prepared(domain, path, engine, keys, tenant_id, concurrency, rate_limit_share, on_progress,
-                              progress_every, stall_timeout, "full" if full else "incremental")
+                              progress_every, stall_timeout, "full" if full else "incremental", on_event)
     finally:
         os.close(lock)
 
@@ -249,15 +251,21 @@ def _hold_file_lock(path: Path) -> int:
 
 def _sync_prepared(domain: str, path: Path, engine: Any, keys: Any, tenant_id: int, concurrency: int,
                    rate_limit_share: float, on_progress: Callable[[Progress], None] | None, progress_every: float,
-                   stall_timeout: float, kind: str) -> EmbeddedResult:
+                   stall_timeout: float, kind: str,
+                   on_event: Callable[[str, dict[str, Any]], None] | None = None) -> EmbeddedResult:
     sessions = make_session_factory(engine)
     progress = Progress()
+
+    def events(kind: str, data: dict[str, Any]) -> None:
+        progress.on_event(kind, data)
+        if on_event is not None:
+            on_event(kind, data)
     limiter = memory_limiter(rate_limit_share, max_in_flight=concurrency)
     handlers: dict[str, Callable[..., Any]] = {}
     sender = InProcessSender(handlers, concurrency)
     rt = Runtime(sessions=sessions, sender=sender, make_tenant=tenant_factory(limiter, keys=keys),
                  tenant_max_streams=max(2, concurrency * 2), global_max_streams=max(2, concurrency * 2),
-                 countdown_cap=30.0, stall_timeout=stall_timeout, events=progress.on_event)
+                 countdown_cap=30.0, stall_timeout=stall_timeout, events=events)
     handlers.update({steps.START: lambda run_id: steps.start_run(rt, run_id),
                      steps.PAGE: lambda sid, cursor: steps.page(rt, sid, cursor),
                      steps.FINALIZE: lambda run_id: steps.finalize(rt, run_id)})

@@ -20,9 +20,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from worker.connector import StreamSpec, initial_streams
-from worker.connector.incremental import Lookup, Plan, full_cursor, plan_incremental
+from worker.connector.incremental import Plan, full_cursor, plan_incremental
 from worker.connector.options import SyncOptions
 from worker.connector.system_log import parse_time
+from worker.connector.types.base import NO_VIEW, View
 from worker.store.db import immediate
 from worker.store.drift import finalize_verify
 from worker.store.generations import finalize_generation
@@ -36,15 +37,15 @@ VERIFY_REASON = "drift check: a full sync into a scratch view, compared with the
 
 
 def plan_run(get_page: Callable[[str], Any], asked: str, cursor: Any, options: SyncOptions,
-             now: datetime, lookup: Lookup = lambda _p, _k: []) -> tuple[str, dict[str, Any], list[StreamSpec]]:
-    """(kind, plan for sync_runs.plan, first lists) of a run asked to be `asked`; `lookup` finds
-    the view's containers holding a principal's grants."""
+             now: datetime, view: View = NO_VIEW) -> tuple[str, dict[str, Any], list[StreamSpec]]:
+    """(kind, plan for sync_runs.plan, first lists) of a run asked to be `asked`; `view` answers
+    the planner's questions about the tenant's current view."""
     if asked == VERIFY:  # no cursor to take: a verify run saves none
         return VERIFY, {"reason": VERIFY_REASON}, initial_streams(options)
     reason: str | None = "asked for a full sync"
     warning: str | None = None
     if asked == INCREMENTAL:
-        decided = plan_incremental(get_page, cursor, options, lookup)
+        decided = plan_incremental(get_page, cursor, options, view)
         if isinstance(decided, Plan):
             return INCREMENTAL, {**decided.to_dict(), "reason": "a complete earlier sync and a usable cursor"}, \
                 decided.streams
@@ -83,7 +84,8 @@ def apply_run(session: Session, tenant_id: int, run_id: int, kind: str, plan: di
     if kind == INCREMENTAL:
         result = finalize_incremental(session, tenant_id, run_id, partial_kinds=plan.get("partial_kinds") or (),
                                       partial_children=plan.get("partial_children") or (),
-                                      deleted=plan.get("deleted") or (), cursor=cursor)
+                                      deleted=plan.get("deleted") or (), derived=plan.get("derived") or (),
+                                      cursor=cursor)
         return {"containers": result.containers, "added": result.added, "removed": result.removed}
     if cursor is None:
         forget_cursor(session, tenant_id)

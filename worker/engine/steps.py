@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import random
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from worker.connector import (
     handle_page,
     static_resources,
 )
+from worker.connector.types.base import View
 from worker.engine.kinds import INCREMENTAL, LISTS_EVERYTHING, VERIFY, apply_run, plan_run
 from worker.engine.release import release_streams
 from worker.engine.runtime import Runtime
@@ -32,7 +34,7 @@ from worker.model import container_key
 from worker.store import runs
 from worker.store.drift import verify_baseline
 from worker.store.generations import RunStateError, discard_run
-from worker.store.incremental import containers_holding, load_cursor
+from worker.store.incremental import containers_holding, load_cursor, resources_present, resources_with
 from worker.store.tables import STATIC_CONTAINER, SyncRun, Tenant, utcnow
 from worker.store.writes import write_page
 
@@ -91,10 +93,13 @@ def start_run(rt: Runtime, run_id: int) -> None:
     if refusal:
         fail_run(rt, run_id, refusal)
         return
+    planning = time.monotonic()
     try:
         with rt.sessions() as s:
-            kind, plan, specs = plan_run(ctx.client.get_page, asked, cursor, ctx.options, utcnow(),
-                                         lambda principal, kind: containers_holding(s, tenant_id, principal, kind))
+            view = View(holding=lambda principal, kind: containers_holding(s, tenant_id, principal, kind),
+                        find=lambda rtype, key, value: resources_with(s, tenant_id, rtype, key, value),
+                        present=lambda keys: resources_present(s, tenant_id, keys))
+            kind, plan, specs = plan_run(ctx.client.get_page, asked, cursor, ctx.options, utcnow(), view)
             s.rollback()
         if caveat:
             plan["warning"] = caveat
@@ -113,7 +118,7 @@ def start_run(rt: Runtime, run_id: int) -> None:
         runs.add_streams(s, run_id, [(*encode_spec(sp), first_cursor(sp)) for sp in specs])
         s.commit()
     rt.emit("run_started", run_id=run_id, tenant_id=tenant_id, streams=len(specs), run_kind=kind,
-            reason=plan.get("reason"))
+            reason=plan.get("reason"), plan_seconds=round(time.monotonic() - planning, 3))
     release(rt, run_id)
 
 
@@ -143,6 +148,7 @@ def _page(rt: Runtime, stream_id: int, cursor: str) -> None:
     spec = decode_spec(st.kind, st.parent, st.url)
     final_state = "done"
     next_url: str | None = None
+    fetching = time.monotonic()
     try:
         got = ctx.client.get_page(cursor, headers=spec.header_dict or None)
         # The page's own URL, so first-page-only checks (an empty user list) stay exact.
@@ -164,12 +170,14 @@ def _page(rt: Runtime, stream_id: int, cursor: str) -> None:
     # A list that only refines rows of its parent list (an admin role's targets) writes them into
     # the parent's container, so re-listing the parent replaces them too.
     container = spec.meta_value("container") or container_key(st.kind, st.parent)
-    _commit_page(rt, st, cursor, next_url, result.items, result, final_state, container)
+    _commit_page(rt, st, cursor, next_url, result.items, result, final_state, container,
+                 time.monotonic() - fetching)
 
 
 def _commit_page(rt: Runtime, st: runs.StreamRow, cursor: str, next_url: str | None, items: int,
-                 result: PageResult, final_state: str, container: str) -> None:
+                 result: PageResult, final_state: str, container: str, fetch_seconds: float = 0.0) -> None:
     children = [(*encode_spec(c), first_cursor(c)) for c in result.children]
+    writing = time.monotonic()
     with rt.sessions() as s:
         runs.begin_write(s)
         if not runs.advance(s, st.id, cursor, next_url, items, result.warnings, final_state, run_id=st.run_id):
@@ -183,7 +191,8 @@ def _commit_page(rt: Runtime, st: runs.StreamRow, cursor: str, next_url: str | N
         s.commit()
     rt.emit("page", run_id=st.run_id, tenant_id=st.tenant_id, stream=st.kind, parent=st.parent,
             items=items, opened=opened, done=next_url is None, state=final_state if next_url is None else "active",
-            warnings=list(result.warnings))
+            warnings=list(result.warnings), fetch_seconds=round(fetch_seconds, 4),
+            write_seconds=round(time.monotonic() - writing, 4))
     if next_url is not None:
         rt.sender.enqueue(PAGE, [st.id, next_url])
     if next_url is None or opened:
@@ -278,6 +287,7 @@ def finalize(rt: Runtime, run_id: int) -> None:
         runs.begin_write(s)
         runs.record_results(s, run_id, counts, warnings)
         s.commit()
+        applying = time.monotonic()
         try:
             result = apply_run(s, run.tenant_id, run_id, kind, plan, run.options_fingerprint, next_sync_at=due)
         except RunStateError as exc:
@@ -290,7 +300,8 @@ def finalize(rt: Runtime, run_id: int) -> None:
     if kind == VERIFY and (result["missing"] or result["extra"]):
         log.warning("drift in tenant %s (verify run %s): %s grants missing from the view, %s extra",
                     run.tenant_id, run_id, result["missing"], result["extra"])
-    rt.emit("run_succeeded", run_id=run_id, tenant_id=run.tenant_id, run_kind=kind, warnings=len(warnings), **result)
+    rt.emit("run_succeeded", run_id=run_id, tenant_id=run.tenant_id, run_kind=kind, warnings=len(warnings),
+            finalize_seconds=round(time.monotonic() - applying, 3), **result)
 
 
 def fail_run(rt: Runtime, run_id: int, error: str) -> bool:

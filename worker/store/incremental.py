@@ -21,7 +21,7 @@ the transaction, never a mix. A run that dies before this leaves only its stagin
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from worker.model import container_key
+from worker.model import Grant, container_key, split_resource_key
 from worker.store.generations import (
     DEFAULT_EXPAND_TYPES,
     PRUNED_PRINCIPAL_TYPES,
@@ -48,6 +48,7 @@ from worker.store.tables import (
     Tenant,
     utcnow,
 )
+from worker.store.writes import grant_row, upsert_rows
 
 G, R, E = GrantRow.__table__, ResourceRow.__table__, EntitlementRow.__table__
 ROW_TABLES = (G, E, R)
@@ -192,6 +193,34 @@ def containers_holding(session: Session, tenant_id: int, principal: str, kind: s
         G.c.container.startswith(f"{kind}:", autoescape=True)).distinct()))
 
 
+def resources_with(session: Session, tenant_id: int, rtype: str, field: str, value: str) -> list[str]:
+    """Keys of the current view's resources of `rtype` whose profile `field` equals `value`."""
+    view = sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id).scalar_subquery()
+    return sorted(_select_ids(session, sa.select(R.c.id).where(
+        R.c.run_id == view, R.c.resource_type == rtype, R.c.profile[field].as_string() == value)))
+
+
+def resources_present(session: Session, tenant_id: int, keys: Collection[str]) -> set[str]:
+    """Those of `keys` (`user:00u1`) that are resources of the tenant's current view."""
+    view = sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id).scalar_subquery()
+    return {k for chunk in _chunks(set(keys)) for k in _select_ids(session, sa.select(R.c.id).where(
+        R.c.run_id == view, R.c.id.in_(chunk)))}
+
+
+def _derive_members(session: Session, view: int, derived: Collection[Mapping[str, str]],
+                    staged_users: set[str]) -> set[str]:
+    """Give each user the run staged (now in the view) its grant of every derived container's
+    entitlement, where it has none yet; returns the ids added."""
+    users = {u for chunk in _chunks(staged_users) for u in _select_ids(session, sa.select(R.c.id).where(
+        R.c.run_id == view, R.c.id.in_(chunk)))}
+    wanted = {Grant(d["entitlement"], *split_resource_key(u)): d["container"] for d in derived for u in users}
+    have = {i for chunk in _chunks({g.id for g in wanted}) for i in _select_ids(session, sa.select(G.c.id).where(
+        G.c.run_id == view, G.c.id.in_(chunk)))}
+    rows = [grant_row(view, g, container) for g, container in wanted.items() if g.id not in have]
+    upsert_rows(session, G, rows)
+    return {r["id"] for r in rows}
+
+
 def _unopened_children(session: Session, run_id: int, partial_kinds: Collection[str],
                        partial_children: Collection[str], relisted: set[str]) -> set[str]:
     """Child containers of objects a partial list returned that the run did not open: a full
@@ -204,7 +233,8 @@ def _unopened_children(session: Session, run_id: int, partial_kinds: Collection[
 
 def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, partial_kinds: Collection[str] = (),
                          partial_children: Collection[str] = (),
-                         deleted: Collection[str] = (), cursor: Cursor | None = None,
+                         deleted: Collection[str] = (), derived: Collection[Mapping[str, str]] = (),
+                         cursor: Cursor | None = None,
                          expand_types: tuple[str, ...] = DEFAULT_EXPAND_TYPES,
                          next_sync_at: Any = None) -> IncrementalResult:
     """Apply incremental run `run_id` to the tenant's current view in one transaction (module doc).
@@ -212,6 +242,8 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
     `partial_kinds`: stream kinds whose rows are upserted by id rather than replacing their
     container (the timestamp-filtered lists); `partial_children`: the kinds those lists open for
     each object (one not opened is empty now). `deleted`: resource keys (`user:00u1`) to remove.
+    `derived`: containers not re-listed but derived from the users the run staged
+    ({"container", "entitlement"}: each such user holds the entitlement).
     """
     tenant, run = lock_finalizable(session, tenant_id, run_id)
     view = tenant.current_run_id
@@ -219,6 +251,7 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
         raise RunStateError(f"tenant {tenant.name!r} has no current view; an incremental run needs a full one first")
     containers = relisted_containers(session, run_id, partial_kinds)
     containers |= _unopened_children(session, run_id, partial_kinds, partial_children, containers)
+    containers -= {d["container"] for d in derived}
     staged_ids = {t: _select_ids(session, sa.select(t.c.id).where(t.c.run_id == run_id)) for t in ROW_TABLES}
     # Resources a whole list no longer holds are gone, like those delete events name (an app
     # deactivated while inactive apps are not synced, a resource set removed).
@@ -251,8 +284,11 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
     # 3. Move the staged rows into the view.
     moved = sum(_rows(session, sa.update(t).where(t.c.run_id == run_id).values(run_id=view)) for t in ROW_TABLES)
 
-    # 4. Re-expand group grants on the entitlements the change touched.
-    new_direct = _grant_rows(session, sa.and_(G.c.run_id == view, sa.or_(sa.false(), *_in(G.c.id, staged_ids[G]))))
+    # 4. Derived memberships of the staged users, then re-expand group grants on the entitlements
+    # the change touched.
+    staged_users = {r for r in staged_ids[R] if r.startswith("user:")}
+    new_ids = staged_ids[G] | _derive_members(session, view, derived, staged_users)
+    new_direct = _grant_rows(session, sa.and_(G.c.run_id == view, sa.or_(sa.false(), *_in(G.c.id, new_ids))))
     touched = _touched_entitlements(session, view, {**before, **new_direct}, containers, deleted_set)
     stale = _grant_rows(session, sa.and_(G.c.run_id == view, G.c.expanded.is_(True),
                                          sa.or_(sa.false(), *_in(G.c.entitlement_id, touched))))

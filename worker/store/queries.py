@@ -113,10 +113,20 @@ def app_access(session: Session, tenant: str | int, app_id: str) -> list[Grant]:
     return [_grant(g) for g in session.execute(stmt).scalars()]
 
 
+def latest_run_id(session: Session, tenant_id: int) -> int | None:
+    """The tenant's last successful sync, full or incremental (incremental runs apply their change
+    to the view of the last full one, so `current_run_id` stays that full run's id); verify runs
+    change nothing and are not counted."""
+    return session.scalar(sa.select(SyncRun.id).where(
+        SyncRun.tenant_id == tenant_id, SyncRun.state == "succeeded", SyncRun.kind.in_(("full", "incremental")))
+        .order_by(SyncRun.finished_at.desc(), SyncRun.id.desc()).limit(1))
+
+
 def changes(session: Session, tenant: str | int, run_id: int | None = None) -> tuple[int | None, list[AccessChange]]:
-    """Grants added/removed by `run_id` (default: the current run). Returns (run id, changes)."""
+    """Grants added/removed by `run_id` (default: the tenant's latest successful run, whatever its
+    kind: what the last sync changed). Returns (run id, changes)."""
     t = get_tenant(session, tenant)
-    run_id = run_id if run_id is not None else t.current_run_id
+    run_id = run_id if run_id is not None else latest_run_id(session, t.id)
     if run_id is None:
         return None, []
     run = session.get(SyncRun, run_id)

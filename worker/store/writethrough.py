@@ -21,6 +21,7 @@ from worker.model import (
     Grant,
     GrantAdded,
     GrantRemoved,
+    Resource,
     ResourceRemoved,
     ResourceSaved,
     entitlement_of,
@@ -33,6 +34,8 @@ from worker.store.tables import ACTIVE_RUN_STATES, EntitlementRow, GrantRow, Res
 from worker.store.writes import entitlement_row, grant_row, resource_row, upsert_rows
 
 ImpliedGrants = Callable[[Grant], list[Grant]]
+# The container a sync lists a grant or resource in (worker.connector.types.container_of).
+ContainerOf = Callable[[Grant | Resource], str]
 
 
 def view_runs(session: Session, tenant_id: int) -> list[int]:
@@ -44,30 +47,33 @@ def view_runs(session: Session, tenant_id: int) -> list[int]:
 
 
 def write_through(session: Session, tenant_id: int, changes: Iterable[Change],
-                  implied: ImpliedGrants = lambda _grant: []) -> list[int]:
+                  implied: ImpliedGrants = lambda _grant: [], container_of: ContainerOf = lambda _item: "") -> list[int]:
     """Apply `changes` to the tenant's view in the caller's transaction (the caller commits).
 
-    `implied`: the grants a grant also gives its principal (the type modules' rule). Returns the
-    run ids touched."""
+    `implied`: the grants a grant also gives its principal (the type modules' rule); `container_of`:
+    the list a sync reads a row from, stored with it so an incremental re-list of that list
+    replaces it. Returns the run ids touched."""
     runs = view_runs(session, tenant_id)
     for change in changes:
         for run_id in runs:
-            _apply(session, run_id, change, implied)
+            _apply(session, run_id, change, implied, container_of)
     return runs
 
 
-def _apply(session: Session, run_id: int, change: Change, implied: ImpliedGrants) -> None:
+def _apply(session: Session, run_id: int, change: Change, implied: ImpliedGrants, container_of: ContainerOf) -> None:
     if isinstance(change, GrantAdded):
-        upsert_rows(session, GrantRow.__table__, [grant_row(run_id, change.grant)])
+        upsert_rows(session, GrantRow.__table__, [grant_row(run_id, change.grant, container_of(change.grant))])
         _expand(session, run_id, change.grant, True)
-        _implied(session, run_id, change.grant, True, implied)
+        _implied(session, run_id, change.grant, True, implied, container_of)
     elif isinstance(change, GrantRemoved):
-        _implied(session, run_id, change.grant, False, implied)
+        _implied(session, run_id, change.grant, False, implied, container_of)
         _expand(session, run_id, change.grant, False)
         _delete_grant(session, run_id, change.grant.id)
     elif isinstance(change, ResourceSaved):
-        upsert_rows(session, ResourceRow.__table__, [resource_row(run_id, change.resource)])
-        upsert_rows(session, EntitlementRow.__table__, [entitlement_row(run_id, e) for e in change.entitlements])
+        container = container_of(change.resource)
+        upsert_rows(session, ResourceRow.__table__, [resource_row(run_id, change.resource, container)])
+        upsert_rows(session, EntitlementRow.__table__,
+                    [entitlement_row(run_id, e, container) for e in change.entitlements])
     elif isinstance(change, ResourceRemoved):
         _remove_resource(session, run_id, change.key)
     else:
@@ -146,14 +152,15 @@ def _expand(session: Session, run_id: int, grant: Grant, present: bool) -> None:
 
 # ---------------------------------------------------------------- implied grants
 
-def _implied(session: Session, run_id: int, grant: Grant, present: bool, implied: ImpliedGrants) -> None:
+def _implied(session: Session, run_id: int, grant: Grant, present: bool, implied: ImpliedGrants,
+             container_of: ContainerOf) -> None:
     """An implied grant shows where its entitlement's resource is in the view, and goes when no
     other grant of the principal implies it any more."""
     for derived in implied(grant):
         if session.get(ResourceRow, (run_id, parse_entitlement_id(derived.entitlement_id).resource)) is None:
             continue
         if present:
-            upsert_rows(session, GrantRow.__table__, [grant_row(run_id, derived)])
+            upsert_rows(session, GrantRow.__table__, [grant_row(run_id, derived, container_of(derived))])
             _expand(session, run_id, derived, True)
         elif not _still_implied(session, run_id, grant, derived, implied):
             _expand(session, run_id, derived, False)

@@ -13,7 +13,7 @@ from worker.connector.options import SyncOptions
 from worker.connector.pages import PageResult, StreamSpec
 from worker.connector.types import api_token, app, custom_role, group, resource_set, role, user
 from worker.connector.types.base import Action, ResourceType, Stream
-from worker.model import Grant, parse_entitlement_id
+from worker.model import Grant, Resource, parse_entitlement_id
 
 TYPES: dict[str, ResourceType] = {t.name: t for t in (
     user.TYPE, group.TYPE, app.TYPE, role.TYPE, custom_role.TYPE, resource_set.TYPE, resource_set.BINDING_TYPE,
@@ -60,10 +60,16 @@ def handle_page(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult
     return stream.handle(spec, body, options)
 
 
+def container_of(item: Grant | Resource) -> str:
+    """The container a sync lists `item` in (see ResourceType.container_of)."""
+    rtype = parse_entitlement_id(item.entitlement_id).resource_type if isinstance(item, Grant) else item.type
+    return TYPES[rtype].container_of(item)
+
+
 def implied_grants(grant: Grant) -> list[Grant]:
     """The write-through rule of the grant's entitlement type (see ResourceType.implied_grants)."""
     return TYPES[parse_entitlement_id(grant.entitlement_id).resource_type].implied_grants(grant)
 
 
-__all__ = ["ACTIONS", "DELETABLE", "STREAMS", "TYPES", "UnknownStream", "handle_page", "implied_grants",
+__all__ = ["ACTIONS", "DELETABLE", "STREAMS", "TYPES", "UnknownStream", "container_of", "handle_page", "implied_grants",
            "initial_streams", "static_resources"]

@@ -12,7 +12,16 @@ from worker.connector.options import SyncOptions
 from worker.connector.pages import PageResult, StreamSpec, each, grants_page, object_id, q, records, text
 from worker.connector.probes import PROBE_USER, Capability, capability, outcome
 from worker.connector.types.base import ChangeSources, Dirty, ResourceType, Stream, event_targets
-from worker.model import Entitlement, Grant, GrantAdded, GrantRemoved, Resource, resource_key
+from worker.model import (
+    Entitlement,
+    Grant,
+    GrantAdded,
+    GrantRemoved,
+    Resource,
+    container_key,
+    parse_entitlement_id,
+    resource_key,
+)
 from worker.okta.errors import OktaConflict, OktaNotFound, OktaPermissionDenied
 from worker.provisioning.context import PERM_APPS, PERM_GROUPS, ExecContext, Outcome, already, call
 from worker.provisioning.errors import ProvisionError
@@ -220,6 +229,13 @@ def _spec_for(kind: str, parent: str) -> StreamSpec | None:
     return None
 
 
+def _container_of(item: Grant | Resource) -> str:
+    if not isinstance(item, Grant):
+        return container_key(APPS, None)
+    app = resource_key(NAME, parse_entitlement_id(item.entitlement_id).resource_id)
+    return container_key(APP_USERS if item.principal_type == "user" else APP_GROUPS, app)
+
+
 def _app_dirty(event: Any, options: SyncOptions) -> Dirty:
     kind = str(event.get("eventType") or "")
     apps = event_targets(event, "AppInstance")
@@ -248,4 +264,5 @@ TYPE = ResourceType(
     revoke=functools.partial(_assign, False),
     probes=_probes,
     changes=ChangeSources(lists=_app_lists, event_types=APP_EVENTS, dirty=_app_dirty, spec_for=_spec_for),
+    container_of=_container_of,
 )

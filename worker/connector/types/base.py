@@ -8,13 +8,13 @@ empty; the registry (worker.connector.types) ties them together.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from worker.connector.options import SyncOptions
 from worker.connector.pages import PageResult, StreamSpec
-from worker.model import Entitlement, Grant
+from worker.model import Entitlement, Grant, Resource
 
 if TYPE_CHECKING:
     from worker.connector.probes import Capability
@@ -76,6 +76,46 @@ class Dirty:
 
 
 @dataclass(frozen=True)
+class DerivedMembers:
+    """A container an incremental run derives instead of re-listing it: one grant of `entitlement`
+    to every user resource of the view (the built-in Everyone group holds every user)."""
+
+    container: str
+    entitlement: str
+
+
+# (resource type, profile field, value) -> ids (`group:00g1`) of the view's resources with that value.
+FindResources = Callable[[str, str, str], list[str]]
+
+
+@dataclass(frozen=True)
+class View:
+    """What the incremental planner may ask of the tenant's current view (the store answers)."""
+
+    # (principal key, container kind) -> the containers of that kind holding the principal's grants
+    holding: Callable[[str, str], list[str]] = lambda _principal, _kind: []
+    find: FindResources = lambda _rtype, _field, _value: []
+    # resource keys -> those of them that are resources of the view
+    present: Callable[[Collection[str]], set[str]] = lambda _keys: set()
+
+
+@dataclass(frozen=True)
+class Screened:
+    """What a type's own look at its changes before the run says: resources to remove, or why
+    this run must be a full sync."""
+
+    deleted: tuple[str, ...] = ()
+    full_reason: str | None = None
+    requests: int = 0  # counted in the run's requests
+
+
+NO_VIEW = View()  # a planner's questions answered with nothing (tests, a view not yet there)
+
+# (get_page, since, options, view) -> Screened
+Screen = Callable[[Callable[[str], Any], str, SyncOptions, View], Screened]
+
+
+@dataclass(frozen=True)
 class ChangeSources:
     """How an incremental run finds a type's changes (docs/engine.md, "Incremental sync").
 
@@ -93,6 +133,11 @@ class ChangeSources:
     children: tuple[str, ...] = ()
     # A container's list rebuilt from its kind and parent (for Dirty.holding); None: not this type's.
     spec_for: Callable[[str, str], StreamSpec | None] = lambda _kind, _parent: None
+    # Containers derived from the users an incremental run stages, found in the view; their lists
+    # are not opened (partial lists mark them with meta "derived").
+    derived: Callable[[FindResources], list[DerivedMembers]] = lambda _find: []
+    # Reads the planner does for the type beyond the log (e.g. users whose e-mail left the filter).
+    screen: Screen = lambda _get_page, _since, _options, _view: Screened()
 
 
 def event_targets(event: Mapping[str, Any], *types: str) -> list[str]:
@@ -123,3 +168,7 @@ class ResourceType:
     # implied grant's resource is in the view; removed when no other grant implies it).
     implied_grants: Callable[[Grant], list[Grant]] = lambda _grant: []
     changes: ChangeSources = ChangeSources()
+    # The container (worker.model.container_key) of the list a sync reads a grant of this type's
+    # entitlements, or a resource of this type, from: write-through stores rows under it, so the
+    # next incremental re-list of that list replaces them.
+    container_of: Callable[[Grant | Resource], str] = lambda _item: ""

@@ -11,7 +11,7 @@ from typing import Any
 from worker.connector.options import SyncOptions
 from worker.connector.pages import PageResult, StreamSpec, body_next, each, object_id, records, text
 from worker.connector.types.base import PAST, ChangeSources, ResourceType, Stream
-from worker.model import Entitlement, Resource, resource_key
+from worker.model import Entitlement, Grant, Resource, container_key, resource_key
 
 NAME = "custom-role"
 CUSTOM_ROLES = "custom-roles"  # stream kind
@@ -62,6 +62,11 @@ def _whole_lists(options: SyncOptions, since: str, also: tuple[str, ...]) -> lis
     return _initial_streams(options)  # one small list: re-listed whole every incremental run
 
 
+def _assignments(grant: Grant) -> str:
+    from worker.connector.types.role import assignments_container  # role imports this module
+    return assignments_container(grant)  # Okta lists custom role assignments among a principal's roles
+
+
 TYPE = ResourceType(
     NAME,
     streams=(Stream(CUSTOM_ROLES, "custom roles", "okta.roles.read (an admin role that can view roles)",
@@ -69,4 +74,5 @@ TYPE = ResourceType(
     initial_streams=_initial_streams,
     not_provisionable=_not_provisionable,
     changes=ChangeSources(lists=_whole_lists),
+    container_of=lambda item: _assignments(item) if isinstance(item, Grant) else container_key(CUSTOM_ROLES, None),
 )

@@ -13,7 +13,17 @@ from worker.connector.options import SyncOptions
 from worker.connector.pages import PageResult, StreamSpec, each, grants_page, object_id, q, records, text
 from worker.connector.probes import PROBE_GROUP, PROBE_USER, Capability, capability, outcome
 from worker.connector.types import role
-from worker.connector.types.base import Action, Arg, ChangeSources, Dirty, ResourceType, Stream, event_targets
+from worker.connector.types.base import (
+    Action,
+    Arg,
+    ChangeSources,
+    DerivedMembers,
+    Dirty,
+    FindResources,
+    ResourceType,
+    Stream,
+    event_targets,
+)
 from worker.connector.types.user import OMIT_CREDENTIALS
 from worker.model import (
     Entitlement,
@@ -23,6 +33,8 @@ from worker.model import (
     Resource,
     ResourceRemoved,
     ResourceSaved,
+    container_key,
+    parse_entitlement_id,
     resource_key,
 )
 from worker.okta.errors import OktaInvalidRequest, OktaNotFound, OktaPermissionDenied
@@ -42,6 +54,9 @@ GROUPS = "groups"  # stream kinds
 GROUP_MEMBERS = "group-members"
 GROUPS_LIMIT = 10000  # /groups: max 10000 (reference/okta-api.md §3.2)
 GROUP_USERS_LIMIT = 1000  # /groups/{id}/users: default = max 1000
+
+BUILT_IN = "BUILT_IN"  # the Everyone group: every user of the org, whatever its status
+DERIVED = "derived"  # meta of an incremental groups list: Everyone's members are not listed
 
 _SOURCE = {"BUILT_IN": "built_in", "APP_GROUP": "app_imported", "OKTA_GROUP": "native"}
 
@@ -107,7 +122,9 @@ def _groups(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
         out.resources.append(res)
         out.entitlements.append(entitlement(res))
         counts = stats(group)
-        if counts.get("usersCount") != 0:  # missing count -> fetch; 0 -> nothing to fetch
+        # An incremental run derives Everyone's members from the users it stages (_derived).
+        derived = res.profile.get("type") == BUILT_IN and spec.meta_value(DERIVED)
+        if counts.get("usersCount") != 0 and not derived:  # missing count -> fetch; 0 -> nothing to fetch
             out.children.append(StreamSpec(
                 GROUP_MEMBERS, f"/api/v1/groups/{q(res.id)}/users?limit={GROUP_USERS_LIMIT}", res.key,
                 headers=OMIT_CREDENTIALS))
@@ -302,7 +319,16 @@ def _probes(client: Any) -> dict[str, Capability]:
 def _changed_groups(options: SyncOptions, since: str, also: tuple[str, ...]) -> list[StreamSpec]:
     # Groups whose profile or members changed (or events named); the list opens their member and role lists.
     query = q(" or ".join((f'lastUpdated gt "{since}"', f'lastMembershipUpdated gt "{since}"', *also)))
-    return [StreamSpec(GROUPS, f"/api/v1/groups?expand=stats&limit={GROUPS_LIMIT}&filter={query}")]
+    return [StreamSpec(GROUPS, f"/api/v1/groups?expand=stats&limit={GROUPS_LIMIT}&filter={query}",
+                       meta=((DERIVED, "1"),))]
+
+
+def _derived(find: FindResources) -> list[DerivedMembers]:
+    """Everyone's members are every user (Okta: users are never removed from it, deactivated ones
+    included; a create does not move its lastMembershipUpdated), so an incremental run gives each
+    user it stages the membership instead of re-listing Everyone (20 pages per 20,000 users)."""
+    return [DerivedMembers(container_key(GROUP_MEMBERS, key), member(key.partition(":")[2]).id)
+            for key in find(NAME, "type", BUILT_IN)]
 
 
 def _group_dirty(event: Any, options: SyncOptions) -> Dirty:
@@ -329,5 +355,7 @@ TYPE = ResourceType(
     delete=delete_group,
     probes=_probes,
     changes=ChangeSources(lists=_changed_groups, partial=(GROUPS,), event_types=("group.lifecycle.delete",),
-                          dirty=_group_dirty, children=(GROUP_MEMBERS, role.GROUP_ROLES)),
+                          dirty=_group_dirty, children=(GROUP_MEMBERS, role.GROUP_ROLES), derived=_derived),
+    container_of=lambda item: (container_key(GROUP_MEMBERS, key(parse_entitlement_id(item.entitlement_id).resource_id))
+                               if isinstance(item, Grant) else container_key(GROUPS, None)),
 )

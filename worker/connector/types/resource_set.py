@@ -33,6 +33,7 @@ from worker.model import (
     GrantRemoved,
     Resource,
     ResourceRemoved,
+    container_key,
     parse_entitlement_id,
     resource_key,
 )
@@ -293,6 +294,8 @@ TYPE = ResourceType(
     revoke=_delete_binding,
     not_provisionable=_binding_not_grantable,
     changes=ChangeSources(lists=_resource_set_lists, event_types=BINDING_EVENTS, dirty=_resource_set_dirty),
+    container_of=lambda item: (container_key(BINDINGS, parse_entitlement_id(item.entitlement_id).resource)
+                               if isinstance(item, Grant) else container_key(RESOURCE_SETS, None)),
 )
 
 BINDING_TYPE = ResourceType(
@@ -301,4 +304,6 @@ BINDING_TYPE = ResourceType(
     grant=functools.partial(_membership, True),
     revoke=functools.partial(_membership, False),
     implied_grants=_implied_grants,
+    container_of=lambda item: container_key(BINDING_MEMBERS, parse_entitlement_id(item.entitlement_id).resource
+                                            if isinstance(item, Grant) else item.key),
 )

@@ -158,6 +158,11 @@ def _targets_stream(role_type: str, ptype: str, pid: str, assignment_id: str, pa
                       meta=(("assignment", assignment_id), ("container", container)))
 
 
+def assignments_container(grant: Grant) -> str:
+    """The principal's role list, where Okta lists its standard and custom role assignments."""
+    return container_key(ROLE_LISTS[grant.principal_type], grant.principal)
+
+
 def group_roles_stream(gid: str) -> StreamSpec:
     return StreamSpec(GROUP_ROLES, roles_path("group", q(gid)), resource_key("group", gid))
 
@@ -453,4 +458,5 @@ TYPE = ResourceType(
     probes=_probes,
     changes=ChangeSources(lists=_client_role_lists, partial=(SERVICE_APPS,), event_types=ROLE_EVENTS,
                           dirty=_role_dirty),
+    container_of=lambda item: assignments_container(item) if isinstance(item, Grant) else "",
 )

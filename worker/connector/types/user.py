@@ -13,8 +13,19 @@ from typing import Any
 from worker.connector.options import SyncOptions
 from worker.connector.pages import PageResult, StreamSpec, each, object_id, q, records, text
 from worker.connector.probes import PROBE_USER, Capability, CredentialsRejected, ProbeFailed, capability
-from worker.connector.types.base import Action, Arg, ChangeSources, Dirty, ResourceType, Stream, event_targets
-from worker.model import Resource, ResourceRemoved, ResourceSaved, resource_key
+from worker.connector.system_log import LogUnavailable, get_waiting, parse_time
+from worker.connector.types.base import (
+    Action,
+    Arg,
+    ChangeSources,
+    Dirty,
+    ResourceType,
+    Screened,
+    Stream,
+    View,
+    event_targets,
+)
+from worker.model import Resource, ResourceRemoved, ResourceSaved, container_key, resource_key
 from worker.okta.errors import (
     OktaAuthenticationError,
     OktaError,
@@ -416,6 +427,37 @@ def _user_dirty(event: Any, options: SyncOptions) -> Dirty:
     return Dirty(holding=tuple((key(uid), "app-users") for uid in users))
 
 
+def _screen(get_page: Any, since: str, options: SyncOptions, view: View) -> Screened:
+    """With an e-mail filter, the changed users whose e-mail left it since the last run are
+    removed with all their grants (the partial list only skips them); a user who existed before
+    and whose e-mail entered it holds grants no run kept (they were pruned): a full sync then."""
+    if not options.filter_email_domains:
+        return Screened()
+    url: str | None = _changed_users(options, since, ())[0].url
+    users: list[Mapping[str, Any]] = []
+    waited, pages = [0.0], 0
+    try:
+        while url:
+            page = get_waiting(get_page, url, waited)
+            pages += 1
+            users += [u for u in records(page.items) if isinstance(u, Mapping) and isinstance(u.get("id"), str)]
+            url = page.next_url
+    except (OktaError, LogUnavailable) as exc:
+        return Screened(full_reason=f"the changed users could not be read for the e-mail filter ({exc})",
+                        requests=pages)
+    allowed = {key(u["id"]): u for u in users if options.user_allowed(u.get("profile"))}
+    excluded = {key(u["id"]) for u in users} - set(allowed)
+    present = view.present(set(allowed) | excluded)
+    start = parse_time(since)
+    entered = sorted(k for k, u in allowed.items()
+                     if k not in present and (created := parse_time(u.get("created"))) and start and created < start)
+    if entered:
+        return Screened(full_reason=f"{len(entered)} user(s) whose e-mail entered filter_email_domains since the "
+                                    f"last sync ({', '.join(entered[:3])}): their earlier grants were never kept",
+                        requests=pages)
+    return Screened(deleted=tuple(sorted(excluded & present)), requests=pages)
+
+
 TYPE = ResourceType(
     NAME,
     streams=(Stream(USERS, "users", "okta.users.read (an admin role that can view users)", _users),),
@@ -439,6 +481,7 @@ TYPE = ResourceType(
     ),
     delete=_delete,
     changes=ChangeSources(lists=_changed_users, partial=(USERS,), event_types=LIFECYCLE_EVENTS,
-                          dirty=_user_dirty),
+                          dirty=_user_dirty, screen=_screen),
     probes=_probes,
+    container_of=lambda _user: container_key(USERS, None),
 )
