@@ -105,7 +105,9 @@ def test_metrics_from_the_database_and_redis(store, pg_url, redis_url, oktasim):
     acme = ("tenant", "acme")
     assert m[("oktasync_sync_runs", (("state", "succeeded"), acme))] == 2
     assert m[("oktasync_sync_runs", (("state", "failed"), acme))] == 1
-    assert m[("oktasync_sync_runs", (("state", "running"), acme))] == 0
+    # A state the tenant has no run in has no series (docs/operations.md: read it as 0).
+    assert ("oktasync_sync_runs", (("state", "running"), acme)) not in m
+    assert {dict(k[1])["state"] for k in m if k[0] == "oktasync_sync_runs"} == {"succeeded", "failed"}
     assert m[("oktasync_sync_pages", (("run_state", "succeeded"), acme))] == 4
     assert m[("oktasync_sync_items", (("run_state", "succeeded"), acme))] == 462
     assert m[("oktasync_sync_items", (("run_state", "failed"), acme))] == 400
@@ -198,12 +200,13 @@ def test_freshness_seconds_since_success_and_lag_by_size_class(store, pg_url, re
 
 
 def test_a_scrape_runs_the_same_statements_for_few_and_many_tenants(store, pg_url, redis_url):
-    """Grouped queries only: adding tenants, runs and streams adds series, not statements."""
+    """Grouped queries only: adding tenants, runs, streams, verify runs and provisioning requests
+    adds series, not statements."""
     import sqlalchemy as sa
     from prometheus_client import CollectorRegistry
 
     from worker.observability.metrics import OktasyncCollector
-    from worker.store.tables import SyncRun, SyncStream
+    from worker.store.tables import ProvisioningRequest, SyncRun, SyncStream, utcnow
     from worker.store.tenants import create_tenant
 
     collector = OktasyncCollector(pg_url, redis_url, redis_url)
@@ -220,10 +223,17 @@ def test_a_scrape_runs_the_same_statements_for_few_and_many_tenants(store, pg_ur
                 s.flush()
                 done, running = SyncRun(tenant_id=t.id, state="succeeded", counts={"pages": 2, "items": 9}), \
                     SyncRun(tenant_id=t.id, state="running")
-                s.add_all([done, running])
+                verify = SyncRun(tenant_id=t.id, state="succeeded", kind="verify", finished_at=utcnow(),
+                                 counts={"drift": {"grants": {"missing": i, "extra": 1}}})
+                s.add_all([done, running, verify])
                 s.flush()
+                t.current_run_id = done.id
+                done.finished_at = utcnow()
                 s.add_all([SyncStream(run_id=r.id, kind="users", state=st, pages=2, items=9)
                            for r, st in ((done, "done"), (running, "active"))])
+                payload = {"entitlement": "group:00g1:member", "principal": f"user:00u{i}"}
+                s.add(ProvisioningRequest(tenant_id=t.id, idempotency_key="k", kind="grant", payload=payload,
+                                          payload_hash="0" * 64, state="dead"))
             s.commit()
 
     def scrape() -> tuple[int, dict]:
@@ -235,7 +245,10 @@ def test_a_scrape_runs_the_same_statements_for_few_and_many_tenants(store, pg_ur
     few, _ = scrape()
     add(2, 30)
     many, got = scrape()
-    assert few == many
+    assert few == many and few >= 5  # tenants, runs, current views, verifies, requests
     assert got[("oktasync_sync_pages", (("run_state", "succeeded"), ("tenant", "t31")))] == 2
     assert got[("oktasync_sync_items", (("run_state", "running"), ("tenant", "t31")))] == 9
+    assert got[("oktasync_drift_grants", (("direction", "missing"), ("tenant", "t31")))] == 31
+    assert got[("oktasync_provisioning_requests", (("kind", "grant"), ("state", "dead"), ("tenant", "t31")))] == 1
+    assert ("oktasync_tenant_seconds_since_success", (("tenant", "t31"),)) in got
 

@@ -1,7 +1,8 @@
 """Freshness metrics: how old each tenant's view is, and how long syncs lag behind their due time.
 
 Both come from one query over the tenants' current views (tenants.current_run_id, the last run
-that succeeded), so a scrape costs one indexed join however many runs are kept.
+that succeeded; worker/store/metrics_queries.py), so a scrape costs one indexed join however many
+runs are kept.
 
 - `oktasync_tenant_seconds_since_success{tenant}`: now - when the current view's run finished.
   A tenant that never synced successfully has no series (alert on `absent` or on the runs gauge).
@@ -12,14 +13,15 @@ that succeeded), so a scrape costs one indexed join however many runs are kept.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
-from sqlalchemy.orm import Session
+from prometheus_client.core import GaugeHistogramMetricFamily
 
-from worker.store.tables import SyncRun, Tenant, utcnow
+from worker.observability.families import gauge
+from worker.store.metrics_queries import CurrentView
+from worker.store.tables import utcnow
 
 # Upper bounds (seconds) of the lag buckets: a tick, minutes, an hour, a day.
 LAG_BUCKETS = (10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 86400.0)
@@ -31,29 +33,17 @@ def size_class(users: int | None) -> str:
     return "small" if n < 500 else "medium" if n < 5000 else "large"
 
 
-def current_views(session: Session) -> list[tuple[str, datetime, datetime, int | None]]:
-    """(tenant name, finished_at, due_at, users) of each tenant's current view."""
-    run = SyncRun.__table__
-    users = run.c.counts[("resources_by_type", "user")].as_integer()
-    return [(str(name), finished, due, users_n) for name, finished, due, users_n in session.execute(
-        sa.select(Tenant.name, run.c.finished_at, sa.func.coalesce(run.c.due_at, run.c.created_at), users)
-        .join(run, run.c.id == Tenant.current_run_id)
-        .where(run.c.state == "succeeded", run.c.finished_at.is_not(None))).all()]
-
-
-def freshness_metrics(views: list[tuple[str, datetime, datetime, int | None]],
-                      now: datetime | None = None) -> list[Any]:
+def freshness_metrics(views: list[CurrentView], now: datetime | None = None) -> list[Any]:
     now = now or utcnow()
-    since = GaugeMetricFamily("oktasync_tenant_seconds_since_success",
-                              "Seconds since the tenant's current view (its last successful sync) finished",
-                              labels=["tenant"])
+    since = gauge("oktasync_tenant_seconds_since_success",
+                  "Seconds since the tenant's current view (its last successful sync) finished", ["tenant"],
+                  (({"tenant": v.tenant}, max(0.0, (now - v.finished_at).total_seconds())) for v in views))
     counts = {c: [0] * (len(LAG_BUCKETS) + 1) for c in SIZE_CLASSES}
     sums = dict.fromkeys(SIZE_CLASSES, 0.0)
-    for name, finished, due, users in views:
-        since.add_metric([name], max(0.0, (now - finished).total_seconds()))
-        lag = max(0.0, (finished - due).total_seconds())
-        cls = size_class(users)
-        slot = next((i for i, bound in enumerate(LAG_BUCKETS) if lag <= bound), len(LAG_BUCKETS))
+    for v in views:
+        lag = max(0.0, (v.finished_at - v.due_at).total_seconds())
+        cls = size_class(v.users)
+        slot = bisect_left(LAG_BUCKETS, lag)  # the first bucket with lag <= its bound; +Inf past them
         counts[cls][slot] += 1
         sums[cls] += lag
     lag_h = GaugeHistogramMetricFamily(
