@@ -1,7 +1,8 @@
 """Which tenant, run, stream or request a task message is about, from its (id-only) arguments.
 
 Page tasks carry a stream id, start/finalize a run id, provisioning executes a request id; the
-tenant and run behind them are looked up once per process and cached (ids never change owner).
+tenant and run behind them are looked up once per process and cached (ids never change owner); a
+stream's lookup caches the run's next streams too.
 Lookups use a small engine of their own (one connection at most) so a slow lookup never takes a
 connection the task needs.
 """
@@ -14,6 +15,7 @@ from collections import OrderedDict
 from typing import Any
 
 _CACHE_SIZE = 4096
+_STREAM_BATCH = 256  # streams cached per stream lookup (a run's next streams)
 _lock = threading.Lock()
 _cache: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
 _engine: dict[str, Any] = {}
@@ -45,10 +47,18 @@ def _lookup(kind: str, ident: int, database_url: str) -> dict[str, Any]:
     found: dict[str, Any] = {}
     with _sessions(database_url)() as s:
         if kind == "stream":
-            row = s.execute(sa.select(SyncStream.run_id, SyncRun.tenant_id, SyncStream.kind)
-                            .join(SyncRun, SyncRun.id == SyncStream.run_id).where(SyncStream.id == ident)).first()
-            if row:
-                found = {"run_id": row[0], "tenant_id": row[1], "stream": row[2]}
+            # This stream and the run's next ones in one query: a run's child streams are created
+            # together and published one by one (each a miss otherwise: a query per page message).
+            run_id = sa.select(SyncStream.run_id).where(SyncStream.id == ident).scalar_subquery()
+            rows = s.execute(sa.select(SyncStream.id, SyncStream.run_id, SyncRun.tenant_id, SyncStream.kind)
+                             .join(SyncRun, SyncRun.id == SyncStream.run_id)
+                             .where(SyncStream.run_id == run_id, SyncStream.id >= ident)
+                             .order_by(SyncStream.id).limit(_STREAM_BATCH)).all()
+            owners = {row[0]: {"run_id": row[1], "tenant_id": row[2], "stream": row[3]} for row in rows}
+            found = owners.get(ident, {})
+            with _lock:
+                for sid, owner in owners.items():
+                    _cache[("stream", sid)] = owner
         elif kind == "run":
             tenant_id = s.execute(sa.select(SyncRun.tenant_id).where(SyncRun.id == ident)).scalar()
             if tenant_id is not None:

@@ -4,10 +4,11 @@
   engine's Runtime, provisioning's Okta client factory), built once per process: when a prefork
   child starts (`worker_process_init`), or on first use in a process that forked no children
   (solo pool, Beat). A forked child never reuses its parent's connections.
-- `OktasyncTask`: counts each delivery of a message (Redis INCR with a TTL) and gives it up past
-  `max_redeliveries` (with `acks_late` + `task_reject_on_worker_lost`, a message whose execution
-  kills the worker comes back forever otherwise); retries a task in a new message when the
-  database connection was lost (every step is safe to run twice). Tasks set `max_retries`.
+- `OktasyncTask`: counts each redelivery of a message (Redis INCR with a TTL; a first delivery,
+  which kombu does not mark `redelivered`, costs nothing) and gives it up past `max_redeliveries`
+  (with `acks_late` + `task_reject_on_worker_lost`, a message whose execution kills the worker
+  comes back forever otherwise); retries a task in a new message when the database connection was
+  lost (every step is safe to run twice). Tasks set `max_retries`.
 - Metrics come from hooks given to what the runtime builds: the engine's event sink counts
   deferrals, and an httpx response hook on every Okta client counts 429s.
 """
@@ -148,8 +149,12 @@ class OktasyncTask(Task):
         return None
 
     def deliveries(self) -> int:
-        """Count this delivery of this message (a retry is a new message with the same id); 1 on
-        the first delivery."""
+        """Which delivery of this message this is (a retry is a new message with the same id); 1
+        on the first delivery. Only a redelivered message is counted in Redis: kombu's Redis
+        transport marks every message it puts back (worker lost, visibility timeout, rejected)
+        `redelivered`, so a first delivery costs no round trip. The unmarked first delivery is
+        added to the count, which may count one more than ran if a message came back before it
+        ever started (e.g. prefetched by a worker that stopped): the guard errs by one early."""
         key = self._delivery_key()
         if key is None:
             return 1
@@ -157,11 +162,14 @@ class OktasyncTask(Task):
         pipe = rt.redis.pipeline()
         pipe.incr(key)
         pipe.expire(key, int(rt.settings.visibility_timeout * (rt.settings.max_redeliveries + 2)))
-        return int(pipe.execute()[0])
+        return 1 + int(pipe.execute()[0])
 
     def _delivery_key(self) -> str | None:
+        """The message's counter key, or None on a first delivery (nothing to count or drop)."""
         task_id = self.request.id
-        return f"oktasync:deliveries:{task_id}:{self.request.retries or 0}" if task_id else None
+        if not task_id or not (self.request.delivery_info or {}).get("redelivered"):
+            return None
+        return f"oktasync:deliveries:{task_id}:{self.request.retries or 0}"
 
     def forget_deliveries(self) -> None:
         """The task returned or raised, so its message is acknowledged (a retry is a new message
