@@ -178,6 +178,22 @@ def test_when_slots_are_scarce_a_runs_release_serves_the_fewest_busy_run_first(d
     engine.dispose()
 
 
+def test_when_slots_are_scarce_a_run_keeps_a_freed_slot_within_its_share(db_url):
+    # 1 slot free of 8 (z holds 6, a 1), 3 runs running: a's share is 8 // 3 = 2, so the release
+    # after a's page keeps the slot for a (the stream that ended was most likely a's own) instead
+    # of planning over every run under the global lock, which would give it to b.
+    engine, sessions, ids = _runs_with_streams(db_url, {"a": (1, 10), "b": (0, 10), "z": (6, 0)})
+    with sessions() as s:
+        release_streams(s, 4, 8, run_id=ids["a"])
+        s.commit()
+    assert _active_by_run(sessions) == {ids["a"]: 2, ids["z"]: 6}
+    with sessions() as s:  # now nothing is free: a release starts nothing, for a or anyone
+        assert release_streams(s, 4, 8, run_id=ids["b"]) == []
+        s.commit()
+    assert _active_by_run(sessions) == {ids["a"]: 2, ids["z"]: 6}
+    engine.dispose()
+
+
 def test_releases_of_different_runs_do_not_wait_for_each_other(pg_url):
     from sqlalchemy.exc import OperationalError
 

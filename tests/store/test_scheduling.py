@@ -36,22 +36,26 @@ def _tenants(store, count: int, due: int, schedule=lambda i: {}) -> list[int]:
         return list(s.execute(sa.select(Tenant.id).order_by(Tenant.id).limit(due)).scalars())
 
 
-def test_two_dispatchers_claim_every_due_tenant_once_among_10000_rows(store):
-    due_ids = _tenants(store, 10_000, due=1_500)
-    now = utcnow()
+def _claim_with_two_dispatchers(store, now, batch: int) -> list[int]:
+    """Two Beats ticking at the same moment (threads, each with its own session): the run ids both claimed."""
     claimed: list[list[int]] = [[], []]
 
     def dispatcher(slot: int) -> None:
         with store.Session() as s:
-            claimed[slot] = runs.claim_due(s, now, batch=100)
+            claimed[slot] = runs.claim_due(s, now, batch=batch)
 
     threads = [threading.Thread(target=dispatcher, args=(i,)) for i in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return claimed[0] + claimed[1]
 
-    run_ids = claimed[0] + claimed[1]
+
+def test_two_dispatchers_claim_every_due_tenant_once_among_10000_rows(store):
+    due_ids = _tenants(store, 10_000, due=1_500)
+    now = utcnow()
+    run_ids = _claim_with_two_dispatchers(store, now, batch=100)
     assert len(run_ids) == len(set(run_ids)) == 1_500
     with store.Session() as s:
         tenants_with_runs = s.execute(sa.select(SyncRun.tenant_id).where(SyncRun.id.in_(run_ids))).scalars().all()
@@ -197,18 +201,7 @@ def test_two_dispatchers_claim_each_due_tenant_once_as_its_first_due_kind(store)
     _tenants(store, 10_000, due=300, schedule=schedule)
     ids = _all_ids(store)[:800]
     now = utcnow()
-    claimed: list[list[int]] = [[], []]
-
-    def dispatcher(slot: int) -> None:
-        with store.Session() as s:
-            claimed[slot] = runs.claim_due(s, now, batch=50)
-
-    threads = [threading.Thread(target=dispatcher, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    run_ids = claimed[0] + claimed[1]
+    run_ids = _claim_with_two_dispatchers(store, now, batch=50)
     assert len(run_ids) == len(set(run_ids)) == 800
     with store.Session() as s:
         kinds = {t: k for t, (k, _d) in _claimed(s, run_ids).items()}

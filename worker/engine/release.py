@@ -97,10 +97,22 @@ def release_streams(session: Session, tenant_cap: int, global_cap: int, run_id: 
         counts = runs.open_stream_counts(session, run_id)
         busy_here = sum(n for _r, _k, state, waiting, n in counts if state == "active" and not waiting)
         elsewhere = runs.busy_streams_elsewhere(session, run_id)
-        if global_cap - elsewhere - busy_here >= tenant_cap:  # this run cannot take the last free slots
+        free = global_cap - elsewhere - busy_here
+        if free <= 0:  # nothing to give: the release after the next stream ends will find its slot
+            return []
+        # Scarce (fewer free than one run's cap): the run may keep what fits in its share of the
+        # cap (a slot its own ended stream freed, mostly); more goes to the fewest-busy runs.
+        scarce = free < tenant_cap
+        if not scarce or free <= max(1, global_cap // max(1, runs.running_count(session))) - busy_here:
             plan = plan_release(counts, tenant_cap, global_cap, elsewhere)
-            return runs.activate_streams(session, plan.slots, plan.held) if plan.slots else []
-        session.rollback()  # scarce: plan over every run, so the fewest-busy ones get the slots
+            if plan.slots or not scarce:
+                return runs.activate_streams(session, plan.slots, plan.held) if plan.slots else []
+        session.rollback()  # plan over every run instead
+    return _release_all(session, tenant_cap, global_cap)
+
+
+def _release_all(session: Session, tenant_cap: int, global_cap: int) -> list[tuple[int, str]]:
+    """The global plan, under the exclusive release lock: every running run, fewest busy first."""
     runs.lock_release(session)
     plan = plan_release(runs.open_stream_counts(session), tenant_cap, global_cap)
     if not plan.slots:

@@ -436,6 +436,11 @@ def open_stream_counts(session: Session, run_id: int | None = None) -> list[tupl
     return [(int(r), str(k), str(st), bool(w), int(n)) for r, k, st, w, n in rows]
 
 
+def running_count(session: Session) -> int:
+    """How many runs are running (from the partial index on active runs)."""
+    return int(session.execute(sa.select(sa.func.count()).select_from(RUNS).where(_RUNNING)).scalar_one())
+
+
 def busy_streams_elsewhere(session: Session, run_id: int) -> int:
     """Busy streams (active, not waiting for the limiter) of the running runs other than `run_id`:
     one index probe per running run, whatever the history."""
