@@ -6,13 +6,12 @@ import time
 
 import sqlalchemy as sa
 
+from tests.support.sim import SMALL
 from worker.engine import steps
 from worker.engine.release import release_streams
 from worker.engine.runtime import Runtime
 from worker.store import runs
 from worker.store.tables import GrantRow, ResourceRow, SyncRun, SyncStream, Tenant
-
-SMALL = ["--users", "60", "--groups", "12", "--apps", "6", "--window-seconds", "5"]
 
 
 class Collect:

@@ -8,29 +8,11 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from tests.support.embedded import OPTIONS, ORG, kill_once_staged, sync, view
 from tests.support.sim import SIM_TOKEN
 from worker.connector import SyncOptions
-from worker.engine.embedded import run_embedded
 from worker.store.db import make_engine
-from worker.store.tables import EntitlementRow, GrantRow, ResourceRow, SyncRun, Tenant
-
-OPTIONS = SyncOptions(sync_custom_roles=True, sync_secrets=True)
-ORG = ["--users", "150", "--groups", "20", "--apps", "8", "--seed", "21", "--window-seconds", "5"]
-
-
-def view(file) -> tuple[set, set, set]:
-    """The file's current view, whole: every column a reader sees."""
-    engine = make_engine(f"sqlite:///{file}")
-    with engine.connect() as c:
-        run = c.execute(sa.select(Tenant.current_run_id)).scalar()
-        r, e, g = ResourceRow, EntitlementRow, GrantRow
-        res = {(x.id, x.display_name, repr(sorted(x.profile.items())), x.parent) for x in c.execute(
-            sa.select(r.id, r.display_name, r.profile, r.parent).where(r.run_id == run))}
-        ents = {tuple(x) for x in c.execute(sa.select(e.id, e.display_name).where(e.run_id == run))}
-        grants = {(x.id, x.expanded, tuple(x.sources), repr(sorted(x.annotations.items()))) for x in c.execute(
-            sa.select(g.id, g.expanded, g.sources, g.annotations).where(g.run_id == run))}
-    engine.dispose()
-    return res, ents, grants
+from worker.store.tables import SyncRun
 
 
 def run_plan(file, run_id: int) -> dict:
@@ -39,13 +21,6 @@ def run_plan(file, run_id: int) -> dict:
         plan = c.execute(sa.select(SyncRun.plan).where(SyncRun.id == run_id)).scalar()
     engine.dispose()
     return plan
-
-
-def sync(sim, file, **kw):
-    result = run_embedded(sim.url, {"api_token": SIM_TOKEN}, kw.pop("options", OPTIONS), file=str(file),
-                          concurrency=4, **kw)
-    assert result.state == "succeeded", result.error
-    return result
 
 
 def assert_equals_full(sim, file, tmp_path, name="full.db", options=OPTIONS):
@@ -158,10 +133,8 @@ def test_a_fingerprint_written_before_defaults_were_left_out_needs_no_full_sync(
 
 def test_an_interrupted_incremental_run_leaves_the_previous_view(oktasim, tmp_path):
     import os
-    import signal
     import subprocess
     import sys
-    import time
     from pathlib import Path
 
     sim = oktasim([*ORG, "--latency-ms", "300"])
@@ -174,19 +147,7 @@ def test_an_interrupted_incremental_run_leaves_the_previous_view(oktasim, tmp_pa
                              "--sync-custom-roles", "--sync-secrets"],
                             env={**os.environ, "OKTASYNC_API_TOKEN": SIM_TOKEN}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    engine = make_engine(f"sqlite:///{file}")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # until the incremental run has staged some rows
-        with engine.connect() as c:
-            staged = c.execute(sa.text(
-                "SELECT count(*) FROM grants g JOIN sync_runs r ON r.id = g.run_id "
-                "WHERE r.kind = 'incremental' AND r.state = 'running'")).scalar()
-        if staged:
-            break
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    engine.dispose()
+    staged = kill_once_staged(proc, file, "incremental")
     assert staged, "the run never staged rows"
     assert view(file) == before
     after = sync(sim, file)  # the next start discards the dead run and syncs on

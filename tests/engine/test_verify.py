@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
-import signal
 import subprocess
 import time
 
 import pytest
 import sqlalchemy as sa
 
-from tests.engine.test_incremental import ORG, sync, view
+from tests.support.embedded import ORG, kill_once_staged, sync, view
 from tests.support.paths import BIN
 from tests.support.sim import SIM_TOKEN
 from tests.support.simhttp import client
@@ -151,17 +149,7 @@ def test_a_killed_verify_leaves_the_view_and_the_next_run_goes_on(oktasim, tmp_p
     before, kept = view(file), bookkeeping(file)
     proc = subprocess.Popen([OKTASYNC, "verify", "--file", str(file), "--concurrency", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    engine = make_engine(f"sqlite:///{file}")
-    deadline = time.monotonic() + 60
-    staged = 0
-    while time.monotonic() < deadline and not staged:  # until the verify run has written scratch rows
-        with engine.connect() as c:
-            staged = c.execute(sa.select(sa.func.count()).select_from(GrantRow).join(
-                SyncRun, SyncRun.id == GrantRow.run_id).where(SyncRun.kind == "verify")).scalar()
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    engine.dispose()
+    staged = kill_once_staged(proc, file, "verify")
     assert staged, "the verify never wrote scratch rows"
     assert view(file) == before
     again = verify(file)  # discards the dead run, then checks
@@ -173,8 +161,8 @@ def test_a_killed_verify_leaves_the_view_and_the_next_run_goes_on(oktasim, tmp_p
 def test_verify_a_tenant_distributed(cluster, oktasim):
     """`oktasync verify NAME` on real workers and PostgreSQL; a verify run created as Beat's claim
     creates it (a row of kind verify, its start enqueued) is handled alike; the drift metric."""
-    from tests.engine.test_distributed import SMALL
-    from tests.ops.test_metrics import parse
+    from tests.support.metrics import parse
+    from tests.support.sim import SMALL
     from worker.engine import steps
     from worker.observability.metrics import registry_for, render
     from worker.store import runs

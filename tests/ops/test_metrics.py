@@ -11,21 +11,13 @@ import time
 import httpx
 import pytest
 import redis
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.metrics import parse
 from tests.support.paths import BIN, ROOT
 from tests.support.services import free_port
 from tests.support.sim import SIM_TOKEN
 from worker.observability import counters
 from worker.observability.metrics import registry_for, render
-
-
-def parse(text: str) -> dict[tuple[str, tuple], float]:
-    out = {}
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
 
 
 @pytest.fixture

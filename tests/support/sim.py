@@ -49,3 +49,6 @@ class Sim:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+# A small org for the distributed end-to-end tests (a few seconds a sync).
+SMALL = ["--users", "60", "--groups", "12", "--apps", "6", "--window-seconds", "5"]
