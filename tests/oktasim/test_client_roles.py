@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.simhttp import client
+from tests.support.simhttp import client, okta_error
 
 ARGS = ["--users", "60", "--groups", "12", "--apps", "18", "--seed", "5", "--rate-limit-scale", "100"]
 BUCKET = "/oauth2/v1/clients"
@@ -16,12 +16,6 @@ BUCKET = "/oauth2/v1/clients"
 @pytest.fixture
 def sim(oktasim):
     return oktasim(ARGS)
-
-
-def _err(r, status: int, code: str) -> dict:
-    assert r.status_code == status, r.text
-    assert r.json()["errorCode"] == code, r.json()
-    return r.json()
 
 
 def _services(state: dict) -> list[dict]:
@@ -63,12 +57,12 @@ def test_assign_get_and_unassign_a_standard_role(sim):
         ra = created.json()
         assert (ra["type"], ra["label"], ra["assignmentType"]) == ("REPORT_ADMIN", "Report Administrator", "CLIENT")
         assert c.get(f"{base}/{ra['id']}").json() == ra
-        _err(c.post(base, json={"type": "REPORT_ADMIN"}), 409, "E0000090")
-        _err(c.post(base, json={"type": "NOT_A_ROLE"}), 400, "E0000001")
-        _err(c.post(base, json={}), 400, "E0000001")
+        okta_error(c.post(base, json={"type": "REPORT_ADMIN"}), 409, "E0000090")
+        okta_error(c.post(base, json={"type": "NOT_A_ROLE"}), 400, "E0000001")
+        okta_error(c.post(base, json={}), 400, "E0000001")
         assert c.delete(f"{base}/{ra['id']}").status_code == 204
-        _err(c.delete(f"{base}/{ra['id']}"), 404, "E0000007")
-        _err(c.get(f"{base}/{ra['id']}"), 404, "E0000007")
+        okta_error(c.delete(f"{base}/{ra['id']}"), 404, "E0000007")
+        okta_error(c.get(f"{base}/{ra['id']}"), 404, "E0000007")
         assert "REPORT_ADMIN" not in {r["type"] for r in c.get(base).json()}
 
 
@@ -77,10 +71,10 @@ def test_only_service_apps_hold_roles(sim):
     web = next(a for a in state["apps"] if a["application_type"] == "web")
     saml = next(a for a in state["apps"] if a["signOnMode"] == "SAML_2_0")
     with client(sim) as c:
-        body = _err(c.post(f"/oauth2/v1/clients/{web['id']}/roles", json={"type": "READ_ONLY_ADMIN"}), 400, "E0000001")
+        body = okta_error(c.post(f"/oauth2/v1/clients/{web['id']}/roles", json={"type": "READ_ONLY_ADMIN"}), 400, "E0000001")
         assert "service apps" in body["errorCauses"][0]["errorSummary"]
-        _err(c.get(f"/oauth2/v1/clients/{saml['id']}/roles"), 404, "E0000007")
-        assert "(OAuth2Client)" in _err(c.get("/oauth2/v1/clients/0oanope/roles"), 404, "E0000007")["errorSummary"]
+        okta_error(c.get(f"/oauth2/v1/clients/{saml['id']}/roles"), 404, "E0000007")
+        assert "(OAuth2Client)" in okta_error(c.get("/oauth2/v1/clients/0oanope/roles"), 404, "E0000007")["errorSummary"]
 
 
 def test_targets_of_a_client_role(sim):
@@ -93,8 +87,8 @@ def test_targets_of_a_client_role(sim):
         assert c.get(f"{base}/{ra['id']}/targets/groups").json() == []
         assert c.put(f"{base}/{ra['id']}/targets/groups/{gid}", content=b"").status_code == 204
         assert [g["id"] for g in c.get(f"{base}/{ra['id']}/targets/groups").json()] == [gid]
-        _err(c.delete(f"{base}/{ra['id']}/targets/groups/{gid}"), 400, "E0000001")   # the last one stays
-        _err(c.get(f"{base}/{ra['id']}/targets/catalog/apps"), 400, "E0000091")
+        okta_error(c.delete(f"{base}/{ra['id']}/targets/groups/{gid}"), 400, "E0000001")   # the last one stays
+        okta_error(c.get(f"{base}/{ra['id']}/targets/catalog/apps"), 400, "E0000091")
     held = next(r for r in sim.state()["role_assignments"]
                 if (r["principal_type"], r["principal_id"], r["type"]) == ("client", svc, "GROUP_MEMBERSHIP_ADMIN"))
     assert held["targets"]["groups"] == [gid]
@@ -119,7 +113,7 @@ def test_custom_roles_through_resource_sets(sim):
         path = f"/api/v1/iam/resource-sets/{rs2['id']}/bindings/{b2['role']}/members"
         assert c.patch(path, json={"additions": [f"{sim.url}/oauth2/v1/clients/{other}"]}).status_code == 200
         assert any(r.get("role") == b2["role"] for r in c.get(f"/oauth2/v1/clients/{other}/roles").json())
-        _err(c.patch(path, json={"additions": [f"{sim.url}/oauth2/v1/clients/0oanope"]}), 404, "E0000007")
+        okta_error(c.patch(path, json={"additions": [f"{sim.url}/oauth2/v1/clients/0oanope"]}), 404, "E0000007")
         assert c.delete(f"/oauth2/v1/clients/{svc}/roles/{member['id']}").status_code == 204
         members = c.get(f"/api/v1/iam/resource-sets/{rs['id']}/bindings/{role}/members").json()["members"]
         assert f"{sim.url}/oauth2/v1/clients/{svc}" not in {m["_links"]["member"]["href"] for m in members}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.recordings import bodies
-from tests.support.simhttp import client
+from tests.support.simhttp import client, okta_error
 
 ARGS = ["--users", "80", "--groups", "12", "--apps", "8", "--seed", "9", "--rate-limit-scale", "100"]
 
@@ -14,11 +14,6 @@ ARGS = ["--users", "80", "--groups", "12", "--apps", "8", "--seed", "9", "--rate
 @pytest.fixture
 def sim(oktasim):
     return oktasim(ARGS)
-
-
-def _err(r, status: int, code: str) -> None:
-    assert r.status_code == status, r.text
-    assert r.json()["errorCode"] == code, r.json()
 
 
 def _targets(state: dict, ptype: str, pid: str, role_type: str) -> dict:
@@ -57,14 +52,14 @@ def test_group_targets_as_recorded(sim, ptype):
         assert c.delete(f"{base}/{ra['id']}/targets/groups/{others[0]}").status_code == 204
         assert [g["id"] for g in c.get(f"{base}/{ra['id']}/targets/groups").json()] == others[1:]
         # The last target cannot go (the role would become org-wide); unknown ones are 404s.
-        _err(c.delete(f"{base}/{ra['id']}/targets/groups/{others[1]}"), 400, "E0000001")
-        _err(c.delete(f"{base}/{ra['id']}/targets/groups/{others[0]}"), 404, "E0000007")
-        _err(c.put(f"{base}/{ra['id']}/targets/groups/00gnosuchgroup"), 404, "E0000007")
-        _err(c.get(f"{base}/KVJUKUS7IFCE2SKOXX/targets/groups"), 404, "E0000007")
+        okta_error(c.delete(f"{base}/{ra['id']}/targets/groups/{others[1]}"), 400, "E0000001")
+        okta_error(c.delete(f"{base}/{ra['id']}/targets/groups/{others[0]}"), 404, "E0000007")
+        okta_error(c.put(f"{base}/{ra['id']}/targets/groups/00gnosuchgroup"), 404, "E0000007")
+        okta_error(c.get(f"{base}/KVJUKUS7IFCE2SKOXX/targets/groups"), 404, "E0000007")
         # A role Okta does not scope to groups.
         ro = c.post(base, json={"type": "READ_ONLY_ADMIN"}).json()
-        _err(c.put(f"{base}/{ro['id']}/targets/groups/{others[0]}"), 400, "E0000091")
-        _err(c.get(f"{base}/{ro['id']}/targets/catalog/apps"), 400, "E0000091")
+        okta_error(c.put(f"{base}/{ro['id']}/targets/groups/{others[0]}"), 400, "E0000091")
+        okta_error(c.get(f"{base}/{ro['id']}/targets/catalog/apps"), 400, "E0000091")
 
 
 def test_app_and_instance_targets(sim):
@@ -84,11 +79,11 @@ def test_app_and_instance_targets(sim):
         assert [(a["name"], a.get("id")) for a in listed] == [(name, None), (other_name, other["id"])]
         assert _targets(sim.state(), "user", uid, "APP_ADMIN") == {
             "groups": [], "apps": [name], "app_instances": [other["id"]]}
-        _err(c.put(f"{base}/{ra['id']}/targets/catalog/apps/{name}/{other['id']}"), 404, "E0000007")
-        _err(c.put(f"{base}/{ra['id']}/targets/catalog/apps/nosuchapp"), 404, "E0000007")
+        okta_error(c.put(f"{base}/{ra['id']}/targets/catalog/apps/{name}/{other['id']}"), 404, "E0000007")
+        okta_error(c.put(f"{base}/{ra['id']}/targets/catalog/apps/nosuchapp"), 404, "E0000007")
         assert c.delete(f"{base}/{ra['id']}/targets/catalog/apps/{name}").status_code == 204
-        _err(c.delete(f"{base}/{ra['id']}/targets/catalog/apps/{other_name}/{other['id']}"), 400, "E0000001")
-        _err(c.put(f"{base}/{ra['id']}/targets/groups/{st['groups'][0]['id']}"), 400, "E0000091")
+        okta_error(c.delete(f"{base}/{ra['id']}/targets/catalog/apps/{other_name}/{other['id']}"), 400, "E0000001")
+        okta_error(c.put(f"{base}/{ra['id']}/targets/groups/{st['groups'][0]['id']}"), 400, "E0000091")
 
 
 def test_target_changes_are_logged(sim):

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from tests.support.simhttp import client
+from tests.support.simhttp import client, okta_error
 
 ARGS = ["--users", "120", "--groups", "20", "--apps", "15", "--seed", "5", "--rate-limit-scale", "100"]
 
@@ -18,9 +18,7 @@ def sim(oktasim):
 
 
 def _err(r, status: int, code: str) -> dict:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["errorCode"] == code, body
+    body = okta_error(r, status, code)
     assert set(body) == {"errorCode", "errorSummary", "errorLink", "errorId", "errorCauses"}
     assert body["errorLink"] == code and body["errorId"].startswith("oae")
     return body

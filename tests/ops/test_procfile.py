@@ -13,8 +13,8 @@ import uuid
 import httpx
 import pytest
 import sqlalchemy as sa
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.metrics import parse
 from tests.support.ops import env_file_from_example, processes_with_marker, run_cli
 from tests.support.paths import BIN, ROOT
 from tests.support.services import free_port
@@ -36,14 +36,6 @@ def _wait(pred, timeout: float, what: str, log_path):
         time.sleep(0.5)
     raise AssertionError(f"timed out ({timeout}s) waiting for {what}\n--- honcho log tail:\n"
                          + log_path.read_text(errors="replace")[-6000:])
-
-
-def _metrics(text: str) -> dict[tuple[str, tuple], float]:
-    out = {}
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
 
 
 def test_procfile_runs_everything(tmp_path, redis_url, pg_url, oktasim, rsa_key):
@@ -145,7 +137,7 @@ def test_procfile_runs_everything(tmp_path, redis_url, pg_url, oktasim, rsa_key)
         assert fmetrics.status_code == 200 and "flower_events_total" in fmetrics.text
 
         # Our metrics.
-        ours = _metrics(httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text)
+        ours = parse(httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text)
         for tenant in ("ssws", "oauth"):
             assert ours[("oktasync_sync_runs", (("state", "succeeded"), ("tenant", tenant)))] >= 1
             assert ours[("oktasync_sync_pages", (("run_state", "succeeded"), ("tenant", tenant)))] > 0

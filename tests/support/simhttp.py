@@ -49,3 +49,11 @@ def walk(c: httpx.Client, path: str, params: dict | None = None, key: str | None
             return items, pages
         assert len(pages) < 1000, "pagination does not end"
         r = c.get(nxt)
+
+
+def okta_error(r: httpx.Response, status: int, code: str) -> dict:
+    """Assert an Okta error answer (status and errorCode); returns its body."""
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body["errorCode"] == code, body
+    return body
