@@ -202,6 +202,9 @@ class ResourceSaved:
 
     resource: Resource
     entitlements: tuple[Entitlement, ...] = ()
+    # Profile fields the view's row keeps when `resource` lacks them (counts a change leaves as
+    # they were, which the object Okta answered with does not carry).
+    keep: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,4 +214,24 @@ class ResourceRemoved:
     key: str
 
 
-Change = GrantAdded | GrantRemoved | ResourceSaved | ResourceRemoved
+@dataclass(frozen=True, slots=True)
+class CountChanged:
+    """A count in a resource's profile (a group's `users_count`) moved by `delta`, as the next sync
+    will read it; nothing happens where the view's row has no such count."""
+
+    resource: str  # resource key, `group:00g1`
+    field: str
+    delta: int
+
+
+@dataclass(frozen=True, slots=True)
+class GrantsAnnotated:
+    """The listed (not expanded) grants of `principal` on entitlements of `resource_type` now carry
+    these annotation values (an app user's status follows the user's)."""
+
+    principal: str  # `user:00u1`
+    resource_type: str
+    values: dict[str, Any]
+
+
+Change = GrantAdded | GrantRemoved | ResourceSaved | ResourceRemoved | CountChanged | GrantsAnnotated

@@ -7,6 +7,7 @@ which executor a grant, revoke, action or delete runs, which rules write a chang
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from worker.connector.options import SyncOptions
@@ -71,5 +72,10 @@ def implied_grants(grant: Grant) -> list[Grant]:
     return TYPES[parse_entitlement_id(grant.entitlement_id).resource_type].implied_grants(grant)
 
 
+def listed_through_group(entitlement_id: str, user: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The write-through rule of the entitlement's type (see ResourceType.listed_through_group)."""
+    return TYPES[parse_entitlement_id(entitlement_id).resource_type].listed_through_group(entitlement_id, user)
+
+
 __all__ = ["ACTIONS", "DELETABLE", "STREAMS", "TYPES", "UnknownStream", "container_of", "handle_page", "implied_grants",
-           "initial_streams", "static_resources"]
+           "initial_streams", "listed_through_group", "static_resources"]

@@ -172,3 +172,8 @@ class ResourceType:
     # entitlements, or a resource of this type, from: write-through stores rows under it, so the
     # next incremental re-list of that list replaces them.
     container_of: Callable[[Grant | Resource], str] = lambda _item: ""
+    # Write-through rule: (entitlement id, the user's profile in the view or None) -> the annotations
+    # of the grant Okta itself lists for a user holding the entitlement through a group (apps list
+    # such users with scope GROUP), or None: the store expands it as finalize does.
+    listed_through_group: Callable[[str, Mapping[str, Any] | None], dict[str, Any] | None] = (
+        lambda _ent, _user: None)
