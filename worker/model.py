@@ -8,6 +8,7 @@ resource `<type>:<id>`, entitlement `<type>:<resource id>:<slug>`, grant
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -235,3 +236,25 @@ class GrantsAnnotated:
 
 
 Change = GrantAdded | GrantRemoved | ResourceSaved | ResourceRemoved | CountChanged | GrantsAnnotated
+
+
+def _unchanged(annotations: Mapping[str, Any], _removed: str) -> dict[str, Any] | None:
+    return dict(annotations)
+
+
+@dataclass(frozen=True)
+class WriteThroughRules:
+    """What the resource types know that write-through applies (worker.connector.types builds the
+    real ones; the defaults know nothing)."""
+
+    # The grants holding a grant also gives its principal (a binding member's custom role).
+    implied: Callable[[Grant], list[Grant]] = lambda _grant: []
+    # The container (container_key) a sync lists a grant or resource in.
+    container_of: Callable[[Grant | Resource], str] = lambda _item: ""
+    # (entitlement id, the user's profile in the view or None) -> the annotations of the grant Okta
+    # lists for a user holding it through a group (an app user of scope GROUP), or None: expanded.
+    listed_through_group: Callable[[str, Mapping[str, Any] | None], dict[str, Any] | None] = (
+        lambda _ent, _user: None)
+    # (grant, key of a deleted resource) -> the grant's annotations now, or None: it went too.
+    after_removed: Callable[[Grant, str], dict[str, Any] | None] = lambda grant, removed: _unchanged(
+        grant.annotations, removed)

@@ -61,7 +61,7 @@ def drift_diff(file, full_file) -> tuple[set, set]:
 def changed_ids(file, full_file) -> list[set]:
     """Per table (resources, entitlements, grants): ids in both views whose rows differ."""
     out = []
-    for mine, okta in zip(view(file), view(full_file)):
+    for mine, okta in zip(view(file), view(full_file), strict=True):
         by_id = {row[0]: row for row in okta}
         out.append({row[0] for row in mine if row[0] in by_id and by_id[row[0]] != row})
     return out

@@ -16,7 +16,7 @@ OPTIONS = SyncOptions(sync_custom_roles=True)
 
 def _differences(before: tuple[set, set, set], after: tuple[set, set, set]) -> dict[str, tuple[list, list]]:
     out = {}
-    for name, w, s in zip(("resources", "entitlements", "grants"), before, after):
+    for name, w, s in zip(("resources", "entitlements", "grants"), before, after, strict=True):
         if w != s:
             out[name] = (sorted(w - s), sorted(s - w))
     return out
@@ -24,7 +24,7 @@ def _differences(before: tuple[set, set, set], after: tuple[set, set, set]) -> d
 
 @pytest.fixture
 def synced(oktasim, tmp_path):
-    sim = oktasim(sim_args("--groups", "10", "--apps", "6", "--seed", "5", "--rate-limit-scale", "50"))
+    sim = oktasim(sim_args("--groups", "10", "--apps", "10", "--seed", "5", "--rate-limit-scale", "50"))
     return sim, SyncedFile(sim.url, str(tmp_path / "sync.db"), OPTIONS)
 
 
@@ -51,6 +51,7 @@ def test_each_operation_writes_through_what_a_full_sync_reads(synced):
     joiner = next(u for u in active if u not in g_app["members"] and u != direct_user)
     rs = st["resource_sets"][0]
     binding = rs["bindings"][0]["role"]
+    service = next(a["id"] for a in st["apps"] if a["application_type"] == "service" and a["status"] == "ACTIVE")
     in_app = next(x["id"] for a in st["apps"] if a["status"] == "ACTIVE" for x in a["users"]
                   if x["id"] in active and x["id"] not in (direct_user, joiner))
     ops = [
@@ -66,12 +67,23 @@ def test_each_operation_writes_through_what_a_full_sync_reads(synced):
         ("revoke", {"entitlement": "role:HELP_DESK_ADMIN:assigned", "principal": f"group:{g_plain['id']}"}),
         ("grant", {"entitlement": f"resourceset-binding:{rs['id']}:{binding}:member", "principal": f"user:{joiner}"}),
         ("revoke", {"entitlement": f"resourceset-binding:{rs['id']}:{binding}:member", "principal": f"user:{joiner}"}),
+        ("grant", {"entitlement": "role:USER_ADMIN:assigned", "principal": f"user:{joiner}",
+                   "targets": {"groups": [g_plain["id"]]}}),
+        ("revoke", {"entitlement": "role:USER_ADMIN:assigned", "principal": f"user:{joiner}"}),
+        ("grant", {"entitlement": "role:WORKFLOWS_ADMIN:assigned", "principal": f"group:{g_plain['id']}"}),
+        ("revoke", {"entitlement": "role:WORKFLOWS_ADMIN:assigned", "principal": f"group:{g_plain['id']}"}),
+        ("grant", {"entitlement": "role:REPORT_ADMIN:assigned", "principal": f"app:{service}"}),
+        ("revoke", {"entitlement": "role:REPORT_ADMIN:assigned", "principal": f"app:{service}"}),
         ("action", {"action": "disable_user", "args": {"user_id": in_app}}),
         ("action", {"action": "enable_user", "args": {"user_id": in_app}}),
         ("action", {"action": "enable_user", "args": {"user_id": suspended}}),
         ("action", {"action": "update_user", "args": {"user_id": joiner, "title": "Auditor"}}),
         ("action", {"action": "create_account", "args": {"email": "new.person@example.com", "first_name": "New",
                                                          "last_name": "Person", "password": "random"}}),
+        ("action", {"action": "create_account", "args": {"email": "staged.person@example.com", "first_name": "Staged",
+                                                         "last_name": "Person", "create_inactive": True}}),
+        ("action", {"action": "update_user", "args": {"user_id": joiner, "secondEmail": "second@example.com",
+                                                      "additionalAttributes": {"costCenter2": "42"}}}),
         ("action", {"action": "create", "args": {"name": "Write Through", "userMembers": active[:3]}}),
         ("action", {"action": "modify_group", "args": {"group_id": g_plain["id"], "name": "Renamed",
                                                        "description": "changed"}}),

@@ -13,9 +13,7 @@ grant goes. A tenant never synced has no view yet: nothing to update.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -30,6 +28,7 @@ from worker.model import (
     Resource,
     ResourceRemoved,
     ResourceSaved,
+    WriteThroughRules,
     entitlement_of,
     parse_entitlement_id,
     resource_key,
@@ -39,20 +38,7 @@ from worker.store.generations import DEFAULT_EXPAND_TYPES
 from worker.store.tables import ACTIVE_RUN_STATES, EntitlementRow, GrantRow, ResourceRow, SyncRun, Tenant
 from worker.store.writes import entitlement_row, grant_row, resource_row, upsert_rows
 
-ImpliedGrants = Callable[[Grant], list[Grant]]
-# The container a sync lists a grant or resource in (worker.connector.types.container_of).
-ContainerOf = Callable[[Grant | Resource], str]
-# (entitlement id, the user's profile in the view or None) -> the annotations of the grant Okta lists
-# for a user who holds the entitlement through a group (app users of scope GROUP), or None: the
-# grant is an expanded one (worker.connector.types.listed_through_group).
-ListedThroughGroup = Callable[[str, Mapping[str, Any] | None], dict[str, Any] | None]
-
-
-@dataclass(frozen=True)
-class _Rules:
-    implied: ImpliedGrants
-    container_of: ContainerOf
-    listed: ListedThroughGroup
+NO_RULES = WriteThroughRules()  # the store's own steps only (tests)
 
 
 def view_runs(session: Session, tenant_id: int) -> list[int]:
@@ -64,22 +50,21 @@ def view_runs(session: Session, tenant_id: int) -> list[int]:
 
 
 def write_through(session: Session, tenant_id: int, changes: Iterable[Change],
-                  implied: ImpliedGrants = lambda _grant: [], container_of: ContainerOf = lambda _item: "",
-                  listed: ListedThroughGroup = lambda _ent, _user: None) -> list[int]:
+                  rules: WriteThroughRules = NO_RULES) -> list[int]:
     """Apply `changes` to the tenant's view in the caller's transaction (the caller commits).
 
-    `implied`: the grants a grant also gives its principal (the type modules' rule); `container_of`:
-    the list a sync reads a row from, stored with it so an incremental re-list of that list
-    replaces it; `listed`: how Okta lists a grant held through a group. Returns the run ids touched."""
+    `rules`: the type modules' (worker.connector.types.WRITE_THROUGH_RULES): implied grants, the
+    container a sync reads each row from (stored with it so an incremental re-list of that list
+    replaces it), how Okta lists a grant held through a group, what a deletion does to other grants'
+    annotations. Returns the run ids touched."""
     runs = view_runs(session, tenant_id)
-    rules = _Rules(implied, container_of, listed)
     for change in changes:
         for run_id in runs:
             _apply(session, run_id, change, rules)
     return runs
 
 
-def _apply(session: Session, run_id: int, change: Change, rules: _Rules) -> None:
+def _apply(session: Session, run_id: int, change: Change, rules: WriteThroughRules) -> None:
     if isinstance(change, GrantAdded):
         upsert_rows(session, GrantRow.__table__, [grant_row(run_id, change.grant, rules.container_of(change.grant))])
         _expand(session, run_id, change.grant, True, rules)
@@ -100,7 +85,7 @@ def _apply(session: Session, run_id: int, change: Change, rules: _Rules) -> None
         raise TypeError(f"unknown write-through change {change!r}")
 
 
-def _delete_grant(session: Session, run_id: int, grant: Grant, rules: _Rules) -> None:
+def _delete_grant(session: Session, run_id: int, grant: Grant, rules: WriteThroughRules) -> None:
     """Delete the grant; a user who still holds its entitlement through a group keeps it the way
     finalize would expand it (or Okta list it)."""
     table = GrantRow.__table__
@@ -137,12 +122,12 @@ def _group_grants(session: Session, run_id: int, gid: str) -> list[tuple[str, st
     return [(r.id, r.entitlement_id) for r in rows if _expandable(r.entitlement_id)]
 
 
-def _add_expanded(session: Session, run_id: int, ent: str, uid: str, source: str, rules: _Rules) -> None:
+def _add_expanded(session: Session, run_id: int, ent: str, uid: str, source: str, rules: WriteThroughRules) -> None:
     grant = Grant(ent, "user", uid)
     row = session.get(GrantRow, (run_id, grant.id))
     if row is None:
         user = session.get(ResourceRow, (run_id, resource_key("user", uid)))
-        listed = rules.listed(ent, user.profile if user is not None else None)
+        listed = rules.listed_through_group(ent, user.profile if user is not None else None)
         if listed is not None:  # Okta lists it (an app user of scope GROUP): a sync stores that row
             upsert_rows(session, GrantRow.__table__, [grant_row(
                 run_id, Grant(ent, "user", uid, annotations=listed), rules.container_of(grant))])
@@ -163,7 +148,7 @@ def _other_group_gives(session: Session, run_id: int, ent: str, uid: str, source
     return False
 
 
-def _drop_expanded(session: Session, run_id: int, ent: str, uid: str, source: str, _rules: _Rules) -> None:
+def _drop_expanded(session: Session, run_id: int, ent: str, uid: str, source: str, _rules: WriteThroughRules) -> None:
     row = session.get(GrantRow, (run_id, Grant(ent, "user", uid).id))
     if row is None:
         return
@@ -178,7 +163,7 @@ def _drop_expanded(session: Session, run_id: int, ent: str, uid: str, source: st
     session.flush()
 
 
-def _expand(session: Session, run_id: int, grant: Grant, present: bool, rules: _Rules) -> None:
+def _expand(session: Session, run_id: int, grant: Grant, present: bool, rules: WriteThroughRules) -> None:
     """Keep the grants that hold through a group in step with a group's grant or a membership."""
     step = _add_expanded if present else _drop_expanded
     ent = parse_entitlement_id(grant.entitlement_id)
@@ -192,7 +177,7 @@ def _expand(session: Session, run_id: int, grant: Grant, present: bool, rules: _
 
 # ---------------------------------------------------------------- implied grants
 
-def _implied(session: Session, run_id: int, grant: Grant, present: bool, rules: _Rules) -> None:
+def _implied(session: Session, run_id: int, grant: Grant, present: bool, rules: WriteThroughRules) -> None:
     """An implied grant shows where its entitlement's resource is in the view, and goes when no
     other grant of the principal implies it any more."""
     for derived in rules.implied(grant):
@@ -206,7 +191,8 @@ def _implied(session: Session, run_id: int, grant: Grant, present: bool, rules: 
             _delete_grant(session, run_id, derived, rules)
 
 
-def _still_implied(session: Session, run_id: int, grant: Grant, derived: Grant, implied: ImpliedGrants) -> bool:
+def _still_implied(session: Session, run_id: int, grant: Grant, derived: Grant,
+                   implied: Callable[[Grant], list[Grant]]) -> bool:
     rtype = parse_entitlement_id(grant.entitlement_id).resource_type
     others = session.execute(sa.select(GrantRow.entitlement_id, GrantRow.principal_type, GrantRow.principal_id).where(
         GrantRow.run_id == run_id, GrantRow.principal_type == grant.principal_type,
@@ -245,7 +231,24 @@ def _annotate(session: Session, run_id: int, change: GrantsAnnotated) -> None:
     session.flush()
 
 
-def _remove_resource(session: Session, run_id: int, key: str, rules: _Rules) -> None:
+def _after_removed(session: Session, run_id: int, key: str, rules: WriteThroughRules) -> None:
+    """Grants whose annotations name the removed resource (a role scoped to a deleted group) as
+    their type's rule says: other annotations, or gone (with what they expanded to)."""
+    rid = split_resource_key(key)[1]
+    for row in session.scalars(sa.select(GrantRow).where(
+            GrantRow.run_id == run_id, GrantRow.expanded.is_(False),
+            sa.cast(GrantRow.annotations, sa.Text).contains(rid, autoescape=True))).all():
+        grant = Grant(row.entitlement_id, row.principal_type, row.principal_id, annotations=dict(row.annotations or {}))
+        after = rules.after_removed(grant, key)
+        if after is None:
+            _apply(session, run_id, GrantRemoved(grant), rules)
+        elif after != grant.annotations:
+            row.annotations = after
+    session.flush()
+
+
+def _remove_resource(session: Session, run_id: int, key: str, rules: WriteThroughRules) -> None:
+    _after_removed(session, run_id, key, rules)
     rtype, rid = split_resource_key(key)
     if rtype == "group":  # what its members held through it goes first
         for source, ent in _group_grants(session, run_id, rid):

@@ -177,3 +177,7 @@ class ResourceType:
     # such users with scope GROUP), or None: the store expands it as finalize does.
     listed_through_group: Callable[[str, Mapping[str, Any] | None], dict[str, Any] | None] = (
         lambda _ent, _user: None)
+    # Write-through rule: (a grant's annotations, the key of a resource deleted) -> its annotations
+    # now (a deleted group leaves a role's targets), or None: the grant went with the resource.
+    after_removed: Callable[[Mapping[str, Any], str], dict[str, Any] | None] = (
+        lambda annotations, _removed: dict(annotations))

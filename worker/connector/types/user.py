@@ -14,6 +14,7 @@ from worker.connector.options import SyncOptions
 from worker.connector.pages import PageResult, StreamSpec, each, object_id, q, records, text
 from worker.connector.probes import PROBE_USER, Capability, CredentialsRejected, ProbeFailed, capability
 from worker.connector.system_log import LogUnavailable, get_waiting, parse_time
+from worker.connector.types import app
 from worker.connector.types.base import (
     Action,
     Arg,
@@ -25,7 +26,6 @@ from worker.connector.types.base import (
     View,
     event_targets,
 )
-from worker.connector.types import app
 from worker.model import (
     Change,
     CountChanged,
