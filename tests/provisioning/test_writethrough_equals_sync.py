@@ -22,9 +22,9 @@ def _differences(before: tuple[set, set, set], after: tuple[set, set, set]) -> d
     return out
 
 
-@pytest.fixture
-def synced(oktasim, tmp_path):
-    sim = oktasim(sim_args("--groups", "10", "--apps", "10", "--seed", "5", "--rate-limit-scale", "50"))
+@pytest.fixture(params=["5", "17"])  # two generated orgs: other users, groups, apps and roles to act on
+def synced(oktasim, tmp_path, request):
+    sim = oktasim(sim_args("--groups", "10", "--apps", "10", "--seed", request.param, "--rate-limit-scale", "50"))
     return sim, SyncedFile(sim.url, str(tmp_path / "sync.db"), OPTIONS)
 
 
