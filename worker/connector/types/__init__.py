@@ -86,5 +86,5 @@ def after_removed(grant: Grant, removed: str) -> dict[str, Any] | None:
 WRITE_THROUGH_RULES = WriteThroughRules(implied_grants, container_of, listed_through_group, after_removed)
 
 
-__all__ = ["ACTIONS", "WRITE_THROUGH_RULES", "after_removed", "DELETABLE", "STREAMS", "TYPES", "UnknownStream", "container_of", "handle_page", "implied_grants",
-           "initial_streams", "listed_through_group", "static_resources"]
+__all__ = ["ACTIONS", "DELETABLE", "STREAMS", "TYPES", "WRITE_THROUGH_RULES", "UnknownStream", "after_removed",
+           "container_of", "handle_page", "implied_grants", "initial_streams", "listed_through_group", "static_resources"]

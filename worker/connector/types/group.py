@@ -230,17 +230,17 @@ def create_group(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
                 raise ProvisionError(f"a group named {name!r} already exists in Okta") from None
     gid = group["id"]
     ctx.save(group_id=gid)
-    changes: list[Any] = []
+    joined: list[Any] = []
     added, failed = [], {}
     for uid in args.get("userMembers", []):
         try:
             call(ctx, "PUT", f"/api/v1/groups/{gid}/users/{uid}", PERM_GROUPS, what=f"user {uid}")
             added.append(uid)
-            changes.append(GrantAdded(Grant(member(gid).id, "user", uid)))
+            joined.append(GrantAdded(Grant(member(gid).id, "user", uid)))
         except (NotFound, ProvisionError, OktaInvalidRequest, OktaNotFound, OktaPermissionDenied) as exc:
             failed[uid] = str(exc)
     # A new group: no app yet, the members just added (stats a sync reads with expand=stats).
-    changes.insert(0, saved({**group, "_embedded": {"stats": {"usersCount": len(added), "appsCount": 0}}}))
+    changes = [saved({**group, "_embedded": {"stats": {"usersCount": len(added), "appsCount": 0}}}), *joined]
     details = {"group_id": gid, "members_added": added, "members_failed": failed}
     result = Outcome(f"group {gid} {name!r} created with {len(added)} member(s)", details, changes)
     if failed:

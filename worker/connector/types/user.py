@@ -161,11 +161,10 @@ def _users(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
 
 # ------------------------------------------------------------------------------------ actions
 
-def saved(ctx: ExecContext, user: dict[str, Any], new_status: str | None = None) -> ResourceSaved | ResourceRemoved:
+def saved(ctx: ExecContext, user: dict[str, Any]) -> ResourceSaved | ResourceRemoved:
     """The user as the store should now show it, mapped with the tenant's options as a sync would
     map it: without the second email under skip_secondary_emails, and not at all (removed, with its
     grants) when the e-mail domain filter leaves it out."""
-    user = {**user, "status": new_status or user.get("status")}
     if not ctx.options.user_allowed(user.get("profile")):
         return ResourceRemoved(key(object_id(user, "user")))
     return ResourceSaved(resource(user, ctx.options.skip_secondary_emails))
@@ -253,8 +252,9 @@ def delete_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
     uid = args["user_id"]
     gone = ResourceRemoved(key(uid))
     user = get(ctx, uid, absent_ok=True)
-    if user is None:
-        return Outcome(f"user {uid} does not exist (already deleted)", {"already": True}, [gone])
+    if user is None:  # an earlier attempt of this request may have deleted it: the groups it left then
+        left = [CountChanged(resource_key("group", gid), "users_count", -1) for gid in ctx.progress.get("groups", [])]
+        return Outcome(f"user {uid} does not exist (already deleted)", {"already": True}, [gone, *left])
     if "groups" not in ctx.progress:  # the memberships the delete ends, recorded for a retry after it
         ctx.save(groups=_group_ids(ctx, uid))
     left = [CountChanged(resource_key("group", gid), "users_count", -1) for gid in ctx.progress["groups"]]
