@@ -5,16 +5,15 @@ published (`tenants.current_run_id`, the change cursor and `access_changes` stay
 `finalize_verify`, in one transaction, prunes and expands the scratch rows by the rules a full
 run's finalize uses (so both sides are built alike), compares them with the current view:
 *missing* = in Okta (the scratch) but not in the view, *extra* = in the view but not in Okta (by
-id), *changed* = in both, with different contents (a digest of the columns a reader sees: a group
-renamed in Okta and not synced, a grant whose annotations differ); records the counts and the
+id), *changed* = in both, with different contents (the columns a reader sees besides the id: a group
+renamed in Okta and not synced, a grant whose annotations differ; compared as values, so the key
+order of a JSON column is no change); records the counts and the
 first DRIFT_SAMPLE ids of each on the run (`counts["drift"]`) and marks it succeeded. Then the scratch rows are deleted in batches, as an old generation is; a crash
 before that leaves rows of a finished, non-current run, which `collect_garbage` removes.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -65,16 +64,26 @@ def _only_in(session: Session, table: sa.Table, have: int, other: int, sample: i
     return {"count": int(count), "ids": ids}
 
 
-def _digest(values: Any) -> str:
-    """Stable over key order and dialect (JSON columns come back as dicts on both)."""
-    text = json.dumps(list(values), sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-
-
 def _changed(session: Session, table: sa.Table, columns: tuple[str, ...], run_id: int, view_run_id: int,
              sample: int) -> dict[str, Any]:
-    """Rows of both runs whose contents differ: the view's rows in id order, CHUNK at a time, each
-    chunk's id range read from `run_id` too (the primary key's index answers both)."""
+    """Rows of both runs whose contents differ. PostgreSQL compares in one query (JSONB equality
+    ignores key order); SQLite stores JSON as text, so its rows are compared here (_changed_rows)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return _changed_rows(session, table, columns, run_id, view_run_id, sample)
+    o = table.alias("o")
+    where = sa.and_(table.c.run_id == view_run_id, o.c.run_id == run_id, o.c.id == table.c.id,
+                    sa.or_(*(table.c[c].is_distinct_from(o.c[c]) for c in columns)))
+    count = session.execute(sa.select(sa.func.count()).select_from(table).join(o, sa.true()).where(where)).scalar_one()
+    ids = list(session.execute(sa.select(table.c.id).select_from(table).join(o, sa.true()).where(where)
+                               .order_by(table.c.id).limit(sample)).scalars())
+    return {"count": int(count), "ids": ids}
+
+
+def _changed_rows(session: Session, table: sa.Table, columns: tuple[str, ...], run_id: int, view_run_id: int,
+                  sample: int) -> dict[str, Any]:
+    """The view's rows in id order, CHUNK at a time, each
+    chunk's id range read from `run_id` too (the primary key's index answers both). Values compare
+    as Python values: JSON objects come back as dicts on both dialects, so key order is no change."""
     cols = [table.c.id, *(table.c[c] for c in columns)]
     count, ids, after = 0, [], None
     while True:
@@ -83,11 +92,11 @@ def _changed(session: Session, table: sa.Table, columns: tuple[str, ...], run_id
         if not mine:
             break
         bounds = [table.c.id >= mine[0].id, table.c.id <= mine[-1].id]
-        theirs = {r[0]: _digest(r[1:]) for r in session.execute(
+        theirs = {r[0]: tuple(r[1:]) for r in session.execute(
             sa.select(*cols).where(table.c.run_id == run_id, *bounds))}
         for row in mine:
             other = theirs.get(row[0])
-            if other is not None and other != _digest(row[1:]):
+            if other is not None and other != tuple(row[1:]):
                 count += 1
                 if len(ids) < sample:
                     ids.append(row[0])
