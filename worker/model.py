@@ -8,6 +8,7 @@ resource `<type>:<id>`, entitlement `<type>:<resource id>:<slug>`, grant
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -202,6 +203,9 @@ class ResourceSaved:
 
     resource: Resource
     entitlements: tuple[Entitlement, ...] = ()
+    # Profile fields the view's row keeps when `resource` lacks them (counts a change leaves as
+    # they were, which the object Okta answered with does not carry).
+    keep: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,4 +215,46 @@ class ResourceRemoved:
     key: str
 
 
-Change = GrantAdded | GrantRemoved | ResourceSaved | ResourceRemoved
+@dataclass(frozen=True, slots=True)
+class CountChanged:
+    """A count in a resource's profile (a group's `users_count`) moved by `delta`, as the next sync
+    will read it; nothing happens where the view's row has no such count."""
+
+    resource: str  # resource key, `group:00g1`
+    field: str
+    delta: int
+
+
+@dataclass(frozen=True, slots=True)
+class GrantsAnnotated:
+    """The listed (not expanded) grants of `principal` on entitlements of `resource_type` now carry
+    these annotation values (an app user's status follows the user's)."""
+
+    principal: str  # `user:00u1`
+    resource_type: str
+    values: dict[str, Any]
+
+
+Change = GrantAdded | GrantRemoved | ResourceSaved | ResourceRemoved | CountChanged | GrantsAnnotated
+
+
+def _unchanged(annotations: Mapping[str, Any], _removed: str) -> dict[str, Any] | None:
+    return dict(annotations)
+
+
+@dataclass(frozen=True)
+class WriteThroughRules:
+    """What the resource types know that write-through applies (worker.connector.types builds the
+    real ones; the defaults know nothing)."""
+
+    # The grants holding a grant also gives its principal (a binding member's custom role).
+    implied: Callable[[Grant], list[Grant]] = lambda _grant: []
+    # The container (container_key) a sync lists a grant or resource in.
+    container_of: Callable[[Grant | Resource], str] = lambda _item: ""
+    # (entitlement id, the user's profile in the view or None) -> the annotations of the grant Okta
+    # lists for a user holding it through a group (an app user of scope GROUP), or None: expanded.
+    listed_through_group: Callable[[str, Mapping[str, Any] | None], dict[str, Any] | None] = (
+        lambda _ent, _user: None)
+    # (grant, key of a deleted resource) -> the grant's annotations now, or None: it went too.
+    after_removed: Callable[[Grant, str], dict[str, Any] | None] = lambda grant, removed: _unchanged(
+        grant.annotations, removed)

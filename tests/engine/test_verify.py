@@ -58,6 +58,15 @@ def drift_diff(file, full_file) -> tuple[set, set]:
     return okta - mine, mine - okta
 
 
+def changed_ids(file, full_file) -> list[set]:
+    """Per table (resources, entitlements, grants): ids in both views whose rows differ."""
+    out = []
+    for mine, okta in zip(view(file), view(full_file), strict=True):
+        by_id = {row[0]: row for row in okta}
+        out.append({row[0] for row in mine if row[0] in by_id and by_id[row[0]] != row})
+    return out
+
+
 def test_verify_no_drift_then_a_view_changed_behind_its_back(oktasim, tmp_path):
     sim = oktasim(ORG)
     file = tmp_path / "a.db"
@@ -76,10 +85,10 @@ def test_verify_no_drift_then_a_view_changed_behind_its_back(oktasim, tmp_path):
     assert got.returncode == 1, (got.stdout, got.stderr)
     report = json.loads(got.stdout)
     assert report["drift"] is True and report["warnings"] == []
-    assert report["grants"] == {"missing": 1, "extra": 1, "missing_ids": [tampered["removed"]],
-                                "extra_ids": [tampered["added"]]}
+    assert report["grants"] == {"missing": 1, "extra": 1, "changed": 0, "missing_ids": [tampered["removed"]],
+                                "extra_ids": [tampered["added"]], "changed_ids": []}
     for table in ("entitlements", "resources"):
-        assert (report[table]["missing"], report[table]["extra"]) == (0, 0), report[table]
+        assert (report[table]["missing"], report[table]["extra"], report[table]["changed"]) == (0, 0, 0), report[table]
     assert report["compared"]["grants"] == len(before[2])  # the org's grants, all of them
     # The verify changed nothing a reader or the next sync sees, and left no scratch rows.
     assert view(file) == before
@@ -118,9 +127,39 @@ def test_verify_shows_an_okta_change_not_synced_yet(oktasim, tmp_path):
     assert (report["grants"]["missing"], report["grants"]["extra"]) == (len(missing), len(extra))
     assert f"group:{group['id']}:member:user:{outsider}" in missing
     assert f"group:{group['id']}:member:user:{group['members'][0]}" in extra
+    # Rows in both whose contents differ: exactly those (the churn's renames, edits, statuses, counts).
+    res, ents, grants = changed_ids(file, tmp_path / "full.db")
+    for table, ids in (("resources", res), ("entitlements", ents), ("grants", grants)):
+        assert (set(report[table]["changed_ids"]), report[table]["changed"]) == (ids, len(ids)), table
+    assert res  # the churn edited profiles, statuses or counts that ids alone would not show
     assert view(file) == before
     # An incremental sync catches up: no drift after it.
     assert sync(sim, file).kind == "incremental"
+    assert verify(file).returncode == 0
+
+
+def test_verify_reports_a_group_renamed_in_okta_as_changed(oktasim, tmp_path):
+    """Ids alone miss it: the group, its entitlement and every grant stay; only their contents differ."""
+    sim = oktasim(ORG)
+    file = tmp_path / "a.db"
+    sync(sim, file)
+    group = next(g for g in sim.state()["groups"] if g["type"] == "OKTA_GROUP")
+    okta = client(sim)
+    okta.put(f"/api/v1/groups/{group['id']}", json={"profile": {**group["profile"], "name": "Renamed Behind"}}
+             ).raise_for_status()
+    got = verify(file, "--json")
+    assert got.returncode == 1, (got.stdout, got.stderr)
+    report = json.loads(got.stdout)
+    assert report["drift"] is True
+    assert (report["resources"]["changed"], report["resources"]["changed_ids"]) == (1, [f"group:{group['id']}"])
+    assert report["entitlements"]["changed_ids"] == [f"group:{group['id']}:member"]
+    for table in ("grants", "entitlements", "resources"):
+        assert (report[table]["missing"], report[table]["extra"]) == (0, 0), table
+    assert report["grants"]["changed"] == 0
+    text = verify(file)
+    assert text.returncode == 1 and f"  changed  group:{group['id']}\n" in text.stdout, text.stdout
+    assert "resources:    0 missing, 0 extra, 1 changed" in text.stdout
+    assert sync(sim, file).kind == "incremental"  # the rename's group is re-listed: no drift after it
     assert verify(file).returncode == 0
 
 
@@ -188,8 +227,8 @@ def test_verify_a_tenant_distributed(cluster, oktasim):
     assert got.returncode == 1, (got.stdout, got.stderr)
     report = json.loads(got.stdout)
     assert (report["tenant"], report["view_run_id"]) == ("acme", view_run)
-    assert report["grants"] == {"missing": 1, "extra": 1, "missing_ids": [tampered["removed"]],
-                                "extra_ids": [tampered["added"]]}
+    assert report["grants"] == {"missing": 1, "extra": 1, "changed": 0, "missing_ids": [tampered["removed"]],
+                                "extra_ids": [tampered["added"]], "changed_ids": []}
     assert cluster.picture(tid) == before
 
     # Beat's way: a sync_runs row of kind verify, its start enqueued.
@@ -236,6 +275,10 @@ def test_verify_a_tenant_distributed(cluster, oktasim):
     assert metrics[("oktasync_drift_grants", (("direction", "missing"), ("tenant", "acme")))] == \
         changed["grants"]["missing"]
     assert metrics[("oktasync_drift_grants", (("direction", "extra"), ("tenant", "acme")))] == 1
+    assert metrics[("oktasync_drift_grants", (("direction", "changed"), ("tenant", "acme")))] == 0
+    # The membership moved the group's users_count: a changed resource.
+    assert metrics[("oktasync_drift_objects", (("direction", "changed"), ("kind", "resources"),
+                                               ("tenant", "acme")))] == changed["resources"]["changed"] > 0
     assert metrics[("oktasync_last_verify_timestamp_seconds", (("tenant", "acme"),))] > time.time() - 300
 
     # A full sync repairs the view: no drift, and the metric says so.

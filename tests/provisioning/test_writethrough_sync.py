@@ -111,8 +111,7 @@ def test_account_actions_write_through_with_the_tenant_options(oktasim, tmp_path
     assert set(resources) == set(after)
     assert not any(g.endswith(f":user:{leaving}") for g in synced.grants())
 
-    # What the options shape. (Not compared, as the write-through does not follow them: timestamps, group
-    # counts, a new user's Everyone membership, a suspended user's app assignment status.)
+    # What the options shape (the whole view is compared in test_writethrough_equals_sync.py).
     def mapped(profile: dict) -> tuple:
         return profile["emails"], profile["okta_profile"], profile["status"], profile["okta_status"]
     for rid in (r for r in after if r.startswith("user:")):

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from tests.support.store import ORG1, member, sync_and_finalize, user
+from tests.support.store import ORG1, app_grant, member, sync_and_finalize, user
+from worker.model import Resource
 from worker.store import queries, runs
 from worker.store.drift import finalize_verify, last_verifies
 from worker.store.generations import RunStateError
@@ -34,6 +35,33 @@ def rows_of(store, run_id: int) -> int:
     with store.Session() as s:
         return sum(s.execute(sa.select(sa.func.count()).select_from(t).where(t.run_id == run_id)).scalar()
                    for t in (GrantRow, EntitlementRow, ResourceRow, SyncStream))
+
+
+def test_verify_reports_rows_whose_contents_changed(store, monkeypatch):
+    """Same ids, other contents (a renamed group, a grant's annotations): reported as changed, across
+    chunk boundaries; a profile whose keys come in another order is not a change."""
+    from worker.store import drift
+
+    monkeypatch.setattr(drift, "CHUNK", 2)  # several range reads over this small org
+    t = store.tenant()
+    profile = {"email": "u1@example.com", "title": "Auditor", "department": "Audit"}
+    u1 = Resource("user", "u1", "User u1", profile)
+    synced = [u1 if r.key == "user:u1" else r for r in ORG1["resources"]]
+    sync_and_finalize(store, t, synced, ORG1["entitlements"], ORG1["grants"])
+    reordered = Resource("user", "u1", "User u1", dict(reversed(list(profile.items()))))
+    renamed = Resource("group", "g2", "Renamed in Okta", {"type": "OKTA_GROUP"})
+    okta = {"user:u1": reordered, "group:g2": renamed}
+    grants = [app_grant("a1", "user", "u3", annotations={"status": "INACTIVE"}) if g.id == "app:a1:access:user:u3"
+              else g for g in ORG1["grants"]]
+    _, result = verify_run(store, t, [okta.get(r.key, r) for r in synced], ORG1["entitlements"], grants)
+    assert (result.missing, result.extra, result.changed) == (0, 0, 1)
+    assert result.drift["grants"]["changed_ids"] == ["app:a1:access:user:u3"]
+    assert result.drift["resources"]["changed_ids"] == ["group:g2"]
+    assert result.drift["entitlements"]["changed"] == 0
+    with store.Session() as s:
+        assert [(v.changed, v.others) for v in last_verifies(s)] == [
+            (1, (("resources", "missing", 0), ("resources", "extra", 0), ("resources", "changed", 1),
+                 ("entitlements", "missing", 0), ("entitlements", "extra", 0), ("entitlements", "changed", 0)))]
 
 
 def test_verify_counts_missing_and_extra_with_expansion_and_leaves_the_view(store):

@@ -18,6 +18,7 @@ from worker.commands.cliopts import credential_options, credentials_from
 
 EXIT_OK, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
 TABLES = ("grants", "entitlements", "resources")
+DIRECTIONS = ("missing", "extra", "changed")  # runs before `changed` existed lack it: 0
 TEXT_LIMIT = 20  # ids listed per table and direction unless --limit says otherwise
 CREDENTIAL_PARAMS = ("api_token", "okta_client_id", "okta_private_key", "okta_private_key_id")
 
@@ -29,18 +30,18 @@ def drift_of(counts: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def has_drift(drift: dict[str, Any]) -> bool:
-    return any(drift.get(t, {}).get(d) for t in TABLES for d in ("missing", "extra"))
+    return any(drift.get(t, {}).get(d) for t in TABLES for d in DIRECTIONS)
 
 
 def drift_note(counts: dict[str, Any]) -> str:
-    """One line for `oktasync runs`: `no drift`, or `drift: grants 2 missing, 1 extra; ...`."""
+    """One line for `oktasync runs`: `no drift`, or `drift: grants 2 missing, 1 extra, 0 changed; ...`."""
     drift = drift_of(counts)
     if drift is None:
         return ""
     if not has_drift(drift):
         return "no drift"
-    parts = [f"{t} {drift[t]['missing']} missing, {drift[t]['extra']} extra" for t in TABLES
-             if drift.get(t, {}).get("missing") or drift.get(t, {}).get("extra")]
+    parts = [f"{t} " + ", ".join(f"{drift[t].get(d, 0)} {d}" for d in DIRECTIONS) for t in TABLES
+             if any(drift.get(t, {}).get(d) for d in DIRECTIONS)]
     return "drift: " + "; ".join(parts)
 
 
@@ -50,11 +51,12 @@ def report_lines(counts: dict[str, Any], limit: int) -> list[str]:
     drift = drift_of(counts) or {}
     compared = ", ".join(f"{counts.get(t, 0)} {t}" for t in TABLES)
     lines = [f"compared:     {compared} listed from Okta with the current view (run {drift.get('view_run_id')})",
-             "              missing = in Okta, not in the view; extra = in the view, not in Okta"]
+             "              missing = in Okta, not in the view; extra = in the view, not in Okta;",
+             "              changed = in both, with different contents (e.g. renamed in Okta, not synced)"]
     for table in TABLES:
         got = drift.get(table, {})
-        lines.append(f"{table + ':':13} {got.get('missing', 0)} missing, {got.get('extra', 0)} extra")
-        for direction in ("missing", "extra"):
+        lines.append(f"{table + ':':13} " + ", ".join(f"{got.get(d, 0)} {d}" for d in DIRECTIONS))
+        for direction in DIRECTIONS:
             ids = got.get(f"{direction}_ids") or []
             lines += [f"  {direction:8} {i}" for i in ids[:limit]]
             more = int(got.get(direction, 0)) - min(limit, len(ids))
@@ -70,9 +72,8 @@ def report_json(counts: dict[str, Any], limit: int | None, **about: Any) -> dict
                            "compared": {t: counts.get(t, 0) for t in TABLES}}
     for table in TABLES:
         got = drift.get(table, {})
-        out[table] = {"missing": got.get("missing", 0), "extra": got.get("extra", 0),
-                      "missing_ids": (got.get("missing_ids") or [])[:limit],
-                      "extra_ids": (got.get("extra_ids") or [])[:limit]}
+        out[table] = {**{d: got.get(d, 0) for d in DIRECTIONS},
+                      **{f"{d}_ids": (got.get(f"{d}_ids") or [])[:limit] for d in DIRECTIONS}}
     return out
 
 
@@ -122,7 +123,8 @@ def verify(ctx: click.Context, name: str | None, file: str | None, domain: str |
            **creds: str | None) -> None:
     """Drift check: list the org as a full sync does and compare it with the current view, which
     stays as it is. Prints the grants (and entitlements, resources) missing from the view (in
-    Okta, not in the view) and extra in it (in the view, not in Okta).
+    Okta, not in the view), extra in it (in the view, not in Okta) and changed (in both, with
+    different contents: a group renamed in Okta and not synced, a grant's annotations).
 
     \b
       oktasync verify acme                      # tenant acme (workers on the `sync` queue run it)

@@ -80,7 +80,8 @@ def apply_run(session: Session, tenant_id: int, run_id: int, kind: str, plan: di
     immediate(session)
     if kind == VERIFY:
         verified = finalize_verify(session, tenant_id, run_id)
-        return {"grants": verified.grants, "missing": verified.missing, "extra": verified.extra}
+        return {"grants": verified.grants, "missing": verified.missing, "extra": verified.extra,
+                "changed": verified.changed}
     if kind == INCREMENTAL:
         result = finalize_incremental(session, tenant_id, run_id, partial_kinds=plan.get("partial_kinds") or (),
                                       partial_children=plan.get("partial_children") or (),

@@ -297,9 +297,9 @@ def finalize(rt: Runtime, run_id: int) -> None:
         runs.begin_write(s)
         runs.prune_runs(s, run.tenant_id)  # bounded history, per tenant: cost follows the syncs
         s.commit()
-    if kind == VERIFY and (result["missing"] or result["extra"]):
-        log.warning("drift in tenant %s (verify run %s): %s grants missing from the view, %s extra",
-                    run.tenant_id, run_id, result["missing"], result["extra"])
+    if kind == VERIFY and (result["missing"] or result["extra"] or result["changed"]):
+        log.warning("drift in tenant %s (verify run %s): %s grants missing from the view, %s extra, %s changed",
+                    run.tenant_id, run_id, result["missing"], result["extra"], result["changed"])
     rt.emit("run_succeeded", run_id=run_id, tenant_id=run.tenant_id, run_kind=kind, warnings=len(warnings),
             finalize_seconds=round(time.monotonic() - applying, 3), **result)
 

@@ -173,14 +173,18 @@ def store_metrics(read: MetricsRead) -> list[Any]:
 def drift_metrics(verifies: list[LastVerify]) -> list[Any]:
     """The drift the tenant's last successful verify run found (`oktasync verify`), and when."""
     drift = gauge("oktasync_drift_grants",
-                  "Grants the tenant's last verify run found missing from the view (in Okta, not in the view) or "
-                  "extra in it (in the view, not in Okta)", ["tenant", "direction"],
+                  "Grants the tenant's last verify run found missing from the view (in Okta, not in the view), "
+                  "extra in it (in the view, not in Okta) or changed (in both, contents differ)", ["tenant", "direction"],
                   (({"tenant": v.tenant, "direction": d}, n) for v in verifies
-                   for d, n in (("missing", v.missing), ("extra", v.extra))))
+                   for d, n in (("missing", v.missing), ("extra", v.extra), ("changed", v.changed))))
+    objects = gauge("oktasync_drift_objects",
+                    "Resources and entitlements the tenant's last verify run found missing from the view, extra in it "
+                    "or changed (e.g. a group renamed in Okta and not synced)", ["tenant", "kind", "direction"],
+                    (({"tenant": v.tenant, "kind": t, "direction": d}, n) for v in verifies for t, d, n in v.others))
     when = gauge("oktasync_last_verify_timestamp_seconds",
                  "When the tenant's last successful verify run finished (Unix time)", ["tenant"],
                  (({"tenant": v.tenant}, v.finished_at.timestamp()) for v in verifies))
-    return [drift, when]
+    return [drift, objects, when]
 
 
 def registry_for(database_url: str, broker_url: str, redis_url: str | None = None) -> CollectorRegistry:

@@ -18,7 +18,7 @@ import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.connector.options import InvalidOptions, SyncOptions
-from worker.connector.types import ACTIONS, TYPES, container_of, implied_grants
+from worker.connector.types import ACTIONS, TYPES, WRITE_THROUGH_RULES
 from worker.model import parse_entitlement_id, parse_principal
 from worker.okta.auth import InvalidCredentials
 from worker.okta.domain import InvalidDomain
@@ -218,7 +218,7 @@ def _finish(session: Session, request_id: int, attempts: int, tenant_id: int, st
         session.rollback()
         return Step(done=True)
     if outcome is not None and outcome.changes:
-        write_through(session, tenant_id, outcome.changes, implied_grants, container_of)
+        write_through(session, tenant_id, outcome.changes, WRITE_THROUGH_RULES)
     session.commit()
     log.info("provisioning request %s %s: %s", request_id, state, error or (outcome.message if outcome else ""))
     return Step(done=True, state=state)

@@ -3,10 +3,12 @@
 The view is the tenant's current generation (what readers see now) plus its active run's
 generation if a sync is under way (that run may already have crawled the list, and it will
 become current next); it is computed once per call. The resource type modules say what changed
-(worker.model's GrantAdded, GrantRemoved, ResourceSaved, ResourceRemoved, mapped the way a sync
-maps them, so the next sync writes the same rows) and which other grants a grant implies; this
-module applies that. Grants that hold through a group are kept in step the way finalize expands
-them. A tenant never synced has no view yet: nothing to update.
+(worker.model's GrantAdded, GrantRemoved, ResourceSaved, ResourceRemoved, CountChanged,
+GrantsAnnotated, mapped the way a sync maps them, so the next sync writes the same rows), which
+other grants a grant implies, and how Okta lists a grant held through a group; this module applies
+that. Grants that hold through a group are kept in step the way finalize expands them: added with
+a membership or a group's grant, and derived again from the user's groups when the user's own
+grant goes. A tenant never synced has no view yet: nothing to update.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from sqlalchemy.orm import Session
 
 from worker.model import (
     Change,
+    CountChanged,
     Grant,
     GrantAdded,
     GrantRemoved,
+    GrantsAnnotated,
     Resource,
     ResourceRemoved,
     ResourceSaved,
+    WriteThroughRules,
     entitlement_of,
     parse_entitlement_id,
     resource_key,
@@ -33,9 +38,7 @@ from worker.store.generations import DEFAULT_EXPAND_TYPES
 from worker.store.tables import ACTIVE_RUN_STATES, EntitlementRow, GrantRow, ResourceRow, SyncRun, Tenant
 from worker.store.writes import entitlement_row, grant_row, resource_row, upsert_rows
 
-ImpliedGrants = Callable[[Grant], list[Grant]]
-# The container a sync lists a grant or resource in (worker.connector.types.container_of).
-ContainerOf = Callable[[Grant | Resource], str]
+NO_RULES = WriteThroughRules()  # the store's own steps only (tests)
 
 
 def view_runs(session: Session, tenant_id: int) -> list[int]:
@@ -47,48 +50,64 @@ def view_runs(session: Session, tenant_id: int) -> list[int]:
 
 
 def write_through(session: Session, tenant_id: int, changes: Iterable[Change],
-                  implied: ImpliedGrants = lambda _grant: [], container_of: ContainerOf = lambda _item: "") -> list[int]:
+                  rules: WriteThroughRules = NO_RULES) -> list[int]:
     """Apply `changes` to the tenant's view in the caller's transaction (the caller commits).
 
-    `implied`: the grants a grant also gives its principal (the type modules' rule); `container_of`:
-    the list a sync reads a row from, stored with it so an incremental re-list of that list
-    replaces it. Returns the run ids touched."""
+    `rules`: the type modules' (worker.connector.types.WRITE_THROUGH_RULES): implied grants, the
+    container a sync reads each row from (stored with it so an incremental re-list of that list
+    replaces it), how Okta lists a grant held through a group, what a deletion does to other grants'
+    annotations. Returns the run ids touched."""
     runs = view_runs(session, tenant_id)
     for change in changes:
         for run_id in runs:
-            _apply(session, run_id, change, implied, container_of)
+            _apply(session, run_id, change, rules)
     return runs
 
 
-def _apply(session: Session, run_id: int, change: Change, implied: ImpliedGrants, container_of: ContainerOf) -> None:
+def _apply(session: Session, run_id: int, change: Change, rules: WriteThroughRules) -> None:
     if isinstance(change, GrantAdded):
-        upsert_rows(session, GrantRow.__table__, [grant_row(run_id, change.grant, container_of(change.grant))])
-        _expand(session, run_id, change.grant, True)
-        _implied(session, run_id, change.grant, True, implied, container_of)
+        upsert_rows(session, GrantRow.__table__, [grant_row(run_id, change.grant, rules.container_of(change.grant))])
+        _expand(session, run_id, change.grant, True, rules)
+        _implied(session, run_id, change.grant, True, rules)
     elif isinstance(change, GrantRemoved):
-        _implied(session, run_id, change.grant, False, implied, container_of)
-        _expand(session, run_id, change.grant, False)
-        _delete_grant(session, run_id, change.grant.id)
+        _implied(session, run_id, change.grant, False, rules)
+        _expand(session, run_id, change.grant, False, rules)
+        _delete_grant(session, run_id, change.grant, rules)
     elif isinstance(change, ResourceSaved):
-        container = container_of(change.resource)
-        upsert_rows(session, ResourceRow.__table__, [resource_row(run_id, change.resource, container)])
-        upsert_rows(session, EntitlementRow.__table__,
-                    [entitlement_row(run_id, e, container) for e in change.entitlements])
+        _save_resource(session, run_id, change, rules.container_of(change.resource))
     elif isinstance(change, ResourceRemoved):
-        _remove_resource(session, run_id, change.key)
+        _remove_resource(session, run_id, change.key, rules)
+    elif isinstance(change, CountChanged):
+        _count(session, run_id, change)
+    elif isinstance(change, GrantsAnnotated):
+        _annotate(session, run_id, change)
     else:
         raise TypeError(f"unknown write-through change {change!r}")
 
 
-def _delete_grant(session: Session, run_id: int, grant_id: str) -> None:
+def _delete_grant(session: Session, run_id: int, grant: Grant, rules: WriteThroughRules) -> None:
+    """Delete the grant; a user who still holds its entitlement through a group keeps it the way
+    finalize would expand it (or Okta list it)."""
     table = GrantRow.__table__
-    session.execute(sa.delete(table).where(table.c.run_id == run_id, table.c.id == grant_id))
+    session.execute(sa.delete(table).where(table.c.run_id == run_id, table.c.id == grant.id))
+    if grant.principal_type == "user" and _expandable(grant.entitlement_id):
+        for gid in _groups_of(session, run_id, grant.principal_id):
+            source = Grant(grant.entitlement_id, "group", gid).id
+            if session.get(GrantRow, (run_id, source)) is not None:
+                _add_expanded(session, run_id, grant.entitlement_id, grant.principal_id, source, rules)
 
 
 # ---------------------------------------------------------------- grants held through groups
 
 def _expandable(ent_id: str) -> bool:
     return parse_entitlement_id(ent_id).resource_type in DEFAULT_EXPAND_TYPES
+
+
+def _groups_of(session: Session, run_id: int, uid: str) -> list[str]:
+    ents = session.scalars(sa.select(GrantRow.entitlement_id).where(
+        GrantRow.run_id == run_id, GrantRow.principal_type == "user", GrantRow.principal_id == uid,
+        GrantRow.entitlement_id.startswith("group:", autoescape=True)))
+    return [p.resource_id for p in map(parse_entitlement_id, ents) if p.slug == "member"]
 
 
 def _members(session: Session, run_id: int, gid: str) -> list[str]:
@@ -103,12 +122,18 @@ def _group_grants(session: Session, run_id: int, gid: str) -> list[tuple[str, st
     return [(r.id, r.entitlement_id) for r in rows if _expandable(r.entitlement_id)]
 
 
-def _add_expanded(session: Session, run_id: int, ent: str, uid: str, source: str) -> None:
-    gid = Grant(ent, "user", uid).id
-    row = session.get(GrantRow, (run_id, gid))
+def _add_expanded(session: Session, run_id: int, ent: str, uid: str, source: str, rules: WriteThroughRules) -> None:
+    grant = Grant(ent, "user", uid)
+    row = session.get(GrantRow, (run_id, grant.id))
     if row is None:
-        session.add(GrantRow(run_id=run_id, id=gid, entitlement_id=ent, principal_type="user",
-                             principal_id=uid, expanded=True, sources=[source], annotations={}))
+        user = session.get(ResourceRow, (run_id, resource_key("user", uid)))
+        listed = rules.listed_through_group(ent, user.profile if user is not None else None)
+        if listed is not None:  # Okta lists it (an app user of scope GROUP): a sync stores that row
+            upsert_rows(session, GrantRow.__table__, [grant_row(
+                run_id, Grant(ent, "user", uid, annotations=listed), rules.container_of(grant))])
+        else:
+            session.add(GrantRow(run_id=run_id, id=grant.id, entitlement_id=ent, principal_type="user",
+                                 principal_id=uid, expanded=True, sources=[source], annotations={}))
     elif row.expanded and source not in (row.sources or []):
         row.sources = sorted([*(row.sources or []), source])
     session.flush()
@@ -123,7 +148,7 @@ def _other_group_gives(session: Session, run_id: int, ent: str, uid: str, source
     return False
 
 
-def _drop_expanded(session: Session, run_id: int, ent: str, uid: str, source: str) -> None:
+def _drop_expanded(session: Session, run_id: int, ent: str, uid: str, source: str, _rules: WriteThroughRules) -> None:
     row = session.get(GrantRow, (run_id, Grant(ent, "user", uid).id))
     if row is None:
         return
@@ -138,36 +163,36 @@ def _drop_expanded(session: Session, run_id: int, ent: str, uid: str, source: st
     session.flush()
 
 
-def _expand(session: Session, run_id: int, grant: Grant, present: bool) -> None:
+def _expand(session: Session, run_id: int, grant: Grant, present: bool, rules: WriteThroughRules) -> None:
     """Keep the grants that hold through a group in step with a group's grant or a membership."""
     step = _add_expanded if present else _drop_expanded
     ent = parse_entitlement_id(grant.entitlement_id)
     if grant.principal_type == "group" and ent.resource_type in DEFAULT_EXPAND_TYPES:
         for uid in _members(session, run_id, grant.principal_id):
-            step(session, run_id, grant.entitlement_id, uid, grant.id)
+            step(session, run_id, grant.entitlement_id, uid, grant.id, rules)
     elif ent.resource_type == "group" and grant.principal_type == "user":
         for source, source_ent in _group_grants(session, run_id, ent.resource_id):
-            step(session, run_id, source_ent, grant.principal_id, source)
+            step(session, run_id, source_ent, grant.principal_id, source, rules)
 
 
 # ---------------------------------------------------------------- implied grants
 
-def _implied(session: Session, run_id: int, grant: Grant, present: bool, implied: ImpliedGrants,
-             container_of: ContainerOf) -> None:
+def _implied(session: Session, run_id: int, grant: Grant, present: bool, rules: WriteThroughRules) -> None:
     """An implied grant shows where its entitlement's resource is in the view, and goes when no
     other grant of the principal implies it any more."""
-    for derived in implied(grant):
+    for derived in rules.implied(grant):
         if session.get(ResourceRow, (run_id, parse_entitlement_id(derived.entitlement_id).resource)) is None:
             continue
         if present:
-            upsert_rows(session, GrantRow.__table__, [grant_row(run_id, derived, container_of(derived))])
-            _expand(session, run_id, derived, True)
-        elif not _still_implied(session, run_id, grant, derived, implied):
-            _expand(session, run_id, derived, False)
-            _delete_grant(session, run_id, derived.id)
+            upsert_rows(session, GrantRow.__table__, [grant_row(run_id, derived, rules.container_of(derived))])
+            _expand(session, run_id, derived, True, rules)
+        elif not _still_implied(session, run_id, grant, derived, rules.implied):
+            _expand(session, run_id, derived, False, rules)
+            _delete_grant(session, run_id, derived, rules)
 
 
-def _still_implied(session: Session, run_id: int, grant: Grant, derived: Grant, implied: ImpliedGrants) -> bool:
+def _still_implied(session: Session, run_id: int, grant: Grant, derived: Grant,
+                   implied: Callable[[Grant], list[Grant]]) -> bool:
     rtype = parse_entitlement_id(grant.entitlement_id).resource_type
     others = session.execute(sa.select(GrantRow.entitlement_id, GrantRow.principal_type, GrantRow.principal_id).where(
         GrantRow.run_id == run_id, GrantRow.principal_type == grant.principal_type,
@@ -178,12 +203,57 @@ def _still_implied(session: Session, run_id: int, grant: Grant, derived: Grant, 
 
 # ---------------------------------------------------------------- resources
 
-def _remove_resource(session: Session, run_id: int, key: str) -> None:
+def _save_resource(session: Session, run_id: int, change: ResourceSaved, container: str) -> None:
+    res = change.resource
+    old = session.get(ResourceRow, (run_id, res.key)) if change.keep else None
+    if old is not None:
+        kept = {k: old.profile[k] for k in change.keep if k in (old.profile or {}) and k not in res.profile}
+        res = Resource(res.type, res.id, res.display_name, {**res.profile, **kept}, res.parent)
+    upsert_rows(session, ResourceRow.__table__, [resource_row(run_id, res, container)])
+    upsert_rows(session, EntitlementRow.__table__, [entitlement_row(run_id, e, container) for e in change.entitlements])
+
+
+def _count(session: Session, run_id: int, change: CountChanged) -> None:
+    row = session.get(ResourceRow, (run_id, change.resource))
+    value = (row.profile or {}).get(change.field) if row is not None else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        row.profile = {**row.profile, change.field: max(0, value + change.delta)}
+        session.flush()
+
+
+def _annotate(session: Session, run_id: int, change: GrantsAnnotated) -> None:
+    ptype, pid = split_resource_key(change.principal)
+    for row in session.scalars(sa.select(GrantRow).where(
+            GrantRow.run_id == run_id, GrantRow.principal_type == ptype, GrantRow.principal_id == pid,
+            GrantRow.expanded.is_(False),
+            GrantRow.entitlement_id.startswith(resource_key(change.resource_type, ""), autoescape=True))):
+        row.annotations = {**(row.annotations or {}), **change.values}
+    session.flush()
+
+
+def _after_removed(session: Session, run_id: int, key: str, rules: WriteThroughRules) -> None:
+    """Grants whose annotations name the removed resource (a role scoped to a deleted group) as
+    their type's rule says: other annotations, or gone (with what they expanded to)."""
+    rid = split_resource_key(key)[1]
+    for row in session.scalars(sa.select(GrantRow).where(
+            GrantRow.run_id == run_id, GrantRow.expanded.is_(False),
+            sa.cast(GrantRow.annotations, sa.Text).contains(rid, autoescape=True))).all():
+        grant = Grant(row.entitlement_id, row.principal_type, row.principal_id, annotations=dict(row.annotations or {}))
+        after = rules.after_removed(grant, key)
+        if after is None:
+            _apply(session, run_id, GrantRemoved(grant), rules)
+        elif after != grant.annotations:
+            row.annotations = after
+    session.flush()
+
+
+def _remove_resource(session: Session, run_id: int, key: str, rules: WriteThroughRules) -> None:
+    _after_removed(session, run_id, key, rules)
     rtype, rid = split_resource_key(key)
     if rtype == "group":  # what its members held through it goes first
         for source, ent in _group_grants(session, run_id, rid):
             for uid in _members(session, run_id, rid):
-                _drop_expanded(session, run_id, ent, uid, source)
+                _drop_expanded(session, run_id, ent, uid, source, rules)
     ents = list(session.scalars(sa.select(EntitlementRow.id).where(
         EntitlementRow.run_id == run_id, EntitlementRow.resource == key)))
     g = GrantRow.__table__

@@ -7,13 +7,14 @@ which executor a grant, revoke, action or delete runs, which rules write a chang
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from worker.connector.options import SyncOptions
 from worker.connector.pages import PageResult, StreamSpec
 from worker.connector.types import api_token, app, custom_role, group, resource_set, role, user
 from worker.connector.types.base import Action, ResourceType, Stream
-from worker.model import Grant, Resource, parse_entitlement_id
+from worker.model import Grant, Resource, WriteThroughRules, parse_entitlement_id
 
 TYPES: dict[str, ResourceType] = {t.name: t for t in (
     user.TYPE, group.TYPE, app.TYPE, role.TYPE, custom_role.TYPE, resource_set.TYPE, resource_set.BINDING_TYPE,
@@ -71,5 +72,19 @@ def implied_grants(grant: Grant) -> list[Grant]:
     return TYPES[parse_entitlement_id(grant.entitlement_id).resource_type].implied_grants(grant)
 
 
-__all__ = ["ACTIONS", "DELETABLE", "STREAMS", "TYPES", "UnknownStream", "container_of", "handle_page", "implied_grants",
-           "initial_streams", "static_resources"]
+def listed_through_group(entitlement_id: str, user: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The write-through rule of the entitlement's type (see ResourceType.listed_through_group)."""
+    return TYPES[parse_entitlement_id(entitlement_id).resource_type].listed_through_group(entitlement_id, user)
+
+
+def after_removed(grant: Grant, removed: str) -> dict[str, Any] | None:
+    """The write-through rule of the grant's entitlement type (see ResourceType.after_removed)."""
+    return TYPES[parse_entitlement_id(grant.entitlement_id).resource_type].after_removed(grant.annotations, removed)
+
+
+# What write-through (worker.store.writethrough) applies of the types' rules.
+WRITE_THROUGH_RULES = WriteThroughRules(implied_grants, container_of, listed_through_group, after_removed)
+
+
+__all__ = ["ACTIONS", "DELETABLE", "STREAMS", "TYPES", "WRITE_THROUGH_RULES", "UnknownStream", "after_removed",
+           "container_of", "handle_page", "implied_grants", "initial_streams", "listed_through_group", "static_resources"]

@@ -13,10 +13,12 @@ from worker.connector.pages import PageResult, StreamSpec, each, grants_page, ob
 from worker.connector.probes import PROBE_USER, Capability, capability, outcome
 from worker.connector.types.base import ChangeSources, Dirty, ResourceType, Stream, event_targets
 from worker.model import (
+    CountChanged,
     Entitlement,
     Grant,
     GrantAdded,
     GrantRemoved,
+    GrantsAnnotated,
     Resource,
     container_key,
     parse_entitlement_id,
@@ -63,6 +65,26 @@ def entitlement(res: Resource) -> Entitlement:
     return access(res.id, f"{res.display_name} App Access")
 
 
+# An app user's status follows the user's: Okta lists a suspended or deactivated user's
+# assignments as INACTIVE (as oktasim answers; reference/okta-api.md §5 lists the AppUser statuses).
+_INACTIVE_USER = frozenset({"SUSPENDED", "DEPROVISIONED"})
+
+
+def app_user_status(user_status: Any) -> str:
+    return "INACTIVE" if user_status in _INACTIVE_USER else "ACTIVE"
+
+
+def user_status_changed(uid: str, user_status: Any) -> GrantsAnnotated:
+    """Write-through of a user's lifecycle change: the status of every app user row of theirs."""
+    return GrantsAnnotated(resource_key("user", uid), NAME, {"status": app_user_status(user_status)})
+
+
+def _listed_through_group(ent_id: str, user: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Okta lists a user assigned through a group as an app user of scope GROUP (a sync stores
+    that row, not an expanded one)."""
+    return {"scope": "GROUP", "status": app_user_status((user or {}).get("okta_status"))}
+
+
 # ------------------------------------------------------------------------------------ streams
 
 def apps_url(options: SyncOptions) -> str:
@@ -107,14 +129,15 @@ def _app_users(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
     return grants_page(body, "app users", grant)
 
 
+def _group_grant(ent: str, assignment: Any) -> Grant:
+    gid = object_id(assignment, "app group")
+    ann = {"priority": assignment["priority"]} if "priority" in assignment else {}
+    return Grant(ent, "group", gid, annotations=ann)
+
+
 def _app_groups(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
     ent = access(spec.parent_id).id
-
-    def grant(assignment: Any) -> Grant:
-        gid = object_id(assignment, "app group")
-        ann = {"priority": assignment["priority"]} if "priority" in assignment else {}
-        return Grant(ent, "group", gid, annotations=ann)
-    return grants_page(body, "app groups", grant)
+    return grants_page(body, "app groups", lambda assignment: _group_grant(ent, assignment))
 
 
 # ------------------------------------------------------------------------------------ grant / revoke
@@ -167,13 +190,17 @@ def _app_group(grant: bool, ctx: ExecContext, ent: Entitlement, gid: str) -> Out
     if grant:
         if current is not None:
             return already("granted", g)
-        call(ctx, "PUT", f"/api/v1/apps/{aid}/groups/{gid}", PERM_APPS, json={}, parents=("AppInstance", "UserGroup"),
-             what=f"app {aid} or group {gid}")
-        return Outcome(f"granted: {g.principal} on {ent.id}", changes=[GrantAdded(g)])
+        assigned = call(ctx, "PUT", f"/api/v1/apps/{aid}/groups/{gid}", PERM_APPS, json={},
+                        parents=("AppInstance", "UserGroup"), what=f"app {aid} or group {gid}")
+        # The answer is the assignment a sync lists (with the priority Okta gave it).
+        added = _group_grant(ent.id, assigned) if isinstance(assigned, Mapping) and assigned.get("id") else g
+        return Outcome(f"granted: {g.principal} on {ent.id}",
+                       changes=[GrantAdded(added), CountChanged(resource_key("group", gid), "apps_count", 1)])
     if current is None:
         return already("revoked", g)
     call(ctx, "DELETE", f"/api/v1/apps/{aid}/groups/{gid}", PERM_APPS, absent_ok=True)
-    return Outcome(f"revoked: {g.principal} on {ent.id}", changes=[GrantRemoved(g)])
+    return Outcome(f"revoked: {g.principal} on {ent.id}",
+                   changes=[GrantRemoved(g), CountChanged(resource_key("group", gid), "apps_count", -1)])
 
 
 def _assign(grant: bool, ctx: ExecContext, ent: Entitlement, ptype: str, pid: str) -> Outcome:
@@ -265,4 +292,5 @@ TYPE = ResourceType(
     probes=_probes,
     changes=ChangeSources(lists=_app_lists, event_types=APP_EVENTS, dirty=_app_dirty, spec_for=_spec_for),
     container_of=_container_of,
+    listed_through_group=_listed_through_group,
 )

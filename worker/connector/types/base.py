@@ -172,3 +172,12 @@ class ResourceType:
     # entitlements, or a resource of this type, from: write-through stores rows under it, so the
     # next incremental re-list of that list replaces them.
     container_of: Callable[[Grant | Resource], str] = lambda _item: ""
+    # Write-through rule: (entitlement id, the user's profile in the view or None) -> the annotations
+    # of the grant Okta itself lists for a user holding the entitlement through a group (apps list
+    # such users with scope GROUP), or None: the store expands it as finalize does.
+    listed_through_group: Callable[[str, Mapping[str, Any] | None], dict[str, Any] | None] = (
+        lambda _ent, _user: None)
+    # Write-through rule: (a grant's annotations, the key of a resource deleted) -> its annotations
+    # now (a deleted group leaves a role's targets), or None: the grant went with the resource.
+    after_removed: Callable[[Mapping[str, Any], str], dict[str, Any] | None] = (
+        lambda annotations, _removed: dict(annotations))

@@ -26,6 +26,7 @@ from worker.connector.types.base import (
 )
 from worker.connector.types.user import OMIT_CREDENTIALS
 from worker.model import (
+    CountChanged,
     Entitlement,
     Grant,
     GrantAdded,
@@ -101,9 +102,17 @@ def entitlement(res: Resource) -> Entitlement:
     return member(res.id, f"{res.display_name} Group Member")
 
 
-def saved(group: Mapping[str, Any]) -> ResourceSaved:
+COUNTS = ("users_count", "apps_count")  # from expand=stats, which single-group answers lack
+
+
+def saved(group: Mapping[str, Any], keep_counts: bool = False) -> ResourceSaved:
+    """`keep_counts`: the change left the counts as they were (the view keeps its own)."""
     res = resource(group)
-    return ResourceSaved(res, (entitlement(res),))
+    return ResourceSaved(res, (entitlement(res),), COUNTS if keep_counts else ())
+
+
+def counted(gid: str, delta: int) -> CountChanged:
+    return CountChanged(key(gid), "users_count", delta)
 
 
 # ------------------------------------------------------------------------------------ streams
@@ -181,7 +190,8 @@ def _membership(grant: bool, ctx: ExecContext, ent: Entitlement, ptype: str, uid
     call(ctx, "PUT" if grant else "DELETE", f"/api/v1/groups/{gid}/users/{uid}", PERM_GROUPS,
          what=f"group {gid} or user {uid}")
     change = GrantAdded(g) if grant else GrantRemoved(g)
-    return Outcome(f"{'granted' if grant else 'revoked'}: {g.principal} on {ent.id}", changes=[change])
+    return Outcome(f"{'granted' if grant else 'revoked'}: {g.principal} on {ent.id}",
+                   changes=[change, counted(gid, 1 if grant else -1)])
 
 
 # ------------------------------------------------------------------------------------ actions
@@ -220,15 +230,17 @@ def create_group(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
                 raise ProvisionError(f"a group named {name!r} already exists in Okta") from None
     gid = group["id"]
     ctx.save(group_id=gid)
-    changes: list[Any] = [saved(group)]
+    joined: list[Any] = []
     added, failed = [], {}
     for uid in args.get("userMembers", []):
         try:
             call(ctx, "PUT", f"/api/v1/groups/{gid}/users/{uid}", PERM_GROUPS, what=f"user {uid}")
             added.append(uid)
-            changes.append(GrantAdded(Grant(member(gid).id, "user", uid)))
+            joined.append(GrantAdded(Grant(member(gid).id, "user", uid)))
         except (NotFound, ProvisionError, OktaInvalidRequest, OktaNotFound, OktaPermissionDenied) as exc:
             failed[uid] = str(exc)
+    # A new group: no app yet, the members just added (stats a sync reads with expand=stats).
+    changes = [saved({**group, "_embedded": {"stats": {"usersCount": len(added), "appsCount": 0}}}), *joined]
     details = {"group_id": gid, "members_added": added, "members_failed": failed}
     result = Outcome(f"group {gid} {name!r} created with {len(added)} member(s)", details, changes)
     if failed:
@@ -251,7 +263,7 @@ def modify_group(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
     updated = call(ctx, "PUT", f"/api/v1/groups/{gid}", PERM_GROUPS, json={"profile": profile},
                    what=f"group {gid}")
     return Outcome(f"group {gid} updated ({', '.join(wanted)})", {"group_id": gid},
-                   [saved(updated or {**group, "profile": profile})])
+                   [saved(updated or {**group, "profile": profile}, keep_counts=True)])
 
 
 def _check_modify(args: dict[str, Any]) -> str | None:

@@ -80,6 +80,19 @@ GROUP_TARGET_ROLES = frozenset({"USER_ADMIN", "HELP_DESK_ADMIN", "GROUP_MEMBERSH
 APP_TARGET_ROLES = frozenset({"APP_ADMIN"})
 TARGET_KINDS = ("groups", "apps", "app_instances")   # the keys of `targets`
 
+def _after_removed(annotations: Mapping[str, Any], removed: str) -> dict[str, Any] | None:
+    """Write-through rule: a deleted group leaves the targets of every role scoped to it; an
+    assignment that loses its last target goes (oktasim does so; Okta does not document it, and a
+    role left org-wide would give the admin more than before)."""
+    rtype, rid = removed.split(":", 1)
+    targets = annotations.get("targets")
+    if rtype != "group" or not isinstance(targets, Mapping) or rid not in (targets.get("groups") or []):
+        return dict(annotations)
+    left = {kind: [t for t in ids if t != rid] for kind, ids in targets.items()}
+    left = {kind: ids for kind, ids in left.items() if ids}
+    return {**annotations, "targets": left} if left else None
+
+
 # Okta's errors for "this role is already assigned".
 ALREADY_ASSIGNED = ("E0000090", "E0000263")
 _PERM_READ = "okta.roles.read (an admin role with 'View roles, resources, and admin assignments')"
@@ -459,4 +472,5 @@ TYPE = ResourceType(
     changes=ChangeSources(lists=_client_role_lists, partial=(SERVICE_APPS,), event_types=ROLE_EVENTS,
                           dirty=_role_dirty),
     container_of=lambda item: assignments_container(item) if isinstance(item, Grant) else "",
+    after_removed=_after_removed,
 )

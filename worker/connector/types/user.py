@@ -14,6 +14,7 @@ from worker.connector.options import SyncOptions
 from worker.connector.pages import PageResult, StreamSpec, each, object_id, q, records, text
 from worker.connector.probes import PROBE_USER, Capability, CredentialsRejected, ProbeFailed, capability
 from worker.connector.system_log import LogUnavailable, get_waiting, parse_time
+from worker.connector.types import app
 from worker.connector.types.base import (
     Action,
     Arg,
@@ -25,7 +26,18 @@ from worker.connector.types.base import (
     View,
     event_targets,
 )
-from worker.model import Resource, ResourceRemoved, ResourceSaved, container_key, resource_key
+from worker.model import (
+    Change,
+    CountChanged,
+    Grant,
+    GrantAdded,
+    Resource,
+    ResourceRemoved,
+    ResourceSaved,
+    container_key,
+    entitlement_of,
+    resource_key,
+)
 from worker.okta.errors import (
     OktaAuthenticationError,
     OktaError,
@@ -33,7 +45,7 @@ from worker.okta.errors import (
     OktaNotFound,
     OktaPermissionDenied,
 )
-from worker.provisioning.context import PERM_USERS, ExecContext, Outcome, call
+from worker.provisioning.context import PERM_USERS, ExecContext, Outcome, call, list_all
 from worker.provisioning.errors import ProvisionError, RetryLater
 
 NAME = "user"
@@ -149,14 +161,33 @@ def _users(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
 
 # ------------------------------------------------------------------------------------ actions
 
-def saved(ctx: ExecContext, user: dict[str, Any], new_status: str | None = None) -> ResourceSaved | ResourceRemoved:
+def saved(ctx: ExecContext, user: dict[str, Any]) -> ResourceSaved | ResourceRemoved:
     """The user as the store should now show it, mapped with the tenant's options as a sync would
     map it: without the second email under skip_secondary_emails, and not at all (removed, with its
     grants) when the e-mail domain filter leaves it out."""
-    user = {**user, "status": new_status or user.get("status")}
     if not ctx.options.user_allowed(user.get("profile")):
         return ResourceRemoved(key(object_id(user, "user")))
     return ResourceSaved(resource(user, ctx.options.skip_secondary_emails))
+
+
+def lifecycle_changes(ctx: ExecContext, user: dict[str, Any]) -> list[Change]:
+    """A user whose status changed, and their app assignments' status, which follows it."""
+    return [saved(ctx, user), app.user_status_changed(object_id(user, "user"), user.get("status"))]
+
+
+def _group_ids(ctx: ExecContext, uid: str) -> list[str]:
+    """The groups Okta lists the user in (Everyone included)."""
+    return [str(g["id"]) for g in list_all(ctx, f"/api/v1/users/{uid}/groups", PERM_USERS, what=f"user {uid}",
+                                           params={"limit": 200}) if isinstance(g, Mapping) and g.get("id")]
+
+
+def _joined(uid: str, group_ids: list[str]) -> list[Change]:
+    """A new user's memberships (Everyone's at least), as the groups' member lists will show them."""
+    out: list[Change] = []
+    for gid in group_ids:
+        out += [GrantAdded(Grant(entitlement_of("group", gid).id, NAME, uid)),
+                CountChanged(resource_key("group", gid), "users_count", 1)]
+    return out
 
 
 def get(ctx: ExecContext, uid: str, absent_ok: bool = False) -> dict[str, Any] | None:
@@ -188,7 +219,7 @@ def enable_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
         raise ProvisionError(f"user {uid} has status {was}, which enable_user cannot change")
     user = get(ctx, uid)
     new = user["status"]
-    return Outcome(f"user {uid} enabled ({was} -> {new})", {"status": new}, [saved(ctx, user)])
+    return Outcome(f"user {uid} enabled ({was} -> {new})", {"status": new}, lifecycle_changes(ctx, user))
 
 
 def disable_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
@@ -198,8 +229,10 @@ def disable_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
     if was not in ENABLED_STATUSES:
         return Outcome(f"user {uid} is already disabled ({was}); nothing to do", {"already": True})
     _lifecycle(ctx, uid, "suspend")
-    return Outcome(f"user {uid} suspended ({was} -> SUSPENDED)", {"status": "SUSPENDED"},
-                   [saved(ctx, user, "SUSPENDED")])
+    # Read again: the view shows the status and its timestamps as the next sync reads them.
+    user = get(ctx, uid, absent_ok=True) or {**user, "status": "SUSPENDED"}
+    return Outcome(f"user {uid} suspended ({was} -> {user['status']})", {"status": user["status"]},
+                   lifecycle_changes(ctx, user))
 
 
 def deactivate_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
@@ -211,15 +244,20 @@ def deactivate_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
     user = get(ctx, uid)
     if user["status"] != "DEPROVISIONED":
         raise RetryLater(f"user {uid} is still being deactivated", countdown=1)
-    return Outcome(f"user {uid} deactivated ({was} -> DEPROVISIONED)", {"status": "DEPROVISIONED"}, [saved(ctx, user)])
+    return Outcome(f"user {uid} deactivated ({was} -> DEPROVISIONED)", {"status": "DEPROVISIONED"},
+                   lifecycle_changes(ctx, user))
 
 
 def delete_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
     uid = args["user_id"]
     gone = ResourceRemoved(key(uid))
     user = get(ctx, uid, absent_ok=True)
-    if user is None:
-        return Outcome(f"user {uid} does not exist (already deleted)", {"already": True}, [gone])
+    if user is None:  # an earlier attempt of this request may have deleted it: the groups it left then
+        left = [CountChanged(resource_key("group", gid), "users_count", -1) for gid in ctx.progress.get("groups", [])]
+        return Outcome(f"user {uid} does not exist (already deleted)", {"already": True}, [gone, *left])
+    if "groups" not in ctx.progress:  # the memberships the delete ends, recorded for a retry after it
+        ctx.save(groups=_group_ids(ctx, uid))
+    left = [CountChanged(resource_key("group", gid), "users_count", -1) for gid in ctx.progress["groups"]]
     if user["status"] != "DEPROVISIONED":
         _lifecycle(ctx, uid, "deactivate?sendEmail=false")
         if (get(ctx, uid, absent_ok=True) or {}).get("status") != "DEPROVISIONED":
@@ -227,7 +265,7 @@ def delete_user(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
     for _ in range(2):  # baton-okta allows one more DELETE if the user is still DEPROVISIONED
         call(ctx, "DELETE", f"/api/v1/users/{uid}", PERM_USERS, what=f"user {uid}", absent_ok=True)
         if get(ctx, uid, absent_ok=True) is None:
-            return Outcome(f"user {uid} deactivated and deleted", {"user_id": uid}, [gone])
+            return Outcome(f"user {uid} deactivated and deleted", {"user_id": uid}, [gone, *left])
     raise RetryLater(f"user {uid} still exists after DELETE", countdown=1)
 
 
@@ -310,8 +348,11 @@ def create_account(ctx: ExecContext, args: dict[str, Any]) -> Outcome:
         _lifecycle(ctx, uid, "activate?sendEmail=false")
         user = get(ctx, uid)
     note = " (recovered after a retry)" if existed else ""
+    changes = [saved(ctx, user)]
+    if isinstance(changes[0], ResourceSaved):  # a user the e-mail filter keeps: its memberships too
+        changes += _joined(uid, _group_ids(ctx, uid))
     return Outcome(f"account {login} created as user {uid} ({user.get('status')}){note}",
-                   {"user_id": uid, "status": user.get("status")}, [saved(ctx, user)])
+                   {"user_id": uid, "status": user.get("status")}, changes)
 
 
 def _check_account(args: dict[str, Any]) -> str | None:
