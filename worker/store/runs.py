@@ -107,7 +107,7 @@ CLAIM_MAX_PER_TICK = 10_000
 
 
 def claim_due(session: Session, now: datetime, limit: int = CLAIM_MAX_PER_TICK,
-              batch: int = CLAIM_BATCH) -> list[int]:
+              batch: int = CLAIM_BATCH, max_active: int | None = None) -> list[int]:
     """Claim tenants whose full, incremental or verify run is due: move that kind's due time an
     interval on and create a run of that kind, in batches, kind after kind in SCHEDULES' order.
 
@@ -116,7 +116,13 @@ def claim_due(session: Session, now: datetime, limit: int = CLAIM_MAX_PER_TICK,
     its kind's index, and a tenant still due for an earlier kind is left to that kind's claim. A
     tenant with an active run is not due yet (it keeps its due times). Returns the new run ids, to
     start.
+
+    `max_active` (admission): claim only while fewer runs than that are active in the cluster,
+    oldest due first across the kinds (a tenant never synced first); the others stay due, unclaimed,
+    and keep their due times, so they are admitted in order on later ticks as runs finish.
     """
+    if max_active is not None:
+        return _admit(session, now, min(limit, batch), max_active)
     started: list[int] = []
     for schedule in SCHEDULES:
         while len(started) < limit:
@@ -128,14 +134,66 @@ def claim_due(session: Session, now: datetime, limit: int = CLAIM_MAX_PER_TICK,
     return started
 
 
-def claim_batch(session: Session, now: datetime, batch: int, schedule: Schedule) -> tuple[list[int], int]:
-    """One claim transaction of `schedule`'s kind: (the runs created, the due tenants found)."""
-    begin_write(session)
+# Any constant: serializes bounded claims, so two dispatchers cannot both fill the same free places.
+_CLAIM_LOCK = 0x6F6B7462
+
+
+def active_runs(session: Session) -> int:
+    """Runs queued, running or finalizing (counted from the partial unique index on active runs)."""
+    return int(session.execute(sa.select(sa.func.count()).select_from(RUNS)
+                               .where(RUNS.c.state.in_(ACTIVE_RUN_STATES))).scalar_one())
+
+
+def _oldest_due(session: Session, now: datetime, schedule: Schedule) -> tuple[bool, datetime] | None:
+    """(never ran, due time) of `schedule`'s longest-waiting due tenant without an active run, for
+    ordering the kinds; None when none is due. One read down the kind's index."""
+    earlier = SCHEDULES[:SCHEDULES.index(schedule)]
+    has_active_run = sa.select(RUNS.c.id).where(
+        RUNS.c.tenant_id == TENANTS.c.id, RUNS.c.state.in_(ACTIVE_RUN_STATES)).exists()
+    row = session.execute(
+        sa.select(schedule.due, TENANTS.c.created_at)
+        .where(TENANTS.c.enabled.is_(True), schedule.is_due(now), *(e.not_due(now) for e in earlier),
+               ~has_active_run)
+        .order_by(schedule.due.asc().nulls_first(), TENANTS.c.id).limit(1)).first()
+    if row is None:
+        return None
+    return (row[0] is None, row[0] or row[1])
+
+
+def _admit(session: Session, now: datetime, batch: int, max_active: int) -> list[int]:
+    """claim_due under the admission bound: each transaction locks the claim, counts the active
+    runs and claims up to the free places from the kind whose longest-waiting tenant waited
+    longest (a tenant never synced counts as due since it was added, and goes first)."""
+    started: list[int] = []
+    while True:
+        begin_write(session)
+        if not is_sqlite(session):
+            session.execute(sa.select(sa.func.pg_advisory_xact_lock(_CLAIM_LOCK)))
+        free = min(batch, max_active - active_runs(session))
+        heads = [(h, schedule) for schedule in SCHEDULES if free > 0
+                 and (h := _oldest_due(session, now, schedule)) is not None]
+        if not heads:
+            session.rollback()
+            return started
+        schedule = min(heads, key=lambda x: (not x[0][0], x[0][1], SCHEDULES.index(x[1])))[1]
+        run_ids, found = claim_batch(session, now, free, schedule, begun=True)
+        started.extend(run_ids)
+        if not found:
+            return started
+
+
+def claim_batch(session: Session, now: datetime, batch: int, schedule: Schedule,
+                begun: bool = False) -> tuple[list[int], int]:
+    """One claim transaction of `schedule`'s kind: (the runs created, the due tenants found).
+    `begun`: the caller already started the write transaction (and took the claim lock)."""
+    if not begun:
+        begin_write(session)
     has_active_run = sa.select(RUNS.c.id).where(
         RUNS.c.tenant_id == TENANTS.c.id, RUNS.c.state.in_(ACTIVE_RUN_STATES)).exists()
     earlier = SCHEDULES[:SCHEDULES.index(schedule)]
     due = session.execute(
-        sa.select(TENANTS.c.id, schedule.due, schedule.interval, INCREMENTAL.due, INCREMENTAL.interval)
+        sa.select(TENANTS.c.id, schedule.due, schedule.interval, INCREMENTAL.due, INCREMENTAL.interval,
+                  TENANTS.c.created_at)
         .where(TENANTS.c.enabled.is_(True), schedule.is_due(now), *(e.not_due(now) for e in earlier),
                ~has_active_run)
         .order_by(schedule.due.asc().nulls_first(), TENANTS.c.id).limit(batch)
@@ -143,16 +201,17 @@ def claim_batch(session: Session, now: datetime, batch: int, schedule: Schedule)
     if not due:
         session.rollback()
         return [], 0
-    _move_on(session, schedule.due, [(t, interval) for t, _d, interval, _i, _ii in due], now)
+    _move_on(session, schedule.due, [(t, interval) for t, _d, interval, _i, _ii, _c in due], now)
     if schedule is FULL:  # a full run makes an incremental one due meanwhile pointless
-        _move_on(session, INCREMENTAL.due, [(t, ii) for t, _d, _iv, _i, ii in due if ii], now)
+        _move_on(session, INCREMENTAL.due, [(t, ii) for t, _d, _iv, _i, ii, _c in due if ii], now)
     stamp = utcnow()
+    # A first sync was due from the moment the tenant was added (it may have waited for admission).
     rows = [{"tenant_id": t, "state": "queued", "created_at": stamp, "updated_at": stamp, "counts": {},
-             "warnings": [], "kind": schedule.kind, "plan": {}, "due_at": due_at or now}
-            for t, due_at, _iv, _i, _ii in due]
+             "warnings": [], "kind": schedule.kind, "plan": {}, "due_at": due_at or min(created or now, now)}
+            for t, due_at, _iv, _i, _ii, created in due]
     created = dict(session.execute(_insert(session, RUNS).values(rows).on_conflict_do_nothing()
                                    .returning(RUNS.c.tenant_id, RUNS.c.id)).all())
-    for tenant_id, due_at, _iv, incremental_at, _ii in due:
+    for tenant_id, due_at, _iv, incremental_at, _ii, _c in due:
         if tenant_id not in created:  # a run started meanwhile (`oktasync sync`): still due later
             kept = {schedule.due.name: due_at}
             if schedule is FULL:
