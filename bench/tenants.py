@@ -149,12 +149,14 @@ def pages_fetched(cluster: Cluster) -> int:
         return int(s.execute(sa.select(sa.func.coalesce(sa.func.sum(SyncStream.pages), 0))).scalar())
 
 
-def lags(by_tenant: dict[str, list], orgs: dict[str, dict], imported: datetime, end: datetime) -> dict:
+def lags(by_tenant: dict[str, list], orgs: dict[str, dict], imported: datetime, end: datetime,
+         interval: int) -> dict:
     """Per size class: p95 and worst of due -> succeeded; and each tenant's largest staleness."""
     per_class: dict[str, list[float]] = {}
     stale: dict[str, list[float]] = {}
-    for name, rs in by_tenant.items():
-        cls = size_class(orgs[name]["users"])
+    for name, org in orgs.items():  # a tenant without a run yet (waiting for admission) counts too
+        rs = by_tenant.get(name, [])
+        cls = size_class(org["users"])
         last_ok, worst_gap = imported, 0.0
         for r in rs:
             if r.state == "succeeded":
@@ -162,10 +164,12 @@ def lags(by_tenant: dict[str, list], orgs: dict[str, dict], imported: datetime, 
                 worst_gap = max(worst_gap, (r.finished_at - last_ok).total_seconds())
                 last_ok = r.finished_at
         worst_gap = max(worst_gap, (end - last_ok).total_seconds())
-        stale.setdefault(cls, []).append(worst_gap / rs[0].sync_interval)
-    return {cls: {"tenants": len(stale[cls]), "runs": len(v), "lag_p95_s": round(pct(v, 0.95), 1),
-                  "lag_worst_s": round(max(v), 1), "max_staleness_in_intervals": round(max(stale[cls]), 2)}
-            for cls, v in sorted(per_class.items())}
+        stale.setdefault(cls, []).append(worst_gap / interval)
+    return {cls: {"tenants": len(gaps), "runs": len(per_class.get(cls, [])),
+                  "lag_p95_s": round(pct(per_class.get(cls, []), 0.95), 1),
+                  "lag_worst_s": round(max(per_class.get(cls, [float("nan")])), 1),
+                  "max_staleness_in_intervals": round(max(gaps), 2)}
+            for cls, gaps in sorted(stale.items())}
 
 
 def per_tenant(cluster: Cluster, tenants: int) -> dict:
@@ -243,7 +247,7 @@ def cmd_run(a: argparse.Namespace) -> None:
                                  "syncs_per_min": round(len(window) / minutes, 1) if minutes else None,
                                  "pages_per_worker_cpu_s": round(sum(r.counts.get("pages", 0) for r in window)
                                                                  / max(1e-9, cpu_end - cpu_steady), 1)}
-            out["lag"] = lags(by_tenant, names, imported_at, end)
+            out["lag"] = lags(by_tenant, names, imported_at, end, a.interval)
             out["tick"] = ticks(tmp, int(a.duration / a.dispatch_interval))
             out["per_tenant"] = per_tenant(cluster, len(orgs))
             out["load1"] = {"start": load_start, "end": load1()}

@@ -144,17 +144,22 @@ def active_runs(session: Session) -> int:
                                .where(RUNS.c.state.in_(ACTIVE_RUN_STATES))).scalar_one())
 
 
+def _due(schedule: Schedule, now: datetime, *columns: Any) -> sa.Select:
+    """`columns` of the enabled tenants due for `schedule`'s kind (and not for an earlier kind)
+    without an active run, longest-waiting first (never ran first), along the kind's index."""
+    has_active_run = sa.select(RUNS.c.id).where(
+        RUNS.c.tenant_id == TENANTS.c.id, RUNS.c.state.in_(ACTIVE_RUN_STATES)).exists()
+    earlier = SCHEDULES[:SCHEDULES.index(schedule)]
+    return (sa.select(*columns)
+            .where(TENANTS.c.enabled.is_(True), schedule.is_due(now), *(e.not_due(now) for e in earlier),
+                   ~has_active_run)
+            .order_by(schedule.due.asc().nulls_first(), TENANTS.c.id))
+
+
 def _oldest_due(session: Session, now: datetime, schedule: Schedule) -> tuple[bool, datetime] | None:
     """(never ran, due time) of `schedule`'s longest-waiting due tenant without an active run, for
     ordering the kinds; None when none is due. One read down the kind's index."""
-    earlier = SCHEDULES[:SCHEDULES.index(schedule)]
-    has_active_run = sa.select(RUNS.c.id).where(
-        RUNS.c.tenant_id == TENANTS.c.id, RUNS.c.state.in_(ACTIVE_RUN_STATES)).exists()
-    row = session.execute(
-        sa.select(schedule.due, TENANTS.c.created_at)
-        .where(TENANTS.c.enabled.is_(True), schedule.is_due(now), *(e.not_due(now) for e in earlier),
-               ~has_active_run)
-        .order_by(schedule.due.asc().nulls_first(), TENANTS.c.id).limit(1)).first()
+    row = session.execute(_due(schedule, now, schedule.due, TENANTS.c.created_at).limit(1)).first()
     if row is None:
         return None
     return (row[0] is None, row[0] or row[1])
@@ -188,16 +193,9 @@ def claim_batch(session: Session, now: datetime, batch: int, schedule: Schedule,
     `begun`: the caller already started the write transaction (and took the claim lock)."""
     if not begun:
         begin_write(session)
-    has_active_run = sa.select(RUNS.c.id).where(
-        RUNS.c.tenant_id == TENANTS.c.id, RUNS.c.state.in_(ACTIVE_RUN_STATES)).exists()
-    earlier = SCHEDULES[:SCHEDULES.index(schedule)]
     due = session.execute(
-        sa.select(TENANTS.c.id, schedule.due, schedule.interval, INCREMENTAL.due, INCREMENTAL.interval,
-                  TENANTS.c.created_at)
-        .where(TENANTS.c.enabled.is_(True), schedule.is_due(now), *(e.not_due(now) for e in earlier),
-               ~has_active_run)
-        .order_by(schedule.due.asc().nulls_first(), TENANTS.c.id).limit(batch)
-        .with_for_update(of=TENANTS, skip_locked=True)).all()
+        _due(schedule, now, TENANTS.c.id, schedule.due, schedule.interval, INCREMENTAL.due, INCREMENTAL.interval,
+             TENANTS.c.created_at).limit(batch).with_for_update(of=TENANTS, skip_locked=True)).all()
     if not due:
         session.rollback()
         return [], 0
@@ -207,7 +205,7 @@ def claim_batch(session: Session, now: datetime, batch: int, schedule: Schedule,
     stamp = utcnow()
     # A first sync was due from the moment the tenant was added (it may have waited for admission).
     rows = [{"tenant_id": t, "state": "queued", "created_at": stamp, "updated_at": stamp, "counts": {},
-             "warnings": [], "kind": schedule.kind, "plan": {}, "due_at": due_at or min(created or now, now)}
+             "warnings": [], "kind": schedule.kind, "plan": {}, "due_at": due_at or min(created, now)}
             for t, due_at, _iv, _i, _ii, created in due]
     created = dict(session.execute(_insert(session, RUNS).values(rows).on_conflict_do_nothing()
                                    .returning(RUNS.c.tenant_id, RUNS.c.id)).all())
