@@ -10,6 +10,10 @@ makes a database of its own). Prints one JSON object:
 - first_success_s: from the import until every tenant has had one successful sync.
 - steady: from then to the end: syncs per minute, pages fetched per worker CPU-second (worker
   processes and their pool children, utime+stime from /proc).
+- pages_fetched, pages_per_s, pages_per_worker_cpu_s_overall: every page fetched, of finished runs
+  and of runs still running (sync_streams.pages), over the run and over the sync workers' CPU
+  (parents and pool children); other_cpu_s: the dispatcher worker's and Beat's.
+- synced_over_time: [seconds since the import, tenants with a successful sync] every 60 s.
 - lag_s by size class (users < 1,000 small, < 10,000 medium, else large): p95 and worst of
   (finished_at - due_at) over succeeded runs, due_at being when the tenant was due as the claim
   recorded it (sync_runs.due_at; a run started by hand: its creation). A tenant is starving when
@@ -124,22 +128,35 @@ def runs_by_tenant(cluster: Cluster) -> dict[str, list]:
     return out
 
 
-def all_synced(cluster: Cluster, count: int) -> bool:
+def synced(cluster: Cluster) -> int:
+    """Tenants with at least one successful sync."""
     import sqlalchemy as sa
 
     from worker.store.tables import SyncRun
 
     with cluster.sessions() as s:
         return s.execute(sa.select(sa.func.count(sa.distinct(SyncRun.tenant_id)))
-                         .where(SyncRun.state == "succeeded")).scalar() >= count
+                         .where(SyncRun.state == "succeeded")).scalar()
 
 
-def lags(by_tenant: dict[str, list], orgs: dict[str, dict], imported: datetime, end: datetime) -> dict:
+def pages_fetched(cluster: Cluster) -> int:
+    """Pages fetched by every run, finished or not (a run's streams keep their page counts)."""
+    import sqlalchemy as sa
+
+    from worker.store.tables import SyncStream
+
+    with cluster.sessions() as s:
+        return int(s.execute(sa.select(sa.func.coalesce(sa.func.sum(SyncStream.pages), 0))).scalar())
+
+
+def lags(by_tenant: dict[str, list], orgs: dict[str, dict], imported: datetime, end: datetime,
+         interval: int) -> dict:
     """Per size class: p95 and worst of due -> succeeded; and each tenant's largest staleness."""
     per_class: dict[str, list[float]] = {}
     stale: dict[str, list[float]] = {}
-    for name, rs in by_tenant.items():
-        cls = size_class(orgs[name]["users"])
+    for name, org in orgs.items():  # a tenant without a run yet (waiting for admission) counts too
+        rs = by_tenant.get(name, [])
+        cls = size_class(org["users"])
         last_ok, worst_gap = imported, 0.0
         for r in rs:
             if r.state == "succeeded":
@@ -147,10 +164,12 @@ def lags(by_tenant: dict[str, list], orgs: dict[str, dict], imported: datetime, 
                 worst_gap = max(worst_gap, (r.finished_at - last_ok).total_seconds())
                 last_ok = r.finished_at
         worst_gap = max(worst_gap, (end - last_ok).total_seconds())
-        stale.setdefault(cls, []).append(worst_gap / rs[0].sync_interval)
-    return {cls: {"tenants": len(stale[cls]), "runs": len(v), "lag_p95_s": round(pct(v, 0.95), 1),
-                  "lag_worst_s": round(max(v), 1), "max_staleness_in_intervals": round(max(stale[cls]), 2)}
-            for cls, v in sorted(per_class.items())}
+        stale.setdefault(cls, []).append(worst_gap / interval)
+    return {cls: {"tenants": len(gaps), "runs": len(per_class.get(cls, [])),
+                  "lag_p95_s": round(pct(per_class.get(cls, []), 0.95), 1),
+                  "lag_worst_s": round(max(per_class.get(cls, [float("nan")])), 1),
+                  "max_staleness_in_intervals": round(max(gaps), 2)}
+            for cls, gaps in sorted(stale.items())}
 
 
 def per_tenant(cluster: Cluster, tenants: int) -> dict:
@@ -186,22 +205,30 @@ def cmd_run(a: argparse.Namespace) -> None:
         load_start = load1()
         sim, orgs = start_orgs(a, tmp)
         cluster = Cluster(tmpdir, workers=a.workers, concurrency=a.concurrency, loglevel="INFO",
-                          env={"OKTASYNC_DISPATCH_INTERVAL": str(a.dispatch_interval)})
+                          env={"OKTASYNC_DISPATCH_INTERVAL": str(a.dispatch_interval),
+                               **({"OKTASYNC_MAX_RUNS": str(a.max_runs)} if a.max_runs else {})})
         try:
             workers = [p.pid for p in cluster.workers]  # the sync workers: page CPU
-            t0, cpu0 = time.monotonic(), cpu_seconds(workers)
+            others = [p.pid for p in cluster.procs if p.pid not in workers]  # dispatcher, Beat
+            t0, cpu0, other0 = time.monotonic(), cpu_seconds(workers), cpu_seconds(others)
             imported_at = datetime.now(UTC)
             names = import_tenants(cluster, orgs, a.interval, tmp)
-            first_success = None
-            while time.monotonic() - t0 < a.duration:
-                if first_success is None and all_synced(cluster, len(orgs)):
+            first_success, over_time, sample_at = None, [], 0.0
+            while (now := time.monotonic() - t0) < a.duration:
+                done = synced(cluster)
+                if now >= sample_at:
+                    over_time.append([round(now), done])
+                    sample_at += 60
+                if first_success is None and done >= len(orgs):
                     first_success = time.monotonic() - t0
                     steady_at, cpu_steady = datetime.now(UTC), cpu_seconds(workers)
                 time.sleep(2)
-            end, cpu_end = datetime.now(UTC), cpu_seconds(workers)
+            end, cpu_end, other_end = datetime.now(UTC), cpu_seconds(workers), cpu_seconds(others)
+            elapsed, pages = time.monotonic() - t0, pages_fetched(cluster)
+            over_time.append([round(elapsed), synced(cluster)])
             by_tenant = runs_by_tenant(cluster)
             all_runs = [r for rs in by_tenant.values() for r in rs]
-            out = {"tenants": len(orgs), "interval_s": a.interval, "duration_s": a.duration,
+            out = {"tenants": len(orgs), "interval_s": a.interval, "duration_s": a.duration, "max_runs": a.max_runs,
                    "workers": f"{a.workers} x -c {a.concurrency}", "window_s": a.window, "latency_ms": a.latency,
                    "orgs_by_class": {c: sum(size_class(o["users"]) == c for o in orgs)
                                      for c in ("small", "medium", "large")},
@@ -209,8 +236,10 @@ def cmd_run(a: argparse.Namespace) -> None:
                    "first_success_s": round(first_success, 1) if first_success else None,
                    "tenants_synced": len({n for n, rs in by_tenant.items() if any(r.state == "succeeded" for r in rs)}),
                    "runs": {st: sum(r.state == st for r in all_runs) for st in {r.state for r in all_runs}},
-                   "pages_per_worker_cpu_s_overall": round(sum((r.counts or {}).get("pages", 0) for r in all_runs)
-                                                           / max(1e-9, cpu_end - cpu0), 1)}
+                   "synced_over_time": over_time, "pages_fetched": pages,
+                   "pages_per_s": round(pages / elapsed, 1), "worker_cpu_s": round(cpu_end - cpu0, 1),
+                   "other_cpu_s": round(other_end - other0, 1),
+                   "pages_per_worker_cpu_s_overall": round(pages / max(1e-9, cpu_end - cpu0), 1)}
             if first_success is not None:
                 window = [r for r in all_runs if r.state == "succeeded" and r.finished_at >= steady_at]
                 minutes = (end - steady_at).total_seconds() / 60
@@ -218,7 +247,7 @@ def cmd_run(a: argparse.Namespace) -> None:
                                  "syncs_per_min": round(len(window) / minutes, 1) if minutes else None,
                                  "pages_per_worker_cpu_s": round(sum(r.counts.get("pages", 0) for r in window)
                                                                  / max(1e-9, cpu_end - cpu_steady), 1)}
-            out["lag"] = lags(by_tenant, names, imported_at, end)
+            out["lag"] = lags(by_tenant, names, imported_at, end, a.interval)
             out["tick"] = ticks(tmp, int(a.duration / a.dispatch_interval))
             out["per_tenant"] = per_tenant(cluster, len(orgs))
             out["load1"] = {"start": load_start, "end": load1()}
@@ -241,6 +270,8 @@ def main() -> None:
     s.add_argument("--latency", type=int, default=50, help="oktasim latency per request, ms")
     s.add_argument("--workers", type=int, default=2)
     s.add_argument("--concurrency", type=int, default=4)
+    s.add_argument("--max-runs", type=int, default=0,
+                   help="OKTASYNC_MAX_RUNS (0: the product default; a large number: no admission bound)")
     s.add_argument("--dispatch-interval", type=float, default=5, help="Beat tick, seconds (the product default)")
     a = p.parse_args()
     {"run": cmd_run}[a.cmd](a)

@@ -160,10 +160,13 @@ def pct(values: list[float], q: float) -> float:
 
 
 def bench_tick(count: int, ticks: int, running: int, due_per_tick: int, history: int,
-               incremental: bool = False) -> None:
+               incremental: bool = False, max_runs: int = -1) -> None:
+    """max_runs: the admission bound (-1: room for every tenant coming due, so the bounded claim
+    admits them all; 0: no bound, the unbounded claim)."""
     with scratch_database() as url:
         migrate(url)
         rt, sender, engine = runtime(url)
+        rt.max_active_runs = (running + 2 * ticks * due_per_tick + 10) if max_runs < 0 else (max_runs or None)
         ids = insert_tenants(rt.sessions, count, incremental=incremental)
         add_history(rt.sessions, history)
         start_running(rt.sessions, ids[:running])
@@ -193,7 +196,7 @@ def bench_tick(count: int, ticks: int, running: int, due_per_tick: int, history:
     print(f"tick tenants={count} running={running} history={history} due/tick={due_per_tick}{' (+ as many incremental)' if incremental else ''} ticks={ticks}: "
           f"wall p50 {statistics.median(wall):.1f} ms p99 {pct(wall, 0.99):.1f} ms; "
           f"client CPU p50 {statistics.median(cpu):.1f} ms p99 {pct(cpu, 0.99):.1f} ms; "
-          f"messages {sender.sent}; load {os.getloadavg()[0]:.1f}")
+          f"messages {sender.sent}; max runs {rt.max_active_runs}; load {os.getloadavg()[0]:.1f}")
     print("  wall p50 by part: " + ", ".join(f"{k} {statistics.median(v):.1f} ms" for k, v in phases.items()))
 
 
@@ -519,6 +522,8 @@ def main() -> None:
     tick.add_argument("--due-per-tick", type=int, default=5)
     tick.add_argument("--incremental", action="store_true", help="every tenant with incremental runs too")
     tick.add_argument("--history", type=int, default=0, help="finished runs per tenant (20 streams each)")
+    tick.add_argument("--max-runs", type=int, default=-1,
+                      help="admission bound (-1: room for every tenant coming due; 0: none; N: N, e.g. below --running)")
     scrape = sub.add_parser("scrape")
     scrape.add_argument("--tenants", type=int, nargs="+", default=[10000])
     scrape.add_argument("--running", type=int, default=500)
@@ -545,7 +550,7 @@ def main() -> None:
     for count in args.tenants:
         if args.cmd == "tick":
             bench_tick(count, args.ticks, min(args.running, count // 2), args.due_per_tick, args.history,
-                       args.incremental)
+                       args.incremental, args.max_runs)
         elif args.cmd == "release":
             bench_release(count, min(args.running, count // 2), args.pending, args.history, args.global_cap)
         elif args.cmd == "scrape":

@@ -6,7 +6,8 @@ adding, changing, pausing or removing a tenant needs no Beat restart. A claim is
 on the kind's due time plus the insert of a sync_run of that kind that the partial unique index
 refuses while a run is active, so a second Beat (or a duplicated tick) cannot start a second run;
 a tenant due for several kinds gets a full run first, then incremental, then verify
-(worker/store/runs.py, claim_due).
+(worker/store/runs.py, claim_due). Only OKTASYNC_MAX_RUNS runs are active at once: the claim
+admits the longest-waiting due tenants into the free places and leaves the rest due.
 """
 
 from __future__ import annotations

@@ -58,6 +58,10 @@ class Settings:
     # Fairness: at most this many streams of one tenant active at once, and across all tenants.
     tenant_max_streams: int = 8
     global_max_streams: int = 256
+    # Admission: sync runs active at once across the cluster (due tenants beyond it wait, oldest
+    # due first). 0: global_max_streams // tenant_max_streams, so every admitted run can crawl its
+    # full share of lists and a page's release never finds the global cap scarce.
+    max_runs: int = 0
     # Deliveries of one task message (redeliveries after a worker died) before it is given up.
     max_redeliveries: int = 5
     # Share of each Okta rate-limit bucket a sync may use, and requests in flight per tenant.
@@ -87,6 +91,10 @@ class Settings:
     @property
     def json_logs(self) -> bool:
         return self.log_format == "json"
+
+    @property
+    def run_bound(self) -> int:
+        return self.max_runs or max(1, self.global_max_streams // self.tenant_max_streams)
 
     @property
     def task_time_limit(self) -> float:
@@ -163,6 +171,7 @@ def load() -> Settings:
         dispatch_interval=_env_float("OKTASYNC_DISPATCH_INTERVAL", Settings.dispatch_interval, minimum=0.2),
         tenant_max_streams=_env_int("OKTASYNC_TENANT_MAX_STREAMS", Settings.tenant_max_streams, minimum=1),
         global_max_streams=_env_int("OKTASYNC_GLOBAL_MAX_STREAMS", Settings.global_max_streams, minimum=1),
+        max_runs=_env_int("OKTASYNC_MAX_RUNS", Settings.max_runs),
         max_redeliveries=_env_int("OKTASYNC_MAX_REDELIVERIES", Settings.max_redeliveries, minimum=1),
         rate_limit_share=_env_float("OKTASYNC_RATE_LIMIT_SHARE", Settings.rate_limit_share),
         max_in_flight=_env_int("OKTASYNC_MAX_IN_FLIGHT", Settings.max_in_flight, minimum=1),

@@ -80,3 +80,33 @@ def test_fifty_tenants_each_equal_their_own_org(cluster, oktasim, tmp_path):
     assert "oktasync.sync.page" in cluster.log("w1") and "oktasync.sync.page" in cluster.log("w2")
     lagging = _oktasync(cluster, "tenant", "list", "--lagging")
     assert lagging.returncode == 0 and lagging.stdout.strip() == "", lagging.stdout + lagging.stderr
+
+
+def test_admission_bounds_active_runs_and_admits_in_due_order(cluster, oktasim, tmp_path):
+    """OKTASYNC_MAX_RUNS=2 with 6 due tenants: Beat admits two (the first added), the rest wait
+    due and unclaimed, `tenant list --lagging` says so; with workers, every tenant syncs, in the
+    order they were added, never more than two runs active at once."""
+    count, bound = 6, 2
+    cluster.env["OKTASYNC_MAX_RUNS"] = str(bound)
+    oktasim([*SMALL, "--orgs", str(count), "--seed", "600", "--orgs-file", str(tmp_path / "orgs.jsonl")])
+    orgs = [json.loads(line) for line in (tmp_path / "orgs.jsonl").read_text().splitlines()]
+    tenant_ids = [cluster.add_tenant(f"org{i}", o["url"], token=o["token"], due=True) for i, o in enumerate(orgs)]
+
+    cluster.beat()  # no sync worker yet: the admitted runs stay queued
+    cluster.wait_runs(lambda: sum(len(cluster.runs(t)) for t in tenant_ids) == bound, 60, "two runs admitted")
+    lagging = _oktasync(cluster, "tenant", "list", "--lagging")
+    lines = lagging.stdout.strip().splitlines()
+    assert len(lines) == count and all("behind others" in line for line in lines), lagging.stdout + lagging.stderr
+    assert [line.split(":")[0] for line in lines if ": queued (" in line] == ["org0", "org1"], lagging.stdout
+
+    cluster.worker("w1")
+    cluster.worker("w2")
+    cluster.wait_runs(lambda: all(any(r.state == "succeeded" for r in cluster.runs(t)) for t in tenant_ids), 240,
+                      "every tenant synced")
+    with cluster.sessions() as s:
+        rows = s.execute(sa.select(SyncRun.tenant_id, SyncRun.state, SyncRun.created_at, SyncRun.finished_at)
+                         .order_by(SyncRun.created_at, SyncRun.id)).all()
+    assert {r.state for r in rows} == {"succeeded"}
+    assert [r.tenant_id for r in rows] == tenant_ids  # admitted in the order they became due
+    for r in rows:  # when each run was admitted, at most bound - 1 others were still active
+        assert sum(o.created_at <= r.created_at < o.finished_at for o in rows if o is not r) < bound

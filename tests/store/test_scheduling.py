@@ -1,7 +1,9 @@
 """Beat's claim of due tenants and the reaper's choice of runs, at scale, on both dialects: the
 claim takes every due tenant (in batches, no cap of 100 a tick) exactly once even with two
 dispatchers at the same time, as a full, incremental or verify run (in that precedence), and the
-reaper looks only at stalled runs."""
+reaper looks only at stalled runs. Admission (`max_active`): at most that many runs active in
+the cluster, due tenants admitted oldest due first across the kinds (a tenant never synced
+first), the others left due and unclaimed until places free up, and no tenant starves."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from worker.store import runs
-from worker.store.tables import SyncRun, SyncStream, Tenant, utcnow
+from worker.store.tables import ACTIVE_RUN_STATES, SyncRun, SyncStream, Tenant, utcnow
 from worker.store.tenants import TenantError, update_tenant
 
 INCREMENTAL, VERIFY = 60, 86400
@@ -260,3 +262,110 @@ def test_pruning_keeps_recent_runs_the_current_view_and_runs_with_access_changes
 def _change(tenant_id: int, run_id: int) -> dict:
     return {"tenant_id": tenant_id, "run_id": run_id, "grant_id": "group:00g1:member|user:00u1", "change": "added",
             "entitlement_id": "group:00g1:member", "principal_type": "user", "principal_id": "00u1"}
+
+
+# ---------------------------------------------------------------- admission
+
+def _active(s) -> int:
+    return s.execute(sa.select(sa.func.count()).select_from(SyncRun)
+                     .where(SyncRun.state.in_(ACTIVE_RUN_STATES))).scalar_one()
+
+
+def _tenant_of(s, run_ids: list[int]) -> list[int]:
+    rows = dict(s.execute(sa.select(SyncRun.id, SyncRun.tenant_id).where(SyncRun.id.in_(run_ids))).all())
+    s.rollback()  # a claim starts its own write transaction
+    return [rows[r] for r in run_ids]
+
+
+def _finish(s, run_ids: list[int]) -> None:
+    s.execute(sa.update(SyncRun).where(SyncRun.id.in_(run_ids)).values(state="succeeded", finished_at=utcnow()))
+    s.commit()
+
+
+def test_admits_up_to_the_bound_oldest_due_first_and_more_as_runs_finish(store):
+    ids = _tenants(store, 10, due=10)
+    now = utcnow()
+    with store.Session() as s:  # tenant i was due i minutes ago: the last ones waited longest
+        for i, t in enumerate(ids):
+            s.execute(sa.update(Tenant).where(Tenant.id == t).values(next_sync_at=now - timedelta(minutes=i)))
+        s.commit()
+        first = runs.claim_due(s, now, max_active=3)
+        assert _tenant_of(s, first) == ids[9:6:-1]
+        assert runs.claim_due(s, now, max_active=3) == []  # full: the rest wait, still due
+        assert s.execute(sa.select(sa.func.count()).select_from(Tenant)
+                         .where(Tenant.next_sync_at <= now)).scalar_one() == 7
+        _finish(s, first[:2])
+        second = runs.claim_due(s, now, max_active=3)
+        assert _tenant_of(s, second) == ids[6:4:-1]
+        assert _active(s) == 3
+
+
+def test_a_tenant_never_synced_goes_first_then_the_longest_waiting_kind(store):
+    # 0: full due an hour ago; 1: only its incremental due, two hours ago; 2: never synced.
+    _tenants(store, 3, due=0, schedule=lambda i: [
+        {"next_sync_at": utcnow() - timedelta(hours=1)},
+        {**_on("incremental", -7200)},
+        {"next_sync_at": None}][i])
+    ids = list(store.Session().execute(sa.select(Tenant.id).order_by(Tenant.id)).scalars())
+    order = []
+    with store.Session() as s:
+        for _ in range(3):
+            got = runs.claim_due(s, utcnow(), max_active=1)
+            assert len(got) == 1
+            run = s.get(SyncRun, got[0])
+            order.append((run.tenant_id, run.kind))
+            _finish(s, got)
+    assert order == [(ids[2], "full"), (ids[1], "incremental"), (ids[0], "full")]
+
+
+def test_a_first_sync_counts_its_wait_for_admission_in_its_lag(store):
+    tid = store.tenant("acme")  # never synced: due since it was added
+    with store.Session() as s:
+        added = s.get(Tenant, tid).created_at
+        s.rollback()
+        got = runs.claim_due(s, utcnow() + timedelta(minutes=5), max_active=1)
+        assert s.get(SyncRun, got[0]).due_at == added
+
+
+def test_two_dispatchers_never_admit_past_the_bound(store):
+    _tenants(store, 200, due=200)
+    claimed: list[list[int]] = [[], []]
+
+    def dispatcher(slot: int) -> None:
+        with store.Session() as s:
+            claimed[slot] = runs.claim_due(s, utcnow(), batch=7, max_active=25)
+
+    threads = [threading.Thread(target=dispatcher, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(claimed[0]) + len(claimed[1]) == 25
+    with store.Session() as s:
+        assert _active(s) == 25
+
+
+def test_no_tenant_starves_when_capacity_allows(store):
+    """Simulated clock: 30 tenants every 100 s, 27 small runs of 5 s and 3 large of 50 s (285
+    run-seconds a round) on 4 places (400 place-seconds a round): every tenant, large and small
+    alike, must be re-admitted within twice its interval."""
+    ids = _tenants(store, 30, due=30, schedule=lambda i: {"sync_interval": 100})
+    length = {t: 50 if i % 10 == 0 else 5 for i, t in enumerate(ids)}  # 3 large, 27 small: 285 s a round
+    t0 = utcnow()
+    running: dict[int, tuple[int, float]] = {}  # run id -> (tenant, ends at)
+    admitted: dict[int, list[float]] = {t: [] for t in ids}
+    with store.Session() as s:
+        for tick in range(0, 1000, 5):  # 1,000 simulated seconds, Beat every 5 s
+            done = [r for r, (_t, end) in running.items() if end <= tick]
+            if done:
+                _finish(s, done)
+                for r in done:
+                    del running[r]
+            got = runs.claim_due(s, t0 + timedelta(seconds=tick), max_active=4)
+            for r, t in zip(got, _tenant_of(s, got), strict=True):
+                running[r] = (t, tick + length[t])
+                admitted[t].append(tick)
+            assert len(running) <= 4
+    for t, ticks in admitted.items():
+        gaps = [b - a for a, b in zip([0, *ticks], [*ticks, 1000], strict=True)]
+        assert max(gaps) <= 200, (t, length[t], ticks)

@@ -60,6 +60,8 @@ class Runtime:
     make_tenant: Callable[[Any], TenantContext]
     tenant_max_streams: int = 8
     global_max_streams: int = 256
+    # Admission bound on active runs for Beat's claim (None: every due tenant is claimed at once).
+    max_active_runs: int | None = None
     countdown_cap: float = 60.0
     stall_timeout: float = 300.0
     run_stall_factor: float = 4.0

@@ -324,9 +324,10 @@ def fail_run(rt: Runtime, run_id: int, error: str) -> bool:
 # ---------------------------------------------------------------- Beat's dispatcher and the reaper
 
 def claim_and_start(rt: Runtime) -> list[int]:
-    """Create runs for due tenants and enqueue their start."""
+    """Create runs for due tenants (up to the admission bound, oldest due first) and enqueue their
+    start."""
     with rt.sessions() as s:
-        run_ids = runs.claim_due(s, utcnow())
+        run_ids = runs.claim_due(s, utcnow(), max_active=rt.max_active_runs)
     for run_id in run_ids:
         rt.emit("run_queued", run_id=run_id)
         rt.sender.enqueue(START, [run_id])

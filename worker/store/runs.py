@@ -107,7 +107,7 @@ CLAIM_MAX_PER_TICK = 10_000
 
 
 def claim_due(session: Session, now: datetime, limit: int = CLAIM_MAX_PER_TICK,
-              batch: int = CLAIM_BATCH) -> list[int]:
+              batch: int = CLAIM_BATCH, max_active: int | None = None) -> list[int]:
     """Claim tenants whose full, incremental or verify run is due: move that kind's due time an
     interval on and create a run of that kind, in batches, kind after kind in SCHEDULES' order.
 
@@ -116,7 +116,13 @@ def claim_due(session: Session, now: datetime, limit: int = CLAIM_MAX_PER_TICK,
     its kind's index, and a tenant still due for an earlier kind is left to that kind's claim. A
     tenant with an active run is not due yet (it keeps its due times). Returns the new run ids, to
     start.
+
+    `max_active` (admission): claim only while fewer runs than that are active in the cluster,
+    oldest due first across the kinds (a tenant never synced first); the others stay due, unclaimed,
+    and keep their due times, so they are admitted in order on later ticks as runs finish.
     """
+    if max_active is not None:
+        return _admit(session, now, min(limit, batch), max_active)
     started: list[int] = []
     for schedule in SCHEDULES:
         while len(started) < limit:
@@ -128,31 +134,82 @@ def claim_due(session: Session, now: datetime, limit: int = CLAIM_MAX_PER_TICK,
     return started
 
 
-def claim_batch(session: Session, now: datetime, batch: int, schedule: Schedule) -> tuple[list[int], int]:
-    """One claim transaction of `schedule`'s kind: (the runs created, the due tenants found)."""
-    begin_write(session)
+# Any constant: serializes bounded claims, so two dispatchers cannot both fill the same free places.
+_CLAIM_LOCK = 0x6F6B7462
+
+
+def active_runs(session: Session) -> int:
+    """Runs queued, running or finalizing (counted from the partial unique index on active runs)."""
+    return int(session.execute(sa.select(sa.func.count()).select_from(RUNS)
+                               .where(RUNS.c.state.in_(ACTIVE_RUN_STATES))).scalar_one())
+
+
+def _due(schedule: Schedule, now: datetime, *columns: Any) -> sa.Select:
+    """`columns` of the enabled tenants due for `schedule`'s kind (and not for an earlier kind)
+    without an active run, longest-waiting first (never ran first), along the kind's index."""
     has_active_run = sa.select(RUNS.c.id).where(
         RUNS.c.tenant_id == TENANTS.c.id, RUNS.c.state.in_(ACTIVE_RUN_STATES)).exists()
     earlier = SCHEDULES[:SCHEDULES.index(schedule)]
+    return (sa.select(*columns)
+            .where(TENANTS.c.enabled.is_(True), schedule.is_due(now), *(e.not_due(now) for e in earlier),
+                   ~has_active_run)
+            .order_by(schedule.due.asc().nulls_first(), TENANTS.c.id))
+
+
+def _oldest_due(session: Session, now: datetime, schedule: Schedule) -> tuple[bool, datetime] | None:
+    """(never ran, due time) of `schedule`'s longest-waiting due tenant without an active run, for
+    ordering the kinds; None when none is due. One read down the kind's index."""
+    row = session.execute(_due(schedule, now, schedule.due, TENANTS.c.created_at).limit(1)).first()
+    if row is None:
+        return None
+    return (row[0] is None, row[0] or row[1])
+
+
+def _admit(session: Session, now: datetime, batch: int, max_active: int) -> list[int]:
+    """claim_due under the admission bound: each transaction locks the claim, counts the active
+    runs and claims up to the free places from the kind whose longest-waiting tenant waited
+    longest (a tenant never synced counts as due since it was added, and goes first)."""
+    started: list[int] = []
+    while True:
+        begin_write(session)
+        if not is_sqlite(session):
+            session.execute(sa.select(sa.func.pg_advisory_xact_lock(_CLAIM_LOCK)))
+        free = min(batch, max_active - active_runs(session))
+        heads = [(h, schedule) for schedule in SCHEDULES if free > 0
+                 and (h := _oldest_due(session, now, schedule)) is not None]
+        if not heads:
+            session.rollback()
+            return started
+        schedule = min(heads, key=lambda x: (not x[0][0], x[0][1], SCHEDULES.index(x[1])))[1]
+        run_ids, found = claim_batch(session, now, free, schedule, begun=True)
+        started.extend(run_ids)
+        if not found:
+            return started
+
+
+def claim_batch(session: Session, now: datetime, batch: int, schedule: Schedule,
+                begun: bool = False) -> tuple[list[int], int]:
+    """One claim transaction of `schedule`'s kind: (the runs created, the due tenants found).
+    `begun`: the caller already started the write transaction (and took the claim lock)."""
+    if not begun:
+        begin_write(session)
     due = session.execute(
-        sa.select(TENANTS.c.id, schedule.due, schedule.interval, INCREMENTAL.due, INCREMENTAL.interval)
-        .where(TENANTS.c.enabled.is_(True), schedule.is_due(now), *(e.not_due(now) for e in earlier),
-               ~has_active_run)
-        .order_by(schedule.due.asc().nulls_first(), TENANTS.c.id).limit(batch)
-        .with_for_update(of=TENANTS, skip_locked=True)).all()
+        _due(schedule, now, TENANTS.c.id, schedule.due, schedule.interval, INCREMENTAL.due, INCREMENTAL.interval,
+             TENANTS.c.created_at).limit(batch).with_for_update(of=TENANTS, skip_locked=True)).all()
     if not due:
         session.rollback()
         return [], 0
-    _move_on(session, schedule.due, [(t, interval) for t, _d, interval, _i, _ii in due], now)
+    _move_on(session, schedule.due, [(t, interval) for t, _d, interval, _i, _ii, _c in due], now)
     if schedule is FULL:  # a full run makes an incremental one due meanwhile pointless
-        _move_on(session, INCREMENTAL.due, [(t, ii) for t, _d, _iv, _i, ii in due if ii], now)
+        _move_on(session, INCREMENTAL.due, [(t, ii) for t, _d, _iv, _i, ii, _c in due if ii], now)
     stamp = utcnow()
+    # A first sync was due from the moment the tenant was added (it may have waited for admission).
     rows = [{"tenant_id": t, "state": "queued", "created_at": stamp, "updated_at": stamp, "counts": {},
-             "warnings": [], "kind": schedule.kind, "plan": {}, "due_at": due_at or now}
-            for t, due_at, _iv, _i, _ii in due]
+             "warnings": [], "kind": schedule.kind, "plan": {}, "due_at": due_at or min(created, now)}
+            for t, due_at, _iv, _i, _ii, created in due]
     created = dict(session.execute(_insert(session, RUNS).values(rows).on_conflict_do_nothing()
                                    .returning(RUNS.c.tenant_id, RUNS.c.id)).all())
-    for tenant_id, due_at, _iv, incremental_at, _ii in due:
+    for tenant_id, due_at, _iv, incremental_at, _ii, _c in due:
         if tenant_id not in created:  # a run started meanwhile (`oktasync sync`): still due later
             kept = {schedule.due.name: due_at}
             if schedule is FULL:
@@ -326,11 +383,17 @@ def add_streams(session: Session, run_id: int, specs: list[tuple[str, str, str, 
     rows = [{"run_id": run_id, "kind": k, "parent": p, "url": u, "cursor": c, "state": "pending",
              "pages": 0, "items": 0, "attempts": 0, "created_at": now, "updated_at": now}
             for k, p, u, c in unique.values()]
-    added = 0
-    for i in range(0, len(rows), 500):
-        stmt = _insert(session, STREAMS).values(rows[i:i + 500]).on_conflict_do_nothing().returning(STREAMS.c.id)
-        added += len(session.execute(stmt).all())
-    return added
+    stmt = _add_streams_statement("sqlite" if is_sqlite(session) else "postgresql")
+    return len(session.execute(stmt, rows).all())
+
+
+@functools.cache
+def _add_streams_statement(dialect: str) -> Any:
+    """add_streams' INSERT, built once and run with a list of rows (SQLAlchemy's insertmanyvalues
+    batches them with RETURNING): a multi-row VALUES statement was compiled on every page that
+    opened lists, ~10 % of a sync worker's CPU at 1,000 tenants (py-spy)."""
+    ins = (sqlite_dialect.insert if dialect == "sqlite" else pg_dialect.insert)(STREAMS)
+    return ins.on_conflict_do_nothing().returning(STREAMS.c.id)
 
 
 def advance(session: Session, stream_id: int, given: str, next_cursor: str | None, items: int,
@@ -406,15 +469,24 @@ def lock_release(session: Session, run_id: int | None = None) -> None:
     if is_sqlite(session):
         begin_write(session)
     elif run_id is None:
-        session.execute(sa.select(sa.func.pg_advisory_xact_lock(_RELEASE_LOCK)))
+        session.execute(_GLOBAL_RELEASE_LOCK)
     else:
-        session.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(_RELEASE_LOCK),
-                                  sa.func.pg_advisory_xact_lock(_RELEASE_LOCK, run_id % 2**31)))
+        session.execute(_RUN_RELEASE_LOCK, {"p_key": run_id % 2**31})
 
 
-def _waiting(now: datetime) -> Any:
+# The statements of a page's release, built once (building them per call cost about as much client
+# CPU as running them, with up to ~30 pages a second going through them).
+_GLOBAL_RELEASE_LOCK = sa.select(sa.func.pg_advisory_xact_lock(_RELEASE_LOCK))
+_RUN_RELEASE_LOCK = sa.select(sa.func.pg_advisory_xact_lock_shared(_RELEASE_LOCK),
+                              sa.func.pg_advisory_xact_lock(_RELEASE_LOCK, sa.bindparam("p_key", type_=sa.Integer())))
+
+
+def _waiting(now: Any) -> Any:
     """An active stream deferred for the limiter past now (its message is a countdown, no slot)."""
     return sa.and_(STREAMS.c.state == "active", STREAMS.c.deferred_until.is_not(None), STREAMS.c.deferred_until > now)
+
+
+_NOW = sa.bindparam("p_now", type_=STREAMS.c.updated_at.type)
 
 
 # The active states spelled as the partial unique index on sync_runs spells them, so PostgreSQL
@@ -425,28 +497,39 @@ _RUNNING = sa.and_(RUNS.c.state.in_(ACTIVE_RUN_STATES), RUNS.c.state == "running
 def open_stream_counts(session: Session, run_id: int | None = None) -> list[tuple[int, str, str, bool, int]]:
     """(run id, kind, state, waiting, count) of the open streams of running runs (of `run_id`
     only, if given); waiting = active and deferred for the limiter past now."""
-    running = sa.select(RUNS.c.id).where(_RUNNING)
-    if run_id is not None:
-        running = running.where(RUNS.c.id == run_id)
-    rows = session.execute(
-        sa.select(STREAMS.c.run_id, STREAMS.c.kind, STREAMS.c.state,
-                  sa.case((_waiting(utcnow()), 1), else_=0).label("w"), sa.func.count())
-        .where(STREAMS.c.run_id.in_(running), STREAMS.c.state.in_(OPEN_STREAM_STATES))
-        .group_by(STREAMS.c.run_id, STREAMS.c.kind, STREAMS.c.state, "w")).all()
+    params = {"p_now": utcnow()} if run_id is None else {"p_now": utcnow(), "p_run": run_id}
+    rows = session.execute(_open_stream_counts(run_id is not None), params).all()
     return [(int(r), str(k), str(st), bool(w), int(n)) for r, k, st, w, n in rows]
+
+
+@functools.cache
+def _open_stream_counts(one_run: bool) -> sa.Select:
+    running = sa.select(RUNS.c.id).where(_RUNNING)
+    if one_run:
+        running = running.where(RUNS.c.id == sa.bindparam("p_run"))
+    return (sa.select(STREAMS.c.run_id, STREAMS.c.kind, STREAMS.c.state,
+                      sa.case((_waiting(_NOW), 1), else_=0).label("w"), sa.func.count())
+            .where(STREAMS.c.run_id.in_(running), STREAMS.c.state.in_(OPEN_STREAM_STATES))
+            .group_by(STREAMS.c.run_id, STREAMS.c.kind, STREAMS.c.state, "w"))
 
 
 def running_count(session: Session) -> int:
     """How many runs are running (from the partial index on active runs)."""
-    return int(session.execute(sa.select(sa.func.count()).select_from(RUNS).where(_RUNNING)).scalar_one())
+    return int(session.execute(_RUNNING_COUNT).scalar_one())
+
+
+_RUNNING_COUNT = sa.select(sa.func.count()).select_from(RUNS).where(_RUNNING)
 
 
 def busy_streams_elsewhere(session: Session, run_id: int) -> int:
     """Busy streams (active, not waiting for the limiter) of the running runs other than `run_id`:
     one index probe per running run, whatever the history."""
-    return int(session.execute(
-        sa.select(sa.func.count()).select_from(STREAMS).join(RUNS, RUNS.c.id == STREAMS.c.run_id)
-        .where(_RUNNING, RUNS.c.id != run_id, STREAMS.c.state == "active", ~_waiting(utcnow()))).scalar_one())
+    return int(session.execute(_BUSY_ELSEWHERE, {"p_run": run_id, "p_now": utcnow()}).scalar_one())
+
+
+_BUSY_ELSEWHERE = (
+    sa.select(sa.func.count()).select_from(STREAMS).join(RUNS, RUNS.c.id == STREAMS.c.run_id)
+    .where(_RUNNING, RUNS.c.id != sa.bindparam("p_run"), STREAMS.c.state == "active", ~_waiting(_NOW)))
 
 
 def activate_streams(session: Session, slots: dict[int, int], held: set[tuple[int, str]]
@@ -456,20 +539,29 @@ def activate_streams(session: Session, slots: dict[int, int], held: set[tuple[in
     now = utcnow()
     out: list[tuple[int, str]] = []
     for run_id, n in slots.items():
-        # Round-robin across kinds too: each kind of list mostly hits its own Okta bucket, so
-        # spreading the slots lets every bucket work from the start (the slowest bounds the run).
-        rn = sa.func.row_number().over(partition_by=STREAMS.c.kind, order_by=STREAMS.c.id).label("rn")
         held_kinds = [k for r, k in held if r == run_id]
-        sub = (sa.select(STREAMS.c.id, STREAMS.c.cursor, STREAMS.c.kind, rn)
-               .where(STREAMS.c.run_id == run_id, STREAMS.c.state == "pending",
-                      STREAMS.c.kind.not_in(held_kinds)).subquery())
-        picked = session.execute(sa.select(sub.c.id, sub.c.cursor).order_by(sub.c.rn, sub.c.kind).limit(n)).all()
+        picked = session.execute(_PENDING_TO_PICK, {"p_run": run_id, "p_held": held_kinds, "p_n": n}).all()
         ids = [r[0] for r in picked]
         if ids:
-            session.execute(sa.update(STREAMS).where(STREAMS.c.id.in_(ids), STREAMS.c.state == "pending")
-                            .values(state="active", heartbeat_at=now, updated_at=now, attempts=0))
+            session.execute(_ACTIVATE, {"p_ids": ids, "p_now": now})
             out.extend((int(i), str(c)) for i, c in picked)
     return out
+
+
+def _pending_to_pick() -> sa.Select:
+    # Round-robin across kinds too: each kind of list mostly hits its own Okta bucket, so
+    # spreading the slots lets every bucket work from the start (the slowest bounds the run).
+    rn = sa.func.row_number().over(partition_by=STREAMS.c.kind, order_by=STREAMS.c.id).label("rn")
+    sub = (sa.select(STREAMS.c.id, STREAMS.c.cursor, STREAMS.c.kind, rn)
+           .where(STREAMS.c.run_id == sa.bindparam("p_run"), STREAMS.c.state == "pending",
+                  STREAMS.c.kind.not_in(sa.bindparam("p_held", expanding=True))).subquery())
+    return sa.select(sub.c.id, sub.c.cursor).order_by(sub.c.rn, sub.c.kind).limit(sa.bindparam("p_n"))
+
+
+_PENDING_TO_PICK = _pending_to_pick()
+_ACTIVATE = (sa.update(STREAMS).where(STREAMS.c.id.in_(sa.bindparam("p_ids", expanding=True)),
+                                      STREAMS.c.state == "pending")
+             .values(state="active", heartbeat_at=_NOW, updated_at=_NOW, attempts=0))
 
 
 # ---------------------------------------------------------------- reaper queries

@@ -74,6 +74,7 @@ def _build(app: Any) -> ProcessRuntime:
         make_tenant=tenant_factory(limiter, response_hooks=[on_429]),
         tenant_max_streams=settings.tenant_max_streams,
         global_max_streams=settings.global_max_streams,
+        max_active_runs=settings.run_bound,
         countdown_cap=settings.countdown_cap,
         stall_timeout=settings.stall_timeout,
         run_stall_factor=settings.run_stall_factor,
