@@ -406,13 +406,20 @@ def lock_release(session: Session, run_id: int | None = None) -> None:
     if is_sqlite(session):
         begin_write(session)
     elif run_id is None:
-        session.execute(sa.select(sa.func.pg_advisory_xact_lock(_RELEASE_LOCK)))
+        session.execute(_LOCK_ALL)
     else:
-        session.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(_RELEASE_LOCK),
-                                  sa.func.pg_advisory_xact_lock(_RELEASE_LOCK, run_id % 2**31)))
+        session.execute(_LOCK_RUN, {"p_key": run_id % 2**31})
 
 
-def _waiting(now: datetime) -> Any:
+# The release's statements are built once, with bind parameters (a release follows most pages:
+# building them per call cost about as much client CPU as running them).
+_LOCK_ALL = sa.select(sa.func.pg_advisory_xact_lock(_RELEASE_LOCK))
+_LOCK_RUN = sa.select(sa.func.pg_advisory_xact_lock_shared(_RELEASE_LOCK),
+                      sa.func.pg_advisory_xact_lock(_RELEASE_LOCK, sa.bindparam("p_key", type_=sa.Integer())))
+_NOW = sa.bindparam("p_now", type_=STREAMS.c.updated_at.type)
+
+
+def _waiting(now: Any) -> Any:
     """An active stream deferred for the limiter past now (its message is a countdown, no slot)."""
     return sa.and_(STREAMS.c.state == "active", STREAMS.c.deferred_until.is_not(None), STREAMS.c.deferred_until > now)
 
@@ -422,31 +429,63 @@ def _waiting(now: datetime) -> Any:
 _RUNNING = sa.and_(RUNS.c.state.in_(ACTIVE_RUN_STATES), RUNS.c.state == "running")
 
 
+def _open_counts(run_filter: bool) -> Any:
+    running = sa.select(RUNS.c.id).where(_RUNNING)
+    if run_filter:
+        running = running.where(RUNS.c.id == sa.bindparam("p_run"))
+    return (sa.select(STREAMS.c.run_id, STREAMS.c.kind, STREAMS.c.state,
+                      sa.case((_waiting(_NOW), 1), else_=0).label("w"), sa.func.count())
+            .where(STREAMS.c.run_id.in_(running), STREAMS.c.state.in_(OPEN_STREAM_STATES))
+            .group_by(STREAMS.c.run_id, STREAMS.c.kind, STREAMS.c.state, "w"))
+
+
+_OPEN_COUNTS_ALL = _open_counts(False)
+_OPEN_COUNTS_RUN = _open_counts(True)
+
+
 def open_stream_counts(session: Session, run_id: int | None = None) -> list[tuple[int, str, str, bool, int]]:
     """(run id, kind, state, waiting, count) of the open streams of running runs (of `run_id`
     only, if given); waiting = active and deferred for the limiter past now."""
-    running = sa.select(RUNS.c.id).where(_RUNNING)
-    if run_id is not None:
-        running = running.where(RUNS.c.id == run_id)
-    rows = session.execute(
-        sa.select(STREAMS.c.run_id, STREAMS.c.kind, STREAMS.c.state,
-                  sa.case((_waiting(utcnow()), 1), else_=0).label("w"), sa.func.count())
-        .where(STREAMS.c.run_id.in_(running), STREAMS.c.state.in_(OPEN_STREAM_STATES))
-        .group_by(STREAMS.c.run_id, STREAMS.c.kind, STREAMS.c.state, "w")).all()
+    if run_id is None:
+        rows = session.execute(_OPEN_COUNTS_ALL, {"p_now": utcnow()}).all()
+    else:
+        rows = session.execute(_OPEN_COUNTS_RUN, {"p_now": utcnow(), "p_run": run_id}).all()
     return [(int(r), str(k), str(st), bool(w), int(n)) for r, k, st, w, n in rows]
+
+
+_RUNNING_COUNT = sa.select(sa.func.count()).select_from(RUNS).where(_RUNNING)
 
 
 def running_count(session: Session) -> int:
     """How many runs are running (from the partial index on active runs)."""
-    return int(session.execute(sa.select(sa.func.count()).select_from(RUNS).where(_RUNNING)).scalar_one())
+    return int(session.execute(_RUNNING_COUNT).scalar_one())
+
+
+_BUSY_ELSEWHERE = (
+    sa.select(sa.func.count()).select_from(STREAMS).join(RUNS, RUNS.c.id == STREAMS.c.run_id)
+    .where(_RUNNING, RUNS.c.id != sa.bindparam("p_run"), STREAMS.c.state == "active", ~_waiting(_NOW)))
 
 
 def busy_streams_elsewhere(session: Session, run_id: int) -> int:
     """Busy streams (active, not waiting for the limiter) of the running runs other than `run_id`:
     one index probe per running run, whatever the history."""
-    return int(session.execute(
-        sa.select(sa.func.count()).select_from(STREAMS).join(RUNS, RUNS.c.id == STREAMS.c.run_id)
-        .where(_RUNNING, RUNS.c.id != run_id, STREAMS.c.state == "active", ~_waiting(utcnow()))).scalar_one())
+    return int(session.execute(_BUSY_ELSEWHERE, {"p_run": run_id, "p_now": utcnow()}).scalar_one())
+
+
+def _pick_pending() -> Any:
+    # Round-robin across kinds too: each kind of list mostly hits its own Okta bucket, so
+    # spreading the slots lets every bucket work from the start (the slowest bounds the run).
+    rn = sa.func.row_number().over(partition_by=STREAMS.c.kind, order_by=STREAMS.c.id).label("rn")
+    sub = (sa.select(STREAMS.c.id, STREAMS.c.cursor, STREAMS.c.kind, rn)
+           .where(STREAMS.c.run_id == sa.bindparam("p_run"), STREAMS.c.state == "pending",
+                  STREAMS.c.kind.not_in(sa.bindparam("p_held", expanding=True))).subquery())
+    return sa.select(sub.c.id, sub.c.cursor).order_by(sub.c.rn, sub.c.kind).limit(sa.bindparam("p_n"))
+
+
+_PICK_PENDING = _pick_pending()
+_ACTIVATE = (sa.update(STREAMS)
+             .where(STREAMS.c.id.in_(sa.bindparam("p_ids", expanding=True)), STREAMS.c.state == "pending")
+             .values(state="active", heartbeat_at=_NOW, updated_at=_NOW, attempts=0))
 
 
 def activate_streams(session: Session, slots: dict[int, int], held: set[tuple[int, str]]
@@ -456,18 +495,11 @@ def activate_streams(session: Session, slots: dict[int, int], held: set[tuple[in
     now = utcnow()
     out: list[tuple[int, str]] = []
     for run_id, n in slots.items():
-        # Round-robin across kinds too: each kind of list mostly hits its own Okta bucket, so
-        # spreading the slots lets every bucket work from the start (the slowest bounds the run).
-        rn = sa.func.row_number().over(partition_by=STREAMS.c.kind, order_by=STREAMS.c.id).label("rn")
         held_kinds = [k for r, k in held if r == run_id]
-        sub = (sa.select(STREAMS.c.id, STREAMS.c.cursor, STREAMS.c.kind, rn)
-               .where(STREAMS.c.run_id == run_id, STREAMS.c.state == "pending",
-                      STREAMS.c.kind.not_in(held_kinds)).subquery())
-        picked = session.execute(sa.select(sub.c.id, sub.c.cursor).order_by(sub.c.rn, sub.c.kind).limit(n)).all()
+        picked = session.execute(_PICK_PENDING, {"p_run": run_id, "p_held": held_kinds, "p_n": n}).all()
         ids = [r[0] for r in picked]
         if ids:
-            session.execute(sa.update(STREAMS).where(STREAMS.c.id.in_(ids), STREAMS.c.state == "pending")
-                            .values(state="active", heartbeat_at=now, updated_at=now, attempts=0))
+            session.execute(_ACTIVATE, {"p_ids": ids, "p_now": now})
             out.extend((int(i), str(c)) for i, c in picked)
     return out
 
