@@ -44,18 +44,3 @@ def test_a_postgresql_engine_keeps_the_pool_it_is_given(pg_url):
     assert engine.pool.checkedin() == 2  # only the kept ones stay open
     engine.dispose()
 
-
-def test_the_worker_imports_what_its_children_need_before_they_fork():
-    """The driver and httpx's transport are imported by the main process at worker_init, not by
-    each pool child's first task (a fresh interpreter: this one imported them long ago)."""
-    import subprocess
-    import sys
-
-    code = ("import sys; from types import SimpleNamespace; from worker.tasks import base; "
-            "before = [m for m in base.PRELOAD if m in sys.modules]; "
-            "base._on_worker_init(sender=SimpleNamespace(pool_cls='prefork', concurrency=2)); "
-            "print(before, [m for m in base.PRELOAD if m not in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    before, missing = out.strip().split("] [")
-    assert "httpcore" not in before and "psycopg" not in before  # importing the tasks stays light
-    assert missing == "]"

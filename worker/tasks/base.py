@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import random
@@ -109,6 +110,10 @@ def _on_process_init(**_: Any) -> None:
     from worker.app import app
 
     process_runtime(app)
+    # What a pool child inherited and built to this point lives as long as the child: out of the
+    # cyclic collector's sight, a full collection no longer walks (and, after the fork, copies) its
+    # ~150,000 objects (90 ms of CPU once measured; the gc docs advise this for forking servers).
+    gc.freeze()
 
 
 signals.worker_process_init.connect(_on_process_init, weak=False, dispatch_uid="oktasync-process-runtime")
@@ -137,6 +142,7 @@ def _on_worker_init(sender: Any = None, **_: Any) -> None:
             importlib.import_module(name)
         except ImportError:  # e.g. no PostgreSQL driver on a SQLite-only install
             log.debug("preload of %s skipped", name, exc_info=True)
+    gc.freeze()  # before the fork: the children's collections skip (and do not copy) these objects
 
 
 signals.worker_init.connect(_on_worker_init, weak=False, dispatch_uid="oktasync-worker-pool")
