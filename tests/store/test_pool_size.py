@@ -43,4 +43,3 @@ def test_a_postgresql_engine_keeps_the_pool_it_is_given(pg_url):
         assert engine.pool.size() == 2 and engine.pool.overflow() == 1
     assert engine.pool.checkedin() == 2  # only the kept ones stay open
     engine.dispose()
-

@@ -51,4 +51,3 @@ class BatchingConsumer(Consumer):
     def shutdown(self) -> None:
         self._flush_pending()
         super().shutdown()
-
