@@ -4,7 +4,7 @@
     python bench/tenants_cost.py backlog --tenants 10000
     python bench/tenants_cost.py scrape --tenants 10000 [--history 3]
     python bench/tenants_cost.py release --tenants 10000 [--running 500] [--pending 20] [--global-cap 256]
-    python bench/tenants_cost.py page --users 4000 [--profile | --celery]
+    python bench/tenants_cost.py page --users 4000 [--profile] [--celery [--pool threads|solo]]
 
 `tick`: N tenant rows (direct inserts, as a bulk import makes them), `--running` of them with a
 running run and one active stream (a sync in progress), and each tick a few tenants (`--due-per-tick`)
@@ -29,7 +29,9 @@ slot, without Celery's own per-message cost): pages per CPU-second of this proce
 top functions by own time; the profiler inflates call-heavy code, so read the shares, not the ms).
 With --celery the same sync runs on a real Celery worker (`-P prefork -c 1 -E`) on the Redis of
 $BENCH_REDIS_URL (default redis://127.0.0.1:6379/9; flushed): pages per worker CPU-second with
-Celery's per-message cost, split into the worker's main process and its pool child.
+Celery's per-message cost, split into the worker's main process and its pool child; `--pool
+threads|solo` runs another pool; `--celery --profile` runs the worker under cProfile
+(bench/celery_profile.py) and prints where each of its processes' CPU went.
 
 Needs PostgreSQL: $DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test) names the
 server; the bench creates and drops its own database. Run with PYTHONPATH=<another tree> to
@@ -384,11 +386,12 @@ def bench_page(users: int, profile: bool) -> None:
             stats.print_callers(os.environ["BENCH_CALLERS"])
 
 
-def bench_page_celery(users: int) -> None:
+def bench_page_celery(users: int, pool: str = "prefork", profile: bool = False) -> None:
     """The same sync run by a real Celery worker (`-P prefork -c 1 -E`, as the Procfile runs it,
     on the Redis of $BENCH_REDIS_URL, which is flushed): worker CPU (parent and pool child, from
     /proc) per page, so Celery's own per-message cost (message decode, delivery counter, ack,
-    events, the next page's send) is in the figure."""
+    events, the next page's send) is in the figure. `pool`: another pool (`threads`, `solo`);
+    `profile`: cProfile in the worker (bench/celery_profile.py), then where its CPU went."""
     import subprocess
     import sys
     from pathlib import Path
@@ -403,11 +406,15 @@ def bench_page_celery(users: int) -> None:
     redis.Redis.from_url(broker).flushdb()
     with page_org(users) as (url, sessions, tenant_id):
         code = Path(worker.__file__).resolve().parents[1]  # the tree under test (PYTHONPATH or this one)
+        here = Path(__file__).resolve().parent
+        prof_out = f"/tmp/tenants_cost_profile_{os.getpid()}"
         env = {**os.environ, "OKTASYNC_BROKER_URL": broker, "OKTASYNC_DATABASE_URL": url,
-               "PYTHONPATH": str(code)}
+               "PYTHONPATH": os.pathsep.join([str(code), str(here)] if profile else [str(code)]),
+               "BENCH_PROFILE_OUT": prof_out}
         log = Path(f"/tmp/tenants_cost_worker_{os.getpid()}.log")
         celery = Path(sys.executable).with_name("celery")
-        proc = subprocess.Popen([str(celery), "-A", "worker", "worker", "-Q", "sync", "-P", "prefork", "-c", "1",
+        proc = subprocess.Popen([str(celery), "-A", "celery_profile" if profile else "worker", "worker", "-Q", "sync",
+                                 "-P", pool, "-c", "1",
                                  "-E", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
                                 env=env, cwd=code, stdout=log.open("w"), stderr=subprocess.STDOUT)
         try:
@@ -432,9 +439,29 @@ def bench_page_celery(users: int) -> None:
             proc.terminate()
             proc.wait(30)
     pages = counts.get("pages", 0)
-    print(f"page (celery) users={users}: run {state}, {pages} pages, {cpu:.2f} s worker CPU, {wall:.2f} s wall: "
-          f"{pages / max(cpu, 1e-9):.0f} pages per worker CPU-second (main process {parent:.2f} s, pool child "
+    print(f"page (celery -P {pool}) users={users}: run {state}, {pages} pages, {cpu:.2f} s worker CPU, {wall:.2f} s "
+          f"wall: {pages / max(cpu, 1e-9):.0f} pages per worker CPU-second (main process {parent:.2f} s, pool child "
           f"{cpu - parent:.2f} s); load {os.getloadavg()[0]:.1f}")
+    if profile:
+        print_worker_profile(prof_out, pages)
+
+
+def print_worker_profile(prefix: str, pages: int) -> None:
+    """Where the worker's CPU went (cProfile: shares, not ms, are the figure to read)."""
+    import pstats
+    from pathlib import Path
+
+    for which in ("parent", "child"):
+        if not Path(f"{prefix}.{which}").exists():
+            print(f"no profile of the {which} process")
+            continue
+        stats = pstats.Stats(f"{prefix}.{which}")
+        total = stats.total_tt  # type: ignore[attr-defined]
+        print(f"\nworker {which} process (cProfile, process time): {1000 * total / max(pages, 1):.2f} profiled ms a page")
+        rows = [(label, _cumulative(stats, where)) for label, where in CELERY_PARTS[which]]
+        for label, t in rows:
+            print(f"  {label:<52} {1000 * t / max(pages, 1):8.2f} {100 * t / total:5.0f}%")
+        stats.sort_stats("cumulative").print_stats(30)
 
 
 def own_cpu_seconds(pid: int) -> float:
@@ -477,6 +504,30 @@ BREAKDOWN: list[Any] = [
         ("next-page send", [("bench/tenants_cost.py", "enqueue", "_commit_page")], []),
     ]),
 ]
+
+
+# The worker's parts (cumulative time of these functions) for --celery --profile.
+CELERY_PARTS: dict[str, list[tuple[str, list[tuple[str, ...]]]]] = {
+    "parent": [
+        ("receive a message (BRPOP read, unacked bookkeeping)", [("kombu/transport/redis.py", "_brpop_read")]),
+        ("ack (after the task: acks_late)", [("kombu/message.py", "ack_log_error")]),
+        ("task events (publish)", [("celery/events/dispatcher.py", "flush")]),
+        ("results from the pool child (pipe)", [("celery/concurrency/asynpool.py", "on_result_readable")]),
+        ("job to the pool child (pipe)", [("celery/concurrency/asynpool.py", "send_job")]),
+    ],
+    "child": [
+        ("task (steps: start, page, finalize)", [("worker/tasks/sync.py", "start"), ("worker/tasks/sync.py", "page"),
+                                                 ("worker/tasks/sync.py", "finalize")]),
+        ("  of which: publish next steps (send_task)", [("celery/app/base.py", "send_task")]),
+        ("  of which: sent events", [("celery/events/dispatcher.py", "publish")]),
+        ("  of which: limiter (Redis scripts)", [("redis/commands/core.py", "__call__")]),
+        ("  of which: release streams", [("worker/engine/release.py", "release_streams")]),
+        ("task signals (log line, labels)", [("celery/utils/dispatch/signal.py", "send", "trace_task")]),
+        ("Celery tracing around the task", [("celery/app/trace.py", "trace_task")]),
+        ("pool child loop (pipe, job decode)", [("billiard/pool.py", "workloop")]),
+        ("process start (imports, runtime)", [("worker/tasks/base.py", "_on_process_init")]),
+    ],
+}
 
 
 def _cumulative(stats: Any, where: list[tuple[str, ...]]) -> float:
@@ -538,12 +589,14 @@ def main() -> None:
     backlog.add_argument("--tenants", type=int, nargs="+", default=[10000])
     page = sub.add_parser("page")
     page.add_argument("--users", type=int, default=4000)
-    page.add_argument("--profile", action="store_true")
+    page.add_argument("--profile", action="store_true", help="cProfile (with --celery: in the worker's processes)")
     page.add_argument("--celery", action="store_true", help="run the sync on a real Celery worker")
+    page.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"],
+                      help="the Celery worker's pool (with --celery)")
     args = parser.parse_args()
     if args.cmd == "page":
         if args.celery:
-            bench_page_celery(args.users)
+            bench_page_celery(args.users, args.pool, args.profile)
         else:
             bench_page(args.users, args.profile)
         return

@@ -52,6 +52,8 @@ def make_app(settings: config.Settings | None = None) -> Celery:
         task_soft_time_limit=settings.task_soft_time_limit,
         worker_send_task_events=True,
         task_send_sent_event=True,
+        # Task events go out in batches (OKTASYNC_EVENT_FLUSH_INTERVAL), not one publish each.
+        worker_consumer="worker.observability.events:BatchingConsumer",
         worker_soft_shutdown_timeout=min(30.0, vt / 4),
         worker_cancel_long_running_tasks_on_connection_loss=True,
         task_default_queue=SYNC_QUEUE,

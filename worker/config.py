@@ -87,6 +87,10 @@ class Settings:
     # time (a task holds one connection, two while it fails a run inside a read); concurrency + 1
     # in a threads, gevent or eventlet pool, whose tasks run side by side.
     db_pool_size: int = 0
+    # Task events (Flower) are sent in batches at most this many seconds apart (or every 24 events)
+    # by a worker's main process; 0: Celery's own way, one publish per event loop turn (nearly one
+    # Redis PUBLISH per event).
+    event_flush_interval: float = 0.5
 
     @property
     def json_logs(self) -> bool:
@@ -184,4 +188,5 @@ def load() -> Settings:
         provision_retry_base=_env_float("OKTASYNC_PROVISION_RETRY_BASE", Settings.provision_retry_base),
         provision_retry_cap=_env_float("OKTASYNC_PROVISION_RETRY_CAP", Settings.provision_retry_cap),
         db_pool_size=_env_int("OKTASYNC_DB_POOL_SIZE", Settings.db_pool_size),
+        event_flush_interval=_env_float("OKTASYNC_EVENT_FLUSH_INTERVAL", Settings.event_flush_interval),
     ).check()

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import random
@@ -110,6 +111,10 @@ def _on_process_init(**_: Any) -> None:
     from worker.app import app
 
     process_runtime(app)
+    # What a pool child inherited and built to this point lives as long as the child: out of the
+    # cyclic collector's sight, a full collection no longer walks (and, after the fork, copies) its
+    # ~150,000 objects (90 ms of CPU once measured; the gc docs advise this for forking servers).
+    gc.freeze()
 
 
 signals.worker_process_init.connect(_on_process_init, weak=False, dispatch_uid="oktasync-process-runtime")
@@ -119,11 +124,26 @@ signals.worker_process_init.connect(_on_process_init, weak=False, dispatch_uid="
 _worker_pool: dict[str, Any] = {}
 
 
+# Imported lazily by the runtime and the first task (the database driver, httpx's transport), so
+# `import worker.app` stays light for the CLI; a worker imports them before its pool forks, once,
+# instead of in every child's first task (~0.1 s of CPU a child, shared pages after the fork).
+PRELOAD = ("psycopg", "httpcore", "redis", "worker.store.db", "worker.connector.tenant_client",
+           "worker.provisioning.runner")
+
+
 def _on_worker_init(sender: Any = None, **_: Any) -> None:
+    import importlib
+
     pool = getattr(sender, "pool_cls", "prefork")
     concurrency = getattr(sender, "concurrency", 1)
     _worker_pool.update(kind=str(pool),  # "prefork", or a class: <class 'celery.concurrency.thread...'>
                         concurrency=concurrency if isinstance(concurrency, int) else 1)
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # e.g. no PostgreSQL driver on a SQLite-only install
+            log.debug("preload of %s skipped", name, exc_info=True)
+    gc.freeze()  # before the fork: the children's collections skip (and do not copy) these objects
 
 
 signals.worker_init.connect(_on_worker_init, weak=False, dispatch_uid="oktasync-worker-pool")
