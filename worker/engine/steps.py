@@ -96,7 +96,7 @@ def start_run(rt: Runtime, run_id: int) -> None:
     planning = time.monotonic()
     try:
         with rt.sessions() as s:
-            view = View(holding=lambda principal, kind: containers_holding(s, tenant_id, principal, kind),
+            view = View(holding=lambda pairs: containers_holding(s, tenant_id, pairs),
                         find=lambda rtype, key, value: resources_with(s, tenant_id, rtype, key, value),
                         present=lambda keys: resources_present(s, tenant_id, keys))
             kind, plan, specs = plan_run(ctx.client.get_page, asked, cursor, ctx.options, utcnow(), view)
@@ -157,7 +157,7 @@ def _page(rt: Runtime, stream_id: int, cursor: str) -> None:
     except Exception as exc:  # noqa: BLE001 - the connector decides what an error means
         decision = handle_error(spec, exc, ctx.options)
         if isinstance(decision, Skip):
-            result, final_state = PageResult(warnings=[decision.warning]), "skipped"
+            result, final_state = PageResult(warnings=[decision.warning] if decision.warning else []), "skipped"
         elif isinstance(decision, Fail):
             _page_failed(rt, st, cursor, decision.reason, fatal=True)
             return

@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from worker.model import Grant, container_key, split_resource_key
+from worker.model import Grant, container_key, split_resource_key, split_row_key
 from worker.store.generations import (
     DEFAULT_EXPAND_TYPES,
     PRUNED_PRINCIPAL_TYPES,
@@ -128,6 +128,25 @@ def relisted_containers(session: Session, run_id: int, partial_kinds: Collection
     return {container_key(kind, parent) for kind, parent in rows if kind not in partial_kinds}
 
 
+def reread_rows(session: Session, run_id: int, row_kinds: Collection[str]) -> dict[str, set[str]]:
+    """container -> principals whose row of it the run re-read alone (finished streams of
+    `row_kinds`, whose parent is worker.model.row_key); an empty read means the row is gone."""
+    if not row_kinds:
+        return {}
+    out: dict[str, set[str]] = {}
+    for (parent,) in session.execute(sa.select(SyncStream.parent).where(
+            SyncStream.run_id == run_id, SyncStream.kind.in_(list(row_kinds)),
+            SyncStream.state.in_(FINISHED_STREAM_STATES))):
+        container, principal = split_row_key(parent)
+        out.setdefault(container, set()).add(principal)
+    return out
+
+
+def _row_clauses(rows: Mapping[str, Collection[str]]) -> list[Any]:
+    principal = G.c.principal_type + ":" + G.c.principal_id
+    return [sa.and_(G.c.container == c, principal.in_(sorted(ps))) for c, ps in sorted(rows.items())]
+
+
 def _grant_rows(session: Session, where: Any) -> dict[str, tuple[str, str, str, bool]]:
     return {r.id: (r.entitlement_id, r.principal_type, r.principal_id, bool(r.expanded)) for r in session.execute(
         sa.select(G.c.id, G.c.entitlement_id, G.c.principal_type, G.c.principal_id, G.c.expanded).where(where))}
@@ -144,8 +163,9 @@ def _view_scope(view: int, staged_ids: dict[sa.Table, set[str]], containers: set
     }
 
 
-def _grant_scope_clause(view: int, containers: set[str], staged_grants: set[str], deleted: set[str]) -> Any:
-    clauses = _in(G.c.container, containers) + _in(G.c.id, staged_grants)
+def _grant_scope_clause(view: int, containers: set[str], staged_grants: set[str], deleted: set[str],
+                        rows: Mapping[str, Collection[str]]) -> Any:
+    clauses = _in(G.c.container, containers) + _in(G.c.id, staged_grants) + _row_clauses(rows)
     clauses += _in(G.c.principal_type + ":" + G.c.principal_id, deleted)
     clauses += [sa.exists().where(E.c.run_id == view, E.c.id == G.c.entitlement_id, c)
                 for c in _in(E.c.resource, deleted)]
@@ -184,13 +204,30 @@ def _record(session: Session, tenant_id: int, run_id: int, before: dict[str, tup
     return added, len(rows) - added
 
 
-def containers_holding(session: Session, tenant_id: int, principal: str, kind: str) -> list[str]:
-    """Containers of `kind` in the tenant's current view that list grants to `principal` (`user:00u1`)."""
-    ptype, _, pid = principal.partition(":")
-    view = sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id).scalar_subquery()
-    return sorted(_select_ids(session, sa.select(G.c.container).where(
-        G.c.run_id == view, G.c.principal_type == ptype, G.c.principal_id == pid,
-        G.c.container.startswith(f"{kind}:", autoescape=True)).distinct()))
+def containers_holding(session: Session, tenant_id: int, pairs: Collection[tuple[str, str]],
+                       ) -> dict[tuple[str, str], list[tuple[str, int]]]:
+    """For each (principal `user:00u1`, container kind): the containers of that kind in the
+    tenant's current view that list grants to the principal, with each container's grant count.
+    Two statements for all pairs (the planner's one look-up)."""
+    view = session.execute(sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id)).scalar()
+    kinds = {kind for _p, kind in pairs}
+    by_type: dict[str, set[str]] = {}
+    for principal, _kind in pairs:
+        ptype, _, pid = principal.partition(":")
+        by_type.setdefault(ptype, set()).add(pid)
+    found: dict[tuple[str, str], set[str]] = {}
+    for ptype, ids in by_type.items():
+        for chunk in _chunks(ids):
+            for pid, container in session.execute(sa.select(G.c.principal_id, G.c.container).where(
+                    G.c.run_id == view, G.c.principal_type == ptype, G.c.principal_id.in_(chunk)).distinct()):
+                pair = (f"{ptype}:{pid}", str(container).partition(":")[0])
+                if pair[1] in kinds and pair in pairs:
+                    found.setdefault(pair, set()).add(str(container))
+    counts: dict[str, int] = {}
+    for chunk in _chunks({c for cs in found.values() for c in cs}):
+        counts.update({str(c): int(n) for c, n in session.execute(sa.select(G.c.container, sa.func.count()).where(
+            G.c.run_id == view, G.c.container.in_(chunk)).group_by(G.c.container))})
+    return {pair: [(c, counts.get(c, 0)) for c in sorted(cs)] for pair, cs in found.items()}
 
 
 def resources_with(session: Session, tenant_id: int, rtype: str, field: str, value: str) -> list[str]:
@@ -232,7 +269,7 @@ def _unopened_children(session: Session, run_id: int, partial_kinds: Collection[
 
 
 def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, partial_kinds: Collection[str] = (),
-                         partial_children: Collection[str] = (),
+                         partial_children: Collection[str] = (), row_kinds: Collection[str] = (),
                          deleted: Collection[str] = (), derived: Collection[Mapping[str, str]] = (),
                          cursor: Cursor | None = None,
                          expand_types: tuple[str, ...] = DEFAULT_EXPAND_TYPES,
@@ -241,7 +278,8 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
 
     `partial_kinds`: stream kinds whose rows are upserted by id rather than replacing their
     container (the timestamp-filtered lists); `partial_children`: the kinds those lists open for
-    each object (one not opened is empty now). `deleted`: resource keys (`user:00u1`) to remove.
+    each object (one not opened is empty now). `row_kinds`: kinds that re-read one principal's row
+    of a container (its rows there are replaced, or removed when the read found none). `deleted`: resource keys (`user:00u1`) to remove.
     `derived`: containers not re-listed but derived from the users the run staged
     ({"container", "entitlement"}: each such user holds the entitlement).
     """
@@ -249,7 +287,8 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
     view = tenant.current_run_id
     if view is None:
         raise RunStateError(f"tenant {tenant.name!r} has no current view; an incremental run needs a full one first")
-    containers = relisted_containers(session, run_id, partial_kinds)
+    containers = relisted_containers(session, run_id, (*partial_kinds, *row_kinds))
+    rows = reread_rows(session, run_id, row_kinds)
     containers |= _unopened_children(session, run_id, partial_kinds, partial_children, containers)
     containers -= {d["container"] for d in derived}
     staged_ids = {t: _select_ids(session, sa.select(t.c.id).where(t.c.run_id == run_id)) for t in ROW_TABLES}
@@ -258,11 +297,11 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
     deleted_set = set(deleted) | {rid for c in _chunks(containers) for rid in _select_ids(session, sa.select(R.c.id).where(
         R.c.run_id == view, R.c.container.in_(c)))} - staged_ids[R]
     # A list whose parent is gone or not synced (an inactive app's users, read because an event
-    # named the app) is not kept: a full run would not have opened it.
-    parents = {c.partition(":")[2] for c in containers} - {""}
+    # named the app, or a row of it read alone) is not kept: a full run would not have opened it.
+    parents = {c.partition(":")[2] for c in containers | set(rows)} - {""}
     kept = {p for chunk in _chunks(parents) for p in _select_ids(session, sa.select(R.c.id).where(
         R.c.run_id.in_((view, run_id)), R.c.id.in_(chunk)))} - deleted_set
-    orphans = {c for c in containers if c.partition(":")[2] not in kept | {""}}
+    orphans = {c for c in containers | set(rows) if c.partition(":")[2] not in kept | {""}}
     for t in ROW_TABLES:
         for c in _in(t.c.container, orphans):
             _rows(session, sa.delete(t).where(t.c.run_id == run_id, c))
@@ -270,7 +309,7 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
         staged_ids = {t: _select_ids(session, sa.select(t.c.id).where(t.c.run_id == run_id)) for t in ROW_TABLES}
 
     # 1. What the change replaces: remember the grants (for access_changes), then delete.
-    before = _grant_rows(session, _grant_scope_clause(view, containers, staged_ids[G], deleted_set))
+    before = _grant_rows(session, _grant_scope_clause(view, containers, staged_ids[G], deleted_set, rows))
     scope = _view_scope(view, staged_ids, containers, deleted_set)
     rows_removed = _delete_grants(session, view, set(before))
     rows_removed += sum(_rows(session, sa.delete(t).where(where)) for t, where in scope.items())
