@@ -10,7 +10,8 @@ its container (worker.model.container_key). `finalize_incremental` then, in ONE 
 2. drops staged grants whose user/group/app principal is a resource of neither the view nor the run
    (as a full run's prune does);
 3. moves the staged rows into the view (UPDATE run_id): nothing of the view is copied;
-4. re-expands group grants only for the entitlements the change touched;
+4. re-expands group grants only for the entitlements the change touched, writing only the
+   expanded grants that differ;
 5. records access_changes for exactly the grants it removed and added, under the incremental
    run's id; saves the tenant's cursor; marks the run succeeded.
 
@@ -35,9 +36,9 @@ from worker.store.generations import (
     PRUNED_PRINCIPAL_TYPES,
     RunStateError,
     _rows,
-    expand_group_grants,
     lock_finalizable,
 )
+from worker.store.reexpand import reexpand
 from worker.store.tables import (
     AccessChange,
     EntitlementRow,
@@ -324,20 +325,16 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
     moved = sum(_rows(session, sa.update(t).where(t.c.run_id == run_id).values(run_id=view)) for t in ROW_TABLES)
 
     # 4. Derived memberships of the staged users, then re-expand group grants on the entitlements
-    # the change touched.
+    # the change touched, writing only the difference (worker/store/reexpand.py).
     staged_users = {r for r in staged_ids[R] if r.startswith("user:")}
     new_ids = staged_ids[G] | _derive_members(session, view, derived, staged_users)
     new_direct = _grant_rows(session, sa.and_(G.c.run_id == view, sa.or_(sa.false(), *_in(G.c.id, new_ids))))
     touched = _touched_entitlements(session, view, {**before, **new_direct}, containers, deleted_set)
-    stale = _grant_rows(session, sa.and_(G.c.run_id == view, G.c.expanded.is_(True),
-                                         sa.or_(sa.false(), *_in(G.c.entitlement_id, touched))))
-    before |= stale
-    rows_removed += _delete_grants(session, view, set(stale))
-    expanded = sum(expand_group_grants(session, view, tuple(expand_types), entitlements=chunk)
-                   for chunk in _chunks(touched)) if touched else 0
-    after = dict(new_direct)
-    after |= _grant_rows(session, sa.and_(G.c.run_id == view, G.c.expanded.is_(True),
-                                          sa.or_(sa.false(), *_in(G.c.entitlement_id, touched))))
+    gone, new_expanded = reexpand(session, view, touched, tuple(expand_types))
+    before |= gone
+    rows_removed += len(gone)
+    expanded = len(new_expanded)
+    after = new_direct | new_expanded
 
     # 5. Access changes, cursor, run state.
     added, removed = _record(session, tenant_id, run_id, before, after)
