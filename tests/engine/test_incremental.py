@@ -244,3 +244,35 @@ def test_a_user_status_change_rereads_only_its_app_user_rows(oktasim, tmp_path):
     mine = {g[0]: g[3] for g in view(file)[2]}
     assert all("'INACTIVE'" in mine[f"app:{aid}:access:user:{uid}"] for aid in held)
     assert_equals_full(sim, file, tmp_path)
+
+
+def test_a_group_read_again_for_its_app_count_keeps_its_members_unread(oktasim, tmp_path):
+    """A group assigned to an app: its app count changes, its timestamps do not. The run reads the
+    group again (the count) but not its members, whose lastMembershipUpdated is the one the view
+    stored (reference §7); after a member joins as well, they are re-listed. Both equal a full sync."""
+    from tests.support.simhttp import client
+
+    sim = oktasim(ORG)
+    file = tmp_path / "a.db"
+    sync(sim, file)
+    st = sim.state()
+    app = next(a for a in st["apps"] if a["status"] == "ACTIVE")
+    gid = next(g["id"] for g in st["groups"] if g["type"] == "OKTA_GROUP" and g["members"]
+               and g["id"] not in app["groups"])
+    members = f"group-members:group:{gid}"
+    with client(sim) as c:
+        assert c.put(f"/api/v1/apps/{app['id']}/groups/{gid}", json={}).status_code == 200
+    result = sync(sim, file)
+    assert result.kind == "incremental", result.reason
+    assert run_plan(file, result.run_id)["validated"][0]["container"] == members
+    streams = {(kind, parent) for kind, parent, _pages in run_streams(file, result.run_id)}
+    assert ("groups", "") in streams and ("group-members", f"group:{gid}") not in streams
+    assert_equals_full(sim, file, tmp_path)
+    outsider = next(u["id"] for u in st["users"] if u["status"] == "ACTIVE"
+                    and u["id"] not in next(g for g in st["groups"] if g["id"] == gid)["members"])
+    with client(sim) as c:
+        assert c.put(f"/api/v1/groups/{gid}/users/{outsider}").status_code == 204
+        assert c.delete(f"/api/v1/apps/{app['id']}/groups/{gid}").status_code == 204
+    again = sync(sim, file)
+    assert ("group-members", f"group:{gid}") in {(k, p) for k, p, _n in run_streams(file, again.run_id)}
+    assert_equals_full(sim, file, tmp_path, name="full2.db")

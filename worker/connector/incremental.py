@@ -8,6 +8,7 @@ so the page steps and the finalizer, on any worker, read the same one.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -41,11 +42,13 @@ class Plan:
     log_after: str | None = None
     recent_event_ids: list[str] = field(default_factory=list)
     derived: list[dict[str, str]] = field(default_factory=list)  # DerivedMembers as dicts
+    validated: list[dict[str, str]] = field(default_factory=list)  # Validated as dicts
     log_from: str = ""  # "after": resumed from the saved link; "since": from the watermark less the overlap
 
     def to_dict(self) -> dict[str, Any]:
         return {"partial_kinds": self.partial_kinds, "closed_kinds": self.closed_kinds,
                 "partial_children": self.partial_children, "row_kinds": self.row_kinds, "deleted": self.deleted, "derived": self.derived,
+                "validated": self.validated,
                 "log_from": self.log_from,
                 "events": self.events, "log_pages": self.log_pages,
                 "watermark": iso(self.watermark) if self.watermark else None, "log_after": self.log_after,
@@ -100,6 +103,9 @@ def plan_incremental(get_page: Callable[[str], Any], cursor: Any, options: SyncO
     plan.log_from = "after" if read.from_after else "since"
     plan.derived = [{"container": d.container, "entitlement": d.entitlement}
                     for t in TYPES.values() for d in t.changes.derived(view.find)]
+    for t in TYPES.values():
+        plan.streams, validated = t.changes.validate(plan.streams, view)
+        plan.validated += [dataclasses.asdict(v) for v in validated]
     for t in TYPES.values():
         screened = t.changes.screen(get_page, iso(since), options, view)
         plan.log_pages += screened.requests

@@ -238,6 +238,22 @@ def resources_with(session: Session, tenant_id: int, rtype: str, field: str, val
         R.c.run_id == view, R.c.resource_type == rtype, R.c.profile[field].as_string() == value)))
 
 
+def resource_values(session: Session, tenant_id: int, keys: Collection[str], field: str) -> dict[str, str]:
+    """{key: profile[field]} of those of `keys` that are resources of the tenant's current view with
+    a value there."""
+    view = sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id).scalar_subquery()
+    return {str(k): str(v) for chunk in _chunks(set(keys)) for k, v in session.execute(
+        sa.select(R.c.id, R.c.profile[field].as_string()).where(R.c.run_id == view, R.c.id.in_(chunk))) if v}
+
+
+def _still_valid(session: Session, run_id: int, validated: Collection[Mapping[str, str]]) -> set[str]:
+    """Containers of `validated` whose parent the run staged with the validator the view stored:
+    the page left them unopened, so their rows stay (types/base.py Validated)."""
+    staged = {str(k): dict(p or {}) for chunk in _chunks({v["resource"] for v in validated})
+              for k, p in session.execute(sa.select(R.c.id, R.c.profile).where(R.c.run_id == run_id, R.c.id.in_(chunk)))}
+    return {v["container"] for v in validated if v["value"] and staged.get(v["resource"], {}).get(v["field"]) == v["value"]}
+
+
 def resources_present(session: Session, tenant_id: int, keys: Collection[str]) -> set[str]:
     """Those of `keys` (`user:00u1`) that are resources of the tenant's current view."""
     view = sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id).scalar_subquery()
@@ -272,6 +288,7 @@ def _unopened_children(session: Session, run_id: int, partial_kinds: Collection[
 def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, partial_kinds: Collection[str] = (),
                          partial_children: Collection[str] = (), row_kinds: Collection[str] = (),
                          deleted: Collection[str] = (), derived: Collection[Mapping[str, str]] = (),
+                         validated: Collection[Mapping[str, str]] = (),
                          cursor: Cursor | None = None,
                          expand_types: tuple[str, ...] = DEFAULT_EXPAND_TYPES,
                          next_sync_at: Any = None) -> IncrementalResult:
@@ -282,7 +299,9 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
     each object (one not opened is empty now). `row_kinds`: kinds that re-read one principal's row
     of a container (its rows there are replaced, or removed when the read found none). `deleted`: resource keys (`user:00u1`) to remove.
     `derived`: containers not re-listed but derived from the users the run staged
-    ({"container", "entitlement"}: each such user holds the entitlement).
+    ({"container", "entitlement"}: each such user holds the entitlement). `validated`: child
+    containers a partial list left unopened because their parent's validator did not change
+    ({"container", "resource", "field", "value"}): kept when the staged parent still has it.
     """
     tenant, run = lock_finalizable(session, tenant_id, run_id)
     view = tenant.current_run_id
@@ -290,7 +309,8 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
         raise RunStateError(f"tenant {tenant.name!r} has no current view; an incremental run needs a full one first")
     containers = relisted_containers(session, run_id, (*partial_kinds, *row_kinds))
     rows = reread_rows(session, run_id, row_kinds)
-    containers |= _unopened_children(session, run_id, partial_kinds, partial_children, containers)
+    containers |= _unopened_children(session, run_id, partial_kinds, partial_children, containers) \
+        - _still_valid(session, run_id, validated)
     containers -= {d["container"] for d in derived}
     staged_ids = {t: _select_ids(session, sa.select(t.c.id).where(t.c.run_id == run_id)) for t in ROW_TABLES}
     # Resources a whole list no longer holds are gone, like those delete events name (an app

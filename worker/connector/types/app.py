@@ -12,6 +12,7 @@ from typing import Any
 from worker.connector.options import SyncOptions
 from worker.connector.pages import PageResult, StreamSpec, each, grants_page, object_id, q, records, text
 from worker.connector.probes import PROBE_USER, Capability, capability, outcome
+from worker.connector.types import group
 from worker.connector.types.base import ChangeSources, Dirty, ResourceType, Stream, event_targets
 from worker.model import (
     Entitlement,
@@ -269,7 +270,7 @@ def _app_dirty(event: Any, options: SyncOptions) -> Dirty:
         return Dirty(deleted=tuple(resource_key(NAME, aid) for aid in apps))
     streams: list[StreamSpec] = []
     # A group's app count (expand=stats) changes with its assignments, not its timestamps.
-    also = tuple(("groups", f'id eq "{gid}"') for gid in event_targets(event, "UserGroup")) if kind.startswith("group.") else ()
+    also = tuple(group.recount(gid) for gid in event_targets(event, "UserGroup")) if kind.startswith("group.") else ()
     for aid in apps:
         if not kind.startswith("group."):
             streams.append(_spec_for(APP_USERS, resource_key(NAME, aid)))  # type: ignore[arg-type]

@@ -88,6 +88,18 @@ class DerivedMembers:
     entitlement: str
 
 
+@dataclass(frozen=True)
+class Validated:
+    """A child container a partial list's page leaves unopened when its parent, as listed now,
+    still has the validator the view stored (reference/okta-incremental.md §7: equality, no
+    clock): the run keeps its rows. The finalizer checks the staged parent the same way."""
+
+    container: str  # e.g. group-members:group:00g1
+    resource: str  # its parent's key
+    field: str  # the parent's profile field holding the validator
+    value: str  # the view's value
+
+
 # (resource type, profile field, value) -> ids (`group:00g1`) of the view's resources with that value.
 FindResources = Callable[[str, str, str], list[str]]
 
@@ -103,6 +115,8 @@ class View:
     find: FindResources = lambda _rtype, _field, _value: []
     # resource keys -> those of them that are resources of the view
     present: Callable[[Collection[str]], set[str]] = lambda _keys: set()
+    # (resource keys, profile field) -> {key: the view's value of that field}, for those that have one
+    values: Callable[[Collection[str], str], dict[str, str]] = lambda _keys, _field: {}
 
 
 @dataclass(frozen=True)
@@ -148,6 +162,10 @@ class ChangeSources:
     # Containers derived from the users an incremental run stages, found in the view; their lists
     # are not opened (partial lists mark them with meta "derived").
     derived: Callable[[FindResources], list[DerivedMembers]] = lambda _find: []
+    # (the type's lists of this run, the view) -> the lists with the view's validators attached
+    # for their pages to compare (meta), and those validators (see Validated).
+    validate: Callable[[list[StreamSpec], View], tuple[list[StreamSpec], list[Validated]]] = (
+        lambda specs, _view: (specs, []))
     # Reads the planner does for the type beyond the log (e.g. users whose e-mail left the filter).
     screen: Screen = lambda _get_page, _since, _options, _view: Screened()
 
