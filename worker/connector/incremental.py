@@ -47,9 +47,8 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         return {"partial_kinds": self.partial_kinds, "closed_kinds": self.closed_kinds,
-                "partial_children": self.partial_children, "row_kinds": self.row_kinds, "deleted": self.deleted, "derived": self.derived,
-                "validated": self.validated,
-                "log_from": self.log_from,
+                "partial_children": self.partial_children, "row_kinds": self.row_kinds, "deleted": self.deleted,
+                "derived": self.derived, "validated": self.validated, "log_from": self.log_from,
                 "events": self.events, "log_pages": self.log_pages,
                 "watermark": iso(self.watermark) if self.watermark else None, "log_after": self.log_after,
                 "recent_event_ids": self.recent_event_ids}

@@ -173,17 +173,12 @@ def _grant_scope_clause(view: int, containers: set[str], staged_grants: set[str]
     return sa.and_(G.c.run_id == view, sa.or_(sa.false(), *clauses))
 
 
-def _delete_grants(session: Session, view: int, ids: set[str]) -> int:
-    return sum(_rows(session, sa.delete(G).where(G.c.run_id == view, c)) for c in _in(G.c.id, ids))
-
-
 def _touched_entitlements(session: Session, view: int, grants: dict[str, tuple[str, str, str, bool]],
-                          containers: set[str], deleted: set[str]) -> set[str]:
-    """Entitlements whose expansion may change: those of the removed or added grants, and those
-    held by a group whose membership was re-listed or which was deleted."""
+                          deleted: set[str]) -> set[str]:
+    """Entitlements whose expansion may change: those of the grants removed or added, and those
+    held by a group whose membership changed (a member grant removed or added) or which was deleted."""
     touched = {ent for ent, _pt, _pid, _x in grants.values()}
-    groups = {c.split(":", 2)[2] for c in containers if c.startswith("group-members:group:")}
-    groups |= {gid for ent, _pt, _pid, _x in grants.values()
+    groups = {gid for ent, _pt, _pid, _x in grants.values()
                if ent.startswith("group:") and ent.endswith(":member") for gid in [ent.split(":")[1]]}
     groups |= {d.split(":", 1)[1] for d in deleted if d.startswith("group:")}
     for chunk in _chunks(groups):
@@ -329,10 +324,16 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
     if orphans:
         staged_ids = {t: _select_ids(session, sa.select(t.c.id).where(t.c.run_id == run_id)) for t in ROW_TABLES}
 
-    # 1. What the change replaces: remember the grants (for access_changes), then delete.
-    before = _grant_rows(session, _grant_scope_clause(view, containers, staged_ids[G], deleted_set, rows))
+    # 1. What the change replaces, then delete it. Only grants gone or new are access changes (and
+    # can change an expansion): a grant the run staged again under its id is neither, and is not
+    # read back (a re-listed 6,000-member group that lost one member reads one row, not 12,000).
+    grant_scope = _grant_scope_clause(view, containers, staged_ids[G], deleted_set, rows)
+    before = _grant_rows(session, sa.and_(grant_scope, *[~c for c in _in(G.c.id, staged_ids[G])]))
+    v = G.alias("v")
+    fresh = _select_ids(session, sa.select(G.c.id).where(
+        G.c.run_id == run_id, ~sa.exists().where(v.c.run_id == view, v.c.id == G.c.id)))
     scope = _view_scope(view, staged_ids, containers, deleted_set)
-    rows_removed = _delete_grants(session, view, set(before))
+    rows_removed = _rows(session, sa.delete(G).where(grant_scope))
     rows_removed += sum(_rows(session, sa.delete(t).where(where)) for t, where in scope.items())
 
     # 2. Prune staged grants to users/groups that are resources of neither the view nor the run.
@@ -347,9 +348,10 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
     # 4. Derived memberships of the staged users, then re-expand group grants on the entitlements
     # the change touched, writing only the difference (worker/store/reexpand.py).
     staged_users = {r for r in staged_ids[R] if r.startswith("user:")}
-    new_ids = staged_ids[G] | _derive_members(session, view, derived, staged_users)
+    # (a fresh grant pruned in step 2 is not in the view: the read below leaves it out)
+    new_ids = fresh | _derive_members(session, view, derived, staged_users)
     new_direct = _grant_rows(session, sa.and_(G.c.run_id == view, sa.or_(sa.false(), *_in(G.c.id, new_ids))))
-    touched = _touched_entitlements(session, view, {**before, **new_direct}, containers, deleted_set)
+    touched = _touched_entitlements(session, view, {**before, **new_direct}, deleted_set)
     gone, new_expanded = reexpand(session, view, touched, tuple(expand_types))
     before |= gone
     rows_removed += len(gone)
