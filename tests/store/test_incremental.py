@@ -297,3 +297,31 @@ def test_a_row_of_an_app_that_is_not_synced_is_dropped(store):
     full_sync(store, t, org())
     _rows_read(store, t, {row_key("app-users:app:a3", "user:u1"): [app_grant("a3", "user", "u1")]})
     assert_equals_full_sync(store, "acme", org())
+
+
+def test_reexpansion_writes_only_the_difference(store):
+    """A re-listed group that gained members: only their expanded grants are inserted (and the
+    sources of one already held through another group follow), the unchanged ones are neither
+    deleted nor written again."""
+    t = store.tenant()
+    lists = org()
+    lists["users"] = ([user("u1"), user("u2"), user("u3"), user("u4")], [], [])
+    lists["app-groups:app:a1"] = ([], [], [app_grant("a1", "group", "g1"), app_grant("a1", "group", "g2")])
+    full_sync(store, t, lists)
+    with store.Session() as s:
+        ids_before = {g.id: g.sources for g in queries.grants(s, "acme") if g.expanded}
+    changed = dict(lists)
+    changed["group-members:group:g2"] = ([], [], [member("g2", "u2"), member("g2", "u4"), member("g2", "u1")])
+    run, res = incremental(store, t, {"group-members:group:g2": changed["group-members:group:g2"]})
+    assert_equals_full_sync(store, "acme", changed)
+    # a1 and a2 (held by g2) to u4, a2 to u1: not every member's grant of both apps again (6)
+    assert res.expanded == 3
+    assert res.rows_removed == 1  # g2's unchanged member row, replaced by the staged one
+    with store.Session() as s:
+        after = {g.id: g.sources for g in queries.grants(s, "acme") if g.expanded}
+    assert after["app:a1:access:user:u1"] == ("app:a1:access:group:g1", "app:a1:access:group:g2")
+    assert {k: v for k, v in after.items() if k != "app:a1:access:user:u1" and k in ids_before} == \
+        {k: v for k, v in ids_before.items() if k != "app:a1:access:user:u1"}
+    assert changes(store, run) == {("added", "group:g2:member:user:u4"), ("added", "group:g2:member:user:u1"),
+                                   ("added", "app:a1:access:user:u4"), ("added", "app:a2:access:user:u4"),
+                                   ("added", "app:a2:access:user:u1")}
