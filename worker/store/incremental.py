@@ -10,8 +10,8 @@ its container (worker.model.container_key). `finalize_incremental` then, in ONE 
 2. drops staged grants whose user/group/app principal is a resource of neither the view nor the run
    (as a full run's prune does);
 3. moves the staged rows into the view (UPDATE run_id): nothing of the view is copied;
-4. re-expands group grants only for the entitlements the change touched, writing only the
-   expanded grants that differ;
+4. re-expands group grants only for the entitlements the grants gone or new touch, writing only
+   the expanded grants that differ;
 5. records access_changes for exactly the grants it removed and added, under the incremental
    run's id; saves the tenant's cursor; marks the run succeeded.
 
