@@ -5,7 +5,8 @@ its container (worker.model.container_key). `finalize_incremental` then, in ONE 
 
 1. deletes from the current view the rows of every container the run listed whole (its done or
    skipped streams, except the `partial` kinds, e.g. the lastUpdated-filtered users list), the
-   rows whose ids the run staged (partial lists upsert by id), the resources named `deleted`
+   rows whose ids the run staged (partial lists upsert by id), the rows of the principals whose
+   row of a container the run re-read alone (`row_kinds`), the resources named `deleted`
    (lifecycle delete events) with their entitlements, owned resources and every grant naming them;
 2. drops staged grants whose user/group/app principal is a resource of neither the view nor the run
    (as a full run's prune does);
