@@ -100,6 +100,18 @@ def container_key(kind: str, parent: str | None) -> str:
     return f"{kind}:{parent}" if parent else kind
 
 
+def row_key(container: str, principal: str) -> str:
+    """One principal's row of a container, `app-users:app:0oa1@user:00u1`: the parent of a stream
+    that reads that row alone; re-reading it replaces exactly that principal's rows there."""
+    return f"{container}@{principal}"
+
+
+def split_row_key(key: str) -> tuple[str, str]:
+    """`app-users:app:0oa1@user:00u1` -> ("app-users:app:0oa1", "user:00u1") (ids hold no '@')."""
+    container, _, principal = key.rpartition("@")
+    return container, principal
+
+
 def resource_key(rtype: str, rid: str) -> str:
     """`<type>:<id>`: a resource's key, a principal, a stream's parent."""
     return f"{rtype}:{rid}"

@@ -104,3 +104,40 @@ def test_the_resume_link_keeps_the_overlap_window_of_events():
     assert got.resume == "/api/v1/logs?after=1" and got.resume_ids == ["b", "c", "d"]
     again = read_log(get, NOW, seen=set(got.resume_ids), after=got.resume)
     assert again.events == [] and again.from_after
+
+
+def holding(sizes: dict[str, int], held: dict[str, list[str]]) -> callable:
+    """A view look-up: principal -> the app-users containers holding it, each with its grant count."""
+    def lookup(pairs):
+        return {(p, k): [(c, sizes[c]) for c in held.get(p, [])] for p, k in pairs if held.get(p)}
+    return lookup
+
+
+def test_a_user_status_change_reads_that_users_row_of_each_app_holding_it():
+    events = [event("1", "user.lifecycle.suspend", ("User", "00u1"))]
+    lookup = holding({"app-users:app:0oaA": 10_000, "app-users:app:0oaB": 3},
+                     {"user:00u1": ["app-users:app:0oaA", "app-users:app:0oaB"]})
+    plan = build_plan(events, SyncOptions(), NOW - timedelta(minutes=2), NOW, lookup)
+    rows = sorted((s.kind, s.url, s.meta_value("container")) for s in plan.streams if s.kind.startswith("app-user"))
+    assert rows == [("app-user", "/api/v1/apps/0oaA/users/00u1", "app-users:app:0oaA"),
+                    ("app-user", "/api/v1/apps/0oaB/users/00u1", "app-users:app:0oaB")]
+    assert plan.row_kinds == ["app-user"]
+
+
+def test_more_changed_users_of_an_app_than_its_list_has_pages_relist_it_whole():
+    """Row reads cost one request each: past the whole list's page count (3 pages of 500 for 1,200
+    users) the list is cheaper, and with its pages sequential and the rows parallel, no slower."""
+    users = [f"00u{i}" for i in range(4)]
+    events = [event(str(i), "user.lifecycle.deactivate", ("User", u)) for i, u in enumerate(users)]
+    for changed, kinds in ((3, {"app-user"}), (4, {"app-users"})):
+        lookup = holding({"app-users:app:0oaA": 1200}, {f"user:{u}": ["app-users:app:0oaA"] for u in users[:changed]})
+        plan = build_plan(events[:changed], SyncOptions(), NOW - timedelta(minutes=2), NOW, lookup)
+        assert {s.kind for s in plan.streams if s.kind.startswith("app-user")} == kinds
+
+
+def test_no_row_read_where_the_app_users_are_relisted_whole():
+    events = [event("1", "user.lifecycle.suspend", ("User", "00u1")),
+              event("2", "application.user_membership.add", ("AppInstance", "0oaA"), ("User", "00u2"))]
+    lookup = holding({"app-users:app:0oaA": 10_000}, {"user:00u1": ["app-users:app:0oaA"]})
+    plan = build_plan(events, SyncOptions(), NOW - timedelta(minutes=2), NOW, lookup)
+    assert [(s.kind, s.parent) for s in plan.streams if s.kind.startswith("app-user")] == [("app-users", "app:0oaA")]

@@ -12,7 +12,7 @@ from tests.support.embedded import OPTIONS, ORG, kill_once_staged, sync, view
 from tests.support.sim import SIM_TOKEN
 from worker.connector import SyncOptions
 from worker.store.db import make_engine
-from worker.store.tables import SyncRun
+from worker.store.tables import SyncRun, SyncStream
 
 
 def run_plan(file, run_id: int) -> dict:
@@ -208,3 +208,71 @@ def test_service_app_role_changes_stay_equal_to_a_full_sync(oktasim, tmp_path):
     assert not any(g.endswith(f":app:{active}") for g in grants)     # an inactive app's roles: pruned
     assert f"role:READ_ONLY_ADMIN:assigned:app:{inactive}" in grants   # the activated one's: shown
     assert f"resourceset-binding:{rs['id']}:{b['role']}:member:app:{inactive}" in grants
+
+
+def run_streams(file, run_id: int) -> list[tuple[str, str, int]]:
+    engine = make_engine(f"sqlite:///{file}")
+    with engine.connect() as c:
+        rows = [tuple(r) for r in c.execute(sa.select(SyncStream.kind, SyncStream.parent, SyncStream.pages).where(
+            SyncStream.run_id == run_id))]
+    engine.dispose()
+    return rows
+
+
+def test_a_user_status_change_rereads_only_its_app_user_rows(oktasim, tmp_path):
+    """A suspended user's app-user rows take the status Okta now shows (INACTIVE) as in a full
+    sync, read one request per app (GET /apps/{id}/users/{uid}), no app's user list re-read."""
+    from tests.support.simhttp import client
+
+    sim = oktasim(ORG)
+    file = tmp_path / "a.db"
+    sync(sim, file)
+    st = sim.state()
+    active = {u["id"] for u in st["users"] if u["status"] == "ACTIVE"}
+    apps = [a for a in st["apps"] if a["status"] == "ACTIVE"]
+    uid = next(u["id"] for a in apps for u in a["users"] if u["scope"] == "USER" and u["id"] in active)
+    held = sorted(a["id"] for a in apps if any(u["id"] == uid for u in a["users"]))
+    with client(sim) as c:
+        assert c.post(f"/api/v1/users/{uid}/lifecycle/suspend").status_code == 200
+    result = sync(sim, file)
+    assert result.kind == "incremental", result.reason
+    streams = run_streams(file, result.run_id)
+    rows = sorted(parent for kind, parent, _pages in streams if kind == "app-user")
+    assert rows == [f"app-users:app:{aid}@user:{uid}" for aid in held]
+    assert all(pages == 1 for kind, _p, pages in streams if kind == "app-user")
+    assert not [s for s in streams if s[0] == "app-users"], "an app's whole user list was re-read"
+    mine = {g[0]: g[3] for g in view(file)[2]}
+    assert all("'INACTIVE'" in mine[f"app:{aid}:access:user:{uid}"] for aid in held)
+    assert_equals_full(sim, file, tmp_path)
+
+
+def test_a_group_read_again_for_its_app_count_keeps_its_members_unread(oktasim, tmp_path):
+    """A group assigned to an app: its app count changes, its timestamps do not. The run reads the
+    group again (the count) but not its members, whose lastMembershipUpdated is the one the view
+    stored (reference §7); after a member joins as well, they are re-listed. Both equal a full sync."""
+    from tests.support.simhttp import client
+
+    sim = oktasim(ORG)
+    file = tmp_path / "a.db"
+    sync(sim, file)
+    st = sim.state()
+    app = next(a for a in st["apps"] if a["status"] == "ACTIVE")
+    gid = next(g["id"] for g in st["groups"] if g["type"] == "OKTA_GROUP" and g["members"]
+               and g["id"] not in app["groups"])
+    members = f"group-members:group:{gid}"
+    with client(sim) as c:
+        assert c.put(f"/api/v1/apps/{app['id']}/groups/{gid}", json={}).status_code == 200
+    result = sync(sim, file)
+    assert result.kind == "incremental", result.reason
+    assert run_plan(file, result.run_id)["validated"][0]["container"] == members
+    streams = {(kind, parent) for kind, parent, _pages in run_streams(file, result.run_id)}
+    assert ("groups", "") in streams and ("group-members", f"group:{gid}") not in streams
+    assert_equals_full(sim, file, tmp_path)
+    outsider = next(u["id"] for u in st["users"] if u["status"] == "ACTIVE"
+                    and u["id"] not in next(g for g in st["groups"] if g["id"] == gid)["members"])
+    with client(sim) as c:
+        assert c.put(f"/api/v1/groups/{gid}/users/{outsider}").status_code == 204
+        assert c.delete(f"/api/v1/apps/{app['id']}/groups/{gid}").status_code == 204
+    again = sync(sim, file)
+    assert ("group-members", f"group:{gid}") in {(k, p) for k, p, _n in run_streams(file, again.run_id)}
+    assert_equals_full(sim, file, tmp_path, name="full2.db")

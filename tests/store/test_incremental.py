@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from tests.support.store import access_ent, app, app_grant, group, member, member_ent, user
-from worker.model import Entitlement, Grant, Resource, container_key
+from worker.model import Entitlement, Grant, Resource, container_key, row_key, split_row_key
 from worker.store import queries
 from worker.store.generations import discard_run, finalize_generation
 from worker.store.incremental import Cursor, finalize_incremental, load_cursor, resources_with
@@ -251,3 +251,77 @@ def test_a_list_of_a_resource_that_is_not_synced_is_dropped(store):
     # a3 is inactive (not synced), yet an event about it made the run read its users
     incremental(store, t, {"app-users:app:a3": ([], [], [app_grant("a3", "user", "u1")])})
     assert_equals_full_sync(store, "acme", org())
+
+
+def _rows_read(store, t: int, rows: dict[str, list[Grant]]) -> tuple[int, object]:
+    """An incremental run that read principals' rows of a container alone (app-user streams, whose
+    parent is the row key; 404 = an empty list), then finalized."""
+    run = store.start_run(t)
+    with store.Session() as s:
+        for key, grants in rows.items():
+            container, _principal = split_row_key(key)
+            write_page(s, t, run, [], [], grants, container=container)
+            s.add(SyncStream(run_id=run, kind="app-user", parent=key, state="done" if grants else "skipped"))
+        s.commit()
+    with store.Session() as s:
+        return run, finalize_incremental(s, t, run, row_kinds=("app-user",))
+
+
+def _annotations(store, tenant: str) -> dict[str, dict]:
+    with store.Session() as s:
+        return {g.id: dict(g.annotations) for g in queries.grants(s, tenant)}
+
+
+def test_a_row_read_alone_replaces_only_that_row(store):
+    """A user's row of an app, read alone: its status follows, the app's other rows stay, and a
+    row the read did not find (404) is gone."""
+    t = store.tenant()
+    lists = org()
+    lists["app-users:app:a1"] = ([], [], [app_grant("a1", "user", u, annotations={"status": "ACTIVE"})
+                                          for u in ("u1", "u2", "u3")])
+    full_sync(store, t, lists)
+    inactive = app_grant("a1", "user", "u1", annotations={"status": "INACTIVE"})
+    run, result = _rows_read(store, t, {row_key("app-users:app:a1", "user:u1"): [inactive],
+                                        row_key("app-users:app:a1", "user:u3"): []})
+    changed = org()
+    changed["app-users:app:a1"] = ([], [], [inactive, lists["app-users:app:a1"][2][1]])
+    assert_equals_full_sync(store, "acme", changed)
+    assert _annotations(store, "acme")[inactive.id] == {"status": "INACTIVE"}
+    assert _annotations(store, "acme")["app:a1:access:user:u2"] == {"status": "ACTIVE"}
+    assert changes(store, run) == {("removed", "app:a1:access:user:u3")}  # u1 and u2 also hold it through g1
+    assert result.containers == 0  # no container was replaced whole
+
+
+def test_a_row_of_an_app_that_is_not_synced_is_dropped(store):
+    t = store.tenant()
+    full_sync(store, t, org())
+    _rows_read(store, t, {row_key("app-users:app:a3", "user:u1"): [app_grant("a3", "user", "u1")]})
+    assert_equals_full_sync(store, "acme", org())
+
+
+def test_reexpansion_writes_only_the_difference(store):
+    """A re-listed group that gained members: only their expanded grants are inserted (and the
+    sources of one already held through another group follow), the unchanged ones are neither
+    deleted nor written again."""
+    t = store.tenant()
+    lists = org()
+    lists["users"] = ([user("u1"), user("u2"), user("u3"), user("u4")], [], [])
+    lists["app-groups:app:a1"] = ([], [], [app_grant("a1", "group", "g1"), app_grant("a1", "group", "g2")])
+    full_sync(store, t, lists)
+    with store.Session() as s:
+        ids_before = {g.id: g.sources for g in queries.grants(s, "acme") if g.expanded}
+    changed = dict(lists)
+    changed["group-members:group:g2"] = ([], [], [member("g2", "u2"), member("g2", "u4"), member("g2", "u1")])
+    run, res = incremental(store, t, {"group-members:group:g2": changed["group-members:group:g2"]})
+    assert_equals_full_sync(store, "acme", changed)
+    # a1 and a2 (held by g2) to u4, a2 to u1: not every member's grant of both apps again (6)
+    assert res.expanded == 3
+    assert res.rows_removed == 1  # g2's unchanged member row, replaced by the staged one
+    with store.Session() as s:
+        after = {g.id: g.sources for g in queries.grants(s, "acme") if g.expanded}
+    assert after["app:a1:access:user:u1"] == ("app:a1:access:group:g1", "app:a1:access:group:g2")
+    assert {k: v for k, v in after.items() if k != "app:a1:access:user:u1" and k in ids_before} == \
+        {k: v for k, v in ids_before.items() if k != "app:a1:access:user:u1"}
+    assert changes(store, run) == {("added", "group:g2:member:user:u4"), ("added", "group:g2:member:user:u1"),
+                                   ("added", "app:a1:access:user:u4"), ("added", "app:a2:access:user:u4"),
+                                   ("added", "app:a2:access:user:u1")}

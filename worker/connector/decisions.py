@@ -53,7 +53,8 @@ def handle_error(spec: StreamSpec, error: BaseException, options: SyncOptions) -
     - 403 (E0000006, or an OAuth token without the scope): Skip with a warning naming the
       permission. The text does not name the object, so N groups denied the same way make one
       distinct warning;
-    - 404 on a child list: its parent was deleted while the sync ran; Skip;
+    - 404 on a child list: its parent was deleted while the sync ran; Skip (on a row read alone,
+      `Stream.absent_is_empty`: no such row, Skip without a warning);
     - 401 (credentials refused even after a fresh token): Fail;
     - anything else (5xx, a 404 on a top-level list, a malformed page): Retry, counted."""
     if isinstance(error, RateLimitWait):
@@ -68,6 +69,8 @@ def handle_error(spec: StreamSpec, error: BaseException, options: SyncOptions) -
         summary = error.error_summary or ""
         return Skip(f"skipped {what}: the credentials may not read them (Okta {code}{': ' + summary if summary else ''}); "
                     f"needs {permission}")
+    if isinstance(error, OktaNotFound) and stream is not None and stream.absent_is_empty:
+        return Skip("")  # no such row: the stream ends empty
     if isinstance(error, OktaNotFound) and spec.parent:
         return Skip(f"skipped {what} of {spec.parent}: it was deleted during the sync (404)")
     if isinstance(error, OktaAuthenticationError):

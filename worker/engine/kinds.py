@@ -85,7 +85,9 @@ def apply_run(session: Session, tenant_id: int, run_id: int, kind: str, plan: di
     if kind == INCREMENTAL:
         result = finalize_incremental(session, tenant_id, run_id, partial_kinds=plan.get("partial_kinds") or (),
                                       partial_children=plan.get("partial_children") or (),
+                                      row_kinds=plan.get("row_kinds") or (),
                                       deleted=plan.get("deleted") or (), derived=plan.get("derived") or (),
+                                      validated=plan.get("validated") or (),
                                       cursor=cursor)
         return {"containers": result.containers, "added": result.added, "removed": result.removed}
     if cursor is None:

@@ -34,7 +34,13 @@ from worker.model import container_key
 from worker.store import runs
 from worker.store.drift import verify_baseline
 from worker.store.generations import RunStateError, discard_run
-from worker.store.incremental import containers_holding, load_cursor, resources_present, resources_with
+from worker.store.incremental import (
+    containers_holding,
+    load_cursor,
+    resource_values,
+    resources_present,
+    resources_with,
+)
 from worker.store.tables import STATIC_CONTAINER, SyncRun, Tenant, utcnow
 from worker.store.writes import write_page
 
@@ -96,9 +102,10 @@ def start_run(rt: Runtime, run_id: int) -> None:
     planning = time.monotonic()
     try:
         with rt.sessions() as s:
-            view = View(holding=lambda principal, kind: containers_holding(s, tenant_id, principal, kind),
+            view = View(holding=lambda pairs: containers_holding(s, tenant_id, pairs),
                         find=lambda rtype, key, value: resources_with(s, tenant_id, rtype, key, value),
-                        present=lambda keys: resources_present(s, tenant_id, keys))
+                        present=lambda keys: resources_present(s, tenant_id, keys),
+                        values=lambda keys, field: resource_values(s, tenant_id, keys, field))
             kind, plan, specs = plan_run(ctx.client.get_page, asked, cursor, ctx.options, utcnow(), view)
             s.rollback()
         if caveat:
@@ -157,7 +164,7 @@ def _page(rt: Runtime, stream_id: int, cursor: str) -> None:
     except Exception as exc:  # noqa: BLE001 - the connector decides what an error means
         decision = handle_error(spec, exc, ctx.options)
         if isinstance(decision, Skip):
-            result, final_state = PageResult(warnings=[decision.warning]), "skipped"
+            result, final_state = PageResult(warnings=[decision.warning] if decision.warning else []), "skipped"
         elif isinstance(decision, Fail):
             _page_failed(rt, st, cursor, decision.reason, fatal=True)
             return

@@ -110,8 +110,23 @@ def expand_group_grants(session: Session, run_id: int, expand_types: tuple[str, 
     """
     if not expand_types:
         return 0
+    stmt = sa.insert(G).from_select(
+        ["run_id", "id", "entitlement_id", "principal_type", "principal_id", "expanded", "sources", "annotations"],
+        expansion(session, run_id, expand_types, entitlements))
+    return _rows(session, stmt)
+
+
+def expansion(session: Session, run_id: int, expand_types: tuple[str, ...], entitlements: Collection[str] | None = None,
+              *, listed_only: bool = False) -> sa.Select:
+    """The expanded grants the groups of generation `run_id` give, as grant rows (run_id, id,
+    entitlement_id, principal_type, principal_id, expanded, sources, annotations), leaving out
+    members holding a grant of that id already (`listed_only`: only one Okta listed, expanded=False,
+    so the generation's current expanded grants are not in the way)."""
     g, m, x = G.alias("g"), G.alias("m"), G.alias("x")
     new_id = g.c.entitlement_id + ":user:" + m.c.principal_id
+    present = sa.exists().where(x.c.run_id == run_id, x.c.id == new_id)
+    if listed_only:
+        present = present.where(x.c.expanded.is_(False))
     pairs = (
         sa.select(g.c.entitlement_id.label("ent"), m.c.principal_id.label("uid"), g.c.id.label("src"))
         .join(m, sa.and_(m.c.run_id == g.c.run_id, m.c.principal_type == "user",
@@ -120,7 +135,7 @@ def expand_group_grants(session: Session, run_id: int, expand_types: tuple[str, 
             g.c.run_id == run_id,
             g.c.principal_type == "group",
             sa.or_(*[g.c.entitlement_id.startswith(f"{t}:", autoescape=True) for t in expand_types]),
-            ~sa.exists().where(x.c.run_id == run_id, x.c.id == new_id),
+            ~present,
         )
     )
     if entitlements is not None:
@@ -132,14 +147,10 @@ def expand_group_grants(session: Session, run_id: int, expand_types: tuple[str, 
     p = pairs.subquery("p")
     sources = (sa.func.json_group_array(p.c.src) if sqlite
                else sa.func.jsonb_agg(aggregate_order_by(p.c.src, p.c.src)))
-    select = sa.select(
+    return sa.select(
         sa.literal(run_id), p.c.ent + ":user:" + p.c.uid, p.c.ent, sa.literal("user"), p.c.uid,
         sa.true(), sources, sa.literal({}, JSONType),
     ).group_by(p.c.ent, p.c.uid)
-    stmt = sa.insert(G).from_select(
-        ["run_id", "id", "entitlement_id", "principal_type", "principal_id", "expanded", "sources", "annotations"],
-        select)
-    return _rows(session, stmt)
 
 
 def record_changes(session: Session, tenant_id: int, run_id: int, previous_run_id: int) -> tuple[int, int]:

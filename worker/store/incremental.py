@@ -5,12 +5,14 @@ its container (worker.model.container_key). `finalize_incremental` then, in ONE 
 
 1. deletes from the current view the rows of every container the run listed whole (its done or
    skipped streams, except the `partial` kinds, e.g. the lastUpdated-filtered users list), the
-   rows whose ids the run staged (partial lists upsert by id), the resources named `deleted`
+   rows whose ids the run staged (partial lists upsert by id), the rows of the principals whose
+   row of a container the run re-read alone (`row_kinds`), the resources named `deleted`
    (lifecycle delete events) with their entitlements, owned resources and every grant naming them;
 2. drops staged grants whose user/group/app principal is a resource of neither the view nor the run
    (as a full run's prune does);
 3. moves the staged rows into the view (UPDATE run_id): nothing of the view is copied;
-4. re-expands group grants only for the entitlements the change touched;
+4. re-expands group grants only for the entitlements the grants gone or new touch, writing only
+   the expanded grants that differ;
 5. records access_changes for exactly the grants it removed and added, under the incremental
    run's id; saves the tenant's cursor; marks the run succeeded.
 
@@ -29,15 +31,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from worker.model import Grant, container_key, split_resource_key
+from worker.model import Grant, container_key, split_resource_key, split_row_key
 from worker.store.generations import (
     DEFAULT_EXPAND_TYPES,
     PRUNED_PRINCIPAL_TYPES,
     RunStateError,
     _rows,
-    expand_group_grants,
     lock_finalizable,
 )
+from worker.store.reexpand import reexpand
 from worker.store.tables import (
     AccessChange,
     EntitlementRow,
@@ -128,6 +130,25 @@ def relisted_containers(session: Session, run_id: int, partial_kinds: Collection
     return {container_key(kind, parent) for kind, parent in rows if kind not in partial_kinds}
 
 
+def reread_rows(session: Session, run_id: int, row_kinds: Collection[str]) -> dict[str, set[str]]:
+    """container -> principals whose row of it the run re-read alone (finished streams of
+    `row_kinds`, whose parent is worker.model.row_key); an empty read means the row is gone."""
+    if not row_kinds:
+        return {}
+    out: dict[str, set[str]] = {}
+    for (parent,) in session.execute(sa.select(SyncStream.parent).where(
+            SyncStream.run_id == run_id, SyncStream.kind.in_(list(row_kinds)),
+            SyncStream.state.in_(FINISHED_STREAM_STATES))):
+        container, principal = split_row_key(parent)
+        out.setdefault(container, set()).add(principal)
+    return out
+
+
+def _row_clauses(rows: Mapping[str, Collection[str]]) -> list[Any]:
+    principal = G.c.principal_type + ":" + G.c.principal_id
+    return [sa.and_(G.c.container == c, principal.in_(sorted(ps))) for c, ps in sorted(rows.items())]
+
+
 def _grant_rows(session: Session, where: Any) -> dict[str, tuple[str, str, str, bool]]:
     return {r.id: (r.entitlement_id, r.principal_type, r.principal_id, bool(r.expanded)) for r in session.execute(
         sa.select(G.c.id, G.c.entitlement_id, G.c.principal_type, G.c.principal_id, G.c.expanded).where(where))}
@@ -144,25 +165,21 @@ def _view_scope(view: int, staged_ids: dict[sa.Table, set[str]], containers: set
     }
 
 
-def _grant_scope_clause(view: int, containers: set[str], staged_grants: set[str], deleted: set[str]) -> Any:
-    clauses = _in(G.c.container, containers) + _in(G.c.id, staged_grants)
+def _grant_scope_clause(view: int, containers: set[str], staged_grants: set[str], deleted: set[str],
+                        rows: Mapping[str, Collection[str]]) -> Any:
+    clauses = _in(G.c.container, containers) + _in(G.c.id, staged_grants) + _row_clauses(rows)
     clauses += _in(G.c.principal_type + ":" + G.c.principal_id, deleted)
     clauses += [sa.exists().where(E.c.run_id == view, E.c.id == G.c.entitlement_id, c)
                 for c in _in(E.c.resource, deleted)]
     return sa.and_(G.c.run_id == view, sa.or_(sa.false(), *clauses))
 
 
-def _delete_grants(session: Session, view: int, ids: set[str]) -> int:
-    return sum(_rows(session, sa.delete(G).where(G.c.run_id == view, c)) for c in _in(G.c.id, ids))
-
-
 def _touched_entitlements(session: Session, view: int, grants: dict[str, tuple[str, str, str, bool]],
-                          containers: set[str], deleted: set[str]) -> set[str]:
-    """Entitlements whose expansion may change: those of the removed or added grants, and those
-    held by a group whose membership was re-listed or which was deleted."""
+                          deleted: set[str]) -> set[str]:
+    """Entitlements whose expansion may change: those of the grants removed or added, and those
+    held by a group whose membership changed (a member grant removed or added) or which was deleted."""
     touched = {ent for ent, _pt, _pid, _x in grants.values()}
-    groups = {c.split(":", 2)[2] for c in containers if c.startswith("group-members:group:")}
-    groups |= {gid for ent, _pt, _pid, _x in grants.values()
+    groups = {gid for ent, _pt, _pid, _x in grants.values()
                if ent.startswith("group:") and ent.endswith(":member") for gid in [ent.split(":")[1]]}
     groups |= {d.split(":", 1)[1] for d in deleted if d.startswith("group:")}
     for chunk in _chunks(groups):
@@ -184,13 +201,30 @@ def _record(session: Session, tenant_id: int, run_id: int, before: dict[str, tup
     return added, len(rows) - added
 
 
-def containers_holding(session: Session, tenant_id: int, principal: str, kind: str) -> list[str]:
-    """Containers of `kind` in the tenant's current view that list grants to `principal` (`user:00u1`)."""
-    ptype, _, pid = principal.partition(":")
-    view = sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id).scalar_subquery()
-    return sorted(_select_ids(session, sa.select(G.c.container).where(
-        G.c.run_id == view, G.c.principal_type == ptype, G.c.principal_id == pid,
-        G.c.container.startswith(f"{kind}:", autoescape=True)).distinct()))
+def containers_holding(session: Session, tenant_id: int, pairs: Collection[tuple[str, str]],
+                       ) -> dict[tuple[str, str], list[tuple[str, int]]]:
+    """For each (principal `user:00u1`, container kind): the containers of that kind in the
+    tenant's current view that list grants to the principal, with each container's grant count.
+    Two statements for all pairs (the planner's one look-up)."""
+    view = session.execute(sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id)).scalar()
+    kinds = {kind for _p, kind in pairs}
+    by_type: dict[str, set[str]] = {}
+    for principal, _kind in pairs:
+        ptype, _, pid = principal.partition(":")
+        by_type.setdefault(ptype, set()).add(pid)
+    found: dict[tuple[str, str], set[str]] = {}
+    for ptype, ids in by_type.items():
+        for chunk in _chunks(ids):
+            for pid, container in session.execute(sa.select(G.c.principal_id, G.c.container).where(
+                    G.c.run_id == view, G.c.principal_type == ptype, G.c.principal_id.in_(chunk)).distinct()):
+                pair = (f"{ptype}:{pid}", str(container).partition(":")[0])
+                if pair[1] in kinds and pair in pairs:
+                    found.setdefault(pair, set()).add(str(container))
+    counts: dict[str, int] = {}
+    for chunk in _chunks({c for cs in found.values() for c in cs}):
+        counts.update({str(c): int(n) for c, n in session.execute(sa.select(G.c.container, sa.func.count()).where(
+            G.c.run_id == view, G.c.container.in_(chunk)).group_by(G.c.container))})
+    return {pair: [(c, counts.get(c, 0)) for c in sorted(cs)] for pair, cs in found.items()}
 
 
 def resources_with(session: Session, tenant_id: int, rtype: str, field: str, value: str) -> list[str]:
@@ -198,6 +232,22 @@ def resources_with(session: Session, tenant_id: int, rtype: str, field: str, val
     view = sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id).scalar_subquery()
     return sorted(_select_ids(session, sa.select(R.c.id).where(
         R.c.run_id == view, R.c.resource_type == rtype, R.c.profile[field].as_string() == value)))
+
+
+def resource_values(session: Session, tenant_id: int, keys: Collection[str], field: str) -> dict[str, str]:
+    """{key: profile[field]} of those of `keys` that are resources of the tenant's current view with
+    a value there."""
+    view = sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id).scalar_subquery()
+    return {str(k): str(v) for chunk in _chunks(set(keys)) for k, v in session.execute(
+        sa.select(R.c.id, R.c.profile[field].as_string()).where(R.c.run_id == view, R.c.id.in_(chunk))) if v}
+
+
+def _still_valid(session: Session, run_id: int, validated: Collection[Mapping[str, str]]) -> set[str]:
+    """Containers of `validated` whose parent the run staged with the validator the view stored:
+    the page left them unopened, so their rows stay (types/base.py Validated)."""
+    staged = {str(k): dict(p or {}) for chunk in _chunks({v["resource"] for v in validated})
+              for k, p in session.execute(sa.select(R.c.id, R.c.profile).where(R.c.run_id == run_id, R.c.id.in_(chunk)))}
+    return {v["container"] for v in validated if v["value"] and staged.get(v["resource"], {}).get(v["field"]) == v["value"]}
 
 
 def resources_present(session: Session, tenant_id: int, keys: Collection[str]) -> set[str]:
@@ -232,8 +282,9 @@ def _unopened_children(session: Session, run_id: int, partial_kinds: Collection[
 
 
 def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, partial_kinds: Collection[str] = (),
-                         partial_children: Collection[str] = (),
+                         partial_children: Collection[str] = (), row_kinds: Collection[str] = (),
                          deleted: Collection[str] = (), derived: Collection[Mapping[str, str]] = (),
+                         validated: Collection[Mapping[str, str]] = (),
                          cursor: Cursor | None = None,
                          expand_types: tuple[str, ...] = DEFAULT_EXPAND_TYPES,
                          next_sync_at: Any = None) -> IncrementalResult:
@@ -241,16 +292,21 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
 
     `partial_kinds`: stream kinds whose rows are upserted by id rather than replacing their
     container (the timestamp-filtered lists); `partial_children`: the kinds those lists open for
-    each object (one not opened is empty now). `deleted`: resource keys (`user:00u1`) to remove.
+    each object (one not opened is empty now). `row_kinds`: kinds that re-read one principal's row
+    of a container (its rows there are replaced, or removed when the read found none). `deleted`: resource keys (`user:00u1`) to remove.
     `derived`: containers not re-listed but derived from the users the run staged
-    ({"container", "entitlement"}: each such user holds the entitlement).
+    ({"container", "entitlement"}: each such user holds the entitlement). `validated`: child
+    containers a partial list left unopened because their parent's validator did not change
+    ({"container", "resource", "field", "value"}): kept when the staged parent still has it.
     """
     tenant, run = lock_finalizable(session, tenant_id, run_id)
     view = tenant.current_run_id
     if view is None:
         raise RunStateError(f"tenant {tenant.name!r} has no current view; an incremental run needs a full one first")
-    containers = relisted_containers(session, run_id, partial_kinds)
-    containers |= _unopened_children(session, run_id, partial_kinds, partial_children, containers)
+    containers = relisted_containers(session, run_id, (*partial_kinds, *row_kinds))
+    rows = reread_rows(session, run_id, row_kinds)
+    containers |= _unopened_children(session, run_id, partial_kinds, partial_children, containers) \
+        - _still_valid(session, run_id, validated)
     containers -= {d["container"] for d in derived}
     staged_ids = {t: _select_ids(session, sa.select(t.c.id).where(t.c.run_id == run_id)) for t in ROW_TABLES}
     # Resources a whole list no longer holds are gone, like those delete events name (an app
@@ -258,21 +314,27 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
     deleted_set = set(deleted) | {rid for c in _chunks(containers) for rid in _select_ids(session, sa.select(R.c.id).where(
         R.c.run_id == view, R.c.container.in_(c)))} - staged_ids[R]
     # A list whose parent is gone or not synced (an inactive app's users, read because an event
-    # named the app) is not kept: a full run would not have opened it.
-    parents = {c.partition(":")[2] for c in containers} - {""}
+    # named the app, or a row of it read alone) is not kept: a full run would not have opened it.
+    parents = {c.partition(":")[2] for c in containers | set(rows)} - {""}
     kept = {p for chunk in _chunks(parents) for p in _select_ids(session, sa.select(R.c.id).where(
         R.c.run_id.in_((view, run_id)), R.c.id.in_(chunk)))} - deleted_set
-    orphans = {c for c in containers if c.partition(":")[2] not in kept | {""}}
+    orphans = {c for c in containers | set(rows) if c.partition(":")[2] not in kept | {""}}
     for t in ROW_TABLES:
         for c in _in(t.c.container, orphans):
             _rows(session, sa.delete(t).where(t.c.run_id == run_id, c))
     if orphans:
         staged_ids = {t: _select_ids(session, sa.select(t.c.id).where(t.c.run_id == run_id)) for t in ROW_TABLES}
 
-    # 1. What the change replaces: remember the grants (for access_changes), then delete.
-    before = _grant_rows(session, _grant_scope_clause(view, containers, staged_ids[G], deleted_set))
+    # 1. What the change replaces, then delete it. Only grants gone or new are access changes (and
+    # can change an expansion): a grant the run staged again under its id is neither, and is not
+    # read back (a re-listed 6,000-member group that lost one member reads one row, not 12,000).
+    grant_scope = _grant_scope_clause(view, containers, staged_ids[G], deleted_set, rows)
+    before = _grant_rows(session, sa.and_(grant_scope, *[~c for c in _in(G.c.id, staged_ids[G])]))
+    v = G.alias("v")
+    fresh = _select_ids(session, sa.select(G.c.id).where(
+        G.c.run_id == run_id, ~sa.exists().where(v.c.run_id == view, v.c.id == G.c.id)))
     scope = _view_scope(view, staged_ids, containers, deleted_set)
-    rows_removed = _delete_grants(session, view, set(before))
+    rows_removed = _rows(session, sa.delete(G).where(grant_scope))
     rows_removed += sum(_rows(session, sa.delete(t).where(where)) for t, where in scope.items())
 
     # 2. Prune staged grants to users/groups that are resources of neither the view nor the run.
@@ -285,20 +347,17 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
     moved = sum(_rows(session, sa.update(t).where(t.c.run_id == run_id).values(run_id=view)) for t in ROW_TABLES)
 
     # 4. Derived memberships of the staged users, then re-expand group grants on the entitlements
-    # the change touched.
+    # the change touched, writing only the difference (worker/store/reexpand.py).
     staged_users = {r for r in staged_ids[R] if r.startswith("user:")}
-    new_ids = staged_ids[G] | _derive_members(session, view, derived, staged_users)
+    # (a fresh grant pruned in step 2 is not in the view: the read below leaves it out)
+    new_ids = fresh | _derive_members(session, view, derived, staged_users)
     new_direct = _grant_rows(session, sa.and_(G.c.run_id == view, sa.or_(sa.false(), *_in(G.c.id, new_ids))))
-    touched = _touched_entitlements(session, view, {**before, **new_direct}, containers, deleted_set)
-    stale = _grant_rows(session, sa.and_(G.c.run_id == view, G.c.expanded.is_(True),
-                                         sa.or_(sa.false(), *_in(G.c.entitlement_id, touched))))
-    before |= stale
-    rows_removed += _delete_grants(session, view, set(stale))
-    expanded = sum(expand_group_grants(session, view, tuple(expand_types), entitlements=chunk)
-                   for chunk in _chunks(touched)) if touched else 0
-    after = dict(new_direct)
-    after |= _grant_rows(session, sa.and_(G.c.run_id == view, G.c.expanded.is_(True),
-                                          sa.or_(sa.false(), *_in(G.c.entitlement_id, touched))))
+    touched = _touched_entitlements(session, view, {**before, **new_direct}, deleted_set)
+    gone, new_expanded = reexpand(session, view, touched, tuple(expand_types))
+    before |= gone
+    rows_removed += len(gone)
+    expanded = len(new_expanded)
+    after = new_direct | new_expanded
 
     # 5. Access changes, cursor, run state.
     added, removed = _record(session, tenant_id, run_id, before, after)

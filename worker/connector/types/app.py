@@ -4,6 +4,7 @@ reference/baton-okta.md §1.3, §2, §3)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from worker.connector.options import SyncOptions
 from worker.connector.pages import PageResult, StreamSpec, each, grants_page, object_id, q, records, text
 from worker.connector.probes import PROBE_USER, Capability, capability, outcome
+from worker.connector.types import group
 from worker.connector.types.base import ChangeSources, Dirty, ResourceType, Stream, event_targets
 from worker.model import (
     CountChanged,
@@ -23,6 +25,8 @@ from worker.model import (
     container_key,
     parse_entitlement_id,
     resource_key,
+    row_key,
+    split_row_key,
 )
 from worker.okta.errors import OktaConflict, OktaNotFound, OktaPermissionDenied
 from worker.provisioning.context import PERM_APPS, PERM_GROUPS, ExecContext, Outcome, already, call
@@ -32,6 +36,7 @@ NAME = "app"
 APPS = "apps"  # stream kinds
 APP_USERS = "app-users"
 APP_GROUPS = "app-groups"
+APP_USER = "app-user"  # one user's row of an app's users, read alone (incremental runs)
 APPS_LIMIT = 200  # /apps: max 200 (reference/okta-api.md §3.2)
 APP_USERS_LIMIT = 500  # /apps/{id}/users: max 500
 APP_GROUPS_LIMIT = 200  # /apps/{id}/groups: max 200
@@ -133,6 +138,13 @@ def _group_grant(ent: str, assignment: Any) -> Grant:
     gid = object_id(assignment, "app group")
     ann = {"priority": assignment["priority"]} if "priority" in assignment else {}
     return Grant(ent, "group", gid, annotations=ann)
+
+
+def _app_user_row(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
+    # GET /apps/{id}/users/{uid}: the object the app's user list holds for that user, mapped alike.
+    container, _principal = split_row_key(spec.parent or "")
+    app = container.partition(":")[2]
+    return _app_users(dataclasses.replace(spec, parent=app), [body] if isinstance(body, Mapping) else body, options)
 
 
 def _app_groups(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
@@ -256,6 +268,21 @@ def _spec_for(kind: str, parent: str) -> StreamSpec | None:
     return None
 
 
+def _row_spec(kind: str, parent: str, principal: str) -> StreamSpec | None:
+    aid = parent.split(":", 1)[1] if parent.startswith(f"{NAME}:") else ""
+    ptype, _, uid = principal.partition(":")
+    if kind != APP_USERS or not aid or ptype != "user" or not uid:
+        return None
+    container = container_key(APP_USERS, parent)
+    # Its rows go in the app's user list's container, so a later re-list of that list replaces them.
+    return StreamSpec(APP_USER, f"/api/v1/apps/{q(aid)}/users/{q(uid)}", row_key(container, principal),
+                      meta=(("container", container),))
+
+
+def _page_size(kind: str) -> int:
+    return {APP_USERS: APP_USERS_LIMIT, APP_GROUPS: APP_GROUPS_LIMIT}.get(kind, 0)
+
+
 def _container_of(item: Grant | Resource) -> str:
     if not isinstance(item, Grant):
         return container_key(APPS, None)
@@ -270,7 +297,7 @@ def _app_dirty(event: Any, options: SyncOptions) -> Dirty:
         return Dirty(deleted=tuple(resource_key(NAME, aid) for aid in apps))
     streams: list[StreamSpec] = []
     # A group's app count (expand=stats) changes with its assignments, not its timestamps.
-    also = tuple(("groups", f'id eq "{gid}"') for gid in event_targets(event, "UserGroup")) if kind.startswith("group.") else ()
+    also = tuple(group.recount(gid) for gid in event_targets(event, "UserGroup")) if kind.startswith("group.") else ()
     for aid in apps:
         if not kind.startswith("group."):
             streams.append(_spec_for(APP_USERS, resource_key(NAME, aid)))  # type: ignore[arg-type]
@@ -285,12 +312,14 @@ TYPE = ResourceType(
         Stream(APPS, "apps", "okta.apps.read (an admin role that can view apps)", _apps),
         Stream(APP_USERS, "app user assignments", _PERM_READ, _app_users),
         Stream(APP_GROUPS, "app group assignments", _PERM_READ, _app_groups),
+        Stream(APP_USER, "an app user assignment", _PERM_READ, _app_user_row, absent_is_empty=True),
     ),
     initial_streams=_initial_streams,
     grant=functools.partial(_assign, True),
     revoke=functools.partial(_assign, False),
     probes=_probes,
-    changes=ChangeSources(lists=_app_lists, event_types=APP_EVENTS, dirty=_app_dirty, spec_for=_spec_for),
+    changes=ChangeSources(lists=_app_lists, event_types=APP_EVENTS, dirty=_app_dirty, spec_for=_spec_for,
+                          row_spec=_row_spec, rows=(APP_USER,), page_size=_page_size),
     container_of=_container_of,
     listed_through_group=_listed_through_group,
 )

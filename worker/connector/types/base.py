@@ -35,6 +35,9 @@ class Stream:
     what: str  # for warnings: "skipped <what>"
     permission: str  # what the credentials need to read it (warnings, `oktasync check`)
     handle: PageHandler
+    # 404 means "no such row" (one object read alone, e.g. an app user no longer assigned): the
+    # stream ends empty, without a warning.
+    absent_is_empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,9 @@ class Dirty:
     # (stream kind, filter clause): objects a time-filtered list must also return (OR-ed into its
     # filter), e.g. a group whose app count changed without its timestamps moving.
     also: tuple[tuple[str, str], ...] = ()
-    # (principal key, container kind): re-list the containers of that kind holding the principal's
-    # grants in the current view (an app user's status follows the user's lifecycle).
+    # (principal key, container kind): re-read the principal's row of each container of that kind
+    # holding its grants in the current view (an app user's status follows the user's lifecycle);
+    # the planner re-lists a container whole instead when that costs no more requests.
     holding: tuple[tuple[str, str], ...] = ()
 
 
@@ -84,6 +88,18 @@ class DerivedMembers:
     entitlement: str
 
 
+@dataclass(frozen=True)
+class Validated:
+    """A child container a partial list's page leaves unopened when its parent, as listed now,
+    still has the validator the view stored (reference/okta-incremental.md §7: equality, no
+    clock): the run keeps its rows. The finalizer checks the staged parent the same way."""
+
+    container: str  # e.g. group-members:group:00g1
+    resource: str  # its parent's key
+    field: str  # the parent's profile field holding the validator
+    value: str  # the view's value
+
+
 # (resource type, profile field, value) -> ids (`group:00g1`) of the view's resources with that value.
 FindResources = Callable[[str, str, str], list[str]]
 
@@ -92,11 +108,15 @@ FindResources = Callable[[str, str, str], list[str]]
 class View:
     """What the incremental planner may ask of the tenant's current view (the store answers)."""
 
-    # (principal key, container kind) -> the containers of that kind holding the principal's grants
-    holding: Callable[[str, str], list[str]] = lambda _principal, _kind: []
+    # {(principal key, container kind)} -> for each, the containers of that kind holding the
+    # principal's grants, with each container's grant count (one look-up for the whole plan)
+    holding: Callable[[Collection[tuple[str, str]]], dict[tuple[str, str], list[tuple[str, int]]]] = (
+        lambda _pairs: {})
     find: FindResources = lambda _rtype, _field, _value: []
     # resource keys -> those of them that are resources of the view
     present: Callable[[Collection[str]], set[str]] = lambda _keys: set()
+    # (resource keys, profile field) -> {key: the view's value of that field}, for those that have one
+    values: Callable[[Collection[str], str], dict[str, str]] = lambda _keys, _field: {}
 
 
 @dataclass(frozen=True)
@@ -133,9 +153,19 @@ class ChangeSources:
     children: tuple[str, ...] = ()
     # A container's list rebuilt from its kind and parent (for Dirty.holding); None: not this type's.
     spec_for: Callable[[str, str], StreamSpec | None] = lambda _kind, _parent: None
+    # One principal's row of a container, read alone (for Dirty.holding): (kind, parent,
+    # principal) -> its spec, whose kind is in `rows`, with meta "container"; None: not this type's.
+    row_spec: Callable[[str, str, str], StreamSpec | None] = lambda _kind, _parent, _principal: None
+    rows: tuple[str, ...] = ()
+    # Rows one page of a container kind's list holds (to compare a re-list with row reads); 0: unknown.
+    page_size: Callable[[str], int] = lambda _kind: 0
     # Containers derived from the users an incremental run stages, found in the view; their lists
     # are not opened (partial lists mark them with meta "derived").
     derived: Callable[[FindResources], list[DerivedMembers]] = lambda _find: []
+    # (the type's lists of this run, the view) -> the lists with the view's validators attached
+    # for their pages to compare (meta), and those validators (see Validated).
+    validate: Callable[[list[StreamSpec], View], tuple[list[StreamSpec], list[Validated]]] = (
+        lambda specs, _view: (specs, []))
     # Reads the planner does for the type beyond the log (e.g. users whose e-mail left the filter).
     screen: Screen = lambda _get_page, _since, _options, _view: Screened()
 
@@ -181,3 +211,10 @@ class ResourceType:
     # now (a deleted group leaves a role's targets), or None: the grant went with the resource.
     after_removed: Callable[[Mapping[str, Any], str], dict[str, Any] | None] = (
         lambda annotations, _removed: dict(annotations))
+
+
+# Sent on lists of user objects (users, a group's members): Okta leaves out credential objects and links (smaller pages, server-side fast path).
+OMIT_CREDENTIALS = (
+    ("Content-Type",
+     'application/json; okta-response="omitCredentials,omitCredentialsLinks,omitTransitioningToStatus"'),
+)

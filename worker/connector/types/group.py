@@ -4,7 +4,10 @@ entitlement, membership grant/revoke, the create/modify/delete group actions and
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,6 +17,7 @@ from worker.connector.pages import PageResult, StreamSpec, each, grants_page, ob
 from worker.connector.probes import PROBE_GROUP, PROBE_USER, Capability, capability, outcome
 from worker.connector.types import role
 from worker.connector.types.base import (
+    OMIT_CREDENTIALS,
     Action,
     Arg,
     ChangeSources,
@@ -22,9 +26,10 @@ from worker.connector.types.base import (
     FindResources,
     ResourceType,
     Stream,
+    Validated,
+    View,
     event_targets,
 )
-from worker.connector.types.user import OMIT_CREDENTIALS
 from worker.model import (
     CountChanged,
     Entitlement,
@@ -58,6 +63,9 @@ GROUP_USERS_LIMIT = 1000  # /groups/{id}/users: default = max 1000
 
 BUILT_IN = "BUILT_IN"  # the Everyone group: every user of the org, whatever its status
 DERIVED = "derived"  # meta of an incremental groups list: Everyone's members are not listed
+RECOUNT = "recount"  # meta: ids (comma-separated) the list returns for their app count only
+VALIDATORS = "members_validators"  # meta: {id: lastMembershipUpdated the view stored} (JSON)
+VALIDATOR = "last_membership_updated"  # the profile field holding it
 
 _SOURCE = {"BUILT_IN": "built_in", "APP_GROUP": "app_imported", "OKTA_GROUP": "native"}
 
@@ -95,6 +103,8 @@ def resource(group: Mapping[str, Any]) -> Resource:
         data["users_count"] = counts["usersCount"]
     if "appsCount" in counts:
         data["apps_count"] = counts["appsCount"]
+    if group.get("lastMembershipUpdated"):
+        data[VALIDATOR] = group["lastMembershipUpdated"]  # an incremental run's validator (reference §7)
     return Resource(NAME, gid, text(profile.get("name")) or gid, data)
 
 
@@ -123,6 +133,7 @@ def _initial_streams(options: SyncOptions) -> list[StreamSpec]:
 
 def _groups(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
     out = PageResult()
+    validators = json.loads(spec.meta_value(VALIDATORS) or "{}")
 
     def one(group: Any) -> None:
         res = resource(group)
@@ -133,7 +144,10 @@ def _groups(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
         counts = stats(group)
         # An incremental run derives Everyone's members from the users it stages (_derived).
         derived = res.profile.get("type") == BUILT_IN and spec.meta_value(DERIVED)
-        if counts.get("usersCount") != 0 and not derived:  # missing count -> fetch; 0 -> nothing to fetch
+        # A group an incremental run reads again for its app count keeps its members when its
+        # lastMembershipUpdated is the one the view stored (equality, no clock).
+        unchanged = bool(res.profile.get(VALIDATOR)) and validators.get(res.id) == res.profile.get(VALIDATOR)
+        if counts.get("usersCount") != 0 and not derived and not unchanged:  # missing count -> fetch; 0 -> nothing to fetch
             out.children.append(StreamSpec(
                 GROUP_MEMBERS, f"/api/v1/groups/{q(res.id)}/users?limit={GROUP_USERS_LIMIT}", res.key,
                 headers=OMIT_CREDENTIALS))
@@ -328,11 +342,35 @@ def _probes(client: Any) -> dict[str, Capability]:
 
 # ------------------------------------------------------------------------------------ changes
 
+_RECOUNT_CLAUSE = re.compile(r'^id eq "([^"]+)"$')
+
+
+def recount(gid: str) -> tuple[str, str]:
+    """The `also` clause of a group whose app count changed (expand=stats) without Okta moving its
+    timestamps: the incremental groups list returns it too."""
+    return GROUPS, f'id eq "{gid}"'
+
+
 def _changed_groups(options: SyncOptions, since: str, also: tuple[str, ...]) -> list[StreamSpec]:
     # Groups whose profile or members changed (or events named); the list opens their member and role lists.
     query = q(" or ".join((f'lastUpdated gt "{since}"', f'lastMembershipUpdated gt "{since}"', *also)))
+    ids = [m.group(1) for c in also if (m := _RECOUNT_CLAUSE.match(c))]
     return [StreamSpec(GROUPS, f"/api/v1/groups?expand=stats&limit={GROUPS_LIMIT}&filter={query}",
-                       meta=((DERIVED, "1"),))]
+                       meta=((DERIVED, "1"), *([(RECOUNT, ",".join(ids))] if ids else [])))]
+
+
+def _validate(specs: list[StreamSpec], view: View) -> tuple[list[StreamSpec], list[Validated]]:
+    """Attach the view's lastMembershipUpdated of the groups read for their app count only."""
+    out, validated = [], []
+    for spec in specs:
+        ids = [i for i in spec.meta_value(RECOUNT).split(",") if i] if spec.kind == GROUPS else []
+        stored = view.values([key(i) for i in ids], VALIDATOR) if ids else {}
+        if stored:
+            by_id = {k.partition(":")[2]: v for k, v in sorted(stored.items())}
+            spec = dataclasses.replace(spec, meta=(*spec.meta, (VALIDATORS, json.dumps(by_id, sort_keys=True))))
+            validated += [Validated(container_key(GROUP_MEMBERS, key(i)), key(i), VALIDATOR, v) for i, v in by_id.items()]
+        out.append(spec)
+    return out, validated
 
 
 def _derived(find: FindResources) -> list[DerivedMembers]:
@@ -367,7 +405,8 @@ TYPE = ResourceType(
     delete=delete_group,
     probes=_probes,
     changes=ChangeSources(lists=_changed_groups, partial=(GROUPS,), event_types=("group.lifecycle.delete",),
-                          dirty=_group_dirty, children=(GROUP_MEMBERS, role.GROUP_ROLES), derived=_derived),
+                          dirty=_group_dirty, children=(GROUP_MEMBERS, role.GROUP_ROLES), derived=_derived,
+                          validate=_validate),
     container_of=lambda item: (container_key(GROUP_MEMBERS, key(parse_entitlement_id(item.entitlement_id).resource_id))
                                if isinstance(item, Grant) else container_key(GROUPS, None)),
 )

@@ -16,6 +16,7 @@ from worker.connector.probes import PROBE_USER, Capability, CredentialsRejected,
 from worker.connector.system_log import LogUnavailable, get_waiting, parse_time
 from worker.connector.types import app
 from worker.connector.types.base import (
+    OMIT_CREDENTIALS,
     Action,
     Arg,
     ChangeSources,
@@ -51,11 +52,6 @@ from worker.provisioning.errors import ProvisionError, RetryLater
 NAME = "user"
 USERS = "users"  # stream kind
 
-# Sent on user lists: Okta leaves out credential objects and links (smaller pages, server-side fast path).
-OMIT_CREDENTIALS = (
-    ("Content-Type",
-     'application/json; okta-response="omitCredentials,omitCredentialsLinks,omitTransitioningToStatus"'),
-)
 USERS_LIMIT = 200  # /users: max 200 (reference/okta-api.md §3.2)
 
 ENABLED_STATUSES = ("ACTIVE", "PROVISIONED", "RECOVERY", "PASSWORD_EXPIRED", "LOCKED_OUT")
