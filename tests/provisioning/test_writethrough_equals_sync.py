@@ -9,9 +9,14 @@ import pytest
 from tests.support.embedded import view
 from tests.support.provisioning import SUPER, SyncedFile, sim_args
 from worker.connector import SyncOptions
+from worker.connector.types.group import VALIDATOR
 from worker.engine.embedded import run_embedded
 
 OPTIONS = SyncOptions(sync_custom_roles=True)
+# Okta's time of a group's last membership change: write-through cannot know it and keeps the one
+# the last sync read. That is safe for the incremental validator, which re-lists a group's members
+# when the stored value differs from Okta's (docs/provisioning.md, "Write-through").
+OKTA_TIMESTAMPS = (VALIDATOR,)
 
 
 def _differences(before: tuple[set, set, set], after: tuple[set, set, set]) -> dict[str, tuple[list, list]]:
@@ -30,10 +35,10 @@ def synced(oktasim, tmp_path, request):
 
 def _check(sim, synced: SyncedFile, kind: str, payload: dict) -> dict:
     synced.run(kind, payload)
-    written = view(synced.file)
+    written = view(synced.file, ignore=OKTA_TIMESTAMPS)
     result = run_embedded(sim.url, {"api_token": SUPER}, OPTIONS, file=synced.file, full=True)
     assert result.state == "succeeded", result.error
-    return _differences(written, view(synced.file))
+    return _differences(written, view(synced.file, ignore=OKTA_TIMESTAMPS))
 
 
 def test_each_operation_writes_through_what_a_full_sync_reads(synced):
@@ -96,4 +101,4 @@ def test_each_operation_writes_through_what_a_full_sync_reads(synced):
         diff = _check(sim, file, kind, payload)
         if diff:
             found[f"{kind} {payload}"] = diff
-    assert found == {}
+    assert found == {}, "\n".join(f"{k}: {v}" for k, v in found.items())

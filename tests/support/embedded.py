@@ -20,14 +20,14 @@ OPTIONS = SyncOptions(sync_custom_roles=True, sync_secrets=True)
 ORG = ["--users", "150", "--groups", "20", "--apps", "8", "--seed", "21", "--window-seconds", "5"]
 
 
-def view(file) -> tuple[set, set, set]:
-    """The file's current view, whole: every column a reader sees."""
+def view(file, ignore: tuple[str, ...] = ()) -> tuple[set, set, set]:
+    """The file's current view, whole: every column a reader sees (but the profile keys `ignore`)."""
     engine = make_engine(f"sqlite:///{file}")
     with engine.connect() as c:
         run = c.execute(sa.select(Tenant.current_run_id)).scalar()
         r, e, g = ResourceRow, EntitlementRow, GrantRow
-        res = {(x.id, x.display_name, repr(sorted(x.profile.items())), x.parent) for x in c.execute(
-            sa.select(r.id, r.display_name, r.profile, r.parent).where(r.run_id == run))}
+        res = {(x.id, x.display_name, repr(sorted(i for i in x.profile.items() if i[0] not in ignore)), x.parent)
+               for x in c.execute(sa.select(r.id, r.display_name, r.profile, r.parent).where(r.run_id == run))}
         ents = {tuple(x) for x in c.execute(sa.select(e.id, e.display_name).where(e.run_id == run))}
         grants = {(x.id, x.expanded, tuple(x.sources), repr(sorted(x.annotations.items()))) for x in c.execute(
             sa.select(g.id, g.expanded, g.sources, g.annotations).where(g.run_id == run))}
