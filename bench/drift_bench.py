@@ -14,7 +14,6 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -22,7 +21,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from store_merge_bench import Org, one_sync, peak_rss_mb  # noqa: E402
+from store_merge_bench import Org, one_sync, peak_rss_mb, scratch_postgres  # noqa: E402
 
 from worker.store import drift  # noqa: E402
 from worker.store.db import make_engine, make_session_factory  # noqa: E402
@@ -81,16 +80,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as d:
             bench(f"sqlite:///{d}/bench.db", "sqlite", args.grants)
     if args.dialect in ("postgresql", "both"):
-        admin = make_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-        name = f"oktasync_bench_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as c:
-            c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            bench(admin.url.set(database=name).render_as_string(hide_password=False), "postgresql", args.grants)
-        finally:
-            with admin.connect() as c:
-                c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.dispose()
+        with scratch_postgres(args.pg_url) as (url, _version):
+            bench(url, "postgresql", args.grants)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ postgresql://postgres@127.0.0.1:5432/test) and dropped afterwards.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import sys
@@ -151,18 +152,24 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as d:
             bench(f"sqlite:///{d}/bench.db", "sqlite", args.grants, args.page_size)
     if args.dialect in ("postgresql", "both"):
-        admin = make_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-        name = f"oktasync_bench_{uuid.uuid4().hex[:8]}"
+        with scratch_postgres(args.pg_url) as (url, version):
+            bench(url, f"postgresql {version}", args.grants, args.page_size)
+
+
+@contextlib.contextmanager
+def scratch_postgres(pg_url: str):
+    """(url, server version) of a new PostgreSQL database, dropped afterwards."""
+    admin = make_engine(pg_url, isolation_level="AUTOCOMMIT")
+    name = f"oktasync_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        version = c.exec_driver_sql("SHOW server_version").scalar()
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False), version
+    finally:
         with admin.connect() as c:
-            c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-            version = c.exec_driver_sql("SHOW server_version").scalar()
-        try:
-            bench(admin.url.set(database=name).render_as_string(hide_password=False), f"postgresql {version}",
-                  args.grants, args.page_size)
-        finally:
-            with admin.connect() as c:
-                c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.dispose()
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
 
 
 if __name__ == "__main__":
