@@ -111,7 +111,7 @@ def test_a_real_worker_sends_every_task_event_in_few_publishes(worker_env, tmp_p
     log = tmp_path / "worker.log"
     proc = subprocess.Popen([CELERY, "-A", "worker", "worker", "-Q", "sync", "-c", "1", "-E", "--without-gossip",
                              "--without-mingle", "--without-heartbeat", "--loglevel", "INFO"],
-                            env={**worker_env, "OKTASYNC_EVENT_FLUSH_INTERVAL": "1"}, cwd=str(ROOT),
+                            env={**worker_env, "OKTASYNC_EVENT_FLUSH_INTERVAL": "5"}, cwd=str(ROOT),
                             stdout=log.open("w"), stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
@@ -120,20 +120,23 @@ def test_a_real_worker_sends_every_task_event_in_few_publishes(worker_env, tmp_p
         app = make_app(Settings(broker_url=redis_url, redis_url=redis_url, database_url=pg_url))
         ids = [app.send_task("oktasync.sync.page", args=[10_000 + i, "/api/v1/users"]).id for i in range(10)]
         seen: dict[str, set[str]] = {i: set() for i in ids}
-        publishes = 0
+        worker_publishes = 0  # the publisher's own task-sent events go out one by one: not counted
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and any(len(s) < 3 for s in seen.values()):
             msg = sub.get_message(timeout=1.0)
             if not msg or msg["type"] != "pmessage":
                 continue
-            events = [e for e in _events(msg["data"]) if e.get("type", "").startswith("task-")]
-            publishes += bool(events)
+            events = [e for e in _events(msg["data"]) if e.get("type", "").startswith("task-")
+                      and e["type"] != "task-sent"]
+            worker_publishes += bool(events)
             for e in events:
-                if e.get("uuid") in seen and e["type"] != "task-sent":
+                if e.get("uuid") in seen:
                     seen[e["uuid"]].add(e["type"])
         assert all(s == {"task-received", "task-started", "task-succeeded"} for s in seen.values()), \
             (seen, log.read_text()[-2000:])
-        assert publishes < 30 - 10  # 30 events, plus the 10 task-sent of the publisher above
+        # 30 events: Celery's own flushing publishes nearly each alone (30); batched at most every
+        # 5 s (or 24 events) they take a few publishes however slowly the machine runs the tasks.
+        assert worker_publishes <= 10, worker_publishes
     finally:
         proc.terminate()
         proc.wait(30)
