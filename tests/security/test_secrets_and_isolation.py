@@ -10,6 +10,7 @@ import json
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -107,18 +108,30 @@ def test_secrets_never_in_clear(chaos, oktasim, tmp_path):
               "--principal", f"user:{uid}", "--idempotency-key", "sec-1")
     assert got.returncode == 0, got.stderr
     dumps = [_redis_dump(chaos.env["OKTASYNC_BROKER_URL"])]  # messages as published, before any worker
+    # Sample the broker while messages are in flight or unacked, from a thread: a small org's run
+    # ends within a second or two, faster than the loop below goes round.
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            dumps.append(_redis_dump(chaos.env["OKTASYNC_BROKER_URL"]))
+            done.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     chaos.worker("w1")
     chaos._spawn(["-A", "worker", "worker", "-Q", "provisioning", "-c", "1", "-n", "prov@%h", "--loglevel", "INFO",
                   "--without-gossip", "--without-mingle"], "prov")
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # sample the broker while messages are in flight / unacked
-        dumps.append(_redis_dump(chaos.env["OKTASYNC_BROKER_URL"]))
+    while time.monotonic() < deadline:
         states = [chaos.wait_state(r, ("queued", "running", "finalizing", "succeeded", "failed")).state
                   for r in runs.values()]
         req = cli("provision", "status", "sec-1", "--tenant", "oauth", "--json")
         if all(s in ("succeeded", "failed") for s in states) and '"succeeded"' in req.stdout:
             break
         time.sleep(0.3)
+    done.set()
+    sampler.join()
     for name, run_id in runs.items():
         run = chaos.wait_state(run_id, ("succeeded", "failed"))
         assert run.state == "succeeded", (name, run.error)
