@@ -21,14 +21,11 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from store_merge_bench import Org, one_sync, peak_rss_mb, scratch_postgres  # noqa: E402
+from store_merge_bench import Org, bench_store, one_sync, peak_rss_mb, scratch_postgres  # noqa: E402
 
 from worker.store import drift  # noqa: E402
-from worker.store.db import make_engine, make_session_factory  # noqa: E402
-from worker.store.migrate import migrate  # noqa: E402
 from worker.store.secrets import generate_key  # noqa: E402
 from worker.store.tables import SyncRun, Tenant  # noqa: E402
-from worker.store.tenants import create_tenant  # noqa: E402
 from worker.store.writes import write_page  # noqa: E402
 
 
@@ -39,12 +36,7 @@ def timed(fn):
 
 
 def bench(url: str, label: str, grants: int) -> None:
-    migrate(url)
-    engine = make_engine(url)
-    Session = make_session_factory(engine)
-    with Session() as s:
-        tenant_id = create_tenant(s, "bench", "bench.okta.com", {"api_token": "00bench"}).id
-        s.commit()
+    engine, Session, tenant_id = bench_store(url)
     one_sync(Session, tenant_id, grants, 0, 200)
     with Session() as s:
         scratch = SyncRun(tenant_id=tenant_id, state="running", kind="verify")

@@ -119,13 +119,19 @@ def one_sync(Session, tenant_id: int, grants: int, variant: int, page_size: int)
             "total": res.grants}
 
 
-def bench(url: str, label: str, grants: int, page_size: int) -> None:
+def bench_store(url: str):
+    """(engine, session factory, tenant id) of a migrated store at `url` holding one tenant."""
     migrate(url)
     engine = make_engine(url)
     Session = make_session_factory(engine)
     with Session() as s:
         tenant_id = create_tenant(s, "bench", "bench.okta.com", {"api_token": "00bench"}).id
         s.commit()
+    return engine, Session, tenant_id
+
+
+def bench(url: str, label: str, grants: int, page_size: int) -> None:
+    engine, Session, tenant_id = bench_store(url)
     for variant in (0, 1):
         r = one_sync(Session, tenant_id, grants, variant, page_size)
         whole = r["write_s"] + r["finalize_s"]
