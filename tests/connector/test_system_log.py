@@ -141,3 +141,47 @@ def test_no_row_read_where_the_app_users_are_relisted_whole():
     lookup = holding({"app-users:app:0oaA": 10_000}, {"user:00u1": ["app-users:app:0oaA"]})
     plan = build_plan(events, SyncOptions(), NOW - timedelta(minutes=2), NOW, lookup)
     assert [(s.kind, s.parent) for s in plan.streams if s.kind.startswith("app-user")] == [("app-users", "app:0oaA")]
+
+
+def test_a_membership_event_opens_that_groups_member_list_with_the_first_lists():
+    """Without waiting for the filtered groups list to return the group: only groups of the view,
+    not Everyone (derived), not a group deleted since, the largest first."""
+    from worker.connector.incremental import TYPES
+    from worker.connector.types.base import View
+
+    events = [event("1", "group.user_membership.add", ("User", "00u1"), ("UserGroup", "00gSmall")),
+              event("2", "group.user_membership.remove", ("User", "00u2"), ("UserGroup", "00gBig")),
+              event("3", "group.user_membership.add", ("User", "00u3"), ("UserGroup", "00gEveryone")),
+              event("4", "group.user_membership.add", ("User", "00u4"), ("UserGroup", "00gNew")),
+              event("5", "group.user_membership.add", ("User", "00u5"), ("UserGroup", "00gGone")),
+              event("6", "group.lifecycle.delete", ("UserGroup", "00gGone"))]
+    stored = {"type": {"group:00gSmall": "OKTA_GROUP", "group:00gBig": "APP_GROUP",
+                       "group:00gEveryone": "BUILT_IN", "group:00gGone": "OKTA_GROUP"},
+              "users_count": {"group:00gSmall": "3", "group:00gBig": "6000", "group:00gEveryone": "20000"}}
+    view = View(values=lambda keys, field: {k: v for k, v in stored[field].items() if k in keys})
+    plan = build_plan(events, SyncOptions(), NOW - timedelta(minutes=2), NOW)
+    specs = plan.streams
+    for t in TYPES.values():
+        specs, _validated = t.changes.validate(specs, view)
+    members = [s for s in specs if s.kind == "group-members"]
+    assert [(s.parent, s.url) for s in members] == [
+        ("group:00gBig", "/api/v1/groups/00gBig/users?limit=1000"),
+        ("group:00gSmall", "/api/v1/groups/00gSmall/users?limit=1000")]
+    assert plan.deleted == ["group:00gGone"]
+
+
+def test_a_deleted_users_groups_are_relisted_with_the_first_lists():
+    from worker.connector.incremental import TYPES
+    from worker.connector.types.base import View
+
+    events = [event("1", "user.lifecycle.delete.completed", ("User", "00u1"))]
+    lookup = holding({"group-members:group:00gA": 6000, "group-members:group:00gAll": 20000},
+                     {"user:00u1": ["group-members:group:00gA", "group-members:group:00gAll"]})
+    stored = {"type": {"group:00gA": "OKTA_GROUP", "group:00gAll": "BUILT_IN"}, "users_count": {}}
+    view = View(values=lambda keys, field: {k: v for k, v in stored[field].items() if k in keys})
+    plan = build_plan(events, SyncOptions(), NOW - timedelta(minutes=2), NOW, lookup)
+    specs = plan.streams
+    for t in TYPES.values():
+        specs, _validated = t.changes.validate(specs, view)
+    assert [s.parent for s in specs if s.kind == "group-members"] == ["group:00gA"]
+    assert plan.deleted == ["user:00u1"]

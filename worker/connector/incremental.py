@@ -194,6 +194,8 @@ def build_plan(events: list[Mapping[str, Any]], options: SyncOptions, since: dat
                     also.setdefault(list_kind, [])
                     if clause not in also[list_kind]:
                         also[list_kind].append(clause)
+    # A deleted object's lists would answer 404; its containers go with it.
+    dirty = [spec for spec in dirty if spec.parent not in deleted]
     if holding:
         # A row read is redundant where the run re-lists its container whole.
         whole = {(spec.kind, spec.parent) for spec in dirty}

@@ -148,9 +148,7 @@ def _groups(spec: StreamSpec, body: Any, options: SyncOptions) -> PageResult:
         # lastMembershipUpdated is the one the view stored (equality, no clock).
         unchanged = bool(res.profile.get(VALIDATOR)) and validators.get(res.id) == res.profile.get(VALIDATOR)
         if counts.get("usersCount") != 0 and not derived and not unchanged:  # missing count -> fetch; 0 -> nothing to fetch
-            out.children.append(StreamSpec(
-                GROUP_MEMBERS, f"/api/v1/groups/{q(res.id)}/users?limit={GROUP_USERS_LIMIT}", res.key,
-                headers=OMIT_CREDENTIALS))
+            out.children.append(members_stream(res.id))
         # expand=stats says whether the group holds an admin role ("hasAdminPrivlege", sic); only those
         # groups' role lists are fetched (all of them when Okta does not say).
         if counts.get("hasAdminPrivlege", counts.get("hasAdminPrivilege")) is not False:
@@ -360,7 +358,16 @@ def _changed_groups(options: SyncOptions, since: str, also: tuple[str, ...]) -> 
 
 
 def _validate(specs: list[StreamSpec], view: View) -> tuple[list[StreamSpec], list[Validated]]:
-    """Attach the view's lastMembershipUpdated of the groups read for their app count only."""
+    """Attach the view's lastMembershipUpdated of the groups read for their app count only, and
+    keep the member lists membership events opened only for groups of the view (a new group, or
+    one skip_app_groups leaves out, is for the groups list to judge) other than Everyone
+    (derived), largest first: a big group's sequential pages are the run's longest path."""
+    members = {s.parent: s for s in specs if s.kind == GROUP_MEMBERS}
+    if members:
+        kinds = view.values(members, "type")
+        sizes = view.values(members, "users_count")
+        keep = sorted((k for k, t in kinds.items() if t != BUILT_IN), key=lambda k: -int(sizes.get(k) or 0))
+        specs = [*(members[k] for k in keep), *(s for s in specs if s.kind != GROUP_MEMBERS)]
     out, validated = [], []
     for spec in specs:
         ids = [i for i in spec.meta_value(RECOUNT).split(",") if i] if spec.kind == GROUPS else []
@@ -381,7 +388,21 @@ def _derived(find: FindResources) -> list[DerivedMembers]:
             for key in find(NAME, "type", BUILT_IN)]
 
 
+MEMBERSHIP_EVENTS = ("group.user_membership.add", "group.user_membership.remove")
+
+
+def members_stream(gid: str) -> StreamSpec:
+    return StreamSpec(GROUP_MEMBERS, f"/api/v1/groups/{q(gid)}/users?limit={GROUP_USERS_LIMIT}", key(gid),
+                      headers=OMIT_CREDENTIALS)
+
+
 def _group_dirty(event: Any, options: SyncOptions) -> Dirty:
+    if event.get("eventType") in MEMBERSHIP_EVENTS:
+        # The filtered groups list would open this member list too (lastMembershipUpdated moved),
+        # but only once its own page is back; opening it with the run's first lists takes that
+        # wait off the critical path of a big group's sequential pages. It also covers
+        # memberships written without moving the timestamp (reference §1.1: OKTA-90593, directory imports).
+        return Dirty(streams=tuple(members_stream(gid) for gid in event_targets(event, "UserGroup")))
     return Dirty(deleted=tuple(key(gid) for gid in event_targets(event, "UserGroup")))
 
 
@@ -404,7 +425,10 @@ TYPE = ResourceType(
     ),
     delete=delete_group,
     probes=_probes,
-    changes=ChangeSources(lists=_changed_groups, partial=(GROUPS,), event_types=("group.lifecycle.delete",),
+    changes=ChangeSources(lists=_changed_groups, partial=(GROUPS,),
+                          event_types=("group.lifecycle.delete", *MEMBERSHIP_EVENTS),
+                          spec_for=lambda kind, parent: members_stream(parent.partition(":")[2])
+                          if kind == GROUP_MEMBERS else None,
                           dirty=_group_dirty, children=(GROUP_MEMBERS, role.GROUP_ROLES), derived=_derived,
                           validate=_validate),
     container_of=lambda item: (container_key(GROUP_MEMBERS, key(parse_entitlement_id(item.entitlement_id).resource_id))

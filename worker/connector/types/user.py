@@ -459,7 +459,10 @@ def _user_dirty(event: Any, options: SyncOptions) -> Dirty:
     if kind == "user.lifecycle.create":
         return Dirty(also=(EVERYONE,))
     if kind == "user.lifecycle.delete.completed":
-        return Dirty(deleted=tuple(key(uid) for uid in users), also=(EVERYONE,))
+        # Its groups' member lists (not Everyone's: derived) move too; the groups list would
+        # open them once its page is back, opening them now takes that wait off their pages.
+        return Dirty(deleted=tuple(key(uid) for uid in users), also=(EVERYONE,),
+                     holding=tuple((key(uid), "group-members") for uid in users))
     # An app user's status follows the user's: re-list the apps that list this user.
     return Dirty(holding=tuple((key(uid), "app-users") for uid in users))
 
