@@ -202,6 +202,15 @@ def _grant_rows(session: Session, view: int, ids: Collection[str]) -> dict[str, 
                     G.c.run_id == view, G.c.id.in_(chunk)))}
 
 
+def _unchanged_grants(session: Session, run_id: int, view: int) -> set[str]:
+    """Ids of the run's staged grants whose view row of the same id has the same value in every
+    column but run_id (JSON compared as stored: a difference in form only counts as a change)."""
+    v = G.alias("v")
+    same = [v.c[c.name].is_not_distinct_from(c) for c in G.columns if c.name not in ("run_id", "id")]
+    return _select_ids(session, sa.select(G.c.id).where(
+        G.c.run_id == run_id, sa.exists().where(v.c.run_id == view, v.c.id == G.c.id, *same)))
+
+
 def _delete_ids(session: Session, table: sa.Table, view: int, ids: Collection[str]) -> int:
     return sum(_rows(session, sa.delete(table).where(table.c.run_id == view, table.c.id.in_(chunk)))
                for chunk in _chunks(ids))
@@ -369,14 +378,20 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
     fresh = _select_ids(session, sa.select(G.c.id).where(
         G.c.run_id == run_id, ~sa.exists().where(v.c.run_id == view, v.c.id == G.c.id)))
     scope = _view_scope(session, view, staged_ids, containers, deleted_set)
-    rows_removed = _delete_ids(session, G, view, scope_ids)
-    rows_removed += sum(_delete_ids(session, t, view, ids) for t, ids in scope.items())
+    rows_removed = sum(_delete_ids(session, t, view, ids) for t, ids in scope.items())
 
     # 2. Prune staged grants to users/groups that are resources of neither the view nor the run.
     principal = G.c.principal_type + ":" + G.c.principal_id
     pruned = _rows(session, sa.delete(G).where(
         G.c.run_id == run_id, G.c.principal_type.in_(PRUNED_PRINCIPAL_TYPES),
         ~sa.exists().where(R.c.run_id.in_((run_id, view)), R.c.id == principal)))
+
+    # A staged grant equal in every column to the view's grant of its id would replace it by
+    # itself: the view keeps its row and the staged copy goes, so a re-listed container writes
+    # only the grants that changed (its unchanged rows are neither deleted nor moved).
+    unchanged = _unchanged_grants(session, run_id, view)
+    _delete_ids(session, G, run_id, unchanged)
+    rows_removed += _delete_ids(session, G, view, scope_ids - unchanged)
 
     # 3. Move the staged rows into the view.
     moved = sum(_rows(session, sa.update(t).where(t.c.run_id == run_id).values(run_id=view)) for t in ROW_TABLES)
