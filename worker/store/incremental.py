@@ -10,7 +10,9 @@ its container (worker.model.container_key). `finalize_incremental` then, in ONE 
    (lifecycle delete events) with their entitlements, owned resources and every grant naming them;
 2. drops staged grants whose user/group/app principal is a resource of neither the view nor the run
    (as a full run's prune does);
-3. moves the staged rows into the view (UPDATE run_id): nothing of the view is copied;
+3. moves the staged rows into the view (UPDATE run_id): nothing of the view is copied; a staged
+   grant equal in every column to the view's grant of its id is dropped instead, and the view's
+   row stays (a re-listed container writes only the grants that changed);
 4. re-expands group grants only for the entitlements the grants gone or new touch, writing only
    the expanded grants that differ;
 5. records access_changes for exactly the grants it removed and added, under the incremental
