@@ -316,7 +316,7 @@ def test_reexpansion_writes_only_the_difference(store):
     assert_equals_full_sync(store, "acme", changed)
     # a1 and a2 (held by g2) to u4, a2 to u1: not every member's grant of both apps again (6)
     assert res.expanded == 3
-    assert res.rows_removed == 1  # g2's unchanged member row, replaced by the staged one
+    assert res.rows_removed == 0 and res.rows_moved == 2  # g2's unchanged member row stays as it is
     with store.Session() as s:
         after = {g.id: g.sources for g in queries.grants(s, "acme") if g.expanded}
     assert after["app:a1:access:user:u1"] == ("app:a1:access:group:g1", "app:a1:access:group:g2")
@@ -325,3 +325,24 @@ def test_reexpansion_writes_only_the_difference(store):
     assert changes(store, run) == {("added", "group:g2:member:user:u4"), ("added", "group:g2:member:user:u1"),
                                    ("added", "app:a1:access:user:u4"), ("added", "app:a2:access:user:u4"),
                                    ("added", "app:a2:access:user:u1")}
+
+
+def test_a_relisted_container_rewrites_only_the_grants_that_changed(store):
+    """A re-listed app's users: the one whose status changed is replaced (no access change: same
+    grant), the unchanged ones stay as the view holds them, a new one is added, and the view
+    equals a full sync's."""
+    t = store.tenant()
+    lists = org()
+    lists["app-users:app:a1"] = ([], [], [app_grant("a1", "user", u, annotations={"status": "ACTIVE"})
+                                          for u in ("u1", "u2")])
+    full_sync(store, t, lists)
+    relisted = [app_grant("a1", "user", "u1", annotations={"status": "SUSPENDED"}),
+                app_grant("a1", "user", "u2", annotations={"status": "ACTIVE"}),
+                app_grant("a1", "user", "u3", annotations={"status": "ACTIVE"})]
+    run, res = incremental(store, t, {"app-users:app:a1": ([], [], relisted)})
+    changed = dict(lists)
+    changed["app-users:app:a1"] = ([], [], relisted)
+    assert_equals_full_sync(store, "acme", changed)
+    assert _annotations(store, "acme")["app:a1:access:user:u1"] == {"status": "SUSPENDED"}
+    assert (res.rows_removed, res.rows_moved) == (1, 2)  # u1's old row out; u1's and u3's new rows in
+    assert changes(store, run) == {("added", "app:a1:access:user:u3")}

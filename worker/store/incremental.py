@@ -10,7 +10,9 @@ its container (worker.model.container_key). `finalize_incremental` then, in ONE 
    (lifecycle delete events) with their entitlements, owned resources and every grant naming them;
 2. drops staged grants whose user/group/app principal is a resource of neither the view nor the run
    (as a full run's prune does);
-3. moves the staged rows into the view (UPDATE run_id): nothing of the view is copied;
+3. moves the staged rows into the view (UPDATE run_id): nothing of the view is copied; a staged
+   grant equal in every column to the view's grant of its id is dropped instead, and the view's
+   row stays (a re-listed container writes only the grants that changed);
 4. re-expands group grants only for the entitlements the grants gone or new touch, writing only
    the expanded grants that differ;
 5. records access_changes for exactly the grants it removed and added, under the incremental
@@ -144,34 +146,76 @@ def reread_rows(session: Session, run_id: int, row_kinds: Collection[str]) -> di
     return out
 
 
-def _row_clauses(rows: Mapping[str, Collection[str]]) -> list[Any]:
-    principal = G.c.principal_type + ":" + G.c.principal_id
-    return [sa.and_(G.c.container == c, principal.in_(sorted(ps))) for c, ps in sorted(rows.items())]
+def _ids_where(session: Session, table: sa.Table, where: Any, column: Any, values: Collection[str]) -> set[str]:
+    """Ids of `table` rows matching `where` and `column IN values`, one statement per chunk."""
+    return {i for chunk in _chunks(values) for i in _select_ids(session, sa.select(table.c.id).where(
+        where, column.in_(chunk)))}
 
 
-def _grant_rows(session: Session, where: Any) -> dict[str, tuple[str, str, str, bool]]:
-    return {r.id: (r.entitlement_id, r.principal_type, r.principal_id, bool(r.expanded)) for r in session.execute(
-        sa.select(G.c.id, G.c.entitlement_id, G.c.principal_type, G.c.principal_id, G.c.expanded).where(where))}
+def _by_type(keys: Collection[str]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for key in keys:
+        rtype, rid = split_resource_key(key)
+        out.setdefault(rtype, set()).add(rid)
+    return out
 
 
-def _view_scope(view: int, staged_ids: dict[sa.Table, set[str]], containers: set[str],
-                deleted: set[str]) -> dict[sa.Table, Any]:
-    """Resources and entitlements of the view this change replaces or removes."""
-    return {
-        R: sa.and_(R.c.run_id == view, sa.or_(sa.false(), *_in(R.c.container, containers), *_in(R.c.id, staged_ids[R]),
-                                             *_in(R.c.id, deleted), *_in(R.c.parent, deleted))),
-        E: sa.and_(E.c.run_id == view, sa.or_(sa.false(), *_in(E.c.container, containers), *_in(E.c.id, staged_ids[E]),
-                                             *_in(E.c.resource, deleted))),
-    }
+def _view_grant_scope(session: Session, view: int, containers: set[str], staged_grants: set[str],
+                      deleted: set[str], rows: Mapping[str, Collection[str]]) -> set[str]:
+    """Ids of the view's grants this change replaces or removes: those of the re-listed containers,
+    those the run staged again, the re-read rows, and every grant naming a deleted resource (as
+    principal or through its entitlements). Each look-up reads one index for what it names, so the
+    cost follows the change, not the view (an OR of them made SQLite and PostgreSQL walk every grant
+    of the view)."""
+    in_view = G.c.run_id == view
+    ids = _ids_where(session, G, in_view, G.c.container, containers)
+    ids |= _ids_where(session, G, in_view, G.c.id, staged_grants)
+    for container, principals in sorted(rows.items()):
+        for ptype, pids in sorted(_by_type(principals).items()):
+            ids |= _ids_where(session, G, sa.and_(in_view, G.c.principal_type == ptype, G.c.container == container),
+                              G.c.principal_id, pids)
+    for ptype, pids in sorted(_by_type(deleted).items()):
+        ids |= _ids_where(session, G, sa.and_(in_view, G.c.principal_type == ptype), G.c.principal_id, pids)
+    entitlements = _ids_where(session, E, E.c.run_id == view, E.c.resource, deleted)
+    ids |= _ids_where(session, G, in_view, G.c.entitlement_id, entitlements)
+    return ids
 
 
-def _grant_scope_clause(view: int, containers: set[str], staged_grants: set[str], deleted: set[str],
-                        rows: Mapping[str, Collection[str]]) -> Any:
-    clauses = _in(G.c.container, containers) + _in(G.c.id, staged_grants) + _row_clauses(rows)
-    clauses += _in(G.c.principal_type + ":" + G.c.principal_id, deleted)
-    clauses += [sa.exists().where(E.c.run_id == view, E.c.id == G.c.entitlement_id, c)
-                for c in _in(E.c.resource, deleted)]
-    return sa.and_(G.c.run_id == view, sa.or_(sa.false(), *clauses))
+def _view_scope(session: Session, view: int, staged_ids: dict[sa.Table, set[str]], containers: set[str],
+                deleted: set[str]) -> dict[sa.Table, set[str]]:
+    """Ids of the view's resources and entitlements this change replaces or removes (one index a
+    look-up, as for the grants)."""
+    r_view, e_view = R.c.run_id == view, E.c.run_id == view
+    resources = (_ids_where(session, R, r_view, R.c.container, containers)
+                 | _ids_where(session, R, r_view, R.c.id, staged_ids[R] | deleted))
+    if deleted:  # owned resources (e.g. a deleted user's API tokens); resources.parent has no index
+        resources |= _ids_where(session, R, sa.and_(r_view, R.c.parent.is_not(None)), R.c.parent, deleted)
+    entitlements = (_ids_where(session, E, e_view, E.c.container, containers)
+                    | _ids_where(session, E, e_view, E.c.id, staged_ids[E])
+                    | _ids_where(session, E, e_view, E.c.resource, deleted))
+    return {R: resources, E: entitlements}
+
+
+def _grant_rows(session: Session, view: int, ids: Collection[str]) -> dict[str, tuple[str, str, str, bool]]:
+    """The view's grants of `ids`, as access_changes record them."""
+    return {r.id: (r.entitlement_id, r.principal_type, r.principal_id, bool(r.expanded))
+            for chunk in _chunks(ids) for r in session.execute(
+                sa.select(G.c.id, G.c.entitlement_id, G.c.principal_type, G.c.principal_id, G.c.expanded).where(
+                    G.c.run_id == view, G.c.id.in_(chunk)))}
+
+
+def _unchanged_grants(session: Session, run_id: int, view: int) -> set[str]:
+    """Ids of the run's staged grants whose view row of the same id has the same value in every
+    column but run_id (JSON compared as stored: a difference in form only counts as a change)."""
+    v = G.alias("v")
+    same = [v.c[c.name].is_not_distinct_from(c) for c in G.columns if c.name not in ("run_id", "id")]
+    return _select_ids(session, sa.select(G.c.id).where(
+        G.c.run_id == run_id, sa.exists().where(v.c.run_id == view, v.c.id == G.c.id, *same)))
+
+
+def _delete_ids(session: Session, table: sa.Table, view: int, ids: Collection[str]) -> int:
+    return sum(_rows(session, sa.delete(table).where(table.c.run_id == view, table.c.id.in_(chunk)))
+               for chunk in _chunks(ids))
 
 
 def _touched_entitlements(session: Session, view: int, grants: dict[str, tuple[str, str, str, bool]],
@@ -182,9 +226,11 @@ def _touched_entitlements(session: Session, view: int, grants: dict[str, tuple[s
     groups = {gid for ent, _pt, _pid, _x in grants.values()
                if ent.startswith("group:") and ent.endswith(":member") for gid in [ent.split(":")[1]]}
     groups |= {d.split(":", 1)[1] for d in deleted if d.startswith("group:")}
+    # No DISTINCT: SQLite would walk the view's entitlement index to return them in order, rather
+    # than read the principal index for these groups' grants.
     for chunk in _chunks(groups):
         touched |= _select_ids(session, sa.select(G.c.entitlement_id).where(
-            G.c.run_id == view, G.c.principal_type == "group", G.c.principal_id.in_(chunk)).distinct())
+            G.c.run_id == view, G.c.principal_type == "group", G.c.principal_id.in_(chunk)))
     return touched
 
 
@@ -328,20 +374,26 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
     # 1. What the change replaces, then delete it. Only grants gone or new are access changes (and
     # can change an expansion): a grant the run staged again under its id is neither, and is not
     # read back (a re-listed 6,000-member group that lost one member reads one row, not 12,000).
-    grant_scope = _grant_scope_clause(view, containers, staged_ids[G], deleted_set, rows)
-    before = _grant_rows(session, sa.and_(grant_scope, *[~c for c in _in(G.c.id, staged_ids[G])]))
+    scope_ids = _view_grant_scope(session, view, containers, staged_ids[G], deleted_set, rows)
+    before = _grant_rows(session, view, scope_ids - staged_ids[G])
     v = G.alias("v")
     fresh = _select_ids(session, sa.select(G.c.id).where(
         G.c.run_id == run_id, ~sa.exists().where(v.c.run_id == view, v.c.id == G.c.id)))
-    scope = _view_scope(view, staged_ids, containers, deleted_set)
-    rows_removed = _rows(session, sa.delete(G).where(grant_scope))
-    rows_removed += sum(_rows(session, sa.delete(t).where(where)) for t, where in scope.items())
+    scope = _view_scope(session, view, staged_ids, containers, deleted_set)
+    rows_removed = sum(_delete_ids(session, t, view, ids) for t, ids in scope.items())
 
     # 2. Prune staged grants to users/groups that are resources of neither the view nor the run.
     principal = G.c.principal_type + ":" + G.c.principal_id
     pruned = _rows(session, sa.delete(G).where(
         G.c.run_id == run_id, G.c.principal_type.in_(PRUNED_PRINCIPAL_TYPES),
         ~sa.exists().where(R.c.run_id.in_((run_id, view)), R.c.id == principal)))
+
+    # A staged grant equal in every column to the view's grant of its id would replace it by
+    # itself: the view keeps its row and the staged copy goes, so a re-listed container writes
+    # only the grants that changed (its unchanged rows are neither deleted nor moved).
+    unchanged = _unchanged_grants(session, run_id, view)
+    _delete_ids(session, G, run_id, unchanged)
+    rows_removed += _delete_ids(session, G, view, scope_ids - unchanged)
 
     # 3. Move the staged rows into the view.
     moved = sum(_rows(session, sa.update(t).where(t.c.run_id == run_id).values(run_id=view)) for t in ROW_TABLES)
@@ -351,7 +403,7 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
     staged_users = {r for r in staged_ids[R] if r.startswith("user:")}
     # (a fresh grant pruned in step 2 is not in the view: the read below leaves it out)
     new_ids = fresh | _derive_members(session, view, derived, staged_users)
-    new_direct = _grant_rows(session, sa.and_(G.c.run_id == view, sa.or_(sa.false(), *_in(G.c.id, new_ids))))
+    new_direct = _grant_rows(session, view, new_ids)
     touched = _touched_entitlements(session, view, {**before, **new_direct}, deleted_set)
     gone, new_expanded = reexpand(session, view, touched, tuple(expand_types))
     before |= gone

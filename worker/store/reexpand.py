@@ -35,6 +35,10 @@ def _drop(session: Session) -> None:
     session.execute(sa.text(f"DROP TABLE IF EXISTS {EXPECTED.name}"))
 
 
+def _ids(session: Session, stmt: sa.Select) -> set[str]:
+    return {str(i) for i in session.execute(stmt).scalars()}
+
+
 def _rows_of(result: Iterable[sa.Row]) -> dict[str, Row]:
     return {r.id: (r.entitlement_id, r.principal_type, r.principal_id, True) for r in result}
 
@@ -64,10 +68,12 @@ def reexpand(session: Session, view: int, entitlements: Collection[str],
     if added:
         session.execute(sa.insert(G).from_select(COLUMNS, sa.select(*[e.c[c] for c in COLUMNS]).where(missing)))
     # Another group now also (or no longer) gives the grant: same access, other sources.
+    # Driven by the expected rows (a look-up of each in the view), not by the view's grants.
     theirs = sa.select(e.c.sources).where(e.c.id == G.c.id).scalar_subquery()
-    session.execute(sa.update(G).where(
-        G.c.run_id == view, G.c.expanded.is_(True),
-        sa.exists().where(e.c.id == G.c.id, e.c.sources != G.c.sources)).values(sources=theirs))
+    moved = _ids(session, sa.select(e.c.id).where(sa.exists().where(
+        G.c.run_id == view, G.c.id == e.c.id, G.c.expanded.is_(True), G.c.sources != e.c.sources)))
+    for ids in chunks_of(moved):
+        session.execute(sa.update(G).where(G.c.run_id == view, G.c.id.in_(ids)).values(sources=theirs))
     _drop(session)
     return removed, added
 
