@@ -548,17 +548,25 @@ _RUN_STREAM_COUNTS = _open_stream_counts(True).add_columns(_BUSY_ELSEWHERE.scala
 def activate_streams(session: Session, slots: dict[int, int], held: set[tuple[int, str]]
                      ) -> list[tuple[int, str]]:
     """Activate up to `slots[run]` pending streams per run, skipping the (run, kind)s in `held`;
-    returns (stream id, cursor) to enqueue. Call after lock_release, in the same transaction."""
+    returns (stream id, cursor) to enqueue, round-robin across kinds. Call after lock_release, in
+    the same transaction (one statement a run: pick and activate)."""
     now = utcnow()
     out: list[tuple[int, str]] = []
     for run_id, n in slots.items():
         held_kinds = [k for r, k in held if r == run_id]
-        picked = session.execute(_PENDING_TO_PICK, {"p_run": run_id, "p_held": held_kinds, "p_n": n}).all()
-        ids = [r[0] for r in picked]
-        if ids:
-            session.execute(_ACTIVATE, {"p_ids": ids, "p_now": now})
-            out.extend((int(i), str(c)) for i, c in picked)
+        rows = session.execute(_ACTIVATE_PICKED, {"p_run": run_id, "p_held": held_kinds, "p_n": n, "p_now": now}).all()
+        out.extend((int(i), str(c)) for i, c, _k in _round_robin(rows))
     return out
+
+
+def _round_robin(rows: Any) -> list[Any]:
+    """(id, cursor, kind) rows in the pick's order: the first of each kind, then the second, ..."""
+    rank: dict[str, int] = {}
+    ordered = []
+    for row in sorted(rows, key=lambda r: r[0]):
+        rank[row[2]] = rank.get(row[2], 0) + 1
+        ordered.append((rank[row[2]], row[2], row))
+    return [row for _rank, _kind, row in sorted(ordered, key=lambda t: (t[0], t[1]))]
 
 
 def _pending_to_pick() -> sa.Select:
@@ -568,13 +576,13 @@ def _pending_to_pick() -> sa.Select:
     sub = (sa.select(STREAMS.c.id, STREAMS.c.cursor, STREAMS.c.kind, rn)
            .where(STREAMS.c.run_id == sa.bindparam("p_run"), STREAMS.c.state == "pending",
                   STREAMS.c.kind.not_in(sa.bindparam("p_held", expanding=True))).subquery())
-    return sa.select(sub.c.id, sub.c.cursor).order_by(sub.c.rn, sub.c.kind).limit(sa.bindparam("p_n"))
+    return sa.select(sub.c.id).order_by(sub.c.rn, sub.c.kind).limit(sa.bindparam("p_n"))
 
 
-_PENDING_TO_PICK = _pending_to_pick()
-_ACTIVATE = (sa.update(STREAMS).where(STREAMS.c.id.in_(sa.bindparam("p_ids", expanding=True)),
-                                      STREAMS.c.state == "pending")
-             .values(state="active", heartbeat_at=_NOW, updated_at=_NOW, attempts=0))
+# Pick and activate in one statement; RETURNING gives no order, so _round_robin restores the pick's.
+_ACTIVATE_PICKED = (sa.update(STREAMS).where(STREAMS.c.id.in_(_pending_to_pick()), STREAMS.c.state == "pending")
+                    .values(state="active", heartbeat_at=_NOW, updated_at=_NOW, attempts=0)
+                    .returning(STREAMS.c.id, STREAMS.c.cursor, STREAMS.c.kind))
 
 
 # ---------------------------------------------------------------- reaper queries
