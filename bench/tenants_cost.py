@@ -356,6 +356,13 @@ def bench_page(users: int, profile: bool) -> None:
     from worker.connector.tenant_client import memory_limiter, tenant_factory
 
     with page_org(users) as (_url, sessions, tenant_id):
+        # Statements and transactions the sync sends PostgreSQL (the same for every run of a
+        # version of the code: a count the machine's load does not blur).
+        sent = {"statements": 0, "transactions": 0}
+        bind = sessions.kw["bind"]
+        sa.event.listen(bind, "before_cursor_execute", lambda *_a, **_k: sent.__setitem__("statements", sent["statements"] + 1))
+        for end in ("commit", "rollback"):
+            sa.event.listen(bind, end, lambda *_a, **_k: sent.__setitem__("transactions", sent["transactions"] + 1))
         sender = InlineSender()
         rt = Runtime(sessions=sessions, sender=sender, global_max_streams=64, tenant_max_streams=64,
                      make_tenant=tenant_factory(memory_limiter(1.0, max_in_flight=8)))
@@ -378,6 +385,8 @@ def bench_page(users: int, profile: bool) -> None:
     print(f"page users={users}: run {state}, {pages} pages, {items} items, {cpu:.2f} s client CPU, {wall:.2f} s wall: "
           f"{pages / cpu:.0f} pages per CPU-second ({items / max(pages, 1):.0f} items a page); "
           f"load {os.getloadavg()[0]:.1f}")
+    print(f"  to PostgreSQL: {sent['statements']} statements, {sent['transactions']} transactions "
+          f"({sent['statements'] / max(pages, 1):.1f} and {sent['transactions'] / max(pages, 1):.1f} a page)")
     if profiler:
         stats = pstats.Stats(profiler).sort_stats("tottime")
         print_breakdown(stats, pages)
