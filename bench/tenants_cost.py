@@ -482,6 +482,8 @@ def print_worker_profile(prefix: str, pages: int) -> None:
         rows = [(label, _cumulative(stats, where)) for label, where in CELERY_PARTS[which]]
         for label, t in rows:
             print(f"  {label:<52} {1000 * t / max(pages, 1):8.2f} {100 * t / total:5.0f}%")
+        if which == "child":
+            print_breakdown(stats, pages)
         stats.sort_stats("cumulative").print_stats(30)
 
 
@@ -520,9 +522,13 @@ BREAKDOWN: list[Any] = [
         ("child streams", [("worker/store/runs.py", "closed_kinds", "_commit_page"),
                            ("worker/store/runs.py", "add_streams", "_commit_page")], []),
         ("commit", [("sqlalchemy/orm/session.py", "commit", "_commit_page")], []),
-        ("release streams", [(STEPS, "release", "_commit_page")], []),
-        ("completion check", [(STEPS, "complete", "_commit_page")], []),
-        ("next-page send", [("bench/tenants_cost.py", "enqueue", "_commit_page")], []),
+        ("release streams (main: own transaction; new: in this one)",
+         [(STEPS, "release", "_commit_page"), ("worker/engine/release.py", "release_run", "_commit_page")], []),
+        ("completion check (own transaction)", [(STEPS, "complete", "_commit_page")], []),
+        ("publish next page / released lists", [("bench/tenants_cost.py", "enqueue", "_commit_page"),
+                                                ("bench/tenants_cost.py", "enqueue", "release"),
+                                                ("worker/engine/sender.py", "enqueue", "_commit_page"),
+                                                ("worker/engine/sender.py", "enqueue", "release")], []),
     ]),
 ]
 
@@ -542,10 +548,10 @@ CELERY_PARTS: dict[str, list[tuple[str, list[tuple[str, ...]]]]] = {
         ("  of which: publish next steps (send_task)", [("celery/app/base.py", "send_task")]),
         ("  of which: sent events", [("celery/events/dispatcher.py", "publish")]),
         ("  of which: limiter (Redis scripts)", [("redis/commands/core.py", "__call__")]),
-        ("  of which: release streams", [("worker/engine/release.py", "release_streams")]),
+        ("  of which: release streams", [("worker/engine/release.py", "release_streams"),
+                                         ("worker/engine/release.py", "release_run", "_commit_page")]),
         ("task signals (log line, labels)", [("celery/utils/dispatch/signal.py", "send", "trace_task")]),
         ("Celery tracing around the task", [("celery/app/trace.py", "trace_task")]),
-        ("pool child loop (pipe, job decode)", [("billiard/pool.py", "workloop")]),
         ("process start (imports, runtime)", [("worker/tasks/base.py", "_on_process_init")]),
     ],
 }
