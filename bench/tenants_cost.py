@@ -4,7 +4,7 @@
     python bench/tenants_cost.py backlog --tenants 10000
     python bench/tenants_cost.py scrape --tenants 10000 [--history 3]
     python bench/tenants_cost.py release --tenants 10000 [--running 500] [--pending 20] [--global-cap 256]
-    python bench/tenants_cost.py page --users 4000 [--profile] [--celery [--pool threads|solo]]
+    python bench/tenants_cost.py page --users 4000 [--profile] [--celery [--pool threads|solo] [--runs N]]
 
 `tick`: N tenant rows (direct inserts, as a bulk import makes them), `--running` of them with a
 running run and one active stream (a sync in progress), and each tick a few tenants (`--due-per-tick`)
@@ -31,7 +31,10 @@ With --celery the same sync runs on a real Celery worker (`-P prefork -c 1 -E`) 
 $BENCH_REDIS_URL (default redis://127.0.0.1:6379/9; flushed): pages per worker CPU-second with
 Celery's per-message cost, split into the worker's main process and its pool child; `--pool
 threads|solo` runs another pool; `--celery --profile` runs the worker under cProfile
-(bench/celery_profile.py) and prints where each of its processes' CPU went.
+(bench/celery_profile.py) and prints where each of its processes' CPU went. `--runs N` (default 2)
+syncs the org N times in the same worker: the first run pays what a worker pays once (the tenant's
+client, SQLAlchemy's statement caches, first connections), so the figure is the median of the
+others. Without --celery it also prints the statements and transactions sent to PostgreSQL.
 
 Needs PostgreSQL: $DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test) names the
 server; the bench creates and drops its own database. Run with PYTHONPATH=<another tree> to
