@@ -4,7 +4,7 @@
     python bench/tenants_cost.py backlog --tenants 10000
     python bench/tenants_cost.py scrape --tenants 10000 [--history 3]
     python bench/tenants_cost.py release --tenants 10000 [--running 500] [--pending 20] [--global-cap 256]
-    python bench/tenants_cost.py page --users 4000 [--profile] [--celery [--pool threads|solo]]
+    python bench/tenants_cost.py page --users 4000 [--profile] [--celery [--pool threads|solo] [--runs N]]
 
 `tick`: N tenant rows (direct inserts, as a bulk import makes them), `--running` of them with a
 running run and one active stream (a sync in progress), and each tick a few tenants (`--due-per-tick`)
@@ -31,7 +31,10 @@ With --celery the same sync runs on a real Celery worker (`-P prefork -c 1 -E`) 
 $BENCH_REDIS_URL (default redis://127.0.0.1:6379/9; flushed): pages per worker CPU-second with
 Celery's per-message cost, split into the worker's main process and its pool child; `--pool
 threads|solo` runs another pool; `--celery --profile` runs the worker under cProfile
-(bench/celery_profile.py) and prints where each of its processes' CPU went.
+(bench/celery_profile.py) and prints where each of its processes' CPU went. `--runs N` (default 2)
+syncs the org N times in the same worker: the first run pays what a worker pays once (the tenant's
+client, SQLAlchemy's statement caches, first connections), so the figure is the median of the
+others. Without --celery it also prints the statements and transactions sent to PostgreSQL.
 
 Needs PostgreSQL: $DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test) names the
 server; the bench creates and drops its own database. Run with PYTHONPATH=<another tree> to
@@ -356,6 +359,13 @@ def bench_page(users: int, profile: bool) -> None:
     from worker.connector.tenant_client import memory_limiter, tenant_factory
 
     with page_org(users) as (_url, sessions, tenant_id):
+        # Statements and transactions the sync sends PostgreSQL (the same for every run of a
+        # version of the code: a count the machine's load does not blur).
+        sent = {"statements": 0, "transactions": 0}
+        bind = sessions.kw["bind"]
+        sa.event.listen(bind, "before_cursor_execute", lambda *_a, **_k: sent.__setitem__("statements", sent["statements"] + 1))
+        for end in ("commit", "rollback"):
+            sa.event.listen(bind, end, lambda *_a, **_k: sent.__setitem__("transactions", sent["transactions"] + 1))
         sender = InlineSender()
         rt = Runtime(sessions=sessions, sender=sender, global_max_streams=64, tenant_max_streams=64,
                      make_tenant=tenant_factory(memory_limiter(1.0, max_in_flight=8)))
@@ -378,6 +388,8 @@ def bench_page(users: int, profile: bool) -> None:
     print(f"page users={users}: run {state}, {pages} pages, {items} items, {cpu:.2f} s client CPU, {wall:.2f} s wall: "
           f"{pages / cpu:.0f} pages per CPU-second ({items / max(pages, 1):.0f} items a page); "
           f"load {os.getloadavg()[0]:.1f}")
+    print(f"  to PostgreSQL: {sent['statements']} statements, {sent['transactions']} transactions "
+          f"({sent['statements'] / max(pages, 1):.1f} and {sent['transactions'] / max(pages, 1):.1f} a page)")
     if profiler:
         stats = pstats.Stats(profiler).sort_stats("tottime")
         print_breakdown(stats, pages)
@@ -386,12 +398,17 @@ def bench_page(users: int, profile: bool) -> None:
             stats.print_callers(os.environ["BENCH_CALLERS"])
 
 
-def bench_page_celery(users: int, pool: str = "prefork", profile: bool = False) -> None:
+def bench_page_celery(users: int, pool: str = "prefork", profile: bool = False, runs: int = 2) -> None:
     """The same sync run by a real Celery worker (`-P prefork -c 1 -E`, as the Procfile runs it,
     on the Redis of $BENCH_REDIS_URL, which is flushed): worker CPU (parent and pool child, from
     /proc) per page, so Celery's own per-message cost (message decode, delivery counter, ack,
     events, the next page's send) is in the figure. `pool`: another pool (`threads`, `solo`);
-    `profile`: cProfile in the worker (bench/celery_profile.py), then where its CPU went."""
+    `profile`: cProfile in the worker (bench/celery_profile.py), then where its CPU went.
+
+    `runs` syncs of the org one after another in the same worker: the first pays what a worker
+    pays once per process and tenant (the tenant's HTTP client and TLS context, SQLAlchemy's
+    statement caches, the first connections), which a long-running worker spreads over all its
+    pages; the figure is the median of the later (warm) runs, and the first is printed too."""
     import subprocess
     import sys
     from pathlib import Path
@@ -404,6 +421,7 @@ def bench_page_celery(users: int, pool: str = "prefork", profile: bool = False) 
 
     broker = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
     redis.Redis.from_url(broker).flushdb()
+    results: list[tuple[str, int, float, float, float]] = []  # state, pages, cpu, wall, parent cpu
     with page_org(users) as (url, sessions, tenant_id):
         code = Path(worker.__file__).resolve().parents[1]  # the tree under test (PYTHONPATH or this one)
         here = Path(__file__).resolve().parent
@@ -424,26 +442,32 @@ def bench_page_celery(users: int, pool: str = "prefork", profile: bool = False) 
             if " ready." not in log.read_text():
                 raise SystemExit(f"the Celery worker did not start: see {log}")
             time.sleep(1.0)  # let the pool child finish its own start
-            run_id = new_run(sessions, tenant_id)
-            c0, p0, w0 = cpu_seconds([proc.pid]), own_cpu_seconds(proc.pid), time.perf_counter()
             # A bare client on the bench's broker (worker.app would read the broker from the environment).
-            Celery(broker=broker).send_task(steps.START, [run_id], queue="sync")
-            state = "queued"
-            deadline = time.monotonic() + 300
-            while state not in ("succeeded", "failed") and time.monotonic() < deadline:
-                time.sleep(0.1)
-                state, counts = run_result(sessions, run_id)
-            cpu, wall = cpu_seconds([proc.pid]) - c0, time.perf_counter() - w0
-            parent = own_cpu_seconds(proc.pid) - p0
+            client = Celery(broker=broker)
+            for _ in range(runs):
+                run_id = new_run(sessions, tenant_id)
+                c0, p0, w0 = cpu_seconds([proc.pid]), own_cpu_seconds(proc.pid), time.perf_counter()
+                client.send_task(steps.START, [run_id], queue="sync")
+                state = "queued"
+                deadline = time.monotonic() + 300
+                while state not in ("succeeded", "failed") and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    state, counts = run_result(sessions, run_id)
+                time.sleep(0.2)  # the finalize task's own end (its ack, its events)
+                cpu, wall = cpu_seconds([proc.pid]) - c0, time.perf_counter() - w0
+                results.append((state, counts.get("pages", 0), cpu, wall, own_cpu_seconds(proc.pid) - p0))
         finally:
             proc.terminate()
             proc.wait(30)
-    pages = counts.get("pages", 0)
-    print(f"page (celery -P {pool}) users={users}: run {state}, {pages} pages, {cpu:.2f} s worker CPU, {wall:.2f} s "
-          f"wall: {pages / max(cpu, 1e-9):.0f} pages per worker CPU-second (main process {parent:.2f} s, pool child "
-          f"{cpu - parent:.2f} s); load {os.getloadavg()[0]:.1f}")
+    for i, (state, pages, cpu, wall, parent) in enumerate(results):
+        print(f"page (celery -P {pool}) users={users} run {i + 1}{' (cold)' if i == 0 else ''}: {state}, {pages} pages, "
+              f"{cpu:.2f} s worker CPU, {wall:.2f} s wall: {pages / max(cpu, 1e-9):.0f} pages per worker CPU-second "
+              f"(main process {parent:.2f} s, pool child {cpu - parent:.2f} s)")
+    warm = [pages / max(cpu, 1e-9) for _s, pages, cpu, _w, _p in results[1:]] or [results[0][1] / max(results[0][2], 1e-9)]
+    print(f"page (celery -P {pool}) users={users}: {statistics.median(warm):.0f} pages per worker CPU-second "
+          f"(median of {'the warm runs' if len(results) > 1 else 'one cold run'}); load {os.getloadavg()[0]:.1f}")
     if profile:
-        print_worker_profile(prof_out, pages)
+        print_worker_profile(prof_out, sum(r[1] for r in results))
 
 
 def print_worker_profile(prefix: str, pages: int) -> None:
@@ -461,6 +485,8 @@ def print_worker_profile(prefix: str, pages: int) -> None:
         rows = [(label, _cumulative(stats, where)) for label, where in CELERY_PARTS[which]]
         for label, t in rows:
             print(f"  {label:<52} {1000 * t / max(pages, 1):8.2f} {100 * t / total:5.0f}%")
+        if which == "child":
+            print_breakdown(stats, pages)
         stats.sort_stats("cumulative").print_stats(30)
 
 
@@ -499,9 +525,13 @@ BREAKDOWN: list[Any] = [
         ("child streams", [("worker/store/runs.py", "closed_kinds", "_commit_page"),
                            ("worker/store/runs.py", "add_streams", "_commit_page")], []),
         ("commit", [("sqlalchemy/orm/session.py", "commit", "_commit_page")], []),
-        ("release streams", [(STEPS, "release", "_commit_page")], []),
-        ("completion check", [(STEPS, "complete", "_commit_page")], []),
-        ("next-page send", [("bench/tenants_cost.py", "enqueue", "_commit_page")], []),
+        ("release streams (main: own transaction; new: in this one)",
+         [(STEPS, "release", "_commit_page"), ("worker/engine/release.py", "release_run", "_commit_page")], []),
+        ("completion check (own transaction)", [(STEPS, "complete", "_commit_page")], []),
+        ("publish next page / released lists", [("bench/tenants_cost.py", "enqueue", "_commit_page"),
+                                                ("bench/tenants_cost.py", "enqueue", "release"),
+                                                ("worker/engine/sender.py", "enqueue", "_commit_page"),
+                                                ("worker/engine/sender.py", "enqueue", "release")], []),
     ]),
 ]
 
@@ -521,10 +551,10 @@ CELERY_PARTS: dict[str, list[tuple[str, list[tuple[str, ...]]]]] = {
         ("  of which: publish next steps (send_task)", [("celery/app/base.py", "send_task")]),
         ("  of which: sent events", [("celery/events/dispatcher.py", "publish")]),
         ("  of which: limiter (Redis scripts)", [("redis/commands/core.py", "__call__")]),
-        ("  of which: release streams", [("worker/engine/release.py", "release_streams")]),
+        ("  of which: release streams", [("worker/engine/release.py", "release_streams"),
+                                         ("worker/engine/release.py", "release_run", "_commit_page")]),
         ("task signals (log line, labels)", [("celery/utils/dispatch/signal.py", "send", "trace_task")]),
         ("Celery tracing around the task", [("celery/app/trace.py", "trace_task")]),
-        ("pool child loop (pipe, job decode)", [("billiard/pool.py", "workloop")]),
         ("process start (imports, runtime)", [("worker/tasks/base.py", "_on_process_init")]),
     ],
 }
@@ -593,10 +623,12 @@ def main() -> None:
     page.add_argument("--celery", action="store_true", help="run the sync on a real Celery worker")
     page.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"],
                       help="the Celery worker's pool (with --celery)")
+    page.add_argument("--runs", type=int, default=2,
+                      help="with --celery: syncs in the same worker; the figure is the median of all but the first")
     args = parser.parse_args()
     if args.cmd == "page":
         if args.celery:
-            bench_page_celery(args.users, args.pool, args.profile)
+            bench_page_celery(args.users, args.pool, args.profile, max(1, args.runs))
         else:
             bench_page(args.users, args.profile)
         return

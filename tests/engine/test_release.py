@@ -216,3 +216,42 @@ def test_releases_of_different_runs_do_not_wait_for_each_other(pg_url):
         holding.commit()
     assert _active_by_run(sessions) == {ids["a"]: 4, ids["b"]: 4}
     engine.dispose()
+
+
+def test_of_two_pages_ending_a_runs_last_lists_at_once_the_later_sees_nothing_open(pg_url):
+    """A page's release runs in its write transaction, after the page ended its list: the second
+    of two such pages waits for the first's run lock, then sees the first's list ended, so exactly
+    the last one finds nothing open and completes the run (neither would, reading uncommitted)."""
+    import threading
+
+    from worker.engine.release import release_run
+
+    engine, sessions, ids = _runs_with_streams(pg_url, {"a": (2, 0)})
+    run_id = ids["a"]
+    with sessions() as s:
+        first, second = s.execute(sa.select(SyncStream.id).where(SyncStream.run_id == run_id)
+                                  .order_by(SyncStream.id)).scalars().all()
+    seen: dict[str, int] = {}
+
+    def end_list(name: str, stream_id: int, session) -> None:
+        session.execute(sa.update(SyncStream).where(SyncStream.id == stream_id).values(state="done"))
+        seen[name] = release_run(session, 4, 256, run_id).open_streams
+
+    with sessions() as one, sessions() as two, sessions() as watch:
+        end_list("first", first, one)  # not committed yet: the second list is still active
+        later = threading.Thread(target=end_list, args=("second", second, two))
+        later.start()
+        # The second page waits for the run's lock (no timing: until PostgreSQL shows it waiting).
+        while not watch.execute(sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                        "AND NOT granted")).scalar():
+            watch.rollback()
+            later.join(0.05)
+            assert later.is_alive(), "the second release did not wait for the first's lock"
+        one.commit()
+        later.join(30)
+        two.commit()
+    assert seen == {"first": 1, "second": 0}
+    with sessions() as s:
+        assert runs.try_complete(s, run_id)  # what the second page then does, in its own transaction
+        s.commit()
+    engine.dispose()

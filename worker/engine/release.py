@@ -88,25 +88,52 @@ def plan_release(counts: Iterable[tuple[int, str, str, bool, int]], tenant_cap: 
     return ReleasePlan(slots, held)
 
 
+@dataclass(frozen=True)
+class RunRelease:
+    """What a run's release did: the streams it activated (to enqueue once committed), how many of
+    the run's streams were open (pending or active) under its lock before it, and whether slots
+    were scarce so the plan must be made over every run instead (`release_streams(..., None)`, in
+    a transaction of its own)."""
+
+    picked: list[tuple[int, str]] = field(default_factory=list)
+    open_streams: int = 0
+    plan_globally: bool = False
+
+
+def release_run(session: Session, tenant_cap: int, global_cap: int, run_id: int) -> RunRelease:
+    """The release of one run's pending streams under that run's lock, inside the caller's write
+    transaction (a page's, which then commits its rows and the activations at once); it never
+    rolls back. The lock is taken after the caller's writes, so whoever takes it last sees every
+    other release and finished stream of the run committed: `open_streams == 0` then means the run
+    has nothing left open (the caller checks completion)."""
+    runs.lock_release(session, run_id)
+    counts, elsewhere = runs.run_stream_counts(session, run_id)
+    open_streams = sum(n for *_rest, n in counts)
+    busy_here = sum(n for _r, _k, state, waiting, n in counts if state == "active" and not waiting)
+    free = global_cap - elsewhere - busy_here
+    if free <= 0:  # nothing to give: the release after the next stream ends will find its slot
+        return RunRelease(open_streams=open_streams)
+    # Scarce (fewer free than one run's cap): the run may keep what fits in its share of the cap
+    # (a slot its own ended stream freed, mostly); more goes to the fewest-busy runs.
+    scarce = free < tenant_cap
+    if not scarce and not any(state == "pending" for _r, _k, state, _w, _n in counts):
+        return RunRelease(open_streams=open_streams)  # nothing of this run waits for a slot
+    if not scarce or free <= max(1, global_cap // max(1, runs.running_count(session))) - busy_here:
+        plan = plan_release(counts, tenant_cap, global_cap, elsewhere)
+        if plan.slots or not scarce:
+            picked = runs.activate_streams(session, plan.slots, plan.held) if plan.slots else []
+            return RunRelease(picked, open_streams)
+    return RunRelease(open_streams=open_streams, plan_globally=True)
+
+
 def release_streams(session: Session, tenant_cap: int, global_cap: int, run_id: int | None = None
                     ) -> list[tuple[int, str]]:
     """Activate the planned streams (of `run_id` only, if given and slots are not scarce); returns
     (stream id, cursor) to enqueue. Call inside a fresh transaction; the caller commits."""
     if run_id is not None:
-        runs.lock_release(session, run_id)
-        counts = runs.open_stream_counts(session, run_id)
-        busy_here = sum(n for _r, _k, state, waiting, n in counts if state == "active" and not waiting)
-        elsewhere = runs.busy_streams_elsewhere(session, run_id)
-        free = global_cap - elsewhere - busy_here
-        if free <= 0:  # nothing to give: the release after the next stream ends will find its slot
-            return []
-        # Scarce (fewer free than one run's cap): the run may keep what fits in its share of the
-        # cap (a slot its own ended stream freed, mostly); more goes to the fewest-busy runs.
-        scarce = free < tenant_cap
-        if not scarce or free <= max(1, global_cap // max(1, runs.running_count(session))) - busy_here:
-            plan = plan_release(counts, tenant_cap, global_cap, elsewhere)
-            if plan.slots or not scarce:
-                return runs.activate_streams(session, plan.slots, plan.held) if plan.slots else []
+        released = release_run(session, tenant_cap, global_cap, run_id)
+        if not released.plan_globally:
+            return released.picked
         session.rollback()  # plan over every run instead
     return _release_all(session, tenant_cap, global_cap)
 

@@ -27,7 +27,7 @@ from worker.connector import (
 )
 from worker.connector.types.base import View
 from worker.engine.kinds import INCREMENTAL, LISTS_EVERYTHING, VERIFY, apply_run, plan_run
-from worker.engine.release import release_streams
+from worker.engine.release import release_run, release_streams
 from worker.engine.runtime import Runtime
 from worker.engine.sender import NEW_LIST
 from worker.model import container_key
@@ -134,7 +134,8 @@ def start_run(rt: Runtime, run_id: int) -> None:
 def page(rt: Runtime, stream_id: int, cursor: str) -> None:
     """Fetch one page of a stream at `cursor`, write it, move the cursor, enqueue the next page.
 
-    Its transactions (read, write, release, completion) share one database connection."""
+    Its transactions (read; write with the release of its run's streams; completion, once the run has
+    nothing open) share one database connection."""
     with rt.pinned() as pinned:
         _page(pinned, stream_id, cursor)
 
@@ -195,6 +196,10 @@ def _commit_page(rt: Runtime, st: runs.StreamRow, cursor: str, next_url: str | N
         if children and st.kind in runs.closed_kinds(s, st.run_id):
             children = []  # an incremental run re-lists only the dirty children of a whole list
         opened = runs.add_streams(s, st.run_id, children)
+        # A finished or branching list frees a slot or adds pending lists: release the run's
+        # streams in this same transaction (under the run's lock, taken after the page's writes).
+        released = (release_run(s, rt.tenant_max_streams, rt.global_max_streams, st.run_id)
+                    if next_url is None or opened else None)
         s.commit()
     rt.emit("page", run_id=st.run_id, tenant_id=st.tenant_id, stream=st.kind, parent=st.parent,
             items=items, opened=opened, done=next_url is None, state=final_state if next_url is None else "active",
@@ -202,9 +207,15 @@ def _commit_page(rt: Runtime, st: runs.StreamRow, cursor: str, next_url: str | N
             write_seconds=round(time.monotonic() - writing, 4))
     if next_url is not None:
         rt.sender.enqueue(PAGE, [st.id, next_url])
-    if next_url is None or opened:
-        release(rt, st.run_id)
-    if next_url is None:
+    if released is not None:
+        for stream_id, first in released.picked:
+            rt.sender.enqueue(PAGE, [stream_id, first], priority=NEW_LIST)
+        if released.plan_globally:
+            release(rt)  # slots are scarce: plan over every run, in a transaction of its own
+    # Completion only when the release saw nothing of the run open: whoever took the run's lock
+    # last saw every other finished list committed, so a run with lists still open is completed
+    # by the page that finishes its last one (and by the reaper, if that page's worker died).
+    if next_url is None and released is not None and released.open_streams == 0:
         complete(rt, st.run_id)
 
 

@@ -9,6 +9,7 @@ connection the task needs.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections import OrderedDict
@@ -42,18 +43,14 @@ def _lookup(kind: str, ident: int, database_url: str) -> dict[str, Any]:
             return _cache[key]
     import sqlalchemy as sa
 
-    from worker.store.tables import ProvisioningRequest, SyncRun, SyncStream
+    from worker.store.tables import ProvisioningRequest, SyncRun
 
     found: dict[str, Any] = {}
     with _sessions(database_url)() as s:
         if kind == "stream":
             # This stream and the run's next ones in one query: a run's child streams are created
             # together and published one by one (each a miss otherwise: a query per page message).
-            run_id = sa.select(SyncStream.run_id).where(SyncStream.id == ident).scalar_subquery()
-            rows = s.execute(sa.select(SyncStream.id, SyncStream.run_id, SyncRun.tenant_id, SyncStream.kind)
-                             .join(SyncRun, SyncRun.id == SyncStream.run_id)
-                             .where(SyncStream.run_id == run_id, SyncStream.id >= ident)
-                             .order_by(SyncStream.id).limit(_STREAM_BATCH)).all()
+            rows = s.execute(_streams_statement(), {"p_stream": ident}).all()
             owners = {row[0]: {"run_id": row[1], "tenant_id": row[2], "stream": row[3]} for row in rows}
             found = owners.get(ident, {})
             with _lock:
@@ -74,6 +71,20 @@ def _lookup(kind: str, ident: int, database_url: str) -> dict[str, Any]:
             while len(_cache) > _CACHE_SIZE:
                 _cache.popitem(last=False)
     return found
+
+
+@functools.cache
+def _streams_statement() -> Any:
+    """A stream and its run's next streams (built once: building it cost as much as running it)."""
+    import sqlalchemy as sa
+
+    from worker.store.tables import SyncRun, SyncStream
+
+    run_id = sa.select(SyncStream.run_id).where(SyncStream.id == sa.bindparam("p_stream")).scalar_subquery()
+    return (sa.select(SyncStream.id, SyncStream.run_id, SyncRun.tenant_id, SyncStream.kind)
+            .join(SyncRun, SyncRun.id == SyncStream.run_id)
+            .where(SyncStream.run_id == run_id, SyncStream.id >= sa.bindparam("p_stream"))
+            .order_by(SyncStream.id).limit(_STREAM_BATCH))
 
 
 def _int(value: Any) -> int | None:

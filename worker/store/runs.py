@@ -467,7 +467,8 @@ def lock_release(session: Session, run_id: int | None = None) -> None:
     global release waits for them); without: the global release, alone. PostgreSQL: advisory locks
     (the global one taken shared by per-run releases); SQLite: its write lock serializes all."""
     if is_sqlite(session):
-        begin_write(session)
+        if not session.in_transaction():  # in a page's write transaction it is a writer already
+            begin_write(session)
     elif run_id is None:
         session.execute(_GLOBAL_RELEASE_LOCK)
     else:
@@ -521,6 +522,15 @@ def running_count(session: Session) -> int:
 _RUNNING_COUNT = sa.select(sa.func.count()).select_from(RUNS).where(_RUNNING)
 
 
+def run_stream_counts(session: Session, run_id: int) -> tuple[list[tuple[int, str, str, bool, int]], int]:
+    """open_stream_counts(session, run_id) and the busy streams (active, not waiting for the
+    limiter) of the running runs other than `run_id`, in one statement (a page's release: one
+    round trip fewer). The second is 0 when the run has no open stream (nothing to release)."""
+    rows = session.execute(_RUN_STREAM_COUNTS, {"p_run": run_id, "p_now": utcnow()}).all()
+    counts = [(int(r), str(k), str(st), bool(w), int(n)) for r, k, st, w, n, _e in rows]
+    return counts, int(rows[0][5]) if rows else 0
+
+
 def busy_streams_elsewhere(session: Session, run_id: int) -> int:
     """Busy streams (active, not waiting for the limiter) of the running runs other than `run_id`:
     one index probe per running run, whatever the history."""
@@ -530,22 +540,33 @@ def busy_streams_elsewhere(session: Session, run_id: int) -> int:
 _BUSY_ELSEWHERE = (
     sa.select(sa.func.count()).select_from(STREAMS).join(RUNS, RUNS.c.id == STREAMS.c.run_id)
     .where(_RUNNING, RUNS.c.id != sa.bindparam("p_run"), STREAMS.c.state == "active", ~_waiting(_NOW)))
+# The elsewhere count rides on each of the run's rows as an uncorrelated scalar subquery
+# (PostgreSQL evaluates it once).
+_RUN_STREAM_COUNTS = _open_stream_counts(True).add_columns(_BUSY_ELSEWHERE.scalar_subquery().label("elsewhere"))
 
 
 def activate_streams(session: Session, slots: dict[int, int], held: set[tuple[int, str]]
                      ) -> list[tuple[int, str]]:
     """Activate up to `slots[run]` pending streams per run, skipping the (run, kind)s in `held`;
-    returns (stream id, cursor) to enqueue. Call after lock_release, in the same transaction."""
+    returns (stream id, cursor) to enqueue, round-robin across kinds. Call after lock_release, in
+    the same transaction (one statement a run: pick and activate)."""
     now = utcnow()
     out: list[tuple[int, str]] = []
     for run_id, n in slots.items():
         held_kinds = [k for r, k in held if r == run_id]
-        picked = session.execute(_PENDING_TO_PICK, {"p_run": run_id, "p_held": held_kinds, "p_n": n}).all()
-        ids = [r[0] for r in picked]
-        if ids:
-            session.execute(_ACTIVATE, {"p_ids": ids, "p_now": now})
-            out.extend((int(i), str(c)) for i, c in picked)
+        rows = session.execute(_ACTIVATE_PICKED, {"p_run": run_id, "p_held": held_kinds, "p_n": n, "p_now": now}).all()
+        out.extend((int(i), str(c)) for i, c, _k in _round_robin(rows))
     return out
+
+
+def _round_robin(rows: Any) -> list[Any]:
+    """(id, cursor, kind) rows in the pick's order: the first of each kind, then the second, ..."""
+    rank: dict[str, int] = {}
+    ordered = []
+    for row in sorted(rows, key=lambda r: r[0]):
+        rank[row[2]] = rank.get(row[2], 0) + 1
+        ordered.append((rank[row[2]], row[2], row))
+    return [row for _rank, _kind, row in sorted(ordered, key=lambda t: (t[0], t[1]))]
 
 
 def _pending_to_pick() -> sa.Select:
@@ -555,13 +576,13 @@ def _pending_to_pick() -> sa.Select:
     sub = (sa.select(STREAMS.c.id, STREAMS.c.cursor, STREAMS.c.kind, rn)
            .where(STREAMS.c.run_id == sa.bindparam("p_run"), STREAMS.c.state == "pending",
                   STREAMS.c.kind.not_in(sa.bindparam("p_held", expanding=True))).subquery())
-    return sa.select(sub.c.id, sub.c.cursor).order_by(sub.c.rn, sub.c.kind).limit(sa.bindparam("p_n"))
+    return sa.select(sub.c.id).order_by(sub.c.rn, sub.c.kind).limit(sa.bindparam("p_n"))
 
 
-_PENDING_TO_PICK = _pending_to_pick()
-_ACTIVATE = (sa.update(STREAMS).where(STREAMS.c.id.in_(sa.bindparam("p_ids", expanding=True)),
-                                      STREAMS.c.state == "pending")
-             .values(state="active", heartbeat_at=_NOW, updated_at=_NOW, attempts=0))
+# Pick and activate in one statement; RETURNING gives no order, so _round_robin restores the pick's.
+_ACTIVATE_PICKED = (sa.update(STREAMS).where(STREAMS.c.id.in_(_pending_to_pick()), STREAMS.c.state == "pending")
+                    .values(state="active", heartbeat_at=_NOW, updated_at=_NOW, attempts=0)
+                    .returning(STREAMS.c.id, STREAMS.c.cursor, STREAMS.c.kind))
 
 
 # ---------------------------------------------------------------- reaper queries
