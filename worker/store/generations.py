@@ -9,7 +9,7 @@ never held up by one huge DELETE.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -70,6 +70,22 @@ G = GrantRow.__table__
 def _rows(session: Session, stmt: Any) -> int:
     # SQLAlchemy 2.1 reports INSERT ... SELECT rowcount only when asked to keep it.
     return session.execute(stmt.execution_options(preserve_rowcount=True)).rowcount or 0
+
+
+# Bound parameters per IN list: under SQLite's limit, and few statements for a typical change.
+IN_CHUNK = 5000
+
+
+def chunks_of(values: Collection[str], size: int = IN_CHUNK) -> Iterable[list[str]]:
+    """`values` sorted, in lists of at most `size` (one IN list each)."""
+    items = sorted(values)
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def select_ids(session: Session, stmt: Any) -> set[str]:
+    """The first column of `stmt`'s rows, as strings."""
+    return {str(v) for v in session.execute(stmt).scalars()}
 
 
 def _locked(session: Session, model: Any, key: int) -> Any:

@@ -25,7 +25,7 @@ the transaction, never a mix. A run that dies before this leaves only its stagin
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -39,7 +39,9 @@ from worker.store.generations import (
     PRUNED_PRINCIPAL_TYPES,
     RunStateError,
     _rows,
+    chunks_of,
     lock_finalizable,
+    select_ids,
 )
 from worker.store.reexpand import reexpand
 from worker.store.tables import (
@@ -56,8 +58,6 @@ from worker.store.writes import grant_row, upsert_rows
 
 G, R, E = GrantRow.__table__, ResourceRow.__table__, EntitlementRow.__table__
 ROW_TABLES = (G, E, R)
-# Bound parameters per IN list: under SQLite's limit, and few statements for a typical change.
-IN_CHUNK = 5000
 FINISHED_STREAM_STATES = ("done", "skipped")
 
 
@@ -110,21 +110,6 @@ def forget_cursor(session: Session, tenant_id: int) -> None:
     session.execute(sa.delete(SyncCursor).where(SyncCursor.tenant_id == tenant_id))
 
 
-def _chunks(values: Collection[str]) -> Iterable[list[str]]:
-    items = sorted(values)
-    for start in range(0, len(items), IN_CHUNK):
-        yield items[start:start + IN_CHUNK]
-
-
-def _in(column: Any, values: Collection[str]) -> list[Any]:
-    """`column IN values` as one clause per chunk (OR them or run one statement per chunk)."""
-    return [column.in_(chunk) for chunk in _chunks(values)]
-
-
-def _select_ids(session: Session, stmt: Any) -> set[str]:
-    return {str(v) for v in session.execute(stmt).scalars()}
-
-
 def relisted_containers(session: Session, run_id: int, partial_kinds: Collection[str]) -> set[str]:
     """Containers the run listed whole: its finished streams, except the partial (filtered) kinds."""
     rows = session.execute(sa.select(SyncStream.kind, SyncStream.parent).where(
@@ -148,7 +133,7 @@ def reread_rows(session: Session, run_id: int, row_kinds: Collection[str]) -> di
 
 def _ids_where(session: Session, table: sa.Table, where: Any, column: Any, values: Collection[str]) -> set[str]:
     """Ids of `table` rows matching `where` and `column IN values`, one statement per chunk."""
-    return {i for chunk in _chunks(values) for i in _select_ids(session, sa.select(table.c.id).where(
+    return {i for chunk in chunks_of(values) for i in select_ids(session, sa.select(table.c.id).where(
         where, column.in_(chunk)))}
 
 
@@ -199,7 +184,7 @@ def _view_scope(session: Session, view: int, staged_ids: dict[sa.Table, set[str]
 def _grant_rows(session: Session, view: int, ids: Collection[str]) -> dict[str, tuple[str, str, str, bool]]:
     """The view's grants of `ids`, as access_changes record them."""
     return {r.id: (r.entitlement_id, r.principal_type, r.principal_id, bool(r.expanded))
-            for chunk in _chunks(ids) for r in session.execute(
+            for chunk in chunks_of(ids) for r in session.execute(
                 sa.select(G.c.id, G.c.entitlement_id, G.c.principal_type, G.c.principal_id, G.c.expanded).where(
                     G.c.run_id == view, G.c.id.in_(chunk)))}
 
@@ -209,13 +194,13 @@ def _unchanged_grants(session: Session, run_id: int, view: int) -> set[str]:
     column but run_id (JSON compared as stored: a difference in form only counts as a change)."""
     v = G.alias("v")
     same = [v.c[c.name].is_not_distinct_from(c) for c in G.columns if c.name not in ("run_id", "id")]
-    return _select_ids(session, sa.select(G.c.id).where(
+    return select_ids(session, sa.select(G.c.id).where(
         G.c.run_id == run_id, sa.exists().where(v.c.run_id == view, v.c.id == G.c.id, *same)))
 
 
 def _delete_ids(session: Session, table: sa.Table, view: int, ids: Collection[str]) -> int:
     return sum(_rows(session, sa.delete(table).where(table.c.run_id == view, table.c.id.in_(chunk)))
-               for chunk in _chunks(ids))
+               for chunk in chunks_of(ids))
 
 
 def _touched_entitlements(session: Session, view: int, grants: dict[str, tuple[str, str, str, bool]],
@@ -228,8 +213,8 @@ def _touched_entitlements(session: Session, view: int, grants: dict[str, tuple[s
     groups |= {d.split(":", 1)[1] for d in deleted if d.startswith("group:")}
     # No DISTINCT: SQLite would walk the view's entitlement index to return them in order, rather
     # than read the principal index for these groups' grants.
-    for chunk in _chunks(groups):
-        touched |= _select_ids(session, sa.select(G.c.entitlement_id).where(
+    for chunk in chunks_of(groups):
+        touched |= select_ids(session, sa.select(G.c.entitlement_id).where(
             G.c.run_id == view, G.c.principal_type == "group", G.c.principal_id.in_(chunk)))
     return touched
 
@@ -260,14 +245,14 @@ def containers_holding(session: Session, tenant_id: int, pairs: Collection[tuple
         by_type.setdefault(ptype, set()).add(pid)
     found: dict[tuple[str, str], set[str]] = {}
     for ptype, ids in by_type.items():
-        for chunk in _chunks(ids):
+        for chunk in chunks_of(ids):
             for pid, container in session.execute(sa.select(G.c.principal_id, G.c.container).where(
                     G.c.run_id == view, G.c.principal_type == ptype, G.c.principal_id.in_(chunk)).distinct()):
                 pair = (f"{ptype}:{pid}", str(container).partition(":")[0])
                 if pair[1] in kinds and pair in pairs:
                     found.setdefault(pair, set()).add(str(container))
     counts: dict[str, int] = {}
-    for chunk in _chunks({c for cs in found.values() for c in cs}):
+    for chunk in chunks_of({c for cs in found.values() for c in cs}):
         counts.update({str(c): int(n) for c, n in session.execute(sa.select(G.c.container, sa.func.count()).where(
             G.c.run_id == view, G.c.container.in_(chunk)).group_by(G.c.container))})
     return {pair: [(c, counts.get(c, 0)) for c in sorted(cs)] for pair, cs in found.items()}
@@ -276,7 +261,7 @@ def containers_holding(session: Session, tenant_id: int, pairs: Collection[tuple
 def resources_with(session: Session, tenant_id: int, rtype: str, field: str, value: str) -> list[str]:
     """Keys of the current view's resources of `rtype` whose profile `field` equals `value`."""
     view = sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id).scalar_subquery()
-    return sorted(_select_ids(session, sa.select(R.c.id).where(
+    return sorted(select_ids(session, sa.select(R.c.id).where(
         R.c.run_id == view, R.c.resource_type == rtype, R.c.profile[field].as_string() == value)))
 
 
@@ -284,14 +269,14 @@ def resource_values(session: Session, tenant_id: int, keys: Collection[str], fie
     """{key: profile[field]} of those of `keys` that are resources of the tenant's current view with
     a value there."""
     view = sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id).scalar_subquery()
-    return {str(k): str(v) for chunk in _chunks(set(keys)) for k, v in session.execute(
+    return {str(k): str(v) for chunk in chunks_of(set(keys)) for k, v in session.execute(
         sa.select(R.c.id, R.c.profile[field].as_string()).where(R.c.run_id == view, R.c.id.in_(chunk))) if v}
 
 
 def _still_valid(session: Session, run_id: int, validated: Collection[Mapping[str, str]]) -> set[str]:
     """Containers of `validated` whose parent the run staged with the validator the view stored:
     the page left them unopened, so their rows stay (types/base.py Validated)."""
-    staged = {str(k): dict(p or {}) for chunk in _chunks({v["resource"] for v in validated})
+    staged = {str(k): dict(p or {}) for chunk in chunks_of({v["resource"] for v in validated})
               for k, p in session.execute(sa.select(R.c.id, R.c.profile).where(R.c.run_id == run_id, R.c.id.in_(chunk)))}
     return {v["container"] for v in validated if v["value"] and staged.get(v["resource"], {}).get(v["field"]) == v["value"]}
 
@@ -299,7 +284,7 @@ def _still_valid(session: Session, run_id: int, validated: Collection[Mapping[st
 def resources_present(session: Session, tenant_id: int, keys: Collection[str]) -> set[str]:
     """Those of `keys` (`user:00u1`) that are resources of the tenant's current view."""
     view = sa.select(Tenant.current_run_id).where(Tenant.id == tenant_id).scalar_subquery()
-    return {k for chunk in _chunks(set(keys)) for k in _select_ids(session, sa.select(R.c.id).where(
+    return {k for chunk in chunks_of(set(keys)) for k in select_ids(session, sa.select(R.c.id).where(
         R.c.run_id == view, R.c.id.in_(chunk)))}
 
 
@@ -307,10 +292,10 @@ def _derive_members(session: Session, view: int, derived: Collection[Mapping[str
                     staged_users: set[str]) -> set[str]:
     """Give each user the run staged (now in the view) its grant of every derived container's
     entitlement, where it has none yet; returns the ids added."""
-    users = {u for chunk in _chunks(staged_users) for u in _select_ids(session, sa.select(R.c.id).where(
+    users = {u for chunk in chunks_of(staged_users) for u in select_ids(session, sa.select(R.c.id).where(
         R.c.run_id == view, R.c.id.in_(chunk)))}
     wanted = {Grant(d["entitlement"], *split_resource_key(u)): d["container"] for d in derived for u in users}
-    have = {i for chunk in _chunks({g.id for g in wanted}) for i in _select_ids(session, sa.select(G.c.id).where(
+    have = {i for chunk in chunks_of({g.id for g in wanted}) for i in select_ids(session, sa.select(G.c.id).where(
         G.c.run_id == view, G.c.id.in_(chunk)))}
     rows = [grant_row(view, g, container) for g, container in wanted.items() if g.id not in have]
     upsert_rows(session, G, rows)
@@ -323,7 +308,7 @@ def _unopened_children(session: Session, run_id: int, partial_kinds: Collection[
     run would not open them either (e.g. a group now without members), so they are empty."""
     if not partial_kinds or not partial_children:
         return set()
-    parents = _select_ids(session, sa.select(R.c.id).where(R.c.run_id == run_id, R.c.container.in_(list(partial_kinds))))
+    parents = select_ids(session, sa.select(R.c.id).where(R.c.run_id == run_id, R.c.container.in_(list(partial_kinds))))
     return {container_key(k, p) for p in parents for k in partial_children} - relisted
 
 
@@ -354,22 +339,22 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
     containers |= _unopened_children(session, run_id, partial_kinds, partial_children, containers) \
         - _still_valid(session, run_id, validated)
     containers -= {d["container"] for d in derived}
-    staged_ids = {t: _select_ids(session, sa.select(t.c.id).where(t.c.run_id == run_id)) for t in ROW_TABLES}
+    staged_ids = {t: select_ids(session, sa.select(t.c.id).where(t.c.run_id == run_id)) for t in ROW_TABLES}
     # Resources a whole list no longer holds are gone, like those delete events name (an app
     # deactivated while inactive apps are not synced, a resource set removed).
-    deleted_set = set(deleted) | {rid for c in _chunks(containers) for rid in _select_ids(session, sa.select(R.c.id).where(
+    deleted_set = set(deleted) | {rid for c in chunks_of(containers) for rid in select_ids(session, sa.select(R.c.id).where(
         R.c.run_id == view, R.c.container.in_(c)))} - staged_ids[R]
     # A list whose parent is gone or not synced (an inactive app's users, read because an event
     # named the app, or a row of it read alone) is not kept: a full run would not have opened it.
     parents = {c.partition(":")[2] for c in containers | set(rows)} - {""}
-    kept = {p for chunk in _chunks(parents) for p in _select_ids(session, sa.select(R.c.id).where(
+    kept = {p for chunk in chunks_of(parents) for p in select_ids(session, sa.select(R.c.id).where(
         R.c.run_id.in_((view, run_id)), R.c.id.in_(chunk)))} - deleted_set
     orphans = {c for c in containers | set(rows) if c.partition(":")[2] not in kept | {""}}
     for t in ROW_TABLES:
-        for c in _in(t.c.container, orphans):
-            _rows(session, sa.delete(t).where(t.c.run_id == run_id, c))
+        for chunk in chunks_of(orphans):
+            _rows(session, sa.delete(t).where(t.c.run_id == run_id, t.c.container.in_(chunk)))
     if orphans:
-        staged_ids = {t: _select_ids(session, sa.select(t.c.id).where(t.c.run_id == run_id)) for t in ROW_TABLES}
+        staged_ids = {t: select_ids(session, sa.select(t.c.id).where(t.c.run_id == run_id)) for t in ROW_TABLES}
 
     # 1. What the change replaces, then delete it. Only grants gone or new are access changes (and
     # can change an expansion): a grant the run staged again under its id is neither, and is not
@@ -377,7 +362,7 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
     scope_ids = _view_grant_scope(session, view, containers, staged_ids[G], deleted_set, rows)
     before = _grant_rows(session, view, scope_ids - staged_ids[G])
     v = G.alias("v")
-    fresh = _select_ids(session, sa.select(G.c.id).where(
+    fresh = select_ids(session, sa.select(G.c.id).where(
         G.c.run_id == run_id, ~sa.exists().where(v.c.run_id == view, v.c.id == G.c.id)))
     scope = _view_scope(session, view, staged_ids, containers, deleted_set)
     rows_removed = sum(_delete_ids(session, t, view, ids) for t, ids in scope.items())

@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from worker.store.generations import _rows, expansion
+from worker.store.generations import _rows, chunks_of, expansion, select_ids
 from worker.store.tables import GrantRow, JSONType
 
 G = GrantRow.__table__
@@ -33,10 +33,6 @@ Row = tuple[str, str, str, bool]  # (entitlement_id, principal_type, principal_i
 
 def _drop(session: Session) -> None:
     session.execute(sa.text(f"DROP TABLE IF EXISTS {EXPECTED.name}"))
-
-
-def _ids(session: Session, stmt: sa.Select) -> set[str]:
-    return {str(i) for i in session.execute(stmt).scalars()}
 
 
 def _rows_of(result: Iterable[sa.Row]) -> dict[str, Row]:
@@ -70,15 +66,10 @@ def reexpand(session: Session, view: int, entitlements: Collection[str],
     # Another group now also (or no longer) gives the grant: same access, other sources.
     # Driven by the expected rows (a look-up of each in the view), not by the view's grants.
     theirs = sa.select(e.c.sources).where(e.c.id == G.c.id).scalar_subquery()
-    moved = _ids(session, sa.select(e.c.id).where(sa.exists().where(
+    moved = select_ids(session, sa.select(e.c.id).where(sa.exists().where(
         G.c.run_id == view, G.c.id == e.c.id, G.c.expanded.is_(True), G.c.sources != e.c.sources)))
     for ids in chunks_of(moved):
         session.execute(sa.update(G).where(G.c.run_id == view, G.c.id.in_(ids)).values(sources=theirs))
     _drop(session)
     return removed, added
 
-
-def chunks_of(values: Collection[str], size: int = 5000) -> Iterable[list[str]]:
-    items = sorted(values)
-    for start in range(0, len(items), size):
-        yield items[start:start + size]

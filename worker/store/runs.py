@@ -495,11 +495,10 @@ _NOW = sa.bindparam("p_now", type_=STREAMS.c.updated_at.type)
 _RUNNING = sa.and_(RUNS.c.state.in_(ACTIVE_RUN_STATES), RUNS.c.state == "running")
 
 
-def open_stream_counts(session: Session, run_id: int | None = None) -> list[tuple[int, str, str, bool, int]]:
-    """(run id, kind, state, waiting, count) of the open streams of running runs (of `run_id`
-    only, if given); waiting = active and deferred for the limiter past now."""
-    params = {"p_now": utcnow()} if run_id is None else {"p_now": utcnow(), "p_run": run_id}
-    rows = session.execute(_open_stream_counts(run_id is not None), params).all()
+def open_stream_counts(session: Session) -> list[tuple[int, str, str, bool, int]]:
+    """(run id, kind, state, waiting, count) of the open streams of running runs; waiting = active
+    and deferred for the limiter past now (one run's: run_stream_counts)."""
+    rows = session.execute(_open_stream_counts(False), {"p_now": utcnow()}).all()
     return [(int(r), str(k), str(st), bool(w), int(n)) for r, k, st, w, n in rows]
 
 
@@ -523,7 +522,7 @@ _RUNNING_COUNT = sa.select(sa.func.count()).select_from(RUNS).where(_RUNNING)
 
 
 def run_stream_counts(session: Session, run_id: int) -> tuple[list[tuple[int, str, str, bool, int]], int]:
-    """open_stream_counts(session, run_id) and the busy streams (active, not waiting for the
+    """open_stream_counts of `run_id` only, and the busy streams (active, not waiting for the
     limiter) of the running runs other than `run_id`, in one statement (a page's release: one
     round trip fewer). The second is 0 when the run has no open stream (nothing to release)."""
     rows = session.execute(_RUN_STREAM_COUNTS, {"p_run": run_id, "p_now": utcnow()}).all()
@@ -531,12 +530,8 @@ def run_stream_counts(session: Session, run_id: int) -> tuple[list[tuple[int, st
     return counts, int(rows[0][5]) if rows else 0
 
 
-def busy_streams_elsewhere(session: Session, run_id: int) -> int:
-    """Busy streams (active, not waiting for the limiter) of the running runs other than `run_id`:
-    one index probe per running run, whatever the history."""
-    return int(session.execute(_BUSY_ELSEWHERE, {"p_run": run_id, "p_now": utcnow()}).scalar_one())
-
-
+# Busy streams (active, not waiting for the limiter) of the running runs other than `p_run`: one
+# index probe per running run, whatever the history.
 _BUSY_ELSEWHERE = (
     sa.select(sa.func.count()).select_from(STREAMS).join(RUNS, RUNS.c.id == STREAMS.c.run_id)
     .where(_RUNNING, RUNS.c.id != sa.bindparam("p_run"), STREAMS.c.state == "active", ~_waiting(_NOW)))
