@@ -46,7 +46,7 @@ of the full mode's `steady` and `lag`:
   (list pages) and requests (pages + System Log pages) of the succeeded ones, pages per run.
 - steady: the window from `--settle` seconds (default: one incremental interval) after every
   tenant's first success to the end: the first full syncs hold back the incremental runs due
-  meanwhile (full runs are claimed first and admission bounds the active runs), and the window
+  meanwhile (tenants never synced are admitted first, and admission bounds the active runs), and the window
   begins once that backlog had an interval to drain. `reached: false` with why when the run ended
   before it began; `long_enough: false` when it is shorter than one incremental interval (not every
   tenant was due in it). In it: syncs_per_min per kind against syncs_per_min_due (tenants x 60 /
