@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import sqlalchemy as sa
 
 from tests.support.expected import expected
@@ -13,7 +14,7 @@ from tests.support.sim import SIM_TOKEN
 from worker.connector import SyncOptions
 from worker.engine.embedded import run_embedded
 from worker.store.db import make_engine
-from worker.store.tables import EntitlementRow, GrantRow, ResourceRow, Tenant
+from worker.store.tables import EntitlementRow, GrantRow, LimiterState, ResourceRow, Tenant
 
 OKTASYNC = str(Path(sys.executable).with_name("oktasync"))
 
@@ -44,11 +45,27 @@ def test_embedded_sync_matches_the_org_and_resyncs(oktasim, tmp_path):
     assert grants == want.grants
     assert SIM_TOKEN.encode() not in bytes(creds)  # encrypted at rest
     assert (file.parent / "sync.db.key").stat().st_mode & 0o077 == 0
+    # What the limiter learned of the org's buckets is kept for the next run (as Redis keeps it for
+    # workers): the users bucket with the limit Okta's headers gave.
+    users_limit = int(httpx.get(f"{sim.url}/api/v1/users?limit=1", headers={"Authorization": f"SSWS {SIM_TOKEN}"}
+                                ).headers["X-Rate-Limit-Limit"])
+    learned = limiter_state(file)
+    assert learned["buckets"]["/api/v1/users"]["limit"] == users_limit
+    assert learned["buckets"]["/api/v1/users"]["known"] == 1
     # A second run into the same file replaces the view (one generation) and records no changes.
     second = run_embedded(sim.url, {"api_token": SIM_TOKEN}, opts, file=str(file), concurrency=1)
     assert second.state == "succeeded", second.error
     assert picture(file)[:3] == (res, ents, grants)
     assert second.counts.get("added", 0) == 0 and second.counts.get("removed", 0) == 0
+    assert limiter_state(file)["at"] > learned["at"]
+
+
+def limiter_state(file):
+    engine = make_engine(f"sqlite:///{file}")
+    with engine.connect() as c:
+        state = c.execute(sa.select(LimiterState.state)).scalar_one()
+    engine.dispose()
+    return state
 
 
 def test_embedded_cli_success_and_failure(oktasim, tmp_path):

@@ -31,7 +31,13 @@ from worker.store.db import make_engine, make_session_factory
 from worker.store.migrate import migrate
 from worker.store.secrets import load_keys, local_key_file
 from worker.store.tables import SyncRun
-from worker.store.tenants import create_tenant, list_tenants, update_tenant
+from worker.store.tenants import (
+    create_tenant,
+    list_tenants,
+    load_limiter_state,
+    save_limiter_state,
+    update_tenant,
+)
 
 TERMINAL = ("succeeded", "failed")
 
@@ -261,6 +267,11 @@ def _sync_prepared(domain: str, path: Path, engine: Any, keys: Any, tenant_id: i
         if on_event is not None:
             on_event(kind, data)
     limiter = memory_limiter(rate_limit_share, max_in_flight=concurrency)
+    limiter_key = str(tenant_id)  # the key tenant_factory's clients use
+    with sessions() as s:
+        # What the last run learned of the org's buckets: a run minutes later need not wait for
+        # Okta's first answers before it sends more than one request to each bucket.
+        limiter.restore(limiter_key, load_limiter_state(s, tenant_id))
     handlers: dict[str, Callable[..., Any]] = {}
     sender = InProcessSender(handlers, concurrency)
     rt = Runtime(sessions=sessions, sender=sender, make_tenant=tenant_factory(limiter, keys=keys),
@@ -292,6 +303,9 @@ def _sync_prepared(domain: str, path: Path, engine: Any, keys: Any, tenant_id: i
     finally:
         sender.close()
     with sessions() as s:
+        runs.begin_write(s)
+        save_limiter_state(s, tenant_id, limiter.snapshot(limiter_key))
+        s.commit()
         run = s.get(SyncRun, run_id, populate_existing=True)
         assert run is not None
         result = EmbeddedResult(run_id, run.state, run.error, dict(run.counts or {}), list(run.warnings or []),

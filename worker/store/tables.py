@@ -310,3 +310,16 @@ class SyncCursor(Base):
     recent_event_ids: Mapped[list[Any]] = mapped_column(default=list, server_default=EMPTY_LIST)
     options_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=NOW)
+
+
+class LimiterState(Base):
+    """What the embedded mode's in-process rate limiter learned of a tenant's Okta buckets (each
+    bucket's limit, its window's remaining and reset), saved after a run for the next one, so a run
+    minutes later starts from Okta's last answers instead of waiting for new ones. Workers keep the
+    same state in Redis (worker/okta/ratelimit/redis_backend.py)."""
+
+    __tablename__ = "limiter_states"
+
+    tenant_id: Mapped[int] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=EMPTY_OBJECT)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=NOW)

@@ -17,7 +17,7 @@ from cryptography.fernet import MultiFernet
 from sqlalchemy.orm import Session
 
 from worker.store.secrets import Credentials, decrypt_credentials, encrypt_credentials, reencrypt
-from worker.store.tables import VERIFY_KIND, SyncRun, Tenant, utcnow
+from worker.store.tables import VERIFY_KIND, LimiterState, SyncRun, Tenant, utcnow
 
 REQUIRED = {"api_token": ("api_token",), "private_key_jwt": ("client_id", "private_key")}
 OPTIONAL = {"api_token": (), "private_key_jwt": ("key_id",)}
@@ -234,6 +234,18 @@ def remove_tenant(session: Session, tenant: str | int) -> int:
     session.execute(sa.delete(Tenant).where(Tenant.id == tenant_id))
     session.commit()
     return removed
+
+
+def load_limiter_state(session: Session, tenant_id: int) -> dict[str, Any] | None:
+    """The rate-limit state the embedded mode saved after the tenant's last run (None: none yet)."""
+    row = session.get(LimiterState, tenant_id)
+    return dict(row.state) if row is not None else None
+
+
+def save_limiter_state(session: Session, tenant_id: int, state: Mapping[str, Any]) -> None:
+    row = session.get(LimiterState, tenant_id) or LimiterState(tenant_id=tenant_id)
+    row.state = dict(state)
+    session.add(row)
 
 
 @dataclass(frozen=True)

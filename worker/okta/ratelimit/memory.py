@@ -53,6 +53,33 @@ class MemoryLimiter:
             b = t.buckets.setdefault(permit.bucket, {})
             algorithm.release(b, t.state, t.leases, self._clock(), permit.lease, status, obs, self.config)
 
+    def snapshot(self, tenant: str) -> dict[str, Any]:
+        """What this limiter knows of `tenant` (its buckets and lowered in-flight cap; not its
+        leases or the slots promised to waiters), and when: restore() hands it to a later process."""
+        with self._lock:
+            t = self._tenants.get(tenant) or _Tenant()
+            buckets = {name: {k: v for k, v in b.items() if not k.startswith("resv:")} for name, b in t.buckets.items()}
+            return {"at": self._clock(), "buckets": buckets, "tenant": dict(t.state)}
+
+    def restore(self, tenant: str, snapshot: Mapping[str, Any] | None) -> bool:
+        """Start `tenant` from a snapshot() an earlier process took, unless it is older than the
+        Redis backend keeps the same state (key_ttl_seconds), or not a snapshot: then this limiter
+        starts from nothing, as Redis would. True when it was taken up."""
+        check_tenant(tenant)
+        try:
+            age = self._clock() - float(snapshot["at"])  # type: ignore[index]
+            buckets = {str(name): dict(b) for name, b in dict(snapshot["buckets"]).items()}  # type: ignore[index]
+            state = dict(snapshot.get("tenant") or {})  # type: ignore[union-attr]
+        except (TypeError, KeyError, ValueError):
+            return False
+        if not 0 <= age <= self.config.key_ttl_seconds:
+            return False
+        t = _Tenant()
+        t.buckets, t.state = buckets, state
+        with self._lock:
+            self._tenants[tenant] = t
+        return True
+
     def in_flight(self, tenant: str) -> int:
         """Leases currently held (expired ones included until the next acquire sweeps them)."""
         with self._lock:

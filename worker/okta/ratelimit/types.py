@@ -61,7 +61,7 @@ class LimiterConfig:
     missing_headers_pause_seconds: float = 60.0  # a 429 without rate-limit headers (baton-sdk's default)
     concurrency_recovery_seconds: float = 10.0   # the lowered in-flight cap grows back by 1 this often
     in_flight_wait_seconds: float = 0.05   # how long to suggest waiting for an in-flight slot at most
-    unknown_wait_seconds: float = 0.25     # longest wait suggested while no response has been seen yet
+    unknown_wait_seconds: float = 0.05     # longest wait suggested while no response has been seen yet
     max_reset_seconds: float = 300.0       # clamp on Reset-Date (baton-sdk caps windows at 5 minutes)
     idle_key_seconds: float = 300.0        # how long a bucket's learned limit outlives what it must remember
 
