@@ -145,8 +145,8 @@ def _by_type(keys: Collection[str]) -> dict[str, set[str]]:
     return out
 
 
-def _view_grant_scope(session: Session, view: int, containers: set[str], staged_grants: set[str],
-                      deleted: set[str], rows: Mapping[str, Collection[str]]) -> set[str]:
+def _view_grant_scope(session: Session, view: int, run_id: int, containers: set[str], deleted: set[str],
+                      rows: Mapping[str, Collection[str]]) -> set[str]:
     """Ids of the view's grants this change replaces or removes: those of the re-listed containers,
     those the run staged again, the re-read rows, and every grant naming a deleted resource (as
     principal or through its entitlements). Each look-up reads one index for what it names, so the
@@ -154,7 +154,9 @@ def _view_grant_scope(session: Session, view: int, containers: set[str], staged_
     of the view)."""
     in_view = G.c.run_id == view
     ids = _ids_where(session, G, in_view, G.c.container, containers)
-    ids |= _ids_where(session, G, in_view, G.c.id, staged_grants)
+    staged = G.alias("staged")  # a subquery, not the ids: a re-listed big group stages thousands
+    ids |= select_ids(session, sa.select(G.c.id).where(in_view, G.c.id.in_(
+        sa.select(staged.c.id).where(staged.c.run_id == run_id))))
     for container, principals in sorted(rows.items()):
         for ptype, pids in sorted(_by_type(principals).items()):
             ids |= _ids_where(session, G, sa.and_(in_view, G.c.principal_type == ptype, G.c.container == container),
@@ -189,13 +191,12 @@ def _grant_rows(session: Session, view: int, ids: Collection[str]) -> dict[str, 
                     G.c.run_id == view, G.c.id.in_(chunk)))}
 
 
-def _unchanged_grants(session: Session, run_id: int, view: int) -> set[str]:
-    """Ids of the run's staged grants whose view row of the same id has the same value in every
+def _unchanged_in_view(run_id: int, view: int) -> Any:
+    """Where a staged grant of the run has a view row of the same id with the same value in every
     column but run_id (JSON compared as stored: a difference in form only counts as a change)."""
     v = G.alias("v")
     same = [v.c[c.name].is_not_distinct_from(c) for c in G.columns if c.name not in ("run_id", "id")]
-    return select_ids(session, sa.select(G.c.id).where(
-        G.c.run_id == run_id, sa.exists().where(v.c.run_id == view, v.c.id == G.c.id, *same)))
+    return sa.and_(G.c.run_id == run_id, sa.exists().where(v.c.run_id == view, v.c.id == G.c.id, *same))
 
 
 def _delete_ids(session: Session, table: sa.Table, view: int, ids: Collection[str]) -> int:
@@ -359,7 +360,7 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
     # 1. What the change replaces, then delete it. Only grants gone or new are access changes (and
     # can change an expansion): a grant the run staged again under its id is neither, and is not
     # read back (a re-listed 6,000-member group that lost one member reads one row, not 12,000).
-    scope_ids = _view_grant_scope(session, view, containers, staged_ids[G], deleted_set, rows)
+    scope_ids = _view_grant_scope(session, view, run_id, containers, deleted_set, rows)
     before = _grant_rows(session, view, scope_ids - staged_ids[G])
     v = G.alias("v")
     fresh = select_ids(session, sa.select(G.c.id).where(
@@ -376,8 +377,9 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
     # A staged grant equal in every column to the view's grant of its id would replace it by
     # itself: the view keeps its row and the staged copy goes, so a re-listed container writes
     # only the grants that changed (its unchanged rows are neither deleted nor moved).
-    unchanged = _unchanged_grants(session, run_id, view)
-    _delete_ids(session, G, run_id, unchanged)
+    unchanged_where = _unchanged_in_view(run_id, view)
+    unchanged = select_ids(session, sa.select(G.c.id).where(unchanged_where))
+    _rows(session, sa.delete(G).where(unchanged_where))
     rows_removed += _delete_ids(session, G, view, scope_ids - unchanged)
 
     # 3. Move the staged rows into the view.
