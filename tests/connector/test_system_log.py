@@ -27,14 +27,24 @@ def event(uuid: str, kind: str, *targets: tuple[str, str], at: datetime = NOW) -
 
 
 def pages(*bodies: list) -> callable:
+    """Stub pages of one event each asked for (limit=1: every non-empty page is full), then the head."""
     calls = iter([*bodies, []])
-    return lambda url: Page(next(calls), "/api/v1/logs?after=x")
+    return lambda url: Page(next(calls), "/api/v1/logs?after=x&limit=1")
 
 
 def test_reads_until_an_empty_page_and_skips_seen_uuids():
     got = read_log(pages([event("a", "x"), event("b", "x")], [event("c", "x")]), NOW - timedelta(minutes=5),
                    seen={"a"})
     assert [e["uuid"] for e in got.events] == ["b", "c"] and got.pages == 3
+
+
+def test_a_short_page_ends_the_read_and_the_next_read_resumes_there():
+    """A page with fewer events than its limit holds all there was: no request for the empty head.
+    What is stored after it is read by the next run, from the link the read saved."""
+    asked, get = linked([event("a", "x"), event("b", "x")], [event("c", "x")], limit=2)
+    got = read_log(get, NOW - timedelta(minutes=5))
+    assert [e["uuid"] for e in got.events] == ["a", "b", "c"] and got.pages == 2 and len(asked) == 2
+    assert got.last_link == "/api/v1/logs?after=2&limit=2"
 
 
 def test_a_log_without_permission_means_a_full_sync_with_a_warning():
@@ -66,8 +76,9 @@ def test_events_mark_containers_dirty_and_deletions():
     assert ("service-apps", None) in streams and "service-apps" not in plan.closed_kinds
 
 
-def linked(*bodies: list) -> tuple[list[str], callable]:
-    """Stub pages linked as Okta links them (page i's next link is `...after=i+1`); records the URLs read."""
+def linked(*bodies: list, limit: int = 1) -> tuple[list[str], callable]:
+    """Stub pages linked as Okta links them (page i's next link is `...after=i+1&limit=N`, echoing the
+    page size); records the URLs read."""
     asked: list[str] = []
     bodies = [*bodies, []]
 
@@ -75,8 +86,9 @@ def linked(*bodies: list) -> tuple[list[str], callable]:
         asked.append(url)
         if "after=bad" in url:
             raise OktaInvalidRequest("400 E0000001 invalid after", status=400)
-        i = int(url.rsplit("after=", 1)[1]) if "after=" in url else 0
-        return Page(bodies[i] if i < len(bodies) else [], f"/api/v1/logs?after={min(i + 1, len(bodies) - 1)}")
+        i = int(url.split("after=", 1)[1].split("&")[0]) if "after=" in url else 0
+        return Page(bodies[i] if i < len(bodies) else [],
+                    f"/api/v1/logs?after={min(i + 1, len(bodies) - 1)}&limit={limit}")
     return asked, get
 
 
@@ -101,7 +113,7 @@ def test_the_resume_link_keeps_the_overlap_window_of_events():
     _asked, get = linked([event("a", "x", at=old)], [event("b", "x", at=old), event("c", "x", at=recent)],
                          [event("d", "x", at=recent)])
     got = read_log(get, NOW - timedelta(minutes=15), overlap=timedelta(minutes=2))
-    assert got.resume == "/api/v1/logs?after=1" and got.resume_ids == ["b", "c", "d"]
+    assert got.resume == "/api/v1/logs?after=1&limit=1" and got.resume_ids == ["b", "c", "d"]
     again = read_log(get, NOW, seen=set(got.resume_ids), after=got.resume)
     assert again.events == [] and again.from_after
 

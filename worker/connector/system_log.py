@@ -1,8 +1,11 @@
 """Reading Okta's System Log for an incremental run (reference/okta-incremental.md §1.2).
 
 Polling mode (no `until`, ascending): every event in persistence order, so an event published
-before the window but stored late is still read. Pages are followed until one comes back empty
-(polling pages always have a next link). A read resumes from the `after` link the previous run
+before the window but stored late is still read. Pages are followed until one comes back short
+(fewer events than its limit) or empty: polling pages always have a next link, and a short page
+holds what was there when it was read. Stopping there skips nothing: the next run resumes at or
+before that page, as it does for events stored while this run works, and it saves each run the
+empty request at the head of the log (the logs bucket allows only 60 a minute per token). A read resumes from the `after` link the previous run
 saved, which is the link of the first page holding an event of that run's last OVERLAP (an
 overlap window made of Okta's own links: `after` values are opaque); events already seen there
 are skipped by uuid. Without a saved link, or when Okta refuses it, the read starts at `since`
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from worker.okta.errors import (
     OktaError,
@@ -158,11 +161,19 @@ def _read(get_page: Callable[[str], Any], first: str, seen: set[str], overlap: t
         if items:
             read_pages.append((url, page_newest, on_page))
         out.last_link = page.next_url or out.last_link
-        url = page.next_url if items else None
+        url = page.next_url if len(items) >= _page_limit(page.next_url) else None
     if newest is not None and (out.server_now is None or newest > out.server_now):
         out.server_now = newest  # Okta's clock, when the Date header lags it
     _choose_resume(out, read_pages, overlap)
     return out
+
+
+def _page_limit(link: str | None) -> int:
+    """The page size a log link asks for (Okta echoes the effective limit in its links)."""
+    try:
+        return max(1, int(parse_qs(urlsplit(link or "").query)["limit"][0]))
+    except (KeyError, IndexError, ValueError):
+        return LOGS_LIMIT
 
 
 def _choose_resume(out: LogRead, read_pages: list[tuple[str, datetime | None, list[str]]],
