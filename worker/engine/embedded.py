@@ -24,6 +24,7 @@ from sqlalchemy.exc import DatabaseError
 from worker.connector import SyncOptions
 from worker.connector.tenant_client import memory_limiter, tenant_factory
 from worker.engine import steps
+from worker.engine.read_ahead import ReadAhead
 from worker.engine.runtime import Runtime
 from worker.engine.sender import InProcessSender
 from worker.store import runs
@@ -274,9 +275,10 @@ def _sync_prepared(domain: str, path: Path, engine: Any, keys: Any, tenant_id: i
         limiter.restore(limiter_key, load_limiter_state(s, tenant_id))
     handlers: dict[str, Callable[..., Any]] = {}
     sender = InProcessSender(handlers, concurrency)
+    read_ahead = ReadAhead(concurrency, limit=concurrency * 4)
     rt = Runtime(sessions=sessions, sender=sender, make_tenant=tenant_factory(limiter, keys=keys),
                  tenant_max_streams=max(2, concurrency * 2), global_max_streams=max(2, concurrency * 2),
-                 countdown_cap=30.0, stall_timeout=stall_timeout, events=events)
+                 countdown_cap=30.0, stall_timeout=stall_timeout, events=events, read_ahead=read_ahead)
     handlers.update({steps.START: lambda run_id: steps.start_run(rt, run_id),
                      steps.PAGE: lambda sid, cursor: steps.page(rt, sid, cursor),
                      steps.FINALIZE: lambda run_id: steps.finalize(rt, run_id)})
@@ -302,6 +304,7 @@ def _sync_prepared(domain: str, path: Path, engine: Any, keys: Any, tenant_id: i
         raise
     finally:
         sender.close()
+        read_ahead.close()
     with sessions() as s:
         runs.begin_write(s)
         save_limiter_state(s, tenant_id, limiter.snapshot(limiter_key))

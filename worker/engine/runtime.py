@@ -68,6 +68,8 @@ class Runtime:
     max_page_attempts: int = 5
     max_redeliveries: int = 5
     events: EventSink = log_events
+    # The embedded mode's read-ahead (worker/engine/read_ahead.py); None: each page step fetches its own page.
+    read_ahead: Any = None
     _tenants: dict[int, TenantContext] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

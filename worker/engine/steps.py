@@ -158,7 +158,8 @@ def _page(rt: Runtime, stream_id: int, cursor: str) -> None:
     next_url: str | None = None
     fetching = time.monotonic()
     try:
-        got = ctx.client.get_page(cursor, headers=spec.header_dict or None)
+        got = (rt.read_ahead.get_page(ctx.client, cursor, spec.header_dict or None) if rt.read_ahead
+               else ctx.client.get_page(cursor, headers=spec.header_dict or None))
         # The page's own URL, so first-page-only checks (an empty user list) stay exact.
         result = handle_page(dataclasses.replace(spec, url=cursor), got.items, ctx.options)
         next_url = got.next_url or result.next_url
