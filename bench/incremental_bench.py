@@ -87,6 +87,10 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--changes", type=int, default=50)
     p.add_argument("--seed", type=int, default=5)
+    p.add_argument("--pause", type=float, default=1.0,
+                   help="seconds between the changes and the incremental run (default 1); give the window "
+                        "(e.g. 60) to start it in a fresh rate-limit window, as a scheduled run would, not in "
+                        "the one the full sync just spent")
     a = p.parse_args()
     from tests.engine.test_incremental import view
 
@@ -98,7 +102,7 @@ def main() -> None:
             t_full, full, _ = sync(url, inc, a.concurrency)
             changed = httpx.post(f"{url}/__sim/churn", json={"changes": a.changes, "seed": a.seed},
                                  timeout=60).json()["applied"]
-            time.sleep(1)
+            time.sleep(a.pause)
             load = os.getloadavg()[0]
             t_inc, incr, p_inc = sync(url, inc, a.concurrency)
             t_full2, full2, p_full = sync(url, fresh, a.concurrency)
