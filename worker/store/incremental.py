@@ -175,8 +175,8 @@ def _view_scope(session: Session, view: int, staged_ids: dict[sa.Table, set[str]
     r_view, e_view = R.c.run_id == view, E.c.run_id == view
     resources = (_ids_where(session, R, r_view, R.c.container, containers)
                  | _ids_where(session, R, r_view, R.c.id, staged_ids[R] | deleted))
-    if deleted:  # owned resources (e.g. a deleted user's API tokens); resources.parent has no index
-        resources |= _ids_where(session, R, sa.and_(r_view, R.c.parent.is_not(None)), R.c.parent, deleted)
+    # owned resources (e.g. a deleted user's API tokens), by the (run_id, parent) index
+    resources |= _ids_where(session, R, r_view, R.c.parent, deleted)
     entitlements = (_ids_where(session, E, e_view, E.c.container, containers)
                     | _ids_where(session, E, e_view, E.c.id, staged_ids[E])
                     | _ids_where(session, E, e_view, E.c.resource, deleted))

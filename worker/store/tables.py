@@ -199,7 +199,9 @@ STATIC_CONTAINER = "static"  # rows no list produces (the standard admin roles)
 class ResourceRow(Base):
     __tablename__ = "resources"
     __table_args__ = (sa.Index("ix_resources_run_id_resource_type", "run_id", "resource_type"),
-                      sa.Index("ix_resources_run_id_container", "run_id", "container"))
+                      sa.Index("ix_resources_run_id_container", "run_id", "container"),
+                      # a deleted resource's owned resources (a user's API tokens), found by the incremental finalize
+                      sa.Index("ix_resources_run_id_parent", "run_id", "parent"))
 
     run_id: Mapped[int] = mapped_column(sa.ForeignKey("sync_runs.id", ondelete="CASCADE"), primary_key=True)
     id: Mapped[str] = mapped_column(sa.String(512), primary_key=True)  # "<type>:<rid>"
