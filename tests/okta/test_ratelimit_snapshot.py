@@ -3,9 +3,8 @@ runs, so a run minutes later starts from Okta's last answers as a worker does fr
 
 from __future__ import annotations
 
-from worker.okta.ratelimit import LimiterConfig, MemoryLimiter, Permit, Wait
-
 from tests.okta.test_ratelimit_backends import USERS, Clock, learn, take
+from worker.okta.ratelimit import LimiterConfig, MemoryLimiter, Permit, Wait
 
 GROUPS = ("GET", "/api/v1/groups/00g1/users")
 

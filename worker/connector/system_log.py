@@ -5,11 +5,12 @@ before the window but stored late is still read. Pages are followed until one co
 (fewer events than its limit) or empty: polling pages always have a next link, and a short page
 holds what was there when it was read. Stopping there skips nothing: the next run resumes at or
 before that page, as it does for events stored while this run works, and it saves each run the
-empty request at the head of the log (the logs bucket allows only 60 a minute per token). A read resumes from the `after` link the previous run
-saved, which is the link of the first page holding an event of that run's last OVERLAP (an
-overlap window made of Okta's own links: `after` values are opaque); events already seen there
-are skipped by uuid. Without a saved link, or when Okta refuses it, the read starts at `since`
-(the previous watermark less the overlap) instead.
+empty request at the head of the log (the logs bucket allows only 60 a minute per token).
+
+A read resumes from the `after` link the previous run saved, which is the link of the first page
+holding an event of that run's last OVERLAP (an overlap window made of Okta's own links: `after`
+values are opaque); events already seen there are skipped by uuid. Without a saved link, or when
+Okta refuses it, the read starts at `since` (the previous watermark less the overlap) instead.
 """
 
 from __future__ import annotations

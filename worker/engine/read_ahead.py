@@ -41,9 +41,11 @@ class ReadAhead:
         if ahead is not None:
             try:
                 page = ahead.result()
-                self.used += 1
             except Exception:  # noqa: BLE001 - the page step asks again and handles what it gets
                 page = None
+            else:
+                with self._lock:
+                    self.used += 1
         if page is None:
             page = source.get_page(url, headers=dict(headers) if headers else None)
         if getattr(page, "next_url", None):
