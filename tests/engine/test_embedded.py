@@ -63,6 +63,15 @@ def test_embedded_sync_matches_the_org_and_resyncs(oktasim, tmp_path):
     assert limiter_state(file)["at"] > learned["at"]
 
 
+def test_concurrency_one_sends_one_request_at_a_time(oktasim, tmp_path):
+    """`--concurrency 1` crawls as baton-okta does, read-ahead included: one request in flight."""
+    sim = oktasim(["--users", "60", "--groups", "8", "--apps", "4", "--seed", "3", "--latency-ms", "5"])
+    run = run_embedded(sim.url, {"api_token": SIM_TOKEN}, SyncOptions(), file=str(tmp_path / "one.db"), concurrency=1)
+    assert run.state == "succeeded", run.error
+    stats = httpx.get(f"{sim.url}/__sim/stats").json()
+    assert stats["max_in_flight"] == 1 and stats["requests_total"] == run.counts["requests"]
+
+
 def limiter_state(file):
     engine = make_engine(f"sqlite:///{file}")
     with engine.connect() as c:
