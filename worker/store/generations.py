@@ -133,11 +133,12 @@ def expand_group_grants(session: Session, run_id: int, expand_types: tuple[str, 
 
 
 def expansion(session: Session, run_id: int, expand_types: tuple[str, ...], entitlements: Collection[str] | None = None,
-              *, listed_only: bool = False) -> sa.Select:
+              *, listed_only: bool = False, members: Collection[str] | None = None) -> sa.Select:
     """The expanded grants the groups of generation `run_id` give, as grant rows (run_id, id,
     entitlement_id, principal_type, principal_id, expanded, sources, annotations), leaving out
     members holding a grant of that id already (`listed_only`: only one Okta listed, expanded=False,
-    so the generation's current expanded grants are not in the way)."""
+    so the generation's current expanded grants are not in the way); `members`: for these user
+    ids only."""
     g, m, x = G.alias("g"), G.alias("m"), G.alias("x")
     sqlite = session.get_bind().dialect.name == "sqlite"
     # For a few entitlements, SQLite (no statistics) would read every group grant of the run by
@@ -161,6 +162,8 @@ def expansion(session: Session, run_id: int, expand_types: tuple[str, ...], enti
     )
     if entitlements is not None:
         pairs = pairs.where(g.c.entitlement_id.in_(list(entitlements)))
+    if members is not None:
+        pairs = pairs.where(m.c.principal_id.in_(list(members)))
     if sqlite:
         # json_group_array keeps the order rows arrive in: sort them in the subquery. For a few
         # entitlements sort by an expression (`+g.id`), which no index provides, so SQLite reads

@@ -205,19 +205,33 @@ def _delete_ids(session: Session, table: sa.Table, view: int, ids: Collection[st
 
 
 def _touched_entitlements(session: Session, view: int, grants: dict[str, tuple[str, str, str, bool]],
-                          deleted: set[str]) -> set[str]:
-    """Entitlements whose expansion may change: those of the grants removed or added, and those
-    held by a group whose membership changed (a member grant removed or added) or which was deleted."""
-    touched = {ent for ent, _pt, _pid, _x in grants.values()}
-    groups = {gid for ent, _pt, _pid, _x in grants.values()
-               if ent.startswith("group:") and ent.endswith(":member") for gid in [ent.split(":")[1]]}
-    groups |= {d.split(":", 1)[1] for d in deleted if d.startswith("group:")}
+                          deleted: set[str]) -> tuple[set[str], dict[str, set[str]]]:
+    """What to re-expand: (entitlements whole, entitlement -> the users to re-expand it for).
+    Whole: those of the grants removed or added other than memberships (a group gained or lost a
+    grant), and those held by a deleted group. For the users only: those held by a group whose
+    membership changed, for the members who joined or left it (a user added to a 20,000-member
+    group holding an app re-expands that app for that user, not for the 20,000)."""
+    whole = {ent for ent, _pt, _pid, _x in grants.values() if not _is_membership(ent)}
+    joined_or_left: dict[str, set[str]] = {}  # group id -> users
+    for ent, ptype, pid, _x in grants.values():
+        if _is_membership(ent) and ptype == "user":
+            joined_or_left.setdefault(ent.split(":")[1], set()).add(pid)
     # No DISTINCT: SQLite would walk the view's entitlement index to return them in order, rather
     # than read the principal index for these groups' grants.
-    for chunk in chunks_of(groups):
-        touched |= select_ids(session, sa.select(G.c.entitlement_id).where(
+    for chunk in chunks_of({d.split(":", 1)[1] for d in deleted if d.startswith("group:")}):
+        whole |= select_ids(session, sa.select(G.c.entitlement_id).where(
             G.c.run_id == view, G.c.principal_type == "group", G.c.principal_id.in_(chunk)))
-    return touched
+    for_users: dict[str, set[str]] = {}
+    for chunk in chunks_of(joined_or_left):
+        for ent, gid in session.execute(sa.select(G.c.entitlement_id, G.c.principal_id).where(
+                G.c.run_id == view, G.c.principal_type == "group", G.c.principal_id.in_(chunk))):
+            if ent not in whole:
+                for_users.setdefault(str(ent), set()).update(joined_or_left[str(gid)])
+    return whole, for_users
+
+
+def _is_membership(entitlement: str) -> bool:
+    return entitlement.startswith("group:") and entitlement.endswith(":member")
 
 
 def _record(session: Session, tenant_id: int, run_id: int, before: dict[str, tuple[str, str, str, bool]],
@@ -391,8 +405,8 @@ def finalize_incremental(session: Session, tenant_id: int, run_id: int, *, parti
     # (a fresh grant pruned in step 2 is not in the view: the read below leaves it out)
     new_ids = fresh | _derive_members(session, view, derived, staged_users)
     new_direct = _grant_rows(session, view, new_ids)
-    touched = _touched_entitlements(session, view, {**before, **new_direct}, deleted_set)
-    gone, new_expanded = reexpand(session, view, touched, tuple(expand_types))
+    whole, for_users = _touched_entitlements(session, view, {**before, **new_direct}, deleted_set)
+    gone, new_expanded = reexpand(session, view, whole, for_users, tuple(expand_types))
     before |= gone
     rows_removed += len(gone)
     expanded = len(new_expanded)

@@ -5,11 +5,13 @@ incremental run changes a few grants of a view that already holds their expansio
 the expected expansion of the touched entitlements into a temporary table and deletes, inserts
 or updates only the expanded grants that differ: a group of 20,000 members that gained one
 member costs one inserted row, not 20,000 deleted and 20,000 inserted (nor 40,000 read back).
+A membership change recomputes the entitlements the group holds for the members who joined or
+left it only, so it also reads what changed, not the group's 20,000 members.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -39,23 +41,29 @@ def _rows_of(result: Iterable[sa.Row]) -> dict[str, Row]:
     return {r.id: (r.entitlement_id, r.principal_type, r.principal_id, True) for r in result}
 
 
-def reexpand(session: Session, view: int, entitlements: Collection[str],
+def reexpand(session: Session, view: int, entitlements: Collection[str], for_users: Mapping[str, Collection[str]],
              expand_types: tuple[str, ...]) -> tuple[dict[str, Row], dict[str, Row]]:
-    """Make the view's expanded grants of `entitlements` what its groups give now; returns the
-    expanded grants (removed, added). Sources are updated in place."""
-    if not entitlements or not expand_types:
+    """Make the view's expanded grants of `entitlements`, and of each entitlement of `for_users`
+    for those users only, what its groups give now; returns the expanded grants (removed, added).
+    Sources are updated in place."""
+    if not (entitlements or for_users) or not expand_types:
         return {}, {}
     _drop(session)
     EXPECTED.create(session.connection())
-    for chunk in chunks_of(entitlements):
+    # (entitlements, users or None for all): what to recompute, in statements of bounded size
+    scopes = [(chunk, None) for chunk in chunks_of(entitlements)]
+    scopes += [([ent], users) for ent in sorted(for_users) if ent not in entitlements
+               for users in chunks_of(for_users[ent])]
+    for ents, users in scopes:
         session.execute(sa.insert(EXPECTED).from_select(
-            COLUMNS, expansion(session, view, expand_types, chunk, listed_only=True)))
+            COLUMNS, expansion(session, view, expand_types, ents, listed_only=True, members=users)))
     e = EXPECTED
     removed: dict[str, Row] = {}
-    for chunk in chunks_of(entitlements):
+    for ents, users in scopes:
+        held = G.c.entitlement_id.in_(ents) if users is None else sa.and_(
+            G.c.entitlement_id == ents[0], G.c.principal_type == "user", G.c.principal_id.in_(users))
         removed |= _rows_of(session.execute(sa.select(G.c.id, G.c.entitlement_id, G.c.principal_type, G.c.principal_id).where(
-            G.c.run_id == view, G.c.expanded.is_(True), G.c.entitlement_id.in_(chunk),
-            ~sa.exists().where(e.c.id == G.c.id))))
+            G.c.run_id == view, G.c.expanded.is_(True), held, ~sa.exists().where(e.c.id == G.c.id))))
     for ids in chunks_of(removed):
         _rows(session, sa.delete(G).where(G.c.run_id == view, G.c.id.in_(ids)))
     missing = ~sa.exists().where(G.c.run_id == view, G.c.id == e.c.id)
