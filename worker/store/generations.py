@@ -145,17 +145,23 @@ def expansion(session: Session, run_id: int, expand_types: tuple[str, ...], enti
     # the principal index; `+g.principal_type` (an expression) leaves it the entitlement index.
     group_grant = (sa.literal_column("+g.principal_type") if sqlite and entitlements is not None
                    else g.c.principal_type) == "group"
+    # Members by their group's membership entitlement; SQLite, given one entitlement (equality
+    # rather than IN), would read every user grant of the run by the principal index instead.
+    # Only for given `members` is the principal index the right one.
+    member_user = (sa.literal_column("+m.principal_type") if sqlite and members is None
+                   else m.c.principal_type) == "user"
     new_id = g.c.entitlement_id + ":user:" + m.c.principal_id
     present = sa.exists().where(x.c.run_id == run_id, x.c.id == new_id)
     if listed_only:
         present = present.where(x.c.expanded.is_(False))
     pairs = (
         sa.select(g.c.entitlement_id.label("ent"), m.c.principal_id.label("uid"), g.c.id.label("src"))
-        .join(m, sa.and_(m.c.run_id == g.c.run_id, m.c.principal_type == "user",
+        .join(m, sa.and_(m.c.run_id == g.c.run_id,
                          m.c.entitlement_id == "group:" + g.c.principal_id + ":member"))
         .where(
             g.c.run_id == run_id,
             group_grant,
+            member_user,
             sa.or_(*[g.c.entitlement_id.startswith(f"{t}:", autoescape=True) for t in expand_types]),
             ~present,
         )
