@@ -148,7 +148,7 @@ def expansion(session: Session, run_id: int, expand_types: tuple[str, ...], enti
     # Members by their group's membership entitlement; SQLite, given one entitlement (equality
     # rather than IN), would read every user grant of the run by the principal index instead.
     # Only for given `members` is the principal index the right one.
-    member_user = (sa.literal_column("+m.principal_type") if sqlite and members is None
+    member_user = (sa.literal_column("+m.principal_type") if sqlite and entitlements is not None and members is None
                    else m.c.principal_type) == "user"
     new_id = g.c.entitlement_id + ":user:" + m.c.principal_id
     present = sa.exists().where(x.c.run_id == run_id, x.c.id == new_id)
