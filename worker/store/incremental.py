@@ -211,10 +211,12 @@ def _touched_entitlements(session: Session, view: int, grants: dict[str, tuple[s
     grant), and those held by a deleted group. For the users only: those held by a group whose
     membership changed, for the members who joined or left it (a user added to a 20,000-member
     group holding an app re-expands that app for that user, not for the 20,000)."""
-    whole = {ent for ent, _pt, _pid, _x in grants.values() if not _is_membership(ent)}
+    whole: set[str] = set()
     joined_or_left: dict[str, set[str]] = {}  # group id -> users
     for ent, ptype, pid, _x in grants.values():
-        if _is_membership(ent) and ptype == "user":
+        if not (ent.startswith("group:") and ent.endswith(":member")):
+            whole.add(ent)
+        elif ptype == "user":
             joined_or_left.setdefault(ent.split(":")[1], set()).add(pid)
     # No DISTINCT: SQLite would walk the view's entitlement index to return them in order, rather
     # than read the principal index for these groups' grants.
@@ -225,13 +227,8 @@ def _touched_entitlements(session: Session, view: int, grants: dict[str, tuple[s
     for chunk in chunks_of(joined_or_left):
         for ent, gid in session.execute(sa.select(G.c.entitlement_id, G.c.principal_id).where(
                 G.c.run_id == view, G.c.principal_type == "group", G.c.principal_id.in_(chunk))):
-            if ent not in whole:
-                for_users.setdefault(str(ent), set()).update(joined_or_left[str(gid)])
+            for_users.setdefault(str(ent), set()).update(joined_or_left[str(gid)])
     return whole, for_users
-
-
-def _is_membership(entitlement: str) -> bool:
-    return entitlement.startswith("group:") and entitlement.endswith(":member")
 
 
 def _record(session: Session, tenant_id: int, run_id: int, before: dict[str, tuple[str, str, str, bool]],

@@ -50,20 +50,25 @@ def reexpand(session: Session, view: int, entitlements: Collection[str], for_use
         return {}, {}
     _drop(session)
     EXPECTED.create(session.connection())
-    # (entitlements, users or None for all): what to recompute, in statements of bounded size
-    scopes = [(chunk, None) for chunk in chunks_of(entitlements)]
-    scopes += [([ent], users) for ent in sorted(for_users) if ent not in entitlements
-               for users in chunks_of(for_users[ent])]
+    # (entitlements, users or None for all): what to recompute, in statements of bounded size.
+    # The entitlements of one group share its joined or left users: one statement for them all.
+    scopes: list[tuple[list[str], list[str] | None]] = [(chunk, None) for chunk in chunks_of(entitlements)]
+    by_users: dict[frozenset[str], set[str]] = {}
+    for ent, users in for_users.items():
+        if ent not in entitlements:  # re-expanded whole already
+            by_users.setdefault(frozenset(users), set()).add(ent)
+    scopes += [(ents, users) for user_set, ent_set in sorted(by_users.items(), key=lambda kv: sorted(kv[0]))
+               for ents in chunks_of(ent_set) for users in chunks_of(user_set)]
     for ents, users in scopes:
         session.execute(sa.insert(EXPECTED).from_select(
             COLUMNS, expansion(session, view, expand_types, ents, listed_only=True, members=users)))
     e = EXPECTED
     removed: dict[str, Row] = {}
     for ents, users in scopes:
-        held = G.c.entitlement_id.in_(ents) if users is None else sa.and_(
-            G.c.entitlement_id == ents[0], G.c.principal_type == "user", G.c.principal_id.in_(users))
+        of_users = () if users is None else (G.c.principal_type == "user", G.c.principal_id.in_(users))
         removed |= _rows_of(session.execute(sa.select(G.c.id, G.c.entitlement_id, G.c.principal_type, G.c.principal_id).where(
-            G.c.run_id == view, G.c.expanded.is_(True), held, ~sa.exists().where(e.c.id == G.c.id))))
+            G.c.run_id == view, G.c.expanded.is_(True), G.c.entitlement_id.in_(ents), *of_users,
+            ~sa.exists().where(e.c.id == G.c.id))))
     for ids in chunks_of(removed):
         _rows(session, sa.delete(G).where(G.c.run_id == view, G.c.id.in_(ids)))
     missing = ~sa.exists().where(G.c.run_id == view, G.c.id == e.c.id)
