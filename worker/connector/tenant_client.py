@@ -38,6 +38,11 @@ def memory_limiter(sync_share: float, max_in_flight: int) -> MemoryLimiter:
     return MemoryLimiter(LimiterConfig(shares=limiter_shares(sync_share), max_in_flight=max_in_flight))
 
 
+def limiter_key(tenant_id: int) -> str:
+    """The tenant's key in the limiter (its clients' `tenant`)."""
+    return str(tenant_id)
+
+
 def make_auth(credentials: dict[str, str], options: SyncOptions) -> Any:
     if credentials.get("api_token"):
         return SSWSAuth(credentials["api_token"])
@@ -53,7 +58,7 @@ def tenant_factory(limiter: Any, *, keys: Any = None, inline_wait: float = INLIN
     def make(row: Any) -> TenantContext:
         options = SyncOptions.from_dict(row.options or {})
         auth = make_auth(tenant_credentials(row, keys), options)
-        client = OktaClient(row.domain, auth, tenant=str(row.id), limiter=limiter, use="sync",
+        client = OktaClient(row.domain, auth, tenant=limiter_key(row.id), limiter=limiter, use="sync",
                             on_wait="raise", inline_wait=inline_wait, response_hooks=response_hooks)
         return TenantContext(tenant_id=row.id, name=row.name, client=client, options=options,
                              version=row.updated_at)

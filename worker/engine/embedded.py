@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.exc import DatabaseError
 
 from worker.connector import SyncOptions
-from worker.connector.tenant_client import memory_limiter, tenant_factory
+from worker.connector.tenant_client import limiter_key, memory_limiter, tenant_factory
 from worker.engine import steps
 from worker.engine.read_ahead import ReadAhead
 from worker.engine.runtime import Runtime
@@ -268,11 +268,10 @@ def _sync_prepared(domain: str, path: Path, engine: Any, keys: Any, tenant_id: i
         if on_event is not None:
             on_event(kind, data)
     limiter = memory_limiter(rate_limit_share, max_in_flight=concurrency)
-    limiter_key = str(tenant_id)  # the key tenant_factory's clients use
     with sessions() as s:
         # What the last run learned of the org's buckets: a run minutes later need not wait for
         # Okta's first answers before it sends more than one request to each bucket.
-        limiter.restore(limiter_key, load_limiter_state(s, tenant_id))
+        limiter.restore(limiter_key(tenant_id), load_limiter_state(s, tenant_id))
     handlers: dict[str, Callable[..., Any]] = {}
     sender = InProcessSender(handlers, concurrency)
     read_ahead = ReadAhead(concurrency, limit=concurrency * 4)
@@ -307,7 +306,7 @@ def _sync_prepared(domain: str, path: Path, engine: Any, keys: Any, tenant_id: i
         read_ahead.close()
     with sessions() as s:
         runs.begin_write(s)
-        save_limiter_state(s, tenant_id, limiter.snapshot(limiter_key))
+        save_limiter_state(s, tenant_id, limiter.snapshot(limiter_key(tenant_id)))
         s.commit()
         run = s.get(SyncRun, run_id, populate_existing=True)
         assert run is not None

@@ -35,8 +35,9 @@ class ReadAhead:
     def get_page(self, source: PageSource, url: str, headers: Mapping[str, str] | None) -> Any:
         """The page at `url`: the one read ahead if there is one, else fetched now; then the page
         after it, when there is one, is read ahead."""
+        sent = dict(headers) if headers else None  # one copy for this page and the next
         with self._lock:
-            ahead = self._pending.pop(_key(source, url, headers), None)
+            ahead = self._pending.pop(_key(source, url, sent), None)
         page = None
         if ahead is not None:
             try:
@@ -47,17 +48,17 @@ class ReadAhead:
                 with self._lock:
                     self.used += 1
         if page is None:
-            page = source.get_page(url, headers=dict(headers) if headers else None)
-        if getattr(page, "next_url", None):
-            self._start(source, page.next_url, headers)
+            page = source.get_page(url, headers=sent)
+        if page.next_url:
+            self._start(source, page.next_url, sent)
         return page
 
-    def _start(self, source: PageSource, url: str, headers: Mapping[str, str] | None) -> None:
+    def _start(self, source: PageSource, url: str, headers: dict[str, str] | None) -> None:
         key = _key(source, url, headers)
         with self._lock:
             if key in self._pending or len(self._pending) >= self._limit:
                 return
-            self._pending[key] = self._pool.submit(source.get_page, url, headers=dict(headers) if headers else None)
+            self._pending[key] = self._pool.submit(source.get_page, url, headers=headers)
 
     def close(self) -> None:
         with self._lock:
